@@ -1,0 +1,96 @@
+// The one verification pipeline used by the server and by `attestctl
+// verify`: parse + verify every piece of evidence (registry of verifiers),
+// check the binding, appraise with a policy, and produce the result and the
+// EAR claims for the token.
+#ifndef RP_POLICY_ENGINE_H_
+#define RP_POLICY_ENGINE_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "attestation/v1/attestation.pb.h"
+#include "attestation/v1/policy.pb.h"
+#include "nlohmann/json.hpp"
+#include "verifier/collateral/source.h"
+#include "verifier/core/registry.h"
+#include "verifier/core/result.h"
+
+namespace rp::policy {
+
+enum class Verdict { kAffirming, kWarning, kContraindicated };
+std::string_view VerdictName(Verdict v);  // affirming | warning | contraindicated
+
+struct AppraisedDevice {
+  core::DeviceResult device;           // claims and all checks (incl. policy checks)
+  Verdict status = Verdict::kContraindicated;
+  std::map<std::string, int> trust_vector;  // AR4SI component -> tier value
+};
+
+// A loaded, validated policy with its identity.
+struct LoadedPolicy {
+  attestation::v1::Policy policy;
+  std::string id;
+  std::string version;
+  std::string sha256_hex;  // of the source document bytes
+};
+
+struct Appraisal {
+  Verdict verdict = Verdict::kContraindicated;
+  std::vector<AppraisedDevice> devices;
+  std::vector<core::Check> bundle_checks;  // nonce, binding
+  std::vector<std::string> reasons;        // every fail / not-checked reason, deduplicated
+  std::string policy_id, policy_version, policy_sha256;
+  std::string binding;                     // binding profile used
+  std::optional<Bytes> nonce;
+  bool simulated = false;                  // any device chained to the simulation root
+
+  // Result JSON (ARCHITECTURE §4): verdict, submods{cpu0..}, checks, reasons, policy.
+  nlohmann::json ToJson() const;
+  // Fills everything but the token.
+  void ToProto(attestation::v1::AttestResponse* out) const;
+  // EAR claims (draft-ietf-rats-ear) minus iat/nbf/exp/jti/iss, which the
+  // token issuer adds: eat_profile, eat_nonce, ear.verifier-id, cnf, submods.
+  nlohmann::json EarClaims(const attestation::v1::Jwk* tee_key,
+                           const std::string& verifier_developer) const;
+};
+
+struct RunOptions {
+  absl::Time at;                        // verification time
+  std::optional<Bytes> expected_nonce;  // online: from the checked challenge
+};
+
+// Immutable after Create; thread-safe.
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      std::unique_ptr<core::Registry> registry,
+      std::shared_ptr<const collateral::CollateralSource> collateral);
+
+  // INVALID_ARGUMENT for a malformed bundle, UNIMPLEMENTED for an evidence
+  // type without a verifier, UNAVAILABLE for retryable collateral failures.
+  // Everything else is an Appraisal (possibly contraindicated).
+  absl::StatusOr<Appraisal> Run(const attestation::v1::EvidenceBundle& bundle,
+                                const LoadedPolicy& policy, const RunOptions& options) const;
+
+ private:
+  Engine(std::unique_ptr<core::Registry> registry,
+         std::shared_ptr<const collateral::CollateralSource> collateral)
+      : registry_(std::move(registry)), collateral_(std::move(collateral)) {}
+  std::unique_ptr<core::Registry> registry_;
+  std::shared_ptr<const collateral::CollateralSource> collateral_;
+};
+
+// Policy documents (YAML or JSON) mapped onto attestation.v1.Policy.
+// Errors name the file / field. The built-in default is used when no file.
+absl::StatusOr<LoadedPolicy> LoadPolicyFile(const std::string& path);
+absl::StatusOr<LoadedPolicy> ParsePolicy(const std::string& text, const std::string& origin);
+LoadedPolicy DefaultPolicy();
+
+}  // namespace rp::policy
+
+#endif  // RP_POLICY_ENGINE_H_

@@ -1,0 +1,48 @@
+#include "verifier/collateral/source.h"
+
+#include <fstream>
+#include <iterator>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace rp::collateral {
+namespace {
+bool ValidKey(std::string_view key) {
+  if (key.empty() || key.size() > 512 || key.front() == '/') return false;
+  for (std::string_view seg : absl::StrSplit(key, '/')) {
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    for (char c : seg) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '_' || c == '-';
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+absl::StatusOr<std::optional<Bytes>> OfflineDirectorySource::Get(std::string_view key) const {
+  if (!ValidKey(key)) {
+    return absl::InvalidArgumentError(absl::StrCat("collateral key '", key, "' is not valid"));
+  }
+  std::string path = absl::StrCat(root_, "/", key);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::optional<Bytes>();
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  if (size < 0) return absl::InternalError(absl::StrCat("collateral: cannot size ", path));
+  if (static_cast<uint64_t>(size) > kMaxCollateralItemBytes) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("collateral: ", path, " is ", size, " bytes, over the limit of ",
+                     kMaxCollateralItemBytes));
+  }
+  in.seekg(0);
+  Bytes data(static_cast<size_t>(size));
+  in.read(reinterpret_cast<char*>(data.data()), size);  // NOLINT: byte buffer
+  if (!in) return absl::InternalError(absl::StrCat("collateral: read failed for ", path));
+  return std::optional<Bytes>(std::move(data));
+}
+
+}  // namespace rp::collateral

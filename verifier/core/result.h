@@ -1,0 +1,79 @@
+// Normalized verification output: per device, claims and every check made.
+#ifndef RP_VERIFIER_CORE_RESULT_H_
+#define RP_VERIFIER_CORE_RESULT_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+#include "verifier/common/encoding.h"
+
+namespace rp::core {
+
+enum class CheckStatus { kPass, kFail, kNotChecked };
+
+// AR4SI trustworthiness-vector components a check contributes to.
+enum class Component {
+  kInstanceIdentity,
+  kConfiguration,
+  kExecutables,
+  kFileSystem,
+  kHardware,
+  kRuntimeOpaque,
+  kStorageOpaque,
+  kSourcedData,
+};
+
+// One check as performed. `reason` is a stable code (docs/reasons.md):
+// for kPass it is "OK"; for kFail / kNotChecked it names what went wrong.
+struct Check {
+  std::string name;       // e.g. "sev_snp.report_signature"
+  CheckStatus status = CheckStatus::kNotChecked;
+  std::string reason;     // e.g. "SIGNATURE_INVALID"
+  std::string detail;     // human text with field/offset/expected/actual
+  Component component = Component::kHardware;
+};
+
+// Verified, normalized result for one device (cpu0, gpu0, ...).
+struct DeviceResult {
+  std::string name;         // filled by the pipeline: cpu0, gpu0..n, switch0..n
+  std::string tee;          // "sev-snp" | "tdx" | "nvidia-gpu" | "nvidia-switch"
+  nlohmann::json claims = nlohmann::json::object();
+  std::vector<Check> checks;
+  // Evidence chained to the simulation root (never trusted in production).
+  bool simulated = false;
+  // CPU evidence only: REPORT_DATA (64 bytes) for the binding check; set
+  // only after the report signature verified.
+  std::optional<Bytes> report_data;
+
+  Check& Add(std::string name_, CheckStatus status, std::string reason, std::string detail,
+             Component component) {
+    checks.push_back(Check{std::move(name_), status, std::move(reason), std::move(detail),
+                           component});
+    return checks.back();
+  }
+  Check& Pass(std::string name_, Component c, std::string detail = "") {
+    return Add(std::move(name_), CheckStatus::kPass, "OK", std::move(detail), c);
+  }
+  Check& Fail(std::string name_, Component c, std::string reason, std::string detail) {
+    return Add(std::move(name_), CheckStatus::kFail, std::move(reason), std::move(detail), c);
+  }
+  Check& NotChecked(std::string name_, Component c, std::string reason, std::string detail) {
+    return Add(std::move(name_), CheckStatus::kNotChecked, std::move(reason), std::move(detail), c);
+  }
+  bool HasFailure() const {
+    for (const auto& c : checks) {
+      if (c.status == CheckStatus::kFail) return true;
+    }
+    return false;
+  }
+};
+
+std::string_view CheckStatusName(CheckStatus s);   // pass | fail | not-checked
+std::string_view ComponentName(Component c);       // AR4SI names, e.g. "hardware"
+
+}  // namespace rp::core
+
+#endif  // RP_VERIFIER_CORE_RESULT_H_

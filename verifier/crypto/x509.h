@@ -1,0 +1,85 @@
+// X.509 parsing and chain verification at an explicit time.
+#ifndef RP_VERIFIER_CRYPTO_X509_H_
+#define RP_VERIFIER_CRYPTO_X509_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "verifier/common/encoding.h"
+#include "verifier/crypto/openssl_ptr.h"
+
+namespace rp::crypto {
+
+inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
+inline constexpr size_t kMaxPemBundleBytes = 256 * 1024;
+
+absl::StatusOr<OpensslPtr<X509>> ParseDerCertificate(std::span<const uint8_t> der);
+// Every CERTIFICATE block of a PEM text, in order. Fails if there are none,
+// more than max_certs, any block is malformed, or the text is too large.
+absl::StatusOr<std::vector<OpensslPtr<X509>>> ParsePemCertificates(std::string_view pem,
+                                                                   size_t max_certs);
+// One certificate given as PEM, DER, or base64 of DER.
+absl::StatusOr<OpensslPtr<X509>> ParseCertificateAnyEncoding(std::span<const uint8_t> data);
+
+Bytes CertificateDer(const X509* cert);
+std::string CertificatePem(const X509* cert);
+// SHA-256 of the DER SubjectPublicKeyInfo (for pinning roots).
+Bytes SpkiSha256(const X509* cert);
+// Value of the first commonName attribute of subject / issuer ("" if none).
+std::string SubjectCommonName(const X509* cert);
+std::string IssuerCommonName(const X509* cert);
+// Serial as lower-case hex without leading zeros ("0" for zero).
+std::string SerialHex(const X509* cert);
+absl::Time NotBefore(const X509* cert);
+absl::Time NotAfter(const X509* cert);
+// Raw contents of the extnValue OCTET STRING of the extension with this
+// dotted OID, nullopt if absent. Error if the extension occurs twice.
+absl::StatusOr<std::optional<Bytes>> ExtensionValue(const X509* cert, std::string_view oid);
+// Public key owned by the certificate (borrowed; lifetime of `cert`).
+const EVP_PKEY* PublicKey(const X509* cert);
+
+// Why a chain failed; the caller maps this onto its stable reason codes.
+enum class ChainError {
+  kNone,
+  kUntrustedRoot,    // does not chain to any of the trusted roots
+  kBadSignature,     // a signature in the chain does not verify
+  kExpired,          // some certificate is past notAfter at `at`
+  kNotYetValid,      // some certificate is before notBefore at `at`
+  kWrongShape,       // the built path's length is not the expected one
+  kOther,            // anything else OpenSSL reports (message in detail)
+};
+
+struct ChainResult {
+  ChainError error = ChainError::kNone;
+  std::string detail;            // OpenSSL's message and the depth that failed
+  // The verified path leaf first, root last (empty on failure). Borrowed
+  // from the inputs (owned by the caller's OpensslPtrs).
+  std::vector<const X509*> path;
+  bool ok() const { return error == ChainError::kNone; }
+};
+
+struct ChainOptions {
+  absl::Time at;                  // verification time (X509_VERIFY_PARAM_set_time)
+  size_t expected_length = 0;     // exact path length incl. root; 0 = any (max 10)
+  bool partial_chain = false;     // trust a non-self-signed anchor in `roots`
+};
+
+// Verifies leaf → intermediates → one of `roots` (only `roots` are trusted;
+// a root also present in `intermediates` gains nothing). No CRL flags, no
+// X509_STRICT (AMD VCEKs lack an AKI). Never returns a passing result for an
+// error; errors in the inputs (null leaf) are INVALID_ARGUMENT.
+absl::StatusOr<ChainResult> VerifyChain(const X509* leaf,
+                                        std::span<const X509* const> intermediates,
+                                        std::span<const X509* const> roots,
+                                        const ChainOptions& options);
+
+}  // namespace rp::crypto
+
+#endif  // RP_VERIFIER_CRYPTO_X509_H_
