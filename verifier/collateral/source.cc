@@ -9,9 +9,9 @@
 
 namespace rp::collateral {
 namespace {
-bool ValidKey(std::string_view key) {
+bool ValidKey(const std::string& key) {
   if (key.empty() || key.size() > 512 || key.front() == '/') return false;
-  for (std::string_view seg : absl::StrSplit(key, '/')) {
+  for (absl::string_view seg : absl::StrSplit(key, '/')) {
     if (seg.empty() || seg == "." || seg == "..") return false;
     for (char c : seg) {
       bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -23,7 +23,8 @@ bool ValidKey(std::string_view key) {
 }
 }  // namespace
 
-absl::StatusOr<std::optional<Bytes>> OfflineDirectorySource::Get(std::string_view key) const {
+absl::StatusOr<std::optional<Bytes>> OfflineDirectorySource::Get(std::string_view key_view) const {
+  const std::string key(key_view);
   if (!ValidKey(key)) {
     return absl::InvalidArgumentError(absl::StrCat("collateral key '", key, "' is not valid"));
   }

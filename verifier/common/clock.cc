@@ -21,17 +21,17 @@ Clock& Clock::Real() {
 
 absl::StatusOr<absl::Time> ParseTime(std::string_view text) {
   int64_t unix_seconds = 0;
-  if (absl::SimpleAtoi(text, &unix_seconds)) return absl::FromUnixSeconds(unix_seconds);
+  if (absl::SimpleAtoi(std::string(text), &unix_seconds)) return absl::FromUnixSeconds(unix_seconds);
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("time '", text, "' is not RFC 3339 (e.g. 2025-09-01T00:00:00Z): ", err));
+        absl::StrCat("time '", std::string(text), "' is not RFC 3339 (e.g. 2025-09-01T00:00:00Z): ", err));
   }
   return t;
 }
 
-std::string FormatTime(absl::Time t) {
+std::string FormatRfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 

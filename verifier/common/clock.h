@@ -44,7 +44,7 @@ class FakeClock : public Clock {
 
 // RFC 3339 ("2025-09-01T00:00:00Z"); also accepts a bare unix time in seconds.
 absl::StatusOr<absl::Time> ParseTime(std::string_view text);
-std::string FormatTime(absl::Time t);
+std::string FormatRfc3339(absl::Time t);
 
 }  // namespace rp
 

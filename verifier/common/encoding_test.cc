@@ -33,7 +33,7 @@ TEST(Clock, ParsesRfc3339AndUnix) {
   EXPECT_EQ(absl::ToUnixSeconds(*t), 1756684800);
   EXPECT_EQ(absl::ToUnixSeconds(*ParseTime("1756684800")), 1756684800);
   EXPECT_FALSE(ParseTime("yesterday").ok());
-  EXPECT_EQ(FormatTime(*t), "2025-09-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(*t), "2025-09-01T00:00:00Z");
 }
 
 }  // namespace

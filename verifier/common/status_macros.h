@@ -2,7 +2,7 @@
 #ifndef RP_VERIFIER_COMMON_STATUS_MACROS_H_
 #define RP_VERIFIER_COMMON_STATUS_MACROS_H_
 
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
@@ -12,7 +12,7 @@
 namespace rp {
 
 // Returns `status` with "context: " prefixed to its message; OK stays OK.
-inline absl::Status Annotate(const absl::Status& status, std::string_view context) {
+inline absl::Status Annotate(const absl::Status& status, absl::string_view context) {
   if (status.ok()) return status;
   return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
 }

@@ -34,6 +34,9 @@ struct Check {
   std::string reason;     // e.g. "SIGNATURE_INVALID"
   std::string detail;     // human text with field/offset/expected/actual
   Component component = Component::kHardware;
+  // False for informational checks (e.g. a policy allowlist that is not
+  // configured): they are listed but do not lower the device status.
+  bool affects_status = true;
 };
 
 // Verified, normalized result for one device (cpu0, gpu0, ...).

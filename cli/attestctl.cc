@@ -1,0 +1,315 @@
+// attestctl: challenge, attest (online), verify (offline, same pipeline),
+// token verify, jwks, simulate.
+//
+// Exit codes: 0 accepted by policy (affirming or warning), 1 rejected
+// (contraindicated; reasons printed), 2 bad input, usage or transport error.
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "attestation/v1/attestation.grpc.pb.h"
+#include "cli/bundle_io.h"
+#include "cli/http_get.h"
+#include "cli/render.h"
+#include "cli/simulate.h"
+#include "google/protobuf/util/json_util.h"
+#include "policy/engine.h"
+#include "policy/registry_factory.h"
+#include "policy/yaml_json.h"
+#include "server/token/token.h"
+#include "verifier/common/clock.h"
+
+namespace {
+
+constexpr int kAccepted = 0;
+constexpr int kRejected = 1;
+constexpr int kBadInput = 2;
+
+const char kUsage[] =
+    "usage: attestctl <command> [options]\n"
+    "  challenge [--server ADDR] [--out FILE]\n"
+    "  attest --evidence BUNDLE.json --challenge CHALLENGE.json [--server ADDR] [--policy NAME]\n"
+    "         [--json] [--token-out FILE]\n"
+    "  verify --evidence BUNDLE.json [--collateral DIR] [--policy FILE] [--at RFC3339]\n"
+    "         [--trust-simulation DIR] [--json]\n"
+    "  token verify TOKEN|@FILE --jwks FILE|URL [--at RFC3339]\n"
+    "  jwks [--server ADDR]\n"
+    "  simulate init --sim-dir DIR\n"
+    "  simulate --challenge CHALLENGE.json --sim-dir DIR --out BUNDLE.json [--tee-key-out FILE]\n"
+    "           [--product Milan|Genoa|Turin] [--debug] [--vmpl N]\n"
+    "common: --tls-ca FILE [--tls-cert FILE --tls-key FILE] for a TLS server\n"
+    "exit codes: 0 accepted, 1 rejected, 2 bad input / usage / transport error\n";
+
+// --name value pairs and positional arguments; flags without a value are
+// the ones listed in `bool_flags`.
+struct Args {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> positional;
+  std::string error;
+
+  bool Has(const std::string& k) const { return flags.count(k) > 0; }
+  std::string Get(const std::string& k, const std::string& def = "") const {
+    auto it = flags.find(k);
+    return it == flags.end() ? def : it->second;
+  }
+};
+
+Args Parse(int argc, char** argv, int start, const std::vector<std::string>& bool_flags) {
+  Args a;
+  for (int i = start; i < argc; ++i) {
+    std::string s = argv[i];
+    if (absl::StartsWith(s, "--")) {
+      std::string name = s.substr(2);
+      if (std::find(bool_flags.begin(), bool_flags.end(), name) != bool_flags.end()) {
+        a.flags[name] = "true";
+      } else if (i + 1 < argc) {
+        a.flags[name] = argv[++i];
+      } else {
+        a.error = absl::StrCat("flag --", name, " needs a value");
+      }
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+int Fail(const std::string& msg, int code = kBadInput) {
+  std::cerr << "attestctl: " << msg << "\n";
+  return code;
+}
+
+int Fail(const absl::Status& st, int code = kBadInput) {
+  return Fail(absl::StrCat(absl::StatusCodeToString(st.code()), ": ", st.message()), code);
+}
+
+std::string ReadAll(const std::string& path) {
+  auto t = rp::ReadSmallFile(path, 1024 * 1024);
+  return t.ok() ? *t : "";
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const Args& a) {
+  std::string server = a.Get("server", "127.0.0.1:50051");
+  if (!a.Has("tls-ca")) return grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = ReadAll(a.Get("tls-ca"));
+  if (a.Has("tls-cert")) {
+    o.pem_cert_chain = ReadAll(a.Get("tls-cert"));
+    o.pem_private_key = ReadAll(a.Get("tls-key"));
+  }
+  return grpc::CreateChannel(server, grpc::SslCredentials(o));
+}
+
+int GrpcFail(const grpc::Status& st) {
+  return Fail(absl::StrCat("rpc failed: ", st.error_code(), " ", st.error_message()));
+}
+
+int CmdChallenge(const Args& a) {
+  auto stub = attestation::v1::AttestationService::NewStub(MakeChannel(a));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  attestation::v1::Challenge ch;
+  grpc::Status st = stub->GetChallenge(&ctx, attestation::v1::GetChallengeRequest(), &ch);
+  if (!st.ok()) return GrpcFail(st);
+  std::string json = rp::cli::ChallengeToJson(ch);
+  if (a.Has("out")) {
+    if (auto w = rp::cli::WriteFile(a.Get("out"), json); !w.ok()) return Fail(w);
+  } else {
+    std::cout << json;
+  }
+  return kAccepted;
+}
+
+int VerdictExit(const std::string& verdict) {
+  return verdict == "affirming" || verdict == "warning" ? kAccepted : kRejected;
+}
+
+int CmdAttest(const Args& a) {
+  if (!a.Has("evidence") || !a.Has("challenge")) return Fail(kUsage);
+  auto bundle = rp::cli::ReadBundleFile(a.Get("evidence"));
+  if (!bundle.ok()) return Fail(bundle.status());
+  auto challenge = rp::cli::ReadChallengeFile(a.Get("challenge"));
+  if (!challenge.ok()) return Fail(challenge.status());
+  attestation::v1::AttestRequest req;
+  *req.mutable_challenge() = *challenge;
+  *req.mutable_evidence() = *bundle;
+  req.mutable_evidence()->clear_nonce();  // online the nonce comes from the challenge
+  req.set_policy(a.Get("policy"));
+  auto stub = attestation::v1::AttestationService::NewStub(MakeChannel(a));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  attestation::v1::AttestResponse resp;
+  grpc::Status st = stub->Attest(&ctx, req, &resp);
+  if (!st.ok()) return GrpcFail(st);
+  nlohmann::json result = rp::cli::ResponseToResultJson(resp);
+  if (a.Has("token-out") && !resp.token().empty()) {
+    if (auto w = rp::cli::WriteFile(a.Get("token-out"), resp.token()); !w.ok()) return Fail(w);
+  }
+  if (a.Has("json")) {
+    std::cout << result.dump(2) << "\n";
+  } else {
+    rp::cli::PrintHuman(result, std::cout);
+    if (!resp.token().empty()) std::cout << "token: " << resp.token() << "\n";
+  }
+  return VerdictExit(result.value("verdict", ""));
+}
+
+int CmdVerify(const Args& a) {
+  if (!a.Has("evidence")) return Fail(kUsage);
+  auto bundle = rp::cli::ReadBundleFile(a.Get("evidence"));
+  if (!bundle.ok()) return Fail(bundle.status());
+  absl::Time at = absl::Now();
+  if (a.Has("at")) {
+    auto t = rp::ParseTime(a.Get("at"));
+    if (!t.ok()) return Fail(t.status());
+    at = *t;
+  }
+  rp::policy::LoadedPolicy policy = rp::policy::DefaultPolicy();
+  if (a.Has("policy")) {
+    auto p = rp::policy::LoadPolicyFile(a.Get("policy"));
+    if (!p.ok()) return Fail(p.status());
+    policy = *p;
+  }
+  attestation::v1::SimulationConfig sim;
+  if (a.Has("trust-simulation")) {
+    sim.set_trust_simulation_root(true);
+    sim.set_dir(a.Get("trust-simulation"));
+  }
+  auto registry = rp::policy::MakeDefaultRegistry(sim);
+  if (!registry.ok()) return Fail(registry.status());
+  std::shared_ptr<const rp::collateral::CollateralSource> source;
+  if (a.Has("collateral")) {
+    source = std::make_shared<rp::collateral::OfflineDirectorySource>(a.Get("collateral"));
+  } else {
+    source = std::make_shared<rp::collateral::EmptySource>();
+  }
+  auto engine = rp::policy::Engine::Create(std::move(*registry), source);
+  if (!engine.ok()) return Fail(engine.status());
+  auto appraisal = (*engine)->Run(*bundle, policy, rp::policy::RunOptions{at, std::nullopt});
+  if (!appraisal.ok()) return Fail(appraisal.status());
+  nlohmann::json result = appraisal->ToJson();
+  result["verification_time"] = rp::FormatRfc3339(at);
+  if (a.Has("json")) {
+    std::cout << result.dump(2) << "\n";
+  } else {
+    std::cout << "verification time: " << rp::FormatRfc3339(at) << "\n";
+    rp::cli::PrintHuman(result, std::cout);
+  }
+  return VerdictExit(result.value("verdict", ""));
+}
+
+int CmdTokenVerify(const Args& a) {
+  if (a.positional.size() != 1 || !a.Has("jwks")) return Fail(kUsage);
+  std::string token = a.positional[0];
+  if (absl::StartsWith(token, "@")) {
+    auto t = rp::ReadSmallFile(token.substr(1), 256 * 1024);
+    if (!t.ok()) return Fail(t.status());
+    token = std::string(absl::StripAsciiWhitespace(*t));
+  }
+  std::string jwks_src = a.Get("jwks");
+  absl::StatusOr<std::string> jwks_text =
+      absl::StartsWith(jwks_src, "http://") || absl::StartsWith(jwks_src, "https://")
+          ? rp::cli::HttpGet(jwks_src, 1024 * 1024, absl::Seconds(10))
+          : rp::ReadSmallFile(jwks_src, 1024 * 1024);
+  if (!jwks_text.ok()) return Fail(jwks_text.status());
+  nlohmann::json jwks = nlohmann::json::parse(*jwks_text, nullptr, false);
+  if (jwks.is_discarded()) return Fail("JWKS is not valid JSON");
+  absl::Time at = absl::Now();
+  if (a.Has("at")) {
+    auto t = rp::ParseTime(a.Get("at"));
+    if (!t.ok()) return Fail(t.status());
+    at = *t;
+  }
+  auto claims = rp::token::VerifyToken(token, jwks, at, absl::Seconds(60));
+  if (!claims.ok()) return Fail(claims.status(), kRejected);
+  std::cout << claims->dump(2) << "\n";
+  std::cerr << "token signature, kid and validity OK; ear.status = "
+            << claims->value("ear.status", "?") << "\n";
+  return kAccepted;
+}
+
+int CmdJwks(const Args& a) {
+  auto stub = attestation::v1::AttestationService::NewStub(MakeChannel(a));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  attestation::v1::Jwks jwks;
+  grpc::Status st = stub->GetJwks(&ctx, attestation::v1::GetJwksRequest(), &jwks);
+  if (!st.ok()) return GrpcFail(st);
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(jwks, &out, o);
+  std::cout << out;
+  return kAccepted;
+}
+
+int CmdSimulate(const Args& a) {
+  if (!a.Has("sim-dir")) return Fail(kUsage);
+  auto root = rp::sim::LoadOrCreateSimulationRoot(a.Get("sim-dir"));
+  if (!root.ok()) return Fail(root.status());
+  if (!a.positional.empty() && a.positional[0] == "init") {
+    std::cout << "simulation root ready in " << a.Get("sim-dir") << "\n";
+    return kAccepted;
+  }
+  if (!a.Has("challenge") || !a.Has("out")) return Fail(kUsage);
+  auto challenge = rp::cli::ReadChallengeFile(a.Get("challenge"));
+  if (!challenge.ok()) return Fail(challenge.status());
+  rp::sim::SnpSimulationOptions opts;
+  opts.product = a.Get("product", "Milan");
+  opts.debug = a.Has("debug");
+  opts.vmpl = std::stoi(a.Get("vmpl", "0"));
+  auto ev = rp::sim::SimulateSnpEvidence(*root, challenge->nonce(), absl::Now(), opts);
+  if (!ev.ok()) return Fail(ev.status());
+  if (auto w = rp::cli::WriteFile(a.Get("out"), rp::cli::BundleToJson(ev->bundle)); !w.ok()) {
+    return Fail(w);
+  }
+  if (a.Has("tee-key-out")) {
+    if (auto w = rp::cli::WriteFile(a.Get("tee-key-out"), ev->tee_private_key_pem); !w.ok()) {
+      return Fail(w);
+    }
+  }
+  std::cout << "simulated SEV-SNP evidence (" << opts.product << ", bound with attest-v1 to nonce "
+            << rp::HexEncode(rp::AsBytes(challenge->nonce())) << ") written to " << a.Get("out")
+            << "\n";
+  return kAccepted;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Fail(kUsage);
+  std::string cmd = argv[1];
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    std::cout << kUsage;
+    return kAccepted;
+  }
+  try {
+    if (cmd == "token") {
+      if (argc < 3 || std::string(argv[2]) != "verify") return Fail(kUsage);
+      Args a = Parse(argc, argv, 3, {});
+      if (!a.error.empty()) return Fail(a.error);
+      return CmdTokenVerify(a);
+    }
+    Args a = Parse(argc, argv, 2, {"json", "debug"});
+    if (!a.error.empty()) return Fail(a.error);
+    if (cmd == "challenge") return CmdChallenge(a);
+    if (cmd == "attest") return CmdAttest(a);
+    if (cmd == "verify") return CmdVerify(a);
+    if (cmd == "jwks") return CmdJwks(a);
+    if (cmd == "simulate") return CmdSimulate(a);
+  } catch (const std::exception& e) {
+    return Fail(absl::StrCat("bad argument: ", e.what()));
+  }
+  return Fail(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
+}

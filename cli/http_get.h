@@ -1,0 +1,18 @@
+#ifndef RP_CLI_HTTP_GET_H_
+#define RP_CLI_HTTP_GET_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace rp::cli {
+
+// GET with libcurl: http/https only, no redirects, TLS verification on,
+// response capped at max_bytes, overall timeout.
+absl::StatusOr<std::string> HttpGet(const std::string& url, size_t max_bytes,
+                                    absl::Duration timeout);
+
+}  // namespace rp::cli
+
+#endif  // RP_CLI_HTTP_GET_H_

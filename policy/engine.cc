@@ -1,0 +1,241 @@
+#include "policy/engine.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
+#include "policy/appraise.h"
+#include "verifier/common/status_macros.h"
+#include "verifier/core/binding.h"
+#include "verifier/crypto/digest.h"
+
+namespace rp::policy {
+
+std::string_view VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kAffirming:
+      return "affirming";
+    case Verdict::kWarning:
+      return "warning";
+    case Verdict::kContraindicated:
+      return "contraindicated";
+  }
+  return "contraindicated";
+}
+
+namespace {
+
+attestation::v1::Verdict ToProtoVerdict(Verdict v) {
+  switch (v) {
+    case Verdict::kAffirming:
+      return attestation::v1::AFFIRMING;
+    case Verdict::kWarning:
+      return attestation::v1::WARNING;
+    case Verdict::kContraindicated:
+      return attestation::v1::CONTRAINDICATED;
+  }
+  return attestation::v1::CONTRAINDICATED;
+}
+
+attestation::v1::CheckStatus ToProtoStatus(core::CheckStatus s) {
+  switch (s) {
+    case core::CheckStatus::kPass:
+      return attestation::v1::PASS;
+    case core::CheckStatus::kFail:
+      return attestation::v1::FAIL;
+    case core::CheckStatus::kNotChecked:
+      return attestation::v1::NOT_CHECKED;
+  }
+  return attestation::v1::FAIL;
+}
+
+nlohmann::json CheckJson(const core::Check& c) {
+  nlohmann::json j = {{"name", c.name},
+                      {"status", std::string(core::CheckStatusName(c.status))},
+                      {"reason", c.reason}};
+  if (!c.detail.empty()) j["detail"] = c.detail;
+  if (!c.affects_status) j["informational"] = true;
+  return j;
+}
+
+void FillCheck(const core::Check& c, attestation::v1::Check* out) {
+  out->set_name(c.name);
+  out->set_status(ToProtoStatus(c.status));
+  out->set_reason(c.reason);
+  out->set_detail(c.detail);
+}
+
+bool HasCpuEvidence(const attestation::v1::EvidenceBundle& b) {
+  return b.has_sev_snp() || b.has_tdx();
+}
+bool HasNvidiaEvidence(const attestation::v1::EvidenceBundle& b) {
+  return b.has_nvidia() &&
+         (b.nvidia().evidence_list_size() > 0 || b.nvidia().switch_evidence_list_size() > 0);
+}
+
+}  // namespace
+
+nlohmann::json Appraisal::ToJson() const {
+  nlohmann::json j;
+  j["verdict"] = std::string(VerdictName(verdict));
+  j["policy"] = {{"id", policy_id}, {"version", policy_version}, {"sha256", policy_sha256}};
+  j["binding"] = binding;
+  if (nonce.has_value()) j["nonce"] = HexEncode(*nonce);
+  if (simulated) j["simulated"] = true;
+  nlohmann::json checks = nlohmann::json::array();
+  for (const auto& c : bundle_checks) checks.push_back(CheckJson(c));
+  j["checks"] = checks;
+  j["reasons"] = reasons;
+  nlohmann::json submods = nlohmann::json::object();
+  for (const auto& d : devices) {
+    nlohmann::json s;
+    s["status"] = std::string(VerdictName(d.status));
+    s["tee"] = d.device.tee;
+    s["claims"] = d.device.claims;
+    nlohmann::json dc = nlohmann::json::array();
+    for (const auto& c : d.device.checks) dc.push_back(CheckJson(c));
+    s["checks"] = dc;
+    s["trust_vector"] = d.trust_vector;
+    if (d.device.simulated) s["simulated"] = true;
+    submods[d.device.name] = s;
+  }
+  j["submods"] = submods;
+  return j;
+}
+
+void Appraisal::ToProto(attestation::v1::AttestResponse* out) const {
+  out->set_verdict(ToProtoVerdict(verdict));
+  for (const auto& c : bundle_checks) FillCheck(c, out->add_checks());
+  for (const auto& r : reasons) out->add_reasons(r);
+  out->set_policy_id(absl::StrCat(policy_id, "@", policy_version));
+  out->set_policy_sha256(policy_sha256);
+  for (const auto& d : devices) {
+    auto* s = out->add_submods();
+    s->set_name(d.device.name);
+    s->set_status(ToProtoVerdict(d.status));
+    s->set_tee(d.device.tee);
+    // Claims are plain JSON objects; the Struct mapping cannot fail for them.
+    (void)google::protobuf::util::JsonStringToMessage(d.device.claims.dump(), s->mutable_claims());
+    for (const auto& c : d.device.checks) FillCheck(c, s->add_checks());
+    for (const auto& [k, v] : d.trust_vector) (*s->mutable_trust_vector())[k] = v;
+  }
+}
+
+nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
+                                    const std::string& verifier_developer) const {
+  nlohmann::json j;
+  j["eat_profile"] = "tag:github.com,2023:veraison/ear";
+  if (nonce.has_value()) j["eat_nonce"] = Base64UrlEncode(*nonce);
+  j["ear.verifier-id"] = {
+      {"developer", verifier_developer},
+      {"build", simulated ? "attestation-rp 0.1.0 (SIMULATED EVIDENCE)" : "attestation-rp 0.1.0"}};
+  j["ear.status"] = std::string(VerdictName(verdict));
+  if (tee_key != nullptr && !tee_key->kty().empty()) {
+    nlohmann::json jwk = {{"kty", tee_key->kty()}};
+    for (const auto& [k, v] : std::initializer_list<std::pair<const char*, std::string>>{
+             {"crv", tee_key->crv()}, {"x", tee_key->x()}, {"y", tee_key->y()},
+             {"n", tee_key->n()}, {"e", tee_key->e()}}) {
+      if (!v.empty()) jwk[k] = v;
+    }
+    j["cnf"] = {{"jwk", jwk}};
+  }
+  const std::string policy_ref = absl::StrCat("policy:", policy_id, "@", policy_version);
+  nlohmann::json submods = nlohmann::json::object();
+  for (const auto& d : devices) {
+    nlohmann::json s;
+    s["ear.status"] = std::string(VerdictName(d.status));
+    s["ear.trustworthiness-vector"] = d.trust_vector;
+    s["ear.appraisal-policy-id"] = policy_ref;
+    s["tee"] = d.device.tee;
+    s["claims"] = d.device.claims;
+    std::vector<std::string> rs;
+    for (const auto& c : d.device.checks) {
+      if (c.status != core::CheckStatus::kPass && c.affects_status) rs.push_back(c.reason);
+    }
+    s["reasons"] = rs;
+    submods[d.device.name] = s;
+  }
+  j["submods"] = submods;
+  j["policy"] = {{"id", policy_id}, {"version", policy_version}, {"sha256", policy_sha256}};
+  j["binding"] = binding;
+  j["reasons"] = reasons;
+  return j;
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    std::unique_ptr<core::Registry> registry,
+    std::shared_ptr<const collateral::CollateralSource> collateral) {
+  if (registry == nullptr) return absl::InvalidArgumentError("engine: no registry");
+  if (collateral == nullptr) collateral = std::make_shared<collateral::EmptySource>();
+  return std::unique_ptr<Engine>(new Engine(std::move(registry), std::move(collateral)));
+}
+
+absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bundle,
+                                      const LoadedPolicy& policy,
+                                      const RunOptions& options) const {
+  if (!HasCpuEvidence(bundle) && !HasNvidiaEvidence(bundle)) {
+    return absl::InvalidArgumentError("evidence bundle has no evidence (sev_snp, tdx or nvidia)");
+  }
+  if (bundle.has_sev_snp() && bundle.has_tdx()) {
+    return absl::InvalidArgumentError("evidence bundle has both sev_snp and tdx evidence");
+  }
+  ASSIGN_OR_RETURN(std::string profile, core::BindingProfile(bundle));
+
+  std::optional<Bytes> nonce = options.expected_nonce;
+  if (!bundle.nonce().empty()) {
+    auto decoded = HexDecode(bundle.nonce());
+    if (!decoded.ok() || decoded->size() != core::kNonceSize) {
+      return absl::InvalidArgumentError("bundle nonce must be 32 bytes of hex");
+    }
+    if (nonce.has_value() && *nonce != *decoded) {
+      return absl::InvalidArgumentError("bundle nonce differs from the challenge nonce");
+    }
+    nonce = *decoded;
+  }
+
+  core::VerifyContext ctx{options.at, collateral_.get(), nonce};
+  std::vector<core::DeviceResult> devices;
+  struct Part {
+    bool present;
+    core::TeeType type;
+    const char* name;
+  };
+  const Part parts[] = {{bundle.has_sev_snp(), core::TeeType::kSevSnp, "sev_snp"},
+                        {bundle.has_tdx(), core::TeeType::kTdx, "tdx"},
+                        {HasNvidiaEvidence(bundle), core::TeeType::kNvidia, "nvidia"}};
+  for (const Part& part : parts) {
+    if (!part.present) continue;
+    const core::EvidenceVerifier* v = registry_->Find(part.type);
+    if (v == nullptr) {
+      return absl::UnimplementedError(absl::StrCat(
+          part.name, " evidence: no verifier for this evidence type yet (nothing was verified)"));
+    }
+    auto results = v->Verify(bundle, ctx);
+    if (!results.ok()) return Annotate(results.status(), part.name);
+    for (auto& r : *results) devices.push_back(std::move(r));
+  }
+  int cpu = 0, gpu = 0, sw = 0;
+  std::optional<Bytes> cpu_report_data;
+  for (auto& d : devices) {
+    if (d.tee == "sev-snp" || d.tee == "tdx") {
+      d.name = absl::StrCat("cpu", cpu++);
+      if (!cpu_report_data.has_value()) cpu_report_data = d.report_data;
+    } else if (d.tee == "nvidia-switch") {
+      d.name = absl::StrCat("switch", sw++);
+    } else {
+      d.name = absl::StrCat("gpu", gpu++);
+    }
+  }
+  std::vector<core::Check> bundle_checks;
+  if (HasCpuEvidence(bundle)) {
+    bundle_checks.push_back(core::CheckBinding(bundle, profile, nonce, cpu_report_data));
+  }
+  Appraisal out = AppraiseAll(policy, profile, std::move(devices), std::move(bundle_checks));
+  out.nonce = nonce;
+  return out;
+}
+
+}  // namespace rp::policy

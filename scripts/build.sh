@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds into build/ (BUILD_DIR overrides). Release with asserts.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+"$ROOT/scripts/install_deps.sh"
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON "$@"
+fi
+cmake --build "$BUILD_DIR" -j"$(nproc)"

@@ -1,0 +1,99 @@
+#include "verifier/core/binding.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "verifier/crypto/digest.h"
+#include "verifier/crypto/keys.h"
+
+namespace rp::core {
+
+absl::StatusOr<std::string> BindingProfile(const attestation::v1::EvidenceBundle& bundle) {
+  const std::string& b = bundle.binding();
+  if (b.empty() || b == kBindingAttestV1) return std::string(kBindingAttestV1);
+  if (b == kBindingNonce || b == kBindingNone) return b;
+  return absl::InvalidArgumentError(
+      absl::StrCat("binding '", b, "' is unknown (attest-v1 | nonce | none)"));
+}
+
+absl::StatusOr<Bytes> ExpectedAttestV1ReportData(std::span<const uint8_t> nonce,
+                                                 const attestation::v1::Jwk& tee_key,
+                                                 const std::vector<Bytes>& gpu_reports) {
+  if (nonce.size() != kNonceSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("binding: nonce is ", nonce.size(), " bytes, expected 32"));
+  }
+  if (tee_key.kty().empty()) {
+    return absl::InvalidArgumentError("binding: attest-v1 needs tee_public_key (JWK)");
+  }
+  crypto::JwkPublic jwk{tee_key.kty(), tee_key.crv(), tee_key.x(),
+                        tee_key.y(),   tee_key.n(),   tee_key.e()};
+  auto thumb = crypto::JwkThumbprintSha256(jwk);
+  if (!thumb.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("binding: tee_public_key: ", thumb.status().message()));
+  }
+  Bytes msg(kBindingAttestV1.begin(), kBindingAttestV1.end());
+  msg.insert(msg.end(), nonce.begin(), nonce.end());
+  msg.insert(msg.end(), thumb->begin(), thumb->end());
+  for (const Bytes& report : gpu_reports) {
+    Bytes d = crypto::Sha256(report);
+    msg.insert(msg.end(), d.begin(), d.end());
+  }
+  return crypto::Sha512(msg);
+}
+
+namespace {
+Check Make(CheckStatus s, std::string reason, std::string detail) {
+  return Check{"binding", s, std::move(reason), std::move(detail), Component::kInstanceIdentity};
+}
+}  // namespace
+
+Check CheckBinding(const attestation::v1::EvidenceBundle& bundle, std::string_view profile,
+                   const std::optional<Bytes>& nonce,
+                   const std::optional<Bytes>& cpu_report_data) {
+  if (profile == kBindingNone) {
+    return Make(CheckStatus::kNotChecked, "BINDING_NONE",
+                "binding profile 'none': the evidence is not tied to a nonce or key");
+  }
+  if (!nonce.has_value()) {
+    return Make(CheckStatus::kNotChecked, "NONCE_NOT_PROVIDED",
+                "no nonce: freshness and binding cannot be checked (offline verify without "
+                "\"nonce\" in the bundle)");
+  }
+  if (!cpu_report_data.has_value()) {
+    return Make(CheckStatus::kNotChecked, "BINDING_NO_VERIFIED_CPU_EVIDENCE",
+                "no verified CPU report data to check the binding against");
+  }
+  if (cpu_report_data->size() != 64) {
+    return Make(CheckStatus::kFail, "BINDING_MISMATCH", "report data is not 64 bytes");
+  }
+  std::span<const uint8_t> rd(*cpu_report_data);
+  if (profile == kBindingNonce) {
+    if (!crypto::ConstantTimeEquals(rd.first(32), *nonce)) {
+      return Make(CheckStatus::kFail, "BINDING_MISMATCH",
+                  absl::StrCat("report_data[0:32] = ", HexEncode(rd.first(32)),
+                               ", expected the nonce ", HexEncode(*nonce)));
+    }
+    return Make(CheckStatus::kPass, "OK", "report_data[0:32] equals the nonce");
+  }
+  std::vector<Bytes> gpu_reports;
+  if (bundle.has_nvidia()) {
+    for (const auto& e : bundle.nvidia().evidence_list()) {
+      gpu_reports.emplace_back(e.evidence().begin(), e.evidence().end());
+    }
+  }
+  auto expected = ExpectedAttestV1ReportData(*nonce, bundle.tee_public_key(), gpu_reports);
+  if (!expected.ok()) {
+    return Make(CheckStatus::kFail, "BINDING_KEY_INVALID", std::string(expected.status().message()));
+  }
+  if (!crypto::ConstantTimeEquals(rd, *expected)) {
+    return Make(CheckStatus::kFail, "BINDING_MISMATCH",
+                absl::StrCat("report_data = ", HexEncode(rd), ", attest-v1 expects ",
+                             HexEncode(*expected)));
+  }
+  return Make(CheckStatus::kPass, "OK",
+              absl::StrCat("attest-v1: report data commits to the nonce, the TEE key and ",
+                           gpu_reports.size(), " GPU report(s)"));
+}
+
+}  // namespace rp::core

@@ -1,0 +1,48 @@
+// The binding rule (ARCHITECTURE §5): what the CPU report data must commit
+// to so that the evidence is fresh and tied to the TEE key and every GPU.
+//
+//   attest-v1: report_data[0:64] = SHA-512("attest-v1" || nonce(32) ||
+//              RFC 7638 SHA-256 thumbprint(TEE key) || SHA-256(gpu report 0)
+//              || ... || SHA-256(gpu report n-1))
+//   nonce:     report_data[0:32] = nonce
+//   none:      no binding (policy must allow it; always at best a warning)
+#ifndef RP_VERIFIER_CORE_BINDING_H_
+#define RP_VERIFIER_CORE_BINDING_H_
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "attestation/v1/attestation.pb.h"
+#include "verifier/common/encoding.h"
+#include "verifier/core/result.h"
+
+namespace rp::core {
+
+inline constexpr std::string_view kBindingAttestV1 = "attest-v1";
+inline constexpr std::string_view kBindingNonce = "nonce";
+inline constexpr std::string_view kBindingNone = "none";
+inline constexpr size_t kNonceSize = 32;
+
+// The profile named in the bundle ("" → attest-v1); error for unknown names.
+absl::StatusOr<std::string> BindingProfile(const attestation::v1::EvidenceBundle& bundle);
+
+// The 64 bytes attest-v1 expects in report_data. Errors: nonce not 32
+// bytes, TEE key missing or malformed.
+absl::StatusOr<Bytes> ExpectedAttestV1ReportData(std::span<const uint8_t> nonce,
+                                                 const attestation::v1::Jwk& tee_key,
+                                                 const std::vector<Bytes>& gpu_reports);
+
+// The bundle-level binding check, named "binding". `cpu_report_data` is
+// the verified report data of the CPU device (nullopt when the CPU
+// evidence did not verify or is absent).
+Check CheckBinding(const attestation::v1::EvidenceBundle& bundle, std::string_view profile,
+                   const std::optional<Bytes>& nonce,
+                   const std::optional<Bytes>& cpu_report_data);
+
+}  // namespace rp::core
+
+#endif  // RP_VERIFIER_CORE_BINDING_H_
