@@ -26,7 +26,7 @@
 #include "policy/engine.h"
 #include "policy/registry_factory.h"
 #include "policy/yaml_json.h"
-#include "server/token/token.h"
+#include "server/token/token_verifier.h"
 #include "verifier/common/clock.h"
 
 namespace {
@@ -46,7 +46,7 @@ const char kUsage[] =
     "  jwks [--server ADDR]\n"
     "  simulate init --sim-dir DIR\n"
     "  simulate --challenge CHALLENGE.json --sim-dir DIR --out BUNDLE.json [--tee-key-out FILE]\n"
-    "           [--product Milan|Genoa|Turin] [--debug] [--vmpl N]\n"
+    "           [--debug] [--vmpl N]   (simulated product: Milan)\n"
     "common: --tls-ca FILE [--tls-cert FILE --tls-key FILE] for a TLS server\n"
     "exit codes: 0 accepted, 1 rejected, 2 bad input / usage / transport error\n";
 
@@ -266,7 +266,6 @@ int CmdSimulate(const Args& a) {
   auto challenge = rp::cli::ReadChallengeFile(a.Get("challenge"));
   if (!challenge.ok()) return Fail(challenge.status());
   rp::sim::SnpSimulationOptions opts;
-  opts.product = a.Get("product", "Milan");
   opts.debug = a.Has("debug");
   opts.vmpl = std::stoi(a.Get("vmpl", "0"));
   auto ev = rp::sim::SimulateSnpEvidence(*root, challenge->nonce(), absl::Now(), opts);
@@ -279,7 +278,7 @@ int CmdSimulate(const Args& a) {
       return Fail(w);
     }
   }
-  std::cout << "simulated SEV-SNP evidence (" << opts.product << ", bound with attest-v1 to nonce "
+  std::cout << "simulated SEV-SNP evidence (Milan, bound with attest-v1 to nonce "
             << rp::HexEncode(rp::AsBytes(challenge->nonce())) << ") written to " << a.Get("out")
             << "\n";
   return kAccepted;

@@ -10,24 +10,21 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "attestation/v1/attestation.pb.h"
+#include "tests/testing/snp_report_builder.h"
 #include "verifier/crypto/openssl_ptr.h"
 
 namespace rp::sim {
 
 // The simulation ARK/ASK pair kept in `dir` (ark.pem, ark.key, ask.pem,
 // ask.key), created on first use with mode 0600 keys.
+// The simulated product line is Milan (CN "SEV-Milan" etc.).
 struct SimulationRoot {
-  crypto::OpensslPtr<X509> ark;
-  crypto::OpensslPtr<EVP_PKEY> ark_key;
-  crypto::OpensslPtr<X509> ask;
-  crypto::OpensslPtr<EVP_PKEY> ask_key;
-  std::string product;  // the simulated product line ("Milan")
+  testing::SnpTestChain chain;  // ark + ask (with keys); no ASVK, no CRL
 };
 
 absl::StatusOr<SimulationRoot> LoadOrCreateSimulationRoot(const std::string& dir);
 
 struct SnpSimulationOptions {
-  std::string product = "Milan";
   bool debug = false;
   int vmpl = 0;
 };
