@@ -37,8 +37,12 @@ std::string SubjectCommonName(const X509* cert);
 std::string IssuerCommonName(const X509* cert);
 // Serial as lower-case hex without leading zeros ("0" for zero).
 std::string SerialHex(const X509* cert);
+// Validity bounds. An unreadable time gives InfiniteFuture (notBefore) or
+// InfinitePast (notAfter), so such a certificate is never valid.
 absl::Time NotBefore(const X509* cert);
 absl::Time NotAfter(const X509* cert);
+// ASN1_TIME (UTCTime or GeneralizedTime) as an absl::Time in UTC.
+absl::StatusOr<absl::Time> Asn1TimeToTime(const ASN1_TIME* t);
 // Raw contents of the extnValue OCTET STRING of the extension with this
 // dotted OID, nullopt if absent. Error if the extension occurs twice.
 absl::StatusOr<std::optional<Bytes>> ExtensionValue(const X509* cert, std::string_view oid);
