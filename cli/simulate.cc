@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "absl/status/status.h"
@@ -52,9 +53,9 @@ absl::StatusOr<SimulationRoot> LoadOrCreateSimulationRoot(const std::string& dir
     root.chain.ask_pem = crypto::CertificatePem(root.chain.ask.cert.get());
     return root;
   }
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::InternalError(absl::StrCat("cannot create ", dir));
-  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   testing::SnpChainOptions opts;
   opts.product = sev_snp::Product::kMilan;
   opts.ca_key_type = testing::KeyType::kRsa3072;

@@ -1,0 +1,78 @@
+// Server configuration: a YAML or JSON document mapped onto
+// attestation.v1.ServerConfig (one schema, no hand-written parser), defaults
+// for empty fields, relative paths resolved against the file's directory,
+// and validation of the combinations that must never run (production with a
+// trusted simulation root).
+#ifndef RP_SERVER_CONFIG_H_
+#define RP_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "attestation/v1/config.pb.h"
+
+namespace rp::server {
+
+inline constexpr char kDefaultListen[] = "127.0.0.1:50051";
+inline constexpr char kDefaultHttpListen[] = "127.0.0.1:8080";
+inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9464";
+inline constexpr int64_t kDefaultMaxRequestBytes = int64_t{4} * 1024 * 1024;
+// Upper bound for max_request_bytes: the gRPC receive limit is twice this
+// value and must stay well inside int.
+inline constexpr int64_t kMaxMaxRequestBytes = int64_t{64} * 1024 * 1024;
+inline constexpr int64_t kDefaultNonceLifetimeSeconds = 300;
+inline constexpr int64_t kDefaultReplayCapacity = 1000000;
+inline constexpr char kDefaultTokenAlgorithm[] = "ES256";
+inline constexpr int64_t kDefaultTokenLifetimeSeconds = 300;
+inline constexpr int64_t kMaxLifetimeSeconds = 24 * 3600;
+// An empty `environment` means production: a config has to opt in to the
+// development relaxations explicitly.
+inline constexpr char kEnvironmentProduction[] = "production";
+inline constexpr char kEnvironmentDevelopment[] = "development";
+
+// Command line of attestation-server. The listen flags override the file.
+struct CommandLine {
+  std::string config_path;                    // --config (required)
+  std::optional<std::string> listen;          // --listen host:port
+  std::optional<std::string> http_listen;     // --http-listen host:port
+  std::optional<std::string> metrics_listen;  // --metrics-listen host:port
+  std::string port_file;  // --port-file: JSON {"grpc":N,"http":N,"metrics":N}
+};
+
+// Accepts "--flag value" and "--flag=value". `args` excludes argv[0].
+absl::StatusOr<CommandLine> ParseCommandLine(
+    const std::vector<std::string>& args);
+std::string Usage();
+
+// Parses `text` (YAML or JSON) as a ServerConfig. Unknown fields are errors;
+// messages start with `origin`. Relative paths are resolved against
+// `base_dir` (unless empty). Fills defaults and validates.
+absl::StatusOr<attestation::v1::ServerConfig> ParseServerConfig(
+    const std::string& text, const std::string& origin,
+    const std::string& base_dir);
+
+// Reads and parses the file at `path`; relative paths inside resolve against
+// the file's directory.
+absl::StatusOr<attestation::v1::ServerConfig> LoadServerConfig(
+    const std::string& path);
+
+// Fills every empty field that has a default (see constants above).
+void ApplyDefaults(attestation::v1::ServerConfig* config);
+
+// Rejects unusable or unsafe settings; the message names the field. Call
+// after ApplyDefaults (and again after command-line overrides).
+absl::Status ValidateServerConfig(const attestation::v1::ServerConfig& config);
+
+// Splits "host:port" / "[v6]:port"; the port must be 0..65535.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+absl::StatusOr<HostPort> ParseHostPort(const std::string& text);
+
+}  // namespace rp::server
+
+#endif  // RP_SERVER_CONFIG_H_

@@ -1,0 +1,46 @@
+// Builds the gRPC server: credentials from TlsConfig (TLS, mTLS or
+// insecure), the message size limit, health checking and reflection.
+#ifndef RP_SERVER_GRPC_SERVER_H_
+#define RP_SERVER_GRPC_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "attestation/v1/config.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace rp::server {
+
+struct GrpcServerOptions {
+  std::string listen;  // host:port; port 0 binds an ephemeral port
+  attestation::v1::TlsConfig tls;
+  int64_t max_request_bytes = 4 * 1024 * 1024;
+};
+
+struct RunningGrpcServer {
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;  // the bound port
+};
+
+// Name under which the health service reports the API.
+inline constexpr char kServiceName[] = "attestation.v1.AttestationService";
+
+// Server credentials for `tls`: insecure when no cert is configured; TLS
+// with cert_file/key_file; mTLS (client certificate required and verified
+// against client_ca_file) when client_ca_file is set.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const attestation::v1::TlsConfig& tls);
+
+// Starts serving `service` (not owned; must outlive the server). Health
+// status starts SERVING for "" and kServiceName; call SetServing(false)
+// before Shutdown so that probes drain traffic first.
+absl::StatusOr<RunningGrpcServer> StartGrpcServer(
+    const GrpcServerOptions& options, grpc::Service* service);
+
+void SetServing(grpc::Server* server, bool serving);
+
+}  // namespace rp::server
+
+#endif  // RP_SERVER_GRPC_SERVER_H_

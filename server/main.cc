@@ -1,0 +1,279 @@
+// attestation-server: the only place that builds real implementations
+// (clock, replay store, keys, verifiers, collateral source, sockets).
+//
+//   attestation-server --config FILE [--listen host:port]
+//       [--http-listen host:port] [--metrics-listen host:port] [--port-file F]
+//
+// SIGTERM / SIGINT: readiness and health go NOT_SERVING, in-flight RPCs get
+// up to 5 s, then the HTTP port stops, the audit log is flushed and the
+// process exits 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "policy/engine.h"
+#include "policy/registry_factory.h"
+#include "server/audit.h"
+#include "server/config.h"
+#include "server/grpc_server.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/nonce/nonce_service.h"
+#include "server/nonce/replay_store.h"
+#include "server/service.h"
+#include "server/token/key_manager.h"
+#include "server/token/token_issuer.h"
+#include "verifier/collateral/source.h"
+#include "verifier/common/clock.h"
+
+namespace rp::server {
+namespace {
+
+constexpr absl::Duration kShutdownGrace = absl::Seconds(5);
+
+void Log(const std::string& line) {
+  std::cerr << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                absl::UTCTimeZone())
+            << " attestation-server: " << line << std::endl;
+}
+
+int Fail(const absl::Status& status) {
+  Log(absl::StrCat("fatal: ", status.ToString()));
+  return 1;
+}
+
+// Written via a temporary file and rename, so a reader polling for the file
+// never sees it half-written.
+absl::Status WritePortFile(const std::string& path, int grpc_port,
+                           int http_port, int metrics_port) {
+  const nlohmann::json j = {
+      {"grpc", grpc_port}, {"http", http_port}, {"metrics", metrics_port}};
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump() << "\n";
+    out.close();
+    if (!out) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot write port file ", tmp));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+std::string HostOf(const std::string& listen) {
+  auto hp = ParseHostPort(listen);
+  return hp.ok() ? hp->host : listen;
+}
+
+int Run(int argc, char** argv, const sigset_t& stop_signals) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto cl = ParseCommandLine(args);
+  if (!cl.ok()) {
+    std::cerr << cl.status().message() << "\n" << Usage() << std::endl;
+    return 2;
+  }
+  auto config_or = LoadServerConfig(cl->config_path);
+  if (!config_or.ok()) {
+    return Fail(config_or.status());
+  }
+  attestation::v1::ServerConfig config = *std::move(config_or);
+  if (cl->listen) {
+    config.set_listen(*cl->listen);
+  }
+  if (cl->http_listen) {
+    config.set_http_listen(*cl->http_listen);
+  }
+  if (cl->metrics_listen) {
+    config.set_metrics_listen(*cl->metrics_listen);
+  }
+  if (auto st = ValidateServerConfig(config); !st.ok()) {
+    return Fail(st);
+  }
+
+  Clock& clock = Clock::Real();
+
+  // Challenges.
+  nonce::InMemoryReplayStore replay_store(
+      static_cast<size_t>(config.nonce().replay_capacity()), clock);
+  auto hmac_key = nonce::LoadOrGenerateHmacKey(config.nonce().hmac_key_file());
+  if (!hmac_key.ok()) {
+    return Fail(hmac_key.status());
+  }
+  auto nonces = nonce::NonceService::Create(
+      *std::move(hmac_key), absl::Seconds(config.nonce().lifetime_seconds()),
+      clock, replay_store);
+  if (!nonces.ok()) {
+    return Fail(nonces.status());
+  }
+
+  // Tokens.
+  auto keys = token::KeyManager::Create(config.token());
+  if (!keys.ok()) {
+    return Fail(keys.status());
+  }
+  auto tokens = token::TokenIssuer::Create(config.token(), clock, **keys);
+  if (!tokens.ok()) {
+    return Fail(tokens.status());
+  }
+
+  // Verification and appraisal.
+  auto registry = policy::MakeDefaultRegistry(config.simulation());
+  if (!registry.ok()) {
+    return Fail(registry.status());
+  }
+  std::shared_ptr<const collateral::CollateralSource> collateral;
+  if (config.collateral_dir().empty()) {
+    collateral = std::make_shared<collateral::EmptySource>();
+  } else {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(config.collateral_dir(), ec)) {
+      return Fail(absl::NotFoundError(absl::StrCat(
+          "collateral_dir ", config.collateral_dir(), " is not a directory")));
+    }
+    collateral = std::make_shared<collateral::OfflineDirectorySource>(
+        config.collateral_dir());
+  }
+  auto engine = policy::Engine::Create(*std::move(registry), collateral);
+  if (!engine.ok()) {
+    return Fail(engine.status());
+  }
+  policy::LoadedPolicy default_policy;
+  if (config.policy_file().empty()) {
+    default_policy = policy::DefaultPolicy();
+  } else {
+    auto loaded = policy::LoadPolicyFile(config.policy_file());
+    if (!loaded.ok()) {
+      return Fail(loaded.status());
+    }
+    default_policy = *std::move(loaded);
+  }
+  const PolicySet policies(std::move(default_policy));
+
+  // Observability.
+  std::unique_ptr<AuditLog> audit;
+  if (!config.audit_log().empty()) {
+    auto opened = AuditLog::Open(config.audit_log());
+    if (!opened.ok()) {
+      return Fail(opened.status());
+    }
+    audit = *std::move(opened);
+  }
+  Metrics metrics;
+  auto exposer =
+      MetricsExposer::Start(config.metrics_listen(), metrics.registry());
+  if (!exposer.ok()) {
+    return Fail(exposer.status());
+  }
+
+  // HTTP first, so that /readyz answers 503 while the rest starts.
+  std::atomic<bool> ready{false};
+  const token::KeyManager& key_manager = **keys;
+  HttpServerOptions http_options;
+  http_options.listen = config.http_listen();
+  http_options.ready = [&ready] { return ready.load(); };
+  http_options.jwks_json = [&key_manager] { return key_manager.JwksJson(); };
+  http_options.issuer = (*tokens)->issuer();
+  http_options.signing_algorithm =
+      std::string(token::JwsAlgorithmName(key_manager.algorithm()));
+  auto http = HttpServer::Start(std::move(http_options));
+  if (!http.ok()) {
+    return Fail(http.status());
+  }
+
+  ServiceDeps deps{clock,    **nonces, **tokens, key_manager,
+                   **engine, policies, &metrics, audit.get()};
+  AttestationServiceImpl service(deps,
+                                 ServiceOptions{config.max_request_bytes()});
+  GrpcServerOptions grpc_options;
+  grpc_options.listen = config.listen();
+  grpc_options.tls = config.tls();
+  grpc_options.max_request_bytes = config.max_request_bytes();
+  auto grpc_server = StartGrpcServer(grpc_options, &service);
+  if (!grpc_server.ok()) {
+    return Fail(grpc_server.status());
+  }
+  grpc::Server* server = grpc_server->server.get();
+
+  // Signals are blocked in every thread (main blocked them before any thread
+  // existed); this thread takes them synchronously, so no async-signal
+  // safety concerns arise.
+  std::thread watcher([&stop_signals, &ready, server] {
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0) {
+    }
+    Log(absl::StrCat("signal ", sig, ", shutting down"));
+    ready.store(false);
+    SetServing(server, false);
+    server->Shutdown(absl::ToChronoTime(absl::Now() + kShutdownGrace));
+    Log("grpc stopped");
+  });
+
+  ready.store(true);
+  if (!cl->port_file.empty()) {
+    if (auto st = WritePortFile(cl->port_file, grpc_server->port,
+                                (*http)->port(), (*exposer)->port());
+        !st.ok()) {
+      Log(st.ToString());  // keep serving; the operator sees why
+    }
+  }
+  Log(absl::StrCat(
+      "serving grpc=", HostOf(config.listen()), ":", grpc_server->port,
+      config.tls().cert_file().empty()
+          ? " (insecure)"
+          : (config.tls().client_ca_file().empty() ? " (tls)" : " (mtls)"),
+      " http=", HostOf(config.http_listen()), ":", (*http)->port(),
+      " metrics=", HostOf(config.metrics_listen()), ":", (*exposer)->port(),
+      " environment=", config.environment(),
+      " policy=", PolicyRef(policies.default_policy()), " simulation_root=",
+      config.simulation().trust_simulation_root() ? "trusted" : "off"));
+
+  server->Wait();
+  watcher.join();
+  // civetweb takes ~2 s to stop its workers; stop both side ports at once.
+  std::thread http_stopper([&http] { (*http)->Stop(); });
+  exposer->reset();
+  http_stopper.join();
+  if (audit != nullptr) {
+    audit->Flush();
+  }
+  Log("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace rp::server
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread starts so that all threads
+  // inherit the mask and only the watcher's sigwait receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return rp::server::Run(argc, argv, stop_signals);
+}

@@ -1,0 +1,131 @@
+#include "server/metrics.h"
+
+#include <exception>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
+#include "server/config.h"
+
+namespace rp::server {
+namespace {
+
+// From 0.5 ms (a cached verification) to 10 s (collateral fetches that time
+// out); the vendor services take 0.2–1.3 s per miss.
+const prometheus::Histogram::BucketBoundaries& StageBuckets() {
+  static const auto* const kBuckets =
+      new prometheus::Histogram::BucketBoundaries{
+          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return *kBuckets;
+}
+
+}  // namespace
+
+std::string_view StageName(Stage stage) {
+  switch (stage) {
+    case Stage::kNonce:
+      return "nonce";
+    case Stage::kVerify:
+      return "verify";
+    case Stage::kToken:
+      return "token";
+    case Stage::kTotal:
+      return "total";
+  }
+  return "unknown";
+}
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("rp_requests_total")
+                    .Help("RPCs handled, by method and gRPC status code")
+                    .Register(*registry_)),
+      attestations_(
+          prometheus::BuildCounter()
+              .Name("rp_attestations_total")
+              .Help("Attest calls that produced an appraisal, by verdict")
+              .Register(*registry_)),
+      nonces_issued_(prometheus::BuildCounter()
+                         .Name("rp_nonces_issued_total")
+                         .Help("Challenges issued")
+                         .Register(*registry_)
+                         .Add({})),
+      nonces_rejected_(prometheus::BuildCounter()
+                           .Name("rp_nonces_rejected_total")
+                           .Help("Challenges refused by Attest, by reason")
+                           .Register(*registry_)),
+      stage_family_(prometheus::BuildHistogram()
+                        .Name("rp_stage_seconds")
+                        .Help("Time spent per Attest stage")
+                        .Register(*registry_)) {
+  for (Stage s :
+       {Stage::kNonce, Stage::kVerify, Stage::kToken, Stage::kTotal}) {
+    stages_[static_cast<size_t>(s)] = &stage_family_.Add(
+        {{"stage", std::string(StageName(s))}}, StageBuckets());
+  }
+  // Known series start at zero so that rate() works from the first scrape.
+  for (const char* verdict : {"affirming", "warning", "contraindicated"}) {
+    attestations_.Add({{"verdict", verdict}});
+  }
+  for (const char* reason : {"replayed", "expired", "invalid"}) {
+    nonces_rejected_.Add({{"reason", reason}});
+  }
+}
+
+void Metrics::CountRequest(std::string_view rpc, std::string_view code) {
+  requests_.Add({{"rpc", std::string(rpc)}, {"code", std::string(code)}})
+      .Increment();
+}
+
+void Metrics::CountAttestation(std::string_view verdict) {
+  attestations_.Add({{"verdict", std::string(verdict)}}).Increment();
+}
+
+void Metrics::CountNonceIssued() { nonces_issued_.Increment(); }
+
+void Metrics::CountNonceRejected(std::string_view reason) {
+  nonces_rejected_.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void Metrics::ObserveStage(Stage stage, absl::Duration elapsed) {
+  stages_[static_cast<size_t>(stage)]->Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+std::string Metrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
+    const std::string& listen, std::shared_ptr<prometheus::Registry> registry) {
+  auto hp = ParseHostPort(listen);
+  if (!hp.ok()) {
+    return hp.status();
+  }
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    // civetweb's listening_ports syntax is host:port as well.
+    exposer = std::make_unique<prometheus::Exposer>(
+        std::vector<std::string>{"listening_ports", listen, "num_threads", "2",
+                                 "request_timeout_ms", "5000"});
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot listen on ", listen, ": ", e.what()));
+  }
+  exposer->RegisterCollectable(registry);
+  const std::vector<int> ports = exposer->GetListeningPorts();
+  if (ports.empty()) {
+    return absl::InternalError(
+        absl::StrCat("metrics: no listening port for ", listen));
+  }
+  return std::unique_ptr<MetricsExposer>(
+      new MetricsExposer(std::move(exposer), ports.front()));
+}
+
+}  // namespace rp::server

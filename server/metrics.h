@@ -1,0 +1,82 @@
+// Prometheus metrics of the server (ARCHITECTURE §3 step 8).
+#ifndef RP_SERVER_METRICS_H_
+#define RP_SERVER_METRICS_H_
+
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace rp::server {
+
+// Stages timed in rp_stage_seconds{stage}.
+enum class Stage { kNonce, kVerify, kToken, kTotal };
+std::string_view StageName(Stage stage);  // nonce | verify | token | total
+
+// The server's metric families on one prometheus::Registry:
+//   rp_requests_total{rpc,code}        every RPC, by gRPC status code name
+//   rp_attestations_total{verdict}     affirming | warning | contraindicated
+//   rp_nonces_issued_total
+//   rp_nonces_rejected_total{reason}   replayed | expired | invalid |
+//   store_unavailable rp_stage_seconds{stage}            nonce | verify | token
+//   | total
+// Label values are drawn from small fixed sets (callers pass codes, never
+// client-chosen strings), so cardinality stays bounded.
+//
+// Constructing it does not open a socket (tests use it directly); expose it
+// with MetricsExposer. Thread-safe: prometheus-cpp metrics are atomic and
+// Family::Add is internally locked.
+class Metrics {
+ public:
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  void CountRequest(std::string_view rpc, std::string_view code);
+  void CountAttestation(std::string_view verdict);
+  void CountNonceIssued();
+  void CountNonceRejected(std::string_view reason);
+  void ObserveStage(Stage stage, absl::Duration elapsed);
+
+  // The exposition text (what /metrics returns).
+  std::string Serialize() const;
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Counter>& attestations_;
+  prometheus::Counter& nonces_issued_;
+  prometheus::Family<prometheus::Counter>& nonces_rejected_;
+  prometheus::Family<prometheus::Histogram>& stage_family_;
+  std::array<prometheus::Histogram*, 4> stages_{};
+};
+
+// Serves a registry on http://<listen>/metrics (civetweb inside
+// prometheus-cpp). Stops serving when destroyed.
+class MetricsExposer {
+ public:
+  // `listen` is host:port; port 0 binds an ephemeral port (see port()).
+  static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
+      const std::string& listen,
+      std::shared_ptr<prometheus::Registry> registry);
+  int port() const { return port_; }
+
+ private:
+  MetricsExposer(std::unique_ptr<prometheus::Exposer> exposer, int port)
+      : exposer_(std::move(exposer)), port_(port) {}
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_;
+};
+
+}  // namespace rp::server
+
+#endif  // RP_SERVER_METRICS_H_

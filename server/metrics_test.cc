@@ -1,0 +1,62 @@
+#include "server/metrics.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/loopback_http.h"
+
+namespace rp::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(MetricsTest, CountsAndObserves) {
+  Metrics m;
+  m.CountRequest("Attest", "OK");
+  m.CountRequest("Attest", "OK");
+  m.CountRequest("GetChallenge", "OK");
+  m.CountAttestation("warning");
+  m.CountNonceIssued();
+  m.CountNonceRejected("replayed");
+  m.ObserveStage(Stage::kVerify, absl::Milliseconds(3));
+  const std::string text = m.Serialize();
+  EXPECT_THAT(text,
+              HasSubstr("rp_requests_total{code=\"OK\",rpc=\"Attest\"} 2"));
+  EXPECT_THAT(
+      text, HasSubstr("rp_requests_total{code=\"OK\",rpc=\"GetChallenge\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rp_attestations_total{verdict=\"warning\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("rp_attestations_total{verdict=\"affirming\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rp_nonces_issued_total 1"));
+  EXPECT_THAT(text,
+              HasSubstr("rp_nonces_rejected_total{reason=\"replayed\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("rp_nonces_rejected_total{reason=\"expired\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rp_stage_seconds_count{stage=\"verify\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("rp_stage_seconds_bucket{stage=\"verify\",le=\"0.005\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rp_stage_seconds_count{stage=\"total\"} 0"));
+}
+
+TEST(MetricsTest, ExposerServesMetricsOnAnEphemeralPort) {
+  Metrics m;
+  m.CountNonceIssued();
+  auto exposer = MetricsExposer::Start("127.0.0.1:0", m.registry());
+  ASSERT_TRUE(exposer.ok()) << exposer.status();
+  ASSERT_GT((*exposer)->port(), 0);
+  auto resp = testing::HttpGet((*exposer)->port(), "/metrics");
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_THAT(resp->body, HasSubstr("rp_nonces_issued_total 1"));
+}
+
+TEST(MetricsTest, ExposerReportsBindFailure) {
+  Metrics m;
+  auto exposer = MetricsExposer::Start("256.0.0.1:1", m.registry());
+  EXPECT_FALSE(exposer.ok());
+}
+
+}  // namespace
+}  // namespace rp::server

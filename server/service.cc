@@ -1,0 +1,330 @@
+#include "server/service.h"
+
+#include <chrono>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "verifier/common/encoding.h"
+#include "verifier/core/result.h"
+#include "verifier/crypto/digest.h"
+
+namespace rp::server {
+namespace {
+
+using attestation::v1::AttestRequest;
+using attestation::v1::AttestResponse;
+using attestation::v1::Challenge;
+using attestation::v1::Jwks;
+
+// Wall-clock independent timer for latency metrics (the injected Clock is
+// the verification time, which tests freeze).
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  absl::Duration Elapsed() const {
+    return absl::FromChrono(std::chrono::steady_clock::now() - start_);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::string CodeName(grpc::StatusCode code) {
+  return absl::StatusCodeToString(
+      static_cast<absl::StatusCode>(static_cast<int>(code)));
+}
+
+// Metric label for a rejected challenge (bounded set).
+std::string_view RejectLabel(nonce::ChallengeOutcome outcome) {
+  switch (outcome) {
+    case nonce::ChallengeOutcome::kExpired:
+      return "expired";
+    case nonce::ChallengeOutcome::kReplayed:
+      return "replayed";
+    case nonce::ChallengeOutcome::kStoreError:
+      return "store_unavailable";
+    case nonce::ChallengeOutcome::kOk:
+    case nonce::ChallengeOutcome::kInvalid:
+      break;
+  }
+  return "invalid";
+}
+
+std::string VerdictLabel(attestation::v1::Verdict v) {
+  switch (v) {
+    case attestation::v1::AFFIRMING:
+      return "affirming";
+    case attestation::v1::WARNING:
+      return "warning";
+    default:
+      return "contraindicated";
+  }
+}
+
+}  // namespace
+
+PolicySet::PolicySet(policy::LoadedPolicy default_policy) {
+  std::string id = default_policy.id;
+  auto [it, inserted] =
+      by_id_.emplace(std::move(id), std::move(default_policy));
+  default_ = &it->second;
+}
+
+absl::Status PolicySet::Add(policy::LoadedPolicy p) {
+  std::string id = p.id;
+  if (by_id_.contains(id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("policy '", id, "' is already loaded"));
+  }
+  by_id_.emplace(std::move(id), std::move(p));
+  return absl::OkStatus();
+}
+
+const policy::LoadedPolicy* PolicySet::Find(std::string_view name) const {
+  if (name.empty()) {
+    return default_;
+  }
+  // "id" or "id@version" (the form responses and tokens carry).
+  std::string_view version;
+  if (const size_t at = name.find('@'); at != std::string_view::npos) {
+    version = name.substr(at + 1);
+    name = name.substr(0, at);
+  }
+  auto it = by_id_.find(name);
+  if (it == by_id_.end()) {
+    return nullptr;
+  }
+  if (!version.empty() && version != it->second.version) {
+    return nullptr;
+  }
+  return &it->second;
+}
+
+std::string PolicyRef(const policy::LoadedPolicy& p) {
+  return absl::StrCat(p.id, "@", p.version);
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(
+      static_cast<grpc::StatusCode>(static_cast<int>(status.code())),
+      std::string(status.message()));
+}
+
+std::string JtiOfToken(std::string_view jwt) {
+  const size_t dot1 = jwt.find('.');
+  if (dot1 == std::string_view::npos) {
+    return "";
+  }
+  const size_t dot2 = jwt.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos ||
+      jwt.find('.', dot2 + 1) != std::string_view::npos) {
+    return "";
+  }
+  auto payload = Base64Decode(jwt.substr(dot1 + 1, dot2 - dot1 - 1));
+  if (!payload.ok()) {
+    return "";
+  }
+  nlohmann::json claims =
+      nlohmann::json::parse(payload->begin(), payload->end(), nullptr,
+                            /*allow_exceptions=*/false);
+  if (!claims.is_object()) {
+    return "";
+  }
+  auto it = claims.find("jti");
+  if (it == claims.end() || !it->is_string()) {
+    return "";
+  }
+  return it->get<std::string>();
+}
+
+grpc::Status AttestationServiceImpl::GetChallenge(
+    grpc::ServerContext* /*context*/,
+    const attestation::v1::GetChallengeRequest*, Challenge* response) {
+  return DoGetChallenge(response);
+}
+
+grpc::Status AttestationServiceImpl::Attest(grpc::ServerContext* context,
+                                            const AttestRequest* request,
+                                            AttestResponse* response) {
+  return DoAttest(*request, context != nullptr ? context->peer() : "",
+                  response);
+}
+
+grpc::Status AttestationServiceImpl::GetJwks(
+    grpc::ServerContext* /*context*/, const attestation::v1::GetJwksRequest*,
+    Jwks* response) {
+  return DoGetJwks(response);
+}
+
+grpc::Status AttestationServiceImpl::DoGetChallenge(Challenge* response) const {
+  *response = deps_.nonces.Issue();
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->CountNonceIssued();
+    deps_.metrics->CountRequest("GetChallenge", "OK");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AttestationServiceImpl::DoGetJwks(Jwks* response) const {
+  *response = deps_.keys.Jwks();
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->CountRequest("GetJwks", "OK");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request,
+                                              const std::string& peer,
+                                              AttestResponse* response) const {
+  const Stopwatch total;
+  AuditRecord audit;
+  audit.time = deps_.clock.Now();
+  audit.peer = peer;
+  grpc::Status status = AttestImpl(request, response, &audit);
+  const absl::Duration elapsed = total.Elapsed();
+
+  audit.code = CodeName(status.error_code());
+  audit.latency_ms = absl::ToDoubleMilliseconds(elapsed);
+  if (status.ok()) {
+    audit.verdict = VerdictLabel(response->verdict());
+    audit.reasons.assign(response->reasons().begin(),
+                         response->reasons().end());
+    for (const auto& s : response->submods()) {
+      audit.devices.push_back({s.name(), s.tee(), VerdictLabel(s.status())});
+    }
+    audit.request_id = JtiOfToken(response->token());
+  } else {
+    audit.error = status.error_message();
+  }
+  if (audit.request_id.empty()) {
+    // No token (rejected challenge or error): a random id still lets an
+    // operator correlate the audit line with the client's report.
+    const Bytes id = crypto::RandomBytes(16);
+    audit.request_id = absl::StrCat("req-", HexEncode(id));
+  }
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->CountRequest("Attest", audit.code);
+    if (status.ok()) {
+      deps_.metrics->CountAttestation(audit.verdict);
+    }
+    deps_.metrics->ObserveStage(Stage::kTotal, elapsed);
+  }
+  if (deps_.audit != nullptr) {
+    deps_.audit->Write(audit);
+  }
+  return status;
+}
+
+grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
+                                                AttestResponse* response,
+                                                AuditRecord* audit) const {
+  // (a) Size. gRPC's receive limit is set above this so that the check
+  // happens here, with a message that names both numbers.
+  const size_t size = request.ByteSizeLong();
+  if (size > static_cast<size_t>(options_.max_request_bytes)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("request is ", size, " bytes, limit ",
+                                     options_.max_request_bytes));
+  }
+  // (b) Shape.
+  if (!request.has_challenge()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "attest: challenge is missing");
+  }
+  if (!request.has_evidence()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "attest: evidence is missing");
+  }
+  audit->nonce_sha256_prefix =
+      NonceHashPrefix(AsBytes(request.challenge().nonce()));
+
+  // (c) Policy, before the challenge is consumed: a malformed request must
+  // not burn the client's challenge.
+  const policy::LoadedPolicy* pol = deps_.policies.Find(request.policy());
+  if (pol == nullptr) {
+    // The name is client-chosen; keep it out of unbounded places (metrics)
+    // and cap its length in the message.
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("attest: unknown policy '",
+                                     request.policy().substr(0, 64), "'"));
+  }
+  audit->policy_id = PolicyRef(*pol);
+  audit->policy_sha256 = pol->sha256_hex;
+
+  // (d) Challenge: authentic, unexpired, first use.
+  const Stopwatch nonce_timer;
+  const nonce::ChallengeCheck check = deps_.nonces.Consume(request.challenge());
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->ObserveStage(Stage::kNonce, nonce_timer.Elapsed());
+  }
+  if (!check.ok()) {
+    if (deps_.metrics != nullptr) {
+      deps_.metrics->CountNonceRejected(RejectLabel(check.outcome));
+    }
+    if (check.outcome == nonce::ChallengeOutcome::kStoreError) {
+      // Cannot tell whether this is a replay: fail closed, but retryable.
+      return grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat("attest: replay store unavailable: ", check.detail));
+    }
+    // A bad challenge is a verdict (STYLE §5), not a transport error. No
+    // evidence is looked at and no token is issued.
+    response->Clear();
+    response->set_verdict(attestation::v1::CONTRAINDICATED);
+    auto* c = response->add_checks();
+    c->set_name("nonce");
+    c->set_status(attestation::v1::FAIL);
+    c->set_reason(check.reason);
+    c->set_detail(check.detail);
+    response->add_reasons(check.reason);
+    response->set_policy_id(PolicyRef(*pol));
+    response->set_policy_sha256(pol->sha256_hex);
+    return grpc::Status::OK;
+  }
+
+  // (e) Verify and appraise at the current time, against this challenge.
+  const Stopwatch verify_timer;
+  policy::RunOptions run;
+  run.at = deps_.clock.Now();
+  const std::string& nonce = request.challenge().nonce();
+  run.expected_nonce = Bytes(nonce.begin(), nonce.end());
+  absl::StatusOr<policy::Appraisal> appraisal =
+      deps_.engine.Run(request.evidence(), *pol, run);
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->ObserveStage(Stage::kVerify, verify_timer.Elapsed());
+  }
+  if (!appraisal.ok()) {
+    return ToGrpcStatus(appraisal.status());
+  }
+
+  // (f) Token: EAR claims bound to the TEE key (cnf).
+  const Stopwatch token_timer;
+  const attestation::v1::Jwk* tee_key =
+      request.evidence().has_tee_public_key()
+          ? &request.evidence().tee_public_key()
+          : nullptr;
+  absl::StatusOr<std::string> token =
+      deps_.tokens.Issue(appraisal->EarClaims(tee_key, deps_.tokens.issuer()));
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->ObserveStage(Stage::kToken, token_timer.Elapsed());
+  }
+  if (!token.ok()) {
+    // Our claims failed to sign: a bug or a broken key, never the client's
+    // fault.
+    return grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("attest: token: ", token.status().message()));
+  }
+  response->Clear();
+  appraisal->ToProto(response);
+  response->set_token(*std::move(token));
+  return grpc::Status::OK;
+}
+
+}  // namespace rp::server

@@ -1,0 +1,112 @@
+// The gRPC AttestationService (ARCHITECTURE §3): challenges, attestation and
+// JWKS, plus the policy set the service appraises with.
+#ifndef RP_SERVER_SERVICE_H_
+#define RP_SERVER_SERVICE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "attestation/v1/attestation.grpc.pb.h"
+#include "attestation/v1/attestation.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "policy/engine.h"
+#include "server/audit.h"
+#include "server/metrics.h"
+#include "server/nonce/nonce_service.h"
+#include "server/token/key_manager.h"
+#include "server/token/token_issuer.h"
+#include "verifier/common/clock.h"
+
+namespace rp::server {
+
+// The appraisal policies a server offers, by id. Immutable after setup;
+// Find is thread-safe.
+class PolicySet {
+ public:
+  explicit PolicySet(policy::LoadedPolicy default_policy);
+  // ALREADY_EXISTS if a policy with the same id is present.
+  absl::Status Add(policy::LoadedPolicy policy);
+  // "" => the default policy; "id" or "id@version"; nullptr if unknown.
+  const policy::LoadedPolicy* Find(std::string_view name) const;
+  const policy::LoadedPolicy& default_policy() const { return *default_; }
+
+ private:
+  std::map<std::string, policy::LoadedPolicy, std::less<>> by_id_;
+  const policy::LoadedPolicy* default_;  // points into by_id_ (node-stable)
+};
+
+// "id@version", as AttestResponse.policy_id carries it.
+std::string PolicyRef(const policy::LoadedPolicy& policy);
+
+// Everything the service uses; all must outlive it and be thread-safe.
+struct ServiceDeps {
+  Clock& clock;  // verification time and nonce checks
+  const nonce::NonceService& nonces;
+  const token::TokenIssuer& tokens;
+  const token::KeyManager& keys;
+  const policy::Engine& engine;
+  const PolicySet& policies;
+  Metrics* metrics = nullptr;  // optional
+  AuditLog* audit = nullptr;   // optional
+};
+
+struct ServiceOptions {
+  // Requests larger than this (serialized size) are INVALID_ARGUMENT. The
+  // transport limit is set higher (2x) so that the handler sees them and
+  // can say why.
+  int64_t max_request_bytes = 4 * 1024 * 1024;
+};
+
+// gRPC-facing errors are only for malformed requests (INVALID_ARGUMENT),
+// retryable unavailability (UNAVAILABLE) and bugs (INTERNAL); a failed
+// verification or a bad challenge is an OK response with verdict
+// CONTRAINDICATED (STYLE §5).
+//
+// Thread-safe: no mutable state of its own; the deps are thread-safe.
+class AttestationServiceImpl final
+    : public attestation::v1::AttestationService::Service {
+ public:
+  AttestationServiceImpl(ServiceDeps deps, ServiceOptions options)
+      : deps_(deps), options_(options) {}
+
+  grpc::Status GetChallenge(grpc::ServerContext* context,
+                            const attestation::v1::GetChallengeRequest* request,
+                            attestation::v1::Challenge* response) override;
+  grpc::Status Attest(grpc::ServerContext* context,
+                      const attestation::v1::AttestRequest* request,
+                      attestation::v1::AttestResponse* response) override;
+  grpc::Status GetJwks(grpc::ServerContext* context,
+                       const attestation::v1::GetJwksRequest* request,
+                       attestation::v1::Jwks* response) override;
+
+  // The handlers without a grpc::ServerContext (the overrides call these;
+  // tests call them directly). `peer` is only recorded in the audit line.
+  grpc::Status DoGetChallenge(attestation::v1::Challenge* response) const;
+  grpc::Status DoAttest(const attestation::v1::AttestRequest& request,
+                        const std::string& peer,
+                        attestation::v1::AttestResponse* response) const;
+  grpc::Status DoGetJwks(attestation::v1::Jwks* response) const;
+
+ private:
+  grpc::Status AttestImpl(const attestation::v1::AttestRequest& request,
+                          attestation::v1::AttestResponse* response,
+                          AuditRecord* audit) const;
+
+  const ServiceDeps deps_;
+  const ServiceOptions options_;
+};
+
+// absl and gRPC share code numbers; this keeps the code and the message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The `jti` of a JWT we issued (decoded from its payload, not verified);
+// empty if it has none.
+std::string JtiOfToken(std::string_view jwt);
+
+}  // namespace rp::server
+
+#endif  // RP_SERVER_SERVICE_H_

@@ -1,0 +1,568 @@
+// In-process tests of AttestationServiceImpl with a FakeClock, the real
+// engine (SEV-SNP verifier trusting a per-test simulation root) and the real
+// nonce and token services.
+#include "server/service.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "attestation/v1/config.pb.h"
+#include "cli/simulate.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "policy/engine.h"
+#include "policy/registry_factory.h"
+#include "server/audit.h"
+#include "server/grpc_server.h"
+#include "server/metrics.h"
+#include "server/nonce/nonce_service.h"
+#include "server/nonce/replay_store.h"
+#include "server/token/key_manager.h"
+#include "server/token/token_issuer.h"
+#include "server/token/token_verifier.h"
+#include "tests/integration/grpc_health.h"
+#include "tests/testing/cert_factory.h"
+#include "verifier/collateral/source.h"
+#include "verifier/common/clock.h"
+#include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
+#include "verifier/crypto/keys.h"
+#include "verifier/crypto/x509.h"
+
+namespace rp::server {
+namespace {
+
+namespace fs = std::filesystem;
+using attestation::v1::AttestRequest;
+using attestation::v1::AttestResponse;
+using attestation::v1::Challenge;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kDevPolicy[] =
+    "id: dev\n"
+    "version: \"1\"\n"
+    "allowed_bindings: [attest-v1, nonce]\n"
+    "sev_snp:\n"
+    "  allow_debug: false\n"
+    "  max_vmpl: 0\n"
+    "allow_simulated: true\n";
+
+// A replay store whose backend is down.
+class BrokenReplayStore final : public nonce::ReplayStore {
+ public:
+  absl::StatusOr<bool> MarkUsed(std::span<const uint8_t>, absl::Time) override {
+    return absl::UnavailableError("redis: connection refused");
+  }
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string tmpl =
+        (fs::temp_directory_path() / "rp_service_test_XXXXXX").string();
+    sim_dir_ = new std::string(::mkdtemp(tmpl.data()));
+    auto root = sim::LoadOrCreateSimulationRoot(*sim_dir_);
+    ASSERT_TRUE(root.ok()) << root.status();
+    root_ = new sim::SimulationRoot(*std::move(root));
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(*sim_dir_, ec);
+    delete root_;
+    delete sim_dir_;
+  }
+
+  void SetUp() override { Build(store_); }
+
+  void Build(nonce::ReplayStore& store,
+             int64_t max_request_bytes = 4 * 1024 * 1024,
+             bool empty_registry = false) {
+    service_.reset();
+    auto nonces = nonce::NonceService::Create(crypto::RandomBytes(32),
+                                              absl::Seconds(60), clock_, store);
+    ASSERT_TRUE(nonces.ok()) << nonces.status();
+    nonces_ = *std::move(nonces);
+    auto keys =
+        token::KeyManager::CreateFromKeys(token::JwsAlgorithm::kEs256, {});
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    keys_ = *std::move(keys);
+    attestation::v1::TokenConfig tc;
+    tc.set_issuer("service-test");
+    auto tokens = token::TokenIssuer::Create(tc, clock_, *keys_);
+    ASSERT_TRUE(tokens.ok()) << tokens.status();
+    tokens_ = *std::move(tokens);
+    std::unique_ptr<core::Registry> registry;
+    if (empty_registry) {
+      registry = std::make_unique<core::Registry>();
+    } else {
+      attestation::v1::SimulationConfig sim;
+      sim.set_trust_simulation_root(true);
+      sim.set_dir(*sim_dir_);
+      auto r = policy::MakeDefaultRegistry(sim);
+      ASSERT_TRUE(r.ok()) << r.status();
+      registry = *std::move(r);
+    }
+    auto engine = policy::Engine::Create(
+        std::move(registry), std::make_shared<collateral::EmptySource>());
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+    auto dev = policy::ParsePolicy(kDevPolicy, "dev policy");
+    ASSERT_TRUE(dev.ok()) << dev.status();
+    policies_ = std::make_unique<PolicySet>(*dev);
+    metrics_ = std::make_unique<Metrics>();
+    audit_ = AuditLog::InMemoryForTest();
+    ServiceDeps deps{clock_,   *nonces_,   *tokens_,       *keys_,
+                     *engine_, *policies_, metrics_.get(), audit_.get()};
+    service_ = std::make_unique<AttestationServiceImpl>(
+        deps, ServiceOptions{max_request_bytes});
+  }
+
+  Challenge NewChallenge() {
+    Challenge c;
+    EXPECT_TRUE(service_->DoGetChallenge(&c).ok());
+    return c;
+  }
+
+  AttestRequest Request(const Challenge& c) {
+    auto ev = sim::SimulateSnpEvidence(*root_, c.nonce(), clock_.Now(), {});
+    EXPECT_TRUE(ev.ok()) << ev.status();
+    AttestRequest req;
+    *req.mutable_challenge() = c;
+    if (ev.ok()) {
+      *req.mutable_evidence() = ev->bundle;
+    }
+    return req;
+  }
+
+  nlohmann::json JwksJson() { return nlohmann::json::parse(keys_->JwksJson()); }
+
+  static std::string* sim_dir_;
+  static sim::SimulationRoot* root_;
+  FakeClock clock_{absl::Now()};
+  nonce::InMemoryReplayStore store_{1000, clock_};
+  std::unique_ptr<nonce::NonceService> nonces_;
+  std::unique_ptr<token::KeyManager> keys_;
+  std::unique_ptr<token::TokenIssuer> tokens_;
+  std::unique_ptr<policy::Engine> engine_;
+  std::unique_ptr<PolicySet> policies_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<AttestationServiceImpl> service_;
+};
+
+std::string* ServiceTest::sim_dir_ = nullptr;
+sim::SimulationRoot* ServiceTest::root_ = nullptr;
+
+void ExpectNonceRejection(const AttestResponse& resp,
+                          const std::string& reason) {
+  EXPECT_EQ(resp.verdict(), attestation::v1::CONTRAINDICATED);
+  ASSERT_EQ(resp.checks_size(), 1);
+  EXPECT_EQ(resp.checks(0).name(), "nonce");
+  EXPECT_EQ(resp.checks(0).status(), attestation::v1::FAIL);
+  EXPECT_EQ(resp.checks(0).reason(), reason);
+  EXPECT_THAT(resp.reasons(), ElementsAre(reason));
+  EXPECT_TRUE(resp.token().empty());
+  EXPECT_EQ(resp.submods_size(), 0);
+  EXPECT_EQ(resp.policy_id(), "dev@1");
+}
+
+TEST_F(ServiceTest, AttestsSimulatedEvidenceAndIssuesAVerifiableToken) {
+  const Challenge c = NewChallenge();
+  const AttestRequest req = Request(c);
+  AttestResponse resp;
+  grpc::Status st = service_->DoAttest(req, "ipv4:127.0.0.1:1", &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_NE(resp.verdict(), attestation::v1::CONTRAINDICATED)
+      << "reasons: " << absl::StrJoin(resp.reasons(), ",");
+  EXPECT_EQ(resp.policy_id(), "dev@1");
+  ASSERT_GE(resp.submods_size(), 1);
+  EXPECT_EQ(resp.submods(0).tee(), "sev-snp");
+  ASSERT_FALSE(resp.token().empty());
+
+  auto claims = token::VerifyToken(resp.token(), JwksJson(), clock_.Now(),
+                                   absl::ZeroDuration());
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ((*claims)["iss"], "service-test");
+  EXPECT_TRUE(claims->contains("submods"));
+  EXPECT_TRUE(claims->contains("eat_nonce"));
+
+  // One audit line: the token's jti, a nonce hash prefix, never the token
+  // or the nonce.
+  auto lines = audit_->LinesForTest();
+  ASSERT_EQ(lines.size(), 1u);
+  auto line = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(line["request_id"], (*claims)["jti"]);
+  EXPECT_EQ(line["peer"], "ipv4:127.0.0.1:1");
+  EXPECT_EQ(line["code"], "OK");
+  EXPECT_EQ(line["policy_id"], "dev@1");
+  EXPECT_EQ(line["nonce_sha256_prefix"], NonceHashPrefix(AsBytes(c.nonce())));
+  EXPECT_EQ(line["devices"][0]["tee"], "sev-snp");
+  EXPECT_THAT(lines[0], ::testing::Not(HasSubstr(resp.token())));
+  EXPECT_THAT(lines[0],
+              ::testing::Not(HasSubstr(HexEncode(AsBytes(c.nonce())))));
+
+  const std::string m = metrics_->Serialize();
+  EXPECT_THAT(m, HasSubstr("rp_requests_total{code=\"OK\",rpc=\"Attest\"} 1"));
+  EXPECT_THAT(m, HasSubstr("rp_nonces_issued_total 1"));
+  EXPECT_THAT(m, HasSubstr("rp_stage_seconds_count{stage=\"verify\"} 1"));
+  EXPECT_THAT(m, HasSubstr("rp_stage_seconds_count{stage=\"token\"} 1"));
+}
+
+TEST_F(ServiceTest, ReplayedChallengeIsAVerdictWithoutToken) {
+  const AttestRequest req = Request(NewChallenge());
+  AttestResponse first, second;
+  ASSERT_TRUE(service_->DoAttest(req, "", &first).ok());
+  ASSERT_FALSE(first.token().empty());
+  grpc::Status st = service_->DoAttest(req, "", &second);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ExpectNonceRejection(second, "NONCE_REPLAYED");
+  EXPECT_THAT(metrics_->Serialize(),
+              HasSubstr("rp_nonces_rejected_total{reason=\"replayed\"} 1"));
+  auto lines = audit_->LinesForTest();
+  ASSERT_EQ(lines.size(), 2u);
+  auto line = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(line["verdict"], "contraindicated");
+  EXPECT_EQ(line["reasons"][0], "NONCE_REPLAYED");
+  EXPECT_THAT(line["request_id"].get<std::string>(),
+              ::testing::StartsWith("req-"));
+}
+
+TEST_F(ServiceTest, ExpiredChallengeIsAVerdict) {
+  const AttestRequest req = Request(NewChallenge());
+  clock_.Advance(absl::Seconds(61));
+  AttestResponse resp;
+  ASSERT_TRUE(service_->DoAttest(req, "", &resp).ok());
+  ExpectNonceRejection(resp, "NONCE_EXPIRED");
+}
+
+TEST_F(ServiceTest, ForgedChallengeIsAVerdict) {
+  AttestRequest req = Request(NewChallenge());
+  std::string mac = req.challenge().mac();
+  mac[0] = static_cast<char>(mac[0] ^ 1);
+  req.mutable_challenge()->set_mac(mac);
+  AttestResponse resp;
+  ASSERT_TRUE(service_->DoAttest(req, "", &resp).ok());
+  ExpectNonceRejection(resp, "NONCE_INVALID");
+}
+
+TEST_F(ServiceTest, ReplayStoreFailureIsUnavailable) {
+  BrokenReplayStore broken;
+  Build(broken);
+  const AttestRequest req = Request(NewChallenge());
+  AttestResponse resp;
+  grpc::Status st = service_->DoAttest(req, "", &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(
+      metrics_->Serialize(),
+      HasSubstr("rp_requests_total{code=\"UNAVAILABLE\",rpc=\"Attest\"} 1"));
+}
+
+TEST_F(ServiceTest, UnknownPolicyIsInvalidArgumentAndKeepsTheChallenge) {
+  AttestRequest req = Request(NewChallenge());
+  req.set_policy("no-such-policy");
+  AttestResponse resp;
+  grpc::Status st = service_->DoAttest(req, "", &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("no-such-policy"));
+  // The malformed request did not consume the challenge.
+  req.set_policy("dev");
+  ASSERT_TRUE(service_->DoAttest(req, "", &resp).ok());
+  EXPECT_FALSE(resp.token().empty());
+}
+
+TEST_F(ServiceTest, MissingPartsAreInvalidArgument) {
+  AttestRequest req = Request(NewChallenge());
+  AttestResponse resp;
+  AttestRequest no_challenge = req;
+  no_challenge.clear_challenge();
+  EXPECT_EQ(service_->DoAttest(no_challenge, "", &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  AttestRequest no_evidence = req;
+  no_evidence.clear_evidence();
+  EXPECT_EQ(service_->DoAttest(no_evidence, "", &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Present but empty evidence: the engine's INVALID_ARGUMENT passes through.
+  AttestRequest empty_evidence = req;
+  empty_evidence.mutable_evidence()->Clear();
+  empty_evidence.mutable_evidence()->set_binding("attest-v1");
+  EXPECT_EQ(service_->DoAttest(empty_evidence, "", &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, OversizeRequestIsInvalidArgument) {
+  Build(store_, 64 * 1024);
+  AttestRequest req = Request(NewChallenge());
+  req.mutable_evidence()->mutable_sev_snp()->set_cert_chain(
+      std::string(100 * 1024, 'A'));
+  AttestResponse resp;
+  grpc::Status st = service_->DoAttest(req, "", &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(),
+              HasSubstr(absl::StrCat("request is ", req.ByteSizeLong(),
+                                     " bytes, limit 65536")));
+}
+
+TEST_F(ServiceTest, EvidenceWithoutVerifierIsUnimplemented) {
+  Build(store_, 4 * 1024 * 1024, /*empty_registry=*/true);
+  const AttestRequest req = Request(NewChallenge());
+  AttestResponse resp;
+  EXPECT_EQ(service_->DoAttest(req, "", &resp).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ServiceTest, GetJwksListsTheSigningKeys) {
+  attestation::v1::Jwks jwks;
+  ASSERT_TRUE(service_->DoGetJwks(&jwks).ok());
+  ASSERT_EQ(jwks.keys_size(), 1);
+  EXPECT_EQ(jwks.keys(0).kid(), keys_->Current()->kid);
+  EXPECT_EQ(jwks.keys(0).kty(), "EC");
+}
+
+TEST(PolicySetTest, FindsByIdOrIdAtVersion) {
+  auto dev = policy::ParsePolicy(kDevPolicy, "dev policy");
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  PolicySet set(*dev);
+  EXPECT_EQ(set.Find(""), &set.default_policy());
+  EXPECT_EQ(set.Find("dev"), &set.default_policy());
+  EXPECT_EQ(set.Find("dev@1"), &set.default_policy());
+  EXPECT_EQ(set.Find("dev@2"), nullptr);
+  EXPECT_EQ(set.Find("default"), nullptr);
+  ASSERT_TRUE(set.Add(policy::DefaultPolicy()).ok());
+  ASSERT_NE(set.Find("default"), nullptr);
+  EXPECT_EQ(set.Find("default")->id, "default");
+  EXPECT_EQ(set.Add(policy::DefaultPolicy()).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(PolicyRef(set.default_policy()), "dev@1");
+}
+
+TEST(ToGrpcStatusTest, MapsCodesOneToOne) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  const std::pair<absl::Status, grpc::StatusCode> cases[] = {
+      {absl::InvalidArgumentError("a"), grpc::StatusCode::INVALID_ARGUMENT},
+      {absl::UnimplementedError("b"), grpc::StatusCode::UNIMPLEMENTED},
+      {absl::UnavailableError("c"), grpc::StatusCode::UNAVAILABLE},
+      {absl::InternalError("d"), grpc::StatusCode::INTERNAL},
+  };
+  for (const auto& [in, code] : cases) {
+    grpc::Status out = ToGrpcStatus(in);
+    EXPECT_EQ(out.error_code(), code);
+    EXPECT_EQ(out.error_message(), in.message());
+  }
+}
+
+TEST(JtiOfTokenTest, ReadsThePayload) {
+  // header {"alg":"none"} . payload {"jti":"abc"} . sig
+  EXPECT_EQ(JtiOfToken("eyJhbGciOiJub25lIn0.eyJqdGkiOiJhYmMifQ.c2ln"), "abc");
+  EXPECT_EQ(JtiOfToken("not-a-jwt"), "");
+  EXPECT_EQ(JtiOfToken("a.!!!.c"), "");
+}
+
+// The same service on a real in-process gRPC server: health, reflection-free
+// stub calls and the transport size limit.
+TEST_F(ServiceTest, ServesOverGrpcWithHealthAndSizeLimits) {
+  Build(store_, 64 * 1024);
+  GrpcServerOptions opts;
+  opts.listen = "127.0.0.1:0";
+  opts.max_request_bytes = 64 * 1024;
+  auto running = StartGrpcServer(opts, service_.get());
+  ASSERT_TRUE(running.ok()) << running.status();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", running->port),
+                                     grpc::InsecureChannelCredentials());
+  auto health = testing::CheckHealth(channel, "");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, testing::HealthStatus::kServing);
+  health = testing::CheckHealth(channel, kServiceName);
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, testing::HealthStatus::kServing);
+
+  auto stub = attestation::v1::AttestationService::NewStub(channel);
+  Challenge c;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(
+        stub->GetChallenge(&ctx, attestation::v1::GetChallengeRequest(), &c)
+            .ok());
+  }
+  AttestRequest req = Request(c);
+  AttestResponse resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub->Attest(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_FALSE(resp.token().empty());
+  }
+  // Between the limit and twice the limit: the handler answers with sizes.
+  req.mutable_evidence()->mutable_sev_snp()->set_cert_chain(
+      std::string(100 * 1024, 'A'));
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub->Attest(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("limit 65536"));
+  }
+  // Beyond twice the limit gRPC itself refuses the message.
+  req.mutable_evidence()->mutable_sev_snp()->set_cert_chain(
+      std::string(200 * 1024, 'A'));
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = stub->Attest(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+
+  SetServing(running->server.get(), false);
+  health = testing::CheckHealth(channel, "");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, testing::HealthStatus::kNotServing);
+  running->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+}
+
+// TLS and mTLS from TlsConfig, with certificates made when the test runs.
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl =
+        (fs::temp_directory_path() / "rp_tls_test_XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
+    testing::CertSpec ca_spec;
+    ca_spec.common_name = "test CA";
+    ca_spec.is_ca = true;
+    auto ca = testing::MakeRoot(ca_spec, testing::KeyType::kEcP256);
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    ca_pem_ = crypto::CertificatePem(ca->cert.get());
+    Write("ca.pem", ca_pem_);
+    // subjectAltName = DNS:localhost (SEQUENCE { [2] "localhost" }).
+    const Bytes san = {0x30, 0x0b, 0x82, 0x09, 'l', 'o', 'c',
+                       'a',  'l',  'h',  'o',  's', 't'};
+    testing::CertSpec server_spec;
+    server_spec.common_name = "localhost";
+    server_spec.serial = {0x02};
+    server_spec.extended_key_usage_oids = {"1.3.6.1.5.5.7.3.1"};
+    server_spec.extensions = {{"2.5.29.17", san, false}};
+    auto server = testing::MakeCert(server_spec, testing::KeyType::kEcP256,
+                                    ca->cert.get(), ca->key.get());
+    ASSERT_TRUE(server.ok()) << server.status();
+    Write("server.pem", crypto::CertificatePem(server->cert.get()));
+    Write("server.key", crypto::PrivateKeyPem(server->key.get()));
+    testing::CertSpec client_spec;
+    client_spec.common_name = "attester";
+    client_spec.serial = {0x03};
+    client_spec.extended_key_usage_oids = {"1.3.6.1.5.5.7.3.2"};
+    auto client = testing::MakeCert(client_spec, testing::KeyType::kEcP256,
+                                    ca->cert.get(), ca->key.get());
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_cert_pem_ = crypto::CertificatePem(client->cert.get());
+    client_key_pem_ = crypto::PrivateKeyPem(client->key.get());
+
+    auto nonces = nonce::NonceService::Create(
+        crypto::RandomBytes(32), absl::Seconds(60), clock_, store_);
+    ASSERT_TRUE(nonces.ok()) << nonces.status();
+    nonces_ = *std::move(nonces);
+    auto keys =
+        token::KeyManager::CreateFromKeys(token::JwsAlgorithm::kEs256, {});
+    ASSERT_TRUE(keys.ok());
+    keys_ = *std::move(keys);
+    auto tokens = token::TokenIssuer::Create({}, clock_, *keys_);
+    ASSERT_TRUE(tokens.ok());
+    tokens_ = *std::move(tokens);
+    auto engine =
+        policy::Engine::Create(std::make_unique<core::Registry>(), nullptr);
+    ASSERT_TRUE(engine.ok());
+    engine_ = *std::move(engine);
+    policies_ = std::make_unique<PolicySet>(policy::DefaultPolicy());
+    ServiceDeps deps{clock_,   *nonces_,   *tokens_, *keys_,
+                     *engine_, *policies_, nullptr,  nullptr};
+    service_ = std::make_unique<AttestationServiceImpl>(deps, ServiceOptions{});
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string p = dir_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  RunningGrpcServer Start(bool mtls) {
+    GrpcServerOptions opts;
+    opts.listen = "127.0.0.1:0";
+    opts.tls.set_cert_file(dir_ + "/server.pem");
+    opts.tls.set_key_file(dir_ + "/server.key");
+    if (mtls) {
+      opts.tls.set_client_ca_file(dir_ + "/ca.pem");
+    }
+    auto running = StartGrpcServer(opts, service_.get());
+    EXPECT_TRUE(running.ok()) << running.status();
+    return running.ok() ? *std::move(running) : RunningGrpcServer{};
+  }
+  // GetJwks over a channel with the given credentials.
+  grpc::Status Call(int port, std::shared_ptr<grpc::ChannelCredentials> creds) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                             creds, args);
+    auto stub = attestation::v1::AttestationService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    attestation::v1::Jwks jwks;
+    return stub->GetJwks(&ctx, attestation::v1::GetJwksRequest(), &jwks);
+  }
+  std::shared_ptr<grpc::ChannelCredentials> Ssl(bool with_client_cert) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = ca_pem_;
+    if (with_client_cert) {
+      o.pem_cert_chain = client_cert_pem_;
+      o.pem_private_key = client_key_pem_;
+    }
+    return grpc::SslCredentials(o);
+  }
+
+  std::string dir_, ca_pem_, client_cert_pem_, client_key_pem_;
+  FakeClock clock_{absl::Now()};
+  nonce::InMemoryReplayStore store_{10, clock_};
+  std::unique_ptr<nonce::NonceService> nonces_;
+  std::unique_ptr<token::KeyManager> keys_;
+  std::unique_ptr<token::TokenIssuer> tokens_;
+  std::unique_ptr<policy::Engine> engine_;
+  std::unique_ptr<PolicySet> policies_;
+  std::unique_ptr<AttestationServiceImpl> service_;
+};
+
+TEST_F(TlsTest, ServesTls) {
+  RunningGrpcServer s = Start(/*mtls=*/false);
+  ASSERT_NE(s.server, nullptr);
+  grpc::Status st = Call(s.port, Ssl(false));
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(Call(s.port, grpc::InsecureChannelCredentials()).ok());
+  s.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+}
+
+TEST_F(TlsTest, MutualTlsRequiresAClientCertificate) {
+  RunningGrpcServer s = Start(/*mtls=*/true);
+  ASSERT_NE(s.server, nullptr);
+  grpc::Status st = Call(s.port, Ssl(true));
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(Call(s.port, Ssl(false)).ok());
+  s.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+}
+
+TEST_F(TlsTest, MissingKeyFileIsAnError) {
+  attestation::v1::TlsConfig tls;
+  tls.set_cert_file(dir_ + "/server.pem");
+  tls.set_key_file(dir_ + "/nope.key");
+  auto creds = MakeServerCredentials(tls);
+  ASSERT_FALSE(creds.ok());
+  EXPECT_THAT(creds.status().message(), HasSubstr("tls.key_file"));
+}
+
+}  // namespace
+}  // namespace rp::server
