@@ -19,6 +19,7 @@ nlohmann::json CheckToJson(const attestation::v1::Check& c) {
                       {"status", Lower(attestation::v1::CheckStatus_Name(c.status()))},
                       {"reason", c.reason()}};
   if (!c.detail().empty()) j["detail"] = c.detail();
+  if (c.informational()) j["informational"] = true;
   return j;
 }
 

@@ -66,6 +66,7 @@ void FillCheck(const core::Check& c, attestation::v1::Check* out) {
   out->set_status(ToProtoStatus(c.status));
   out->set_reason(c.reason);
   out->set_detail(c.detail);
+  out->set_informational(!c.affects_status);
 }
 
 bool HasCpuEvidence(const attestation::v1::EvidenceBundle& b) {

@@ -8,12 +8,17 @@ PKGS=(
   libabsl-dev prometheus-cpp-dev libcivetweb-dev
   libyaml-cpp-dev nlohmann-json3-dev libhiredis-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm curl
+  curl
 )
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js + npm run the independent JOSE interoperability test. Some images
+# ship a Node.js (with its own npm) that conflicts with Debian's npm package,
+# so only install Debian's when the commands are missing.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   SUDO=""
