@@ -48,22 +48,7 @@ Bytes DerIa5(const std::string& s) {
 struct SplParts {
   uint8_t fmc = 0, bl = 0, tee = 0, snp = 0, ucode = 0;
 };
-// Kept here rather than calling sev_snp::ProductName so the builder needs
-// only the sev_snp headers (it is linked into the simulator without the
-// verifier library).
-std::string Name(Product p) {
-  switch (p) {
-    case Product::kMilan:
-      return "Milan";
-    case Product::kGenoa:
-      return "Genoa";
-    case Product::kTurin:
-      return "Turin";
-    case Product::kUnknown:
-      break;
-  }
-  return "Unknown";
-}
+std::string Name(Product p) { return std::string(sev_snp::ProductName(p)); }
 
 SplParts ReadTcb(const TcbVersion& t, Product p) {
   if (p == Product::kTurin)
