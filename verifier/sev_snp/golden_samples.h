@@ -3,6 +3,7 @@
 #ifndef RP_VERIFIER_SEV_SNP_GOLDEN_SAMPLES_H_
 #define RP_VERIFIER_SEV_SNP_GOLDEN_SAMPLES_H_
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ struct GoldenSample {
   bool vlek = false;
   std::string product;  // expected product line
 };
+
+// Short printable form, so test listings (and CTest names) stay readable.
+inline void PrintTo(const GoldenSample& s, std::ostream* os) {
+  *os << s.folder << "/" << s.report;
+}
 
 inline std::vector<GoldenSample> GoldenSamples() {
   return {

@@ -135,6 +135,7 @@ struct ParseCase {
   std::function<void(SnpReportBuilder&)> mutate;
   ReportError want;
 };
+void PrintTo(const ParseCase& c, std::ostream* os) { *os << c.name; }
 
 class ParseErrorTest : public ::testing::TestWithParam<ParseCase> {};
 

@@ -223,6 +223,9 @@ struct BaselineCase {
   Product product;
   bool vlek;
 };
+void PrintTo(const BaselineCase& c, std::ostream* os) {
+  *os << ProductName(c.product) << (c.vlek ? "/vlek" : "/vcek");
+}
 
 class SnpBaselineTest : public ::testing::TestWithParam<BaselineCase> {};
 
