@@ -8,8 +8,9 @@
 #include "absl/strings/str_split.h"
 
 namespace rp::collateral {
-namespace {
-bool ValidKey(const std::string& key) {
+
+bool IsValidCollateralKey(std::string_view key_view) {
+  const std::string key(key_view);
   if (key.empty() || key.size() > 512 || key.front() == '/') return false;
   for (absl::string_view seg : absl::StrSplit(key, '/')) {
     if (seg.empty() || seg == "." || seg == "..") return false;
@@ -21,11 +22,21 @@ bool ValidKey(const std::string& key) {
   }
   return true;
 }
-}  // namespace
+
+absl::StatusOr<std::optional<CollateralItem>> CollateralSource::GetItem(
+    std::string_view key, const GetOptions& /*options*/) const {
+  absl::StatusOr<std::optional<Bytes>> got = Get(key);
+  if (!got.ok()) return got.status();
+  if (!got->has_value()) return std::optional<CollateralItem>();
+  CollateralItem item;
+  item.data = std::move(**got);
+  item.source = Describe();
+  return std::optional<CollateralItem>(std::move(item));
+}
 
 absl::StatusOr<std::optional<Bytes>> OfflineDirectorySource::Get(std::string_view key_view) const {
   const std::string key(key_view);
-  if (!ValidKey(key)) {
+  if (!IsValidCollateralKey(key)) {
     return absl::InvalidArgumentError(absl::StrCat("collateral key '", key, "' is not valid"));
   }
   std::string path = absl::StrCat(root_, "/", key);

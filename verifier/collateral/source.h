@@ -10,9 +10,30 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "verifier/common/encoding.h"
 
 namespace rp::collateral {
+
+// One item with what is known about where it came from and how long it
+// stays fresh. Plain sources fill `data` and `source`; HTTP sources add the
+// HTTP freshness hint; the cache (cache.h) sets fresh_until / stale.
+struct CollateralItem {
+  Bytes data;
+  std::string source;                       // Describe() of the producing source
+  std::optional<absl::Time> http_expires;   // Cache-Control max-age / Expires
+  absl::Time fetched_at = absl::InfinitePast();
+  absl::Time fresh_until = absl::InfiniteFuture();
+  // True when the cache served the item past fresh_until, inside the
+  // caller's grace: the verifier reports a `stale-collateral` warning.
+  bool stale = false;
+};
+
+struct GetOptions {
+  // How long past its freshness an item may still be served (stale=true).
+  // Only caches use it; zero means stale items are never served.
+  absl::Duration stale_grace = absl::ZeroDuration();
+};
 
 // Thread-safe. Get returns nullopt when the source does not have the item,
 // an error when the source failed (I/O error, item too large, bad key).
@@ -22,7 +43,15 @@ class CollateralSource {
   virtual absl::StatusOr<std::optional<Bytes>> Get(std::string_view key) const = 0;
   // Short description for check details, e.g. "offline:/path".
   virtual std::string Describe() const = 0;
+  // Like Get, with provenance and freshness. The default wraps Get, so
+  // existing sources need not override it.
+  virtual absl::StatusOr<std::optional<CollateralItem>> GetItem(std::string_view key,
+                                                                const GetOptions& options) const;
 };
+
+// Keys are relative paths of [A-Za-z0-9._-] segments, at most 512
+// characters, with no "." / ".." / empty segment and no leading "/".
+bool IsValidCollateralKey(std::string_view key);
 
 inline constexpr size_t kMaxCollateralItemBytes = 4 * 1024 * 1024;
 

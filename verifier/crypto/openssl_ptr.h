@@ -9,6 +9,7 @@
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -50,6 +51,10 @@ RP_OPENSSL_DELETER(EC_GROUP, EC_GROUP_free);
 RP_OPENSSL_DELETER(BN_CTX, BN_CTX_free);
 RP_OPENSSL_DELETER(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free);
 RP_OPENSSL_DELETER(OSSL_PARAM, OSSL_PARAM_free);
+RP_OPENSSL_DELETER(OCSP_REQUEST, OCSP_REQUEST_free);
+RP_OPENSSL_DELETER(OCSP_RESPONSE, OCSP_RESPONSE_free);
+RP_OPENSSL_DELETER(OCSP_BASICRESP, OCSP_BASICRESP_free);
+RP_OPENSSL_DELETER(OCSP_CERTID, OCSP_CERTID_free);
 
 #undef RP_OPENSSL_DELETER
 

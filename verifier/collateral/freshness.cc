@@ -1,0 +1,101 @@
+#include "verifier/collateral/freshness.h"
+
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "verifier/collateral/upstream_limits.h"
+#include "verifier/common/status_macros.h"
+#include "verifier/crypto/crl.h"
+#include "verifier/crypto/x509.h"
+
+namespace rp::collateral {
+namespace {
+constexpr size_t kMaxCertsInBundle = 8;
+}  // namespace
+
+CollateralKind KindOfKey(std::string_view key_view) {
+  const std::string key(key_view);
+  const size_t slash = key.rfind('/');
+  const std::string base = slash == std::string::npos ? key : key.substr(slash + 1);
+  const bool der = absl::EndsWith(base, ".der");
+  const bool pem = absl::EndsWith(base, ".pem");
+  if (absl::StrContains(base, "crl") && (der || pem || absl::EndsWith(base, ".crl"))) {
+    return CollateralKind::kCrl;
+  }
+  if (der) return CollateralKind::kDerCertificate;
+  if (pem) return CollateralKind::kPemCertificates;
+  return CollateralKind::kOther;
+}
+
+absl::StatusOr<std::optional<absl::Time>> ContentExpiry(std::string_view key,
+                                                        std::span<const uint8_t> data) {
+  switch (KindOfKey(key)) {
+    case CollateralKind::kCrl: {
+      ASSIGN_OR_RETURN(crypto::OpensslPtr<X509_CRL> crl, crypto::ParseCrl(data));
+      const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());  // owned by crl
+      if (next == nullptr) return absl::InvalidArgumentError("CRL has no nextUpdate");
+      ASSIGN_OR_RETURN(absl::Time t, crypto::Asn1TimeToTime(next));
+      return std::optional<absl::Time>(t);
+    }
+    case CollateralKind::kDerCertificate: {
+      ASSIGN_OR_RETURN(crypto::OpensslPtr<X509> cert, crypto::ParseDerCertificate(data));
+      return std::optional<absl::Time>(crypto::NotAfter(cert.get()));
+    }
+    case CollateralKind::kPemCertificates: {
+      ASSIGN_OR_RETURN(std::vector<crypto::OpensslPtr<X509>> certs,
+                       crypto::ParsePemCertificates(ToString(data), kMaxCertsInBundle));
+      absl::Time earliest = absl::InfiniteFuture();
+      for (const auto& c : certs) earliest = std::min(earliest, crypto::NotAfter(c.get()));
+      return std::optional<absl::Time>(earliest);
+    }
+    case CollateralKind::kOther:
+      break;
+  }
+  return std::optional<absl::Time>();
+}
+
+absl::Time ComputeFreshUntil(std::string_view key, std::span<const uint8_t> data,
+                             std::optional<absl::Time> http_expires, absl::Time fetched_at,
+                             absl::Duration ceiling) {
+  const absl::Time cap = fetched_at + ceiling;
+  absl::StatusOr<std::optional<absl::Time>> content = ContentExpiry(key, data);
+  if (content.ok() && content->has_value()) return std::min(**content, cap);
+  if (http_expires.has_value()) return std::min(*http_expires, cap);
+  return cap;
+}
+
+std::optional<absl::Time> HttpFreshUntil(std::string_view cache_control, std::string_view expires,
+                                         absl::Time now) {
+  bool have_max_age = false;
+  int64_t max_age = 0;
+  for (absl::string_view raw : absl::StrSplit(std::string(cache_control), ',')) {
+    const std::string d = absl::AsciiStrToLower(std::string(absl::StripAsciiWhitespace(raw)));
+    if (d == "no-store" || d == "no-cache") return now;
+    if (absl::StartsWith(d, "max-age=")) {
+      int64_t v = 0;
+      if (absl::SimpleAtoi(d.substr(8), &v) && v >= 0) {
+        have_max_age = true;
+        max_age = v;
+      }
+    }
+  }
+  if (have_max_age) return now + absl::Seconds(max_age);
+  if (!expires.empty()) {
+    std::optional<absl::Time> t = ParseHttpDate(expires);
+    // An invalid Expires means "already expired" (RFC 9111 §5.3).
+    return t.has_value() ? *t : now;
+  }
+  return std::nullopt;
+}
+
+}  // namespace rp::collateral

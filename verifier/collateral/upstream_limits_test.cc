@@ -1,0 +1,112 @@
+#include "verifier/collateral/upstream_limits.h"
+
+#include "gtest/gtest.h"
+#include "verifier/collateral/collateral_test_util.h"
+#include "verifier/collateral/observer.h"
+#include "verifier/common/clock.h"
+
+namespace rp::collateral {
+namespace {
+
+using testing::TestTime;
+
+UpstreamLimitsOptions Unlimited() {
+  UpstreamLimitsOptions o;
+  o.rate_per_second = 0;
+  return o;
+}
+
+TEST(UpstreamLimiterTest, DefaultTokenBucketIsOnePerTenSeconds) {
+  FakeClock clock(TestTime());
+  CountingObserver obs;
+  auto limiter = UpstreamLimiter::Create("kds", UpstreamLimitsOptions{}, clock, obs);
+  ASSERT_TRUE(limiter.ok());
+  {
+    auto p = (*limiter)->Acquire();
+    ASSERT_TRUE(p.ok()) << p.status();
+    p->Report(UpstreamPermit::Outcome::kSuccess);
+  }
+  auto refused = (*limiter)->Acquire();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("local rate limit"), std::string::npos);
+  clock.Advance(absl::Seconds(9));
+  EXPECT_FALSE((*limiter)->Acquire().ok());
+  clock.Advance(absl::Seconds(1));
+  EXPECT_TRUE((*limiter)->Acquire().ok());
+  EXPECT_EQ(obs.Count("fetch/kds/rate_limited"), 2);
+}
+
+TEST(UpstreamLimiterTest, BreakerOpensHalfOpensAndCloses) {
+  FakeClock clock(TestTime());
+  CountingObserver obs;
+  UpstreamLimitsOptions o = Unlimited();
+  o.breaker_failure_threshold = 3;
+  o.breaker_cooldown = absl::Seconds(60);
+  auto limiter = *UpstreamLimiter::Create("up", o, clock, obs);
+  for (int i = 0; i < 3; ++i) {
+    auto p = limiter->Acquire();
+    ASSERT_TRUE(p.ok());
+    p->Report(UpstreamPermit::Outcome::kFailure);
+  }
+  EXPECT_EQ(limiter->breaker_state(), BreakerState::kOpen);
+  auto refused = limiter->Acquire();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("circuit breaker open"), std::string::npos);
+
+  clock.Advance(absl::Seconds(60));
+  EXPECT_EQ(limiter->breaker_state(), BreakerState::kHalfOpen);
+  {
+    auto probe = limiter->Acquire();
+    ASSERT_TRUE(probe.ok());
+    // Only one probe at a time.
+    EXPECT_FALSE(limiter->Acquire().ok());
+    probe->Report(UpstreamPermit::Outcome::kFailure);
+  }
+  EXPECT_EQ(limiter->breaker_state(), BreakerState::kOpen);  // failed probe re-opens
+  clock.Advance(absl::Seconds(60));
+  {
+    auto probe = limiter->Acquire();
+    ASSERT_TRUE(probe.ok());
+    probe->Report(UpstreamPermit::Outcome::kSuccess);
+  }
+  EXPECT_EQ(limiter->breaker_state(), BreakerState::kClosed);
+  EXPECT_EQ(obs.Count("breaker/up/open"), 2);
+  EXPECT_EQ(obs.Count("breaker/up/half_open"), 2);
+  EXPECT_EQ(obs.Count("breaker/up/closed"), 1);
+}
+
+TEST(UpstreamLimiterTest, RetryAfterWindowIsCapped) {
+  FakeClock clock(TestTime());
+  UpstreamLimitsOptions o = Unlimited();
+  o.max_retry_after = absl::Minutes(10);
+  auto limiter = *UpstreamLimiter::Create("up", o, clock, CollateralObserver::Noop());
+  limiter->RecordRetryAfter(TestTime() + absl::Hours(48));
+  auto refused = limiter->Acquire();
+  EXPECT_NE(refused.status().message().find("rate limited by upstream until"), std::string::npos);
+  clock.Advance(absl::Minutes(10));
+  EXPECT_TRUE(limiter->Acquire().ok());
+}
+
+TEST(UpstreamLimiterTest, ConcurrencyCapWaitsThenFails) {
+  FakeClock clock(TestTime());
+  UpstreamLimitsOptions o = Unlimited();
+  o.max_concurrency = 1;
+  o.concurrency_wait = absl::Milliseconds(50);
+  auto limiter = *UpstreamLimiter::Create("up", o, clock, CollateralObserver::Noop());
+  auto held = limiter->Acquire();
+  ASSERT_TRUE(held.ok());
+  auto second = limiter->Acquire();
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  held->Report(UpstreamPermit::Outcome::kSuccess);
+  EXPECT_TRUE(limiter->Acquire().ok());
+}
+
+TEST(UpstreamLimiterTest, RejectsBadOptions) {
+  FakeClock clock(TestTime());
+  UpstreamLimitsOptions o;
+  o.max_concurrency = 0;
+  EXPECT_FALSE(UpstreamLimiter::Create("up", o, clock, CollateralObserver::Noop()).ok());
+}
+
+}  // namespace
+}  // namespace rp::collateral
