@@ -19,14 +19,6 @@
 namespace rp::crypto {
 namespace {
 
-std::string WithOpensslErrors(absl::string_view message) {
-  std::string errors = OpensslErrorString();
-  if (errors.empty()) {
-    return std::string(message);
-  }
-  return absl::StrCat(message, " (", errors, ")");
-}
-
 CrlCheck Fail(CrlCheck check, CrlOutcome outcome, std::string detail) {
   check.outcome = outcome;
   check.detail = std::move(detail);

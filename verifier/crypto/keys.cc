@@ -24,17 +24,6 @@ namespace {
 // Keys are small; anything larger than this is not a key we want to parse.
 constexpr size_t kMaxKeyPemBytes = 64 * 1024;
 
-std::string WithOpensslErrors(absl::string_view message) {
-  std::string errors = OpensslErrorString();
-  if (errors.empty()) {
-    return std::string(message);
-  }
-  return absl::StrCat(message, " (", errors, ")");
-}
-
-// OpenSSL's signing APIs take a non-const key but only read it.
-EVP_PKEY* MutableKey(const EVP_PKEY* key) { return const_cast<EVP_PKEY*>(key); }  // NOLINT
-
 struct CurveInfo {
   const char* jwk_name;      // "P-256"
   const char* openssl_name;  // "prime256v1"

@@ -78,14 +78,6 @@ absl::Status OcspFailure(OcspError error, absl::string_view message) {
   return status;
 }
 
-std::string WithOpensslErrors(absl::string_view message) {
-  std::string errors = OpensslErrorString();
-  if (errors.empty()) {
-    return std::string(message);
-  }
-  return absl::StrCat(message, " (", errors, ")");
-}
-
 std::string NameString(const X509_NAME* name) {
   if (name == nullptr) {
     return "";

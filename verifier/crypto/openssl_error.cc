@@ -5,6 +5,8 @@
 
 #include <openssl/err.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace rp::crypto {
 namespace {
 
@@ -28,6 +30,12 @@ std::string OpensslErrorString() {
   // ERR_print_errors_cb drains the queue as it prints.
   ERR_print_errors_cb(AppendError, &out);
   return out;
+}
+
+std::string WithOpensslErrors(absl::string_view message) {
+  std::string errors = OpensslErrorString();
+  if (errors.empty()) return std::string(message);
+  return absl::StrCat(message, " (", errors, ")");
 }
 
 }  // namespace rp::crypto

@@ -38,18 +38,6 @@ const EVP_MD* HashMd(HashAlg hash) {
   return nullptr;
 }
 
-std::string WithOpensslErrors(absl::string_view message) {
-  std::string errors = OpensslErrorString();
-  if (errors.empty()) {
-    return std::string(message);
-  }
-  return absl::StrCat(message, " (", errors, ")");
-}
-
-// OpenSSL's verify APIs take non-const keys but only read them (and bump the
-// reference count); the caller keeps ownership.
-EVP_PKEY* MutableKey(const EVP_PKEY* key) { return const_cast<EVP_PKEY*>(key); }  // NOLINT
-
 bool IsEcKey(const EVP_PKEY* key) { return EVP_PKEY_get_base_id(key) == EVP_PKEY_EC; }
 
 // Order of the key's curve, or null.

@@ -30,14 +30,6 @@ constexpr int kMaxChainDepth = 10;
 // The most intermediates we hand to the path builder (caps attacker work).
 constexpr size_t kMaxIntermediates = 16;
 
-std::string WithOpensslErrors(absl::string_view message) {
-  std::string errors = OpensslErrorString();
-  if (errors.empty()) {
-    return std::string(message);
-  }
-  return absl::StrCat(message, " (", errors, ")");
-}
-
 // OpenSSL's store/stack APIs take non-const certificates although they only
 // bump the reference count; the caller keeps ownership.
 X509* Mutable(const X509* cert) { return const_cast<X509*>(cert); }  // NOLINT
