@@ -1,10 +1,11 @@
 // attestctl: challenge, attest (online), verify (offline, same pipeline),
-// token verify, jwks, simulate.
+// token verify, jwks, simulate, collateral fetch|warm|export|ls.
 //
 // Exit codes: 0 accepted by policy (affirming or warning), 1 rejected
 // (contraindicated; reasons printed), 2 bad input, usage or transport error.
 #include <grpcpp/grpcpp.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "attestation/v1/attestation.grpc.pb.h"
 #include "cli/bundle_io.h"
+#include "cli/collateral_stack.h"
 #include "cli/http_get.h"
 #include "cli/render.h"
 #include "cli/simulate.h"
@@ -27,6 +29,7 @@
 #include "policy/registry_factory.h"
 #include "policy/yaml_json.h"
 #include "server/token/token_verifier.h"
+#include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"
 
 namespace {
@@ -41,7 +44,12 @@ const char kUsage[] =
     "  attest --evidence BUNDLE.json --challenge CHALLENGE.json [--server ADDR] [--policy NAME]\n"
     "         [--json] [--token-out FILE]\n"
     "  verify --evidence BUNDLE.json [--collateral DIR] [--policy FILE] [--at RFC3339]\n"
-    "         [--trust-simulation DIR] [--json]\n"
+    "         [--trust-simulation DIR] [--kds-url URL] [--cache-dir DIR] [--json]\n"
+    "  collateral fetch --evidence BUNDLE --cache-dir DIR [--kds-url URL] [--collateral DIR]\n"
+    "                   [--at RFC3339]\n"
+    "  collateral warm BUNDLE... --cache-dir DIR [--kds-url URL] [--collateral DIR] [--at RFC3339]\n"
+    "  collateral export OUT_DIR --cache-dir DIR   (offline bundle: the cache without sidecars)\n"
+    "  collateral ls --cache-dir DIR\n"
     "  token verify TOKEN|@FILE --jwks FILE|URL [--at RFC3339]\n"
     "  jwks [--server ADDR]\n"
     "  simulate init --sim-dir DIR\n"
@@ -164,6 +172,13 @@ int CmdAttest(const Args& a) {
   return VerdictExit(result.value("verdict", ""));
 }
 
+attestation::v1::CollateralConfig CollateralConfigFromFlags(const Args& a) {
+  attestation::v1::CollateralConfig c;
+  c.set_kds_base_url(a.Get("kds-url"));  // "" = the AMD default
+  c.set_cache_dir(a.Get("cache-dir"));
+  return c;
+}
+
 int CmdVerify(const Args& a) {
   if (!a.Has("evidence")) return Fail(kUsage);
   auto bundle = rp::cli::ReadBundleFile(a.Get("evidence"));
@@ -188,7 +203,14 @@ int CmdVerify(const Args& a) {
   auto registry = rp::policy::MakeDefaultRegistry(sim);
   if (!registry.ok()) return Fail(registry.status());
   std::shared_ptr<const rp::collateral::CollateralSource> source;
-  if (a.Has("collateral")) {
+  if (a.Has("kds-url") || a.Has("cache-dir")) {
+    // Online: --collateral first, then AMD KDS, behind the cache; the cache
+    // judges freshness at the verification time.
+    auto stack = rp::cli::BuildCollateralStack(CollateralConfigFromFlags(a),
+                                               a.Get("collateral"), at);
+    if (!stack.ok()) return Fail(stack.status());
+    source = *std::move(stack);
+  } else if (a.Has("collateral")) {
     source = std::make_shared<rp::collateral::OfflineDirectorySource>(a.Get("collateral"));
   } else {
     source = std::make_shared<rp::collateral::EmptySource>();
@@ -284,6 +306,115 @@ int CmdSimulate(const Args& a) {
   return kAccepted;
 }
 
+// Fetches every collateral item the bundles' reports need into the cache.
+// One progress line per key; exit 2 when an item failed (not found is only
+// reported: e.g. AMD publishes no Turin CRL).
+int CmdCollateralFetch(const Args& a, const std::vector<std::string>& bundles) {
+  if (bundles.empty() || !a.Has("cache-dir")) return Fail(kUsage);
+  std::optional<absl::Time> at;
+  if (a.Has("at")) {
+    auto t = rp::ParseTime(a.Get("at"));
+    if (!t.ok()) return Fail(t.status());
+    at = *t;
+  }
+  auto stack = rp::cli::BuildCollateralStack(CollateralConfigFromFlags(a), a.Get("collateral"), at);
+  if (!stack.ok()) return Fail(stack.status());
+  int failures = 0;
+  for (const std::string& path : bundles) {
+    auto bundle = rp::cli::ReadBundleFile(path);
+    if (!bundle.ok()) return Fail(bundle.status());
+    auto keys = rp::cli::SnpCollateralKeys(*bundle);
+    if (!keys.ok()) return Fail(absl::StrCat(path, ": ", keys.status().message()));
+    std::cout << path << ": " << keys->size() << " collateral items\n";
+    for (const std::string& key : *keys) {
+      auto item = (*stack)->GetItem(key, rp::collateral::GetOptions{});
+      if (!item.ok()) {
+        ++failures;
+        std::cout << "  error     " << key << ": " << item.status().message() << "\n";
+      } else if (!item->has_value()) {
+        std::cout << "  not found " << key << "\n";
+      } else {
+        std::cout << "  ok        " << key << " (" << (*item)->data.size() << " bytes, from "
+                  << (*item)->source << ", fresh until " << rp::FormatRfc3339((*item)->fresh_until)
+                  << ")\n";
+      }
+      std::cout.flush();
+    }
+  }
+  return failures == 0 ? kAccepted : Fail(absl::StrCat(failures, " collateral item(s) failed"));
+}
+
+constexpr char kMetaSuffix[] = ".meta.json";
+
+bool IsSidecarOrTemp(const std::filesystem::path& p) {
+  const std::string name = p.filename().string();
+  return absl::EndsWith(name, kMetaSuffix) || absl::StartsWith(name, ".");
+}
+
+int CmdCollateralExport(const Args& a) {
+  if (a.positional.size() != 1 || !a.Has("cache-dir")) return Fail(kUsage);
+  namespace fs = std::filesystem;
+  const fs::path from(a.Get("cache-dir"));
+  const fs::path to(a.positional[0]);
+  std::error_code ec;
+  if (!fs::is_directory(from, ec)) return Fail(absl::StrCat(from.string(), " is not a directory"));
+  int copied = 0;
+  for (auto it = fs::recursive_directory_iterator(from, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file() || IsSidecarOrTemp(it->path())) continue;
+    const fs::path rel = fs::relative(it->path(), from);
+    fs::create_directories((to / rel).parent_path(), ec);
+    if (ec) break;
+    fs::copy_file(it->path(), to / rel, fs::copy_options::overwrite_existing, ec);
+    if (ec) break;
+    std::cout << "exported " << rel.generic_string() << "\n";
+    ++copied;
+  }
+  if (ec) return Fail(absl::StrCat("export: ", ec.message()));
+  std::cout << copied << " items exported to " << to.string() << "\n";
+  return kAccepted;
+}
+
+int CmdCollateralLs(const Args& a) {
+  if (!a.Has("cache-dir")) return Fail(kUsage);
+  namespace fs = std::filesystem;
+  const fs::path root(a.Get("cache-dir"));
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return Fail(absl::StrCat(root.string(), " is not a directory"));
+  std::vector<std::string> keys;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file() && !IsSidecarOrTemp(it->path())) {
+      keys.push_back(fs::relative(it->path(), root).generic_string());
+    }
+  }
+  if (ec) return Fail(absl::StrCat("ls: ", ec.message()));
+  std::sort(keys.begin(), keys.end());
+  for (const std::string& key : keys) {
+    std::string fresh = "-";
+    auto meta_text = rp::ReadSmallFile((root / (key + kMetaSuffix)).string(), 64 * 1024);
+    if (meta_text.ok()) {
+      nlohmann::json meta = nlohmann::json::parse(*meta_text, nullptr, false);
+      if (meta.is_object() && meta.contains("fresh_until") && meta["fresh_until"].is_string()) {
+        fresh = meta["fresh_until"].get<std::string>();
+      }
+    }
+    std::cout << key << "\t" << fs::file_size(root / key, ec) << "\t" << fresh << "\n";
+  }
+  return kAccepted;
+}
+
+int CmdCollateral(const std::string& sub, const Args& a) {
+  if (sub == "fetch") {
+    if (!a.Has("evidence") || !a.positional.empty()) return Fail(kUsage);
+    return CmdCollateralFetch(a, {a.Get("evidence")});
+  }
+  if (sub == "warm") return CmdCollateralFetch(a, a.positional);
+  if (sub == "export") return CmdCollateralExport(a);
+  if (sub == "ls") return CmdCollateralLs(a);
+  return Fail(kUsage);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -299,6 +430,12 @@ int main(int argc, char** argv) {
       Args a = Parse(argc, argv, 3, {});
       if (!a.error.empty()) return Fail(a.error);
       return CmdTokenVerify(a);
+    }
+    if (cmd == "collateral") {
+      if (argc < 3) return Fail(kUsage);
+      Args a = Parse(argc, argv, 3, {});
+      if (!a.error.empty()) return Fail(a.error);
+      return CmdCollateral(argv[2], a);
     }
     Args a = Parse(argc, argv, 2, {"json", "debug"});
     if (!a.error.empty()) return Fail(a.error);

@@ -197,7 +197,8 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
     nonce = *decoded;
   }
 
-  core::VerifyContext ctx{options.at, collateral_.get(), nonce};
+  core::VerifyContext ctx{options.at, collateral_.get(), nonce,
+                          absl::Seconds(policy.policy.collateral_grace_seconds())};
   std::vector<core::DeviceResult> devices;
   struct Part {
     bool present;

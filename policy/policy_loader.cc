@@ -1,3 +1,4 @@
+#include <cstdint>
 #include <regex>
 #include <set>
 
@@ -10,6 +11,9 @@
 
 namespace rp::policy {
 namespace {
+
+// Collateral older than a month past its freshness is not a grace period.
+constexpr int64_t kMaxCollateralGraceSeconds = int64_t{30} * 24 * 60 * 60;
 
 absl::Status Invalid(const std::string& origin, const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(origin, ": ", path, ": ", what));
@@ -47,6 +51,12 @@ absl::Status Validate(const attestation::v1::Policy& p, const std::string& origi
     if (!seen.insert(b).second) {
       return Invalid(origin, absl::StrCat("allowed_bindings[", i, "]"), "duplicate");
     }
+  }
+  if (p.collateral_grace_seconds() < 0 ||
+      p.collateral_grace_seconds() > kMaxCollateralGraceSeconds) {
+    return Invalid(origin, "collateral_grace_seconds",
+                   absl::StrCat("must be 0..", kMaxCollateralGraceSeconds,
+                                " (30 days), got ", p.collateral_grace_seconds()));
   }
   const auto& s = p.sev_snp();
   if (s.has_max_vmpl() && (s.max_vmpl() < 0 || s.max_vmpl() > 3)) {

@@ -47,6 +47,10 @@ void ResolvePaths(const std::string& base_dir, ServerConfig* config) {
   }
   ResolvePath(base, config->mutable_nonce()->mutable_hmac_key_file());
   ResolvePath(base, config->mutable_collateral_dir());
+  if (config->has_collateral()) {
+    ResolvePath(base, config->mutable_collateral()->mutable_cache_dir());
+    ResolvePath(base, config->mutable_collateral()->mutable_ca_file());
+  }
   ResolvePath(base, config->mutable_policy_file());
   ResolvePath(base, config->mutable_simulation()->mutable_dir());
   if (config->audit_log() != "-") {
@@ -134,6 +138,88 @@ void ApplyDefaults(ServerConfig* config) {
   if (config->environment().empty()) {
     config->set_environment(kEnvironmentProduction);
   }
+  if (config->has_collateral()) {
+    ApplyCollateralDefaults(config->mutable_collateral());
+  }
+}
+
+void ApplyCollateralDefaults(attestation::v1::CollateralConfig* c) {
+  if (c->kds_base_url().empty()) c->set_kds_base_url(kDefaultKdsBaseUrl);
+  if (c->connect_timeout_ms() == 0) {
+    c->set_connect_timeout_ms(kDefaultCollateralConnectTimeoutMs);
+  }
+  if (c->timeout_ms() == 0) c->set_timeout_ms(kDefaultCollateralTimeoutMs);
+  if (c->max_response_bytes() == 0) {
+    c->set_max_response_bytes(kMaxCollateralResponseBytes);
+  }
+  auto* kds = c->mutable_kds();
+  if (kds->rate_per_second() == 0) kds->set_rate_per_second(kDefaultKdsRatePerSecond);
+  if (kds->burst() == 0) kds->set_burst(kDefaultKdsBurst);
+  if (kds->max_concurrency() == 0) kds->set_max_concurrency(kDefaultKdsMaxConcurrency);
+  if (kds->breaker_threshold() == 0) {
+    kds->set_breaker_threshold(kDefaultKdsBreakerThreshold);
+  }
+  if (kds->breaker_cooldown_seconds() == 0) {
+    kds->set_breaker_cooldown_seconds(kDefaultKdsBreakerCooldownSeconds);
+  }
+  if (c->max_ttl_seconds() == 0) c->set_max_ttl_seconds(kDefaultCollateralMaxTtlSeconds);
+  if (c->negative_ttl_seconds() == 0) {
+    c->set_negative_ttl_seconds(kDefaultCollateralNegativeTtlSeconds);
+  }
+  if (c->source_order().empty()) {
+    c->add_source_order("offline");
+    c->add_source_order("kds");
+  }
+}
+
+absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& c,
+                                      bool production) {
+  const std::string& url = c.kds_base_url();
+  const bool https = url.rfind("https://", 0) == 0;
+  if (!https && url.rfind("http://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "collateral.kds_base_url is '", url, "', must start with https:// or http://"));
+  }
+  if (production && !https && !c.offline()) {
+    return absl::FailedPreconditionError(
+        "collateral.kds_base_url must be https:// in the production environment");
+  }
+  RETURN_IF_ERROR(CheckRange("collateral.connect_timeout_ms", c.connect_timeout_ms(), 1,
+                             600000));
+  RETURN_IF_ERROR(CheckRange("collateral.timeout_ms", c.timeout_ms(), 1, 600000));
+  RETURN_IF_ERROR(CheckRange("collateral.max_response_bytes", c.max_response_bytes(), 1024,
+                             kMaxCollateralResponseBytes));
+  if (!(c.kds().rate_per_second() >= 0 && c.kds().rate_per_second() <= 1000)) {
+    return absl::InvalidArgumentError("collateral.kds.rate_per_second must be in [0, 1000]");
+  }
+  if (!(c.kds().burst() >= 1 && c.kds().burst() <= 1000)) {
+    return absl::InvalidArgumentError("collateral.kds.burst must be in [1, 1000]");
+  }
+  RETURN_IF_ERROR(CheckRange("collateral.kds.max_concurrency", c.kds().max_concurrency(), 1,
+                             256));
+  RETURN_IF_ERROR(CheckRange("collateral.kds.breaker_threshold",
+                             c.kds().breaker_threshold(), 1, 1000));
+  RETURN_IF_ERROR(CheckRange("collateral.kds.breaker_cooldown_seconds",
+                             c.kds().breaker_cooldown_seconds(), 1, 24 * 3600));
+  RETURN_IF_ERROR(CheckRange("collateral.max_ttl_seconds", c.max_ttl_seconds(), 1,
+                             int64_t{30} * 24 * 3600));
+  RETURN_IF_ERROR(CheckRange("collateral.negative_ttl_seconds", c.negative_ttl_seconds(), 1,
+                             24 * 3600));
+  bool seen_offline = false;
+  bool seen_kds = false;
+  for (const std::string& s : c.source_order()) {
+    bool* seen = s == "offline" ? &seen_offline : (s == "kds" ? &seen_kds : nullptr);
+    if (seen == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "collateral.source_order has '", s, "', must be offline or kds"));
+    }
+    if (*seen) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("collateral.source_order lists '", s, "' twice"));
+    }
+    *seen = true;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
@@ -191,6 +277,10 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
         "simulation.trust_simulation_root is true in the production "
         "environment; "
         "the simulation root is for development and demos only");
+  }
+  if (config.has_collateral()) {
+    RETURN_IF_ERROR(
+        ValidateCollateralConfig(config.collateral(), env == kEnvironmentProduction));
   }
   return absl::OkStatus();
 }

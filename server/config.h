@@ -32,6 +32,18 @@ inline constexpr int64_t kMaxLifetimeSeconds = 24 * 3600;
 // development relaxations explicitly.
 inline constexpr char kEnvironmentProduction[] = "production";
 inline constexpr char kEnvironmentDevelopment[] = "development";
+// Online collateral (collateral: block); applied only when the block is present.
+inline constexpr char kDefaultKdsBaseUrl[] = "https://kdsintf.amd.com";
+inline constexpr int64_t kDefaultCollateralConnectTimeoutMs = 5000;
+inline constexpr int64_t kDefaultCollateralTimeoutMs = 20000;
+inline constexpr int64_t kMaxCollateralResponseBytes = int64_t{4} * 1024 * 1024;
+inline constexpr double kDefaultKdsRatePerSecond = 0.1;
+inline constexpr double kDefaultKdsBurst = 3;
+inline constexpr int32_t kDefaultKdsMaxConcurrency = 4;
+inline constexpr int32_t kDefaultKdsBreakerThreshold = 5;
+inline constexpr int64_t kDefaultKdsBreakerCooldownSeconds = 60;
+inline constexpr int64_t kDefaultCollateralMaxTtlSeconds = 24 * 3600;
+inline constexpr int64_t kDefaultCollateralNegativeTtlSeconds = 30;
 
 // Command line of attestation-server. The listen flags override the file.
 struct CommandLine {
@@ -65,6 +77,13 @@ void ApplyDefaults(attestation::v1::ServerConfig* config);
 // Rejects unusable or unsafe settings; the message names the field. Call
 // after ApplyDefaults (and again after command-line overrides).
 absl::Status ValidateServerConfig(const attestation::v1::ServerConfig& config);
+
+// Fills the empty fields of a collateral: block (constants above).
+void ApplyCollateralDefaults(attestation::v1::CollateralConfig* config);
+// Validates a collateral: block after ApplyCollateralDefaults; production
+// requires an https KDS URL unless the block is offline.
+absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& config,
+                                      bool production);
 
 // Splits "host:port" / "[v6]:port"; the port must be 0..65535.
 struct HostPort {

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cli/collateral_stack.h"
 #include "nlohmann/json.hpp"
 #include "policy/engine.h"
 #include "policy/registry_factory.h"
@@ -145,17 +146,29 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(registry.status());
   }
   std::shared_ptr<const collateral::CollateralSource> collateral;
-  if (config.collateral_dir().empty()) {
-    collateral = std::make_shared<collateral::EmptySource>();
-  } else {
+  if (!config.collateral_dir().empty()) {
     std::error_code ec;
     if (!std::filesystem::is_directory(config.collateral_dir(), ec)) {
       return Fail(absl::NotFoundError(absl::StrCat(
           "collateral_dir ", config.collateral_dir(), " is not a directory")));
     }
+  }
+  if (config.has_collateral()) {
+    // Online collateral: collateral_dir and AMD KDS in source_order, behind
+    // the cache (cli/collateral_stack.h, shared with attestctl).
+    auto stack = cli::BuildCollateralStack(config.collateral(),
+                                           config.collateral_dir());
+    if (!stack.ok()) {
+      return Fail(stack.status());
+    }
+    collateral = *std::move(stack);
+  } else if (config.collateral_dir().empty()) {
+    collateral = std::make_shared<collateral::EmptySource>();
+  } else {
     collateral = std::make_shared<collateral::OfflineDirectorySource>(
         config.collateral_dir());
   }
+  Log(absl::StrCat("collateral: ", collateral->Describe()));
   auto engine = policy::Engine::Create(*std::move(registry), collateral);
   if (!engine.ok()) {
     return Fail(engine.status());

@@ -20,6 +20,10 @@ struct VerifyContext {
   absl::Time at;                                   // verification time
   const collateral::CollateralSource* collateral;  // never null
   std::optional<Bytes> expected_nonce;             // GPU requester nonce
+  // Policy-set grace for collateral past its freshness (GetOptions::
+  // stale_grace). Zero: stale collateral is refused (fail closed). Last
+  // member, defaulted, so existing aggregate initialisers keep compiling.
+  absl::Duration collateral_grace = absl::ZeroDuration();
 };
 
 // Verifies one evidence type of a bundle. Implementations are immutable

@@ -10,6 +10,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
@@ -42,6 +44,67 @@ RuleOutcome Skipped(std::string_view why) {
   return RuleOutcome::NotChecked(reason::kPrerequisiteFailed, std::string(why));
 }
 
+// --- Collateral lookups with freshness ---------------------------------------
+
+// Check and reasons for collateral freshness (docs/reasons.md). Kept here
+// rather than in rules.h: they describe how collateral was obtained, not a
+// rule over the report.
+constexpr char kCheckCollateralFreshness[] = "sev_snp.collateral_freshness";
+constexpr char kReasonStaleCollateral[] = "STALE_COLLATERAL";
+constexpr char kReasonStaleBeyondGrace[] = "COLLATERAL_STALE_BEYOND_GRACE";
+
+// Fetches collateral with the policy's grace and remembers which items that
+// were actually used were served stale, for the freshness check. One per
+// VerifyEvidence call; not shared between threads.
+class CollateralReader {
+ public:
+  explicit CollateralReader(const core::VerifyContext& ctx)
+      : source_(*ctx.collateral), grace_(ctx.collateral_grace) {}
+
+  // FAILED_PRECONDITION: the source holds the item only stale beyond the
+  // grace (callers fail closed); other errors as the source reports them.
+  absl::StatusOr<std::optional<collateral::CollateralItem>> Get(
+      const std::string& key) const {
+    collateral::GetOptions options;
+    options.stale_grace = grace_;
+    return source_.GetItem(key, options);
+  }
+
+  // Records that `item` went into a check.
+  void Used(const std::string& key, const collateral::CollateralItem& item) {
+    if (!item.stale) return;
+    std::string when;
+    if (item.fresh_until != absl::InfiniteFuture()) {
+      when = absl::StrFormat(" (fresh until %s)",
+                             rp::FormatRfc3339(item.fresh_until));
+    }
+    stale_.push_back(absl::StrFormat("%s%s", key, when));
+  }
+
+  const std::vector<std::string>& stale() const { return stale_; }
+  absl::Duration grace() const { return grace_; }
+  std::string Describe() const { return source_.Describe(); }
+
+ private:
+  const collateral::CollateralSource& source_;
+  const absl::Duration grace_;
+  std::vector<std::string> stale_;
+};
+
+bool IsStaleBeyondGrace(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kFailedPrecondition;
+}
+
+RuleOutcome StaleBeyondGrace(const std::string& key, absl::Duration grace,
+                             const absl::Status& s) {
+  return RuleOutcome::Fail(
+      kReasonStaleBeyondGrace,
+      absl::StrFormat("collateral %s is stale beyond the policy's grace of "
+                      "%s and was not used (fail closed): %s",
+                      key, absl::FormatDuration(grace),
+                      std::string(s.message())));
+}
+
 bool SelfIssued(const X509* cert) {
   return X509_NAME_cmp(X509_get_subject_name(cert),
                        X509_get_issuer_name(cert)) == 0;
@@ -64,9 +127,9 @@ std::string VcekCollateralKey(Product p, const SnpReport& r) {
       r.reported_tcb.Hex());
 }
 
-absl::StatusOr<Endorsement> ResolveEndorsement(
-    const SevSnpEvidence& ev, const SnpReport& r,
-    const collateral::CollateralSource& source) {
+absl::StatusOr<Endorsement> ResolveEndorsement(const SevSnpEvidence& ev,
+                                               const SnpReport& r,
+                                               CollateralReader& source) {
   Endorsement e;
   std::string origin;
   const bool has_vcek = !ev.vcek().empty();
@@ -119,7 +182,12 @@ absl::StatusOr<Endorsement> ResolveEndorsement(
       if (p == Product::kUnknown) continue;
       const std::string key = VcekCollateralKey(p, r);
       tried.push_back(key);
-      absl::StatusOr<std::optional<Bytes>> item = source.Get(key);
+      absl::StatusOr<std::optional<collateral::CollateralItem>> item =
+          source.Get(key);
+      if (!item.ok() && IsStaleBeyondGrace(item.status())) {
+        e.outcome = StaleBeyondGrace(key, source.grace(), item.status());
+        return e;
+      }
       if (!item.ok()) {
         return Annotate(
             item.status(),
@@ -129,7 +197,7 @@ absl::StatusOr<Endorsement> ResolveEndorsement(
       e.source = LeafSource::kCollateral;
       origin = absl::StrFormat("collateral %s", key);
       absl::StatusOr<OpensslPtr<X509>> cert =
-          crypto::ParseCertificateAnyEncoding(**item);
+          crypto::ParseCertificateAnyEncoding((*item)->data);
       if (!cert.ok()) {
         e.outcome = RuleOutcome::Fail(
             reason::kCertMalformed,
@@ -138,6 +206,7 @@ absl::StatusOr<Endorsement> ResolveEndorsement(
         return e;
       }
       e.leaf = *std::move(cert);
+      source.Used(key, **item);
       break;
     }
     if (e.leaf == nullptr) {
@@ -181,7 +250,7 @@ struct ChainRun {
 
 ChainRun RunChain(const SnpVerifier::Anchors& a, const SnpReport& r, Product p,
                   const X509* leaf, const SevSnpEvidence& ev,
-                  const core::VerifyContext& ctx) {
+                  const core::VerifyContext& ctx, CollateralReader& source) {
   ChainRun run;
   std::vector<std::string> notes;
   const bool vlek = r.signing_key() == kSigningKeyVlek;
@@ -202,7 +271,12 @@ ChainRun RunChain(const SnpVerifier::Anchors& a, const SnpReport& r, Product p,
     const std::string key =
         absl::StrFormat("amd/%s/%s", ProductName(p),
                         vlek ? "vlek_cert_chain.pem" : "cert_chain.pem");
-    absl::StatusOr<std::optional<Bytes>> item = ctx.collateral->Get(key);
+    absl::StatusOr<std::optional<collateral::CollateralItem>> item =
+        source.Get(key);
+    // Unlike a CRL, an intermediate certificate carries no freshness: a
+    // cached chain that is stale (or unavailable) falls back to the
+    // compiled-in ASK/ASVK, which is still verified against the pinned ARK
+    // at the verification time, and the detail says so.
     if (!item.ok()) {
       notes.push_back(
           absl::StrFormat("collateral %s failed (%s); using the compiled-in "
@@ -210,9 +284,11 @@ ChainRun RunChain(const SnpVerifier::Anchors& a, const SnpReport& r, Product p,
                           key, std::string(item.status().message())));
     } else if (item->has_value()) {
       absl::StatusOr<std::vector<OpensslPtr<X509>>> certs =
-          crypto::ParsePemCertificates(ToString(**item), kMaxBundleChainCerts);
+          crypto::ParsePemCertificates(ToString((*item)->data),
+                                       kMaxBundleChainCerts);
       if (certs.ok()) {
         run.owned = *std::move(certs);
+        source.Used(key, **item);
         from = absl::StrFormat("collateral %s", key);
       } else {
         notes.push_back(absl::StrFormat(
@@ -319,7 +395,8 @@ ChainRun RunChain(const SnpVerifier::Anchors& a, const SnpReport& r, Product p,
 // ----------------------------------------------
 
 RuleOutcome RunRevocation(const SnpReport& r, Product p, const ChainRun& chain,
-                          const core::VerifyContext& ctx) {
+                          const core::VerifyContext& ctx,
+                          CollateralReader& source) {
   // The CRL speaks only about certificates issued by the root it comes
   // from; without a verified path there is no such intermediate to look up.
   if (!chain.ok || chain.root == nullptr || chain.intermediate == nullptr) {
@@ -330,7 +407,11 @@ RuleOutcome RunRevocation(const SnpReport& r, Product p, const ChainRun& chain,
   const bool vlek = r.signing_key() == kSigningKeyVlek;
   const std::string key = absl::StrFormat("amd/%s/%s", ProductName(p),
                                           vlek ? "vlek_crl.der" : "crl.der");
-  absl::StatusOr<std::optional<Bytes>> item = ctx.collateral->Get(key);
+  absl::StatusOr<std::optional<collateral::CollateralItem>> item =
+      source.Get(key);
+  if (!item.ok() && IsStaleBeyondGrace(item.status())) {
+    return StaleBeyondGrace(key, source.grace(), item.status());
+  }
   if (!item.ok()) {
     return RuleOutcome::NotChecked(
         reason::kCrlUnavailable,
@@ -340,15 +421,16 @@ RuleOutcome RunRevocation(const SnpReport& r, Product p, const ChainRun& chain,
   if (!item->has_value()) {
     return RuleOutcome::NotChecked(
         reason::kCrlUnavailable,
-        absl::StrFormat("no CRL %s in %s", key, ctx.collateral->Describe()));
+        absl::StrFormat("no CRL %s in %s", key, source.Describe()));
   }
-  absl::StatusOr<OpensslPtr<X509_CRL>> crl = crypto::ParseCrl(**item);
+  absl::StatusOr<OpensslPtr<X509_CRL>> crl = crypto::ParseCrl((*item)->data);
   if (!crl.ok()) {
     return RuleOutcome::Fail(
         reason::kCrlMalformed,
         absl::StrFormat("collateral %s: %s", key,
                         std::string(crl.status().message())));
   }
+  source.Used(key, **item);
   RuleOutcome o = CheckRevocation(crl->get(), issuer, subject, ctx.at);
   if (chain.simulated && o.reason == reason::kCrlSignatureInvalid) {
     // The collateral CRL belongs to AMD's ARK, not to the simulation root.
@@ -465,8 +547,8 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidence(
                          report.version, bytes.size(), report.signing_key()));
 
   // Step 4 before 3: a v2 report learns its product line from the leaf.
-  ASSIGN_OR_RETURN(Endorsement e,
-                   ResolveEndorsement(ev, report, *ctx.collateral));
+  CollateralReader source(ctx);
+  ASSIGN_OR_RETURN(Endorsement e, ResolveEndorsement(ev, report, source));
   const KdsExtensions* ext = e.ext ? &*e.ext : nullptr;
   Product product = Product::kUnknown;
   Record(d, kCheckProduct, Component::kHardware,
@@ -493,14 +575,14 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidence(
                           absl::StrFormat("no trust anchor configured for %s",
                                           ProductName(product)));
   } else {
-    chain = RunChain(it->second, report, product, leaf, ev, ctx);
+    chain = RunChain(it->second, report, product, leaf, ev, ctx, source);
   }
   Record(d, kCheckCertChain, Component::kHardware, chain.outcome);
   Record(
       d, kCheckRevocation, Component::kHardware,
       (leaf == nullptr || product == Product::kUnknown || it == anchors_.end())
           ? Skipped("no chain to check revocation for")
-          : RunRevocation(report, product, chain, ctx));
+          : RunRevocation(report, product, chain, ctx, source));
 
   // Step 7: the leaf's extensions against the report.
   const bool can_compare = ext != nullptr && product != Product::kUnknown;
@@ -532,6 +614,17 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidence(
     d.report_data = Bytes(report.report_data.begin(), report.report_data.end());
   }
   d.simulated = chain.ok && chain.simulated;
+
+  // Collateral served past its freshness within the policy's grace: the
+  // checks above ran on it, and the device is at best a warning.
+  if (!source.stale().empty()) {
+    d.NotChecked(kCheckCollateralFreshness, Component::kHardware,
+                 kReasonStaleCollateral,
+                 absl::StrFormat("stale collateral used within the policy's "
+                                 "grace of %s: %s",
+                                 absl::FormatDuration(source.grace()),
+                                 absl::StrJoin(source.stale(), ", ")));
+  }
 
   // Step 10: claims (the checks above say how far they can be trusted).
   std::optional<CertClaims> cert;

@@ -12,15 +12,19 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cert_factory.h"
 #include "tests/testing/snp_report_builder.h"
 #include "verifier/crypto/keys.h"
 #include "verifier/crypto/signature.h"
 #include "verifier/crypto/x509.h"
+#include "verifier/sev_snp/report.h"
 #include "verifier/sev_snp/roots.h"
 #include "verifier/sev_snp/rules.h"
 #include "verifier/sev_snp/test_util.h"
@@ -31,6 +35,7 @@ namespace {
 
 using core::CheckStatus;
 using core::DeviceResult;
+using crypto::OpensslPtr;
 using testing::Issued;
 using testing::KdsExtensionSpec;
 using testing::SnpReportBuilder;
@@ -726,6 +731,188 @@ TEST(SnpNegativeCombinedTest, LaterChecksStillRun) {
   EXPECT_EQ(FindCheck(*d, kCheckCertChain)->status, CheckStatus::kPass);
   EXPECT_FALSE(d->report_data.has_value());
   EXPECT_TRUE(d->claims.contains("measurement"));
+}
+
+// --- Stale collateral (policy grace) -----------------------------------------
+
+// Serves a MapSource's items through GetItem the way the caching source
+// does: keys in `stale` come back stale=true (within the grace), keys in
+// `beyond_grace` fail with FAILED_PRECONDITION; it records the grace asked.
+class StaleFakeSource : public collateral::CollateralSource {
+ public:
+  explicit StaleFakeSource(const test::MapSource& inner) : inner_(inner) {}
+  absl::StatusOr<std::optional<Bytes>> Get(std::string_view key) const override {
+    return inner_.Get(key);
+  }
+  absl::StatusOr<std::optional<collateral::CollateralItem>> GetItem(
+      std::string_view key, const collateral::GetOptions& options) const override {
+    graces.push_back(options.stale_grace);
+    if (beyond_grace.count(std::string(key)) > 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cache: ", std::string(key), " is stale beyond the grace"));
+    }
+    absl::StatusOr<std::optional<Bytes>> b = inner_.Get(key);
+    if (!b.ok()) return b.status();
+    if (!b->has_value()) return std::optional<collateral::CollateralItem>();
+    collateral::CollateralItem item;
+    item.data = **b;
+    item.source = "fake";
+    if (stale.count(std::string(key)) > 0) {
+      item.stale = true;
+      item.fresh_until = test::GoldenTime() - absl::Hours(2);
+    }
+    return std::optional<collateral::CollateralItem>(std::move(item));
+  }
+  std::string Describe() const override { return "fake"; }
+
+  std::set<std::string> stale;
+  std::set<std::string> beyond_grace;
+  mutable std::vector<absl::Duration> graces;
+
+ private:
+  const test::MapSource& inner_;
+};
+
+absl::StatusOr<DeviceResult> RunWithSource(
+    Scenario& s, const std::function<void(StaleFakeSource&)>& configure,
+    absl::Duration grace) {
+  absl::StatusOr<Evidence> e = Build(s);
+  if (!e.ok()) return e.status();
+  StaleFakeSource source(e->collateral);
+  configure(source);
+  core::VerifyContext ctx{e->at, &source, std::nullopt, grace};
+  absl::StatusOr<std::vector<DeviceResult>> r =
+      VerifierFor(s.product).Verify(e->bundle, ctx);
+  if (!r.ok()) return r.status();
+  for (absl::Duration g : source.graces) {
+    if (g != grace) return absl::InternalError("the grace did not reach GetItem");
+  }
+  if (source.graces.empty()) return absl::InternalError("GetItem was not called");
+  if (r->size() != 1) return absl::InternalError("expected one device");
+  return std::move(r->front());
+}
+
+TEST(SnpStaleCollateralTest, StaleCrlWithinGraceIsUsedAndWarns) {
+  Scenario s;
+  absl::StatusOr<DeviceResult> d = RunWithSource(
+      s, [](StaleFakeSource& f) { f.stale.insert("amd/Milan/crl.der"); },
+      absl::Hours(24));
+  ASSERT_TRUE(d.ok()) << d.status();
+  // The CRL was still checked...
+  EXPECT_EQ(FindCheck(*d, kCheckRevocation)->status, CheckStatus::kPass)
+      << Describe(*d);
+  EXPECT_FALSE(d->HasFailure()) << Describe(*d);
+  // ...and the device carries the stale-collateral warning naming the key.
+  const core::Check* f = FindCheck(*d, "sev_snp.collateral_freshness");
+  ASSERT_NE(f, nullptr) << Describe(*d);
+  EXPECT_EQ(f->status, CheckStatus::kNotChecked);
+  EXPECT_EQ(f->reason, "STALE_COLLATERAL");
+  EXPECT_TRUE(f->affects_status);
+  EXPECT_NE(f->detail.find("amd/Milan/crl.der"), std::string::npos) << f->detail;
+  EXPECT_NE(f->detail.find("24h"), std::string::npos) << f->detail;
+  EXPECT_EQ(d->checks.size(), 11u) << Describe(*d);
+}
+
+TEST(SnpStaleCollateralTest, FreshCollateralAddsNoFreshnessCheck) {
+  Scenario s;
+  absl::StatusOr<DeviceResult> d =
+      RunWithSource(s, [](StaleFakeSource&) {}, absl::ZeroDuration());
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(FindCheck(*d, "sev_snp.collateral_freshness"), nullptr)
+      << Describe(*d);
+  EXPECT_EQ(d->checks.size(), 10u) << Describe(*d);
+}
+
+TEST(SnpStaleCollateralTest, CrlStaleBeyondGraceFailsClosed) {
+  Scenario s;
+  absl::StatusOr<DeviceResult> d = RunWithSource(
+      s, [](StaleFakeSource& f) { f.beyond_grace.insert("amd/Milan/crl.der"); },
+      absl::Hours(1));
+  ASSERT_TRUE(d.ok()) << d.status();
+  const core::Check* c = FindCheck(*d, kCheckRevocation);
+  EXPECT_EQ(c->status, CheckStatus::kFail) << Describe(*d);
+  EXPECT_EQ(c->reason, "COLLATERAL_STALE_BEYOND_GRACE");
+  EXPECT_NE(c->detail.find("amd/Milan/crl.der"), std::string::npos) << c->detail;
+  EXPECT_NE(c->detail.find("fail closed"), std::string::npos) << c->detail;
+  EXPECT_EQ(FindCheck(*d, "sev_snp.collateral_freshness"), nullptr);
+}
+
+TEST(SnpStaleCollateralTest, VcekFromCollateral) {
+  // No vcek in the bundle: it comes from collateral.
+  Scenario s;
+  absl::StatusOr<Evidence> e = Build(s);
+  ASSERT_TRUE(e.ok()) << e.status();
+  const SnpReport report =
+      *ParseReportUnverified(AsBytes(e->bundle.sev_snp().report()));
+  const std::string key = absl::StrFormat(
+      "amd/vcek/Milan/%s-%s.der", HexEncode(report.chip_id),
+      report.reported_tcb.Hex());
+  absl::StatusOr<OpensslPtr<X509>> vcek = crypto::ParseCertificateAnyEncoding(
+      AsBytes(e->bundle.sev_snp().vcek()));
+  ASSERT_TRUE(vcek.ok());
+  e->collateral.Put(key, crypto::CertificateDer(vcek->get()));
+  e->bundle.mutable_sev_snp()->clear_vcek();
+
+  {  // Stale within the grace: used, warning.
+    StaleFakeSource source(e->collateral);
+    source.stale.insert(key);
+    core::VerifyContext ctx{e->at, &source, std::nullopt, absl::Hours(6)};
+    auto r = VerifierFor(Product::kMilan).Verify(e->bundle, ctx);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const DeviceResult& d = r->front();
+    EXPECT_EQ(FindCheck(d, kCheckEndorsementKey)->status, CheckStatus::kPass)
+        << Describe(d);
+    EXPECT_FALSE(d.HasFailure()) << Describe(d);
+    const core::Check* f = FindCheck(d, "sev_snp.collateral_freshness");
+    ASSERT_NE(f, nullptr) << Describe(d);
+    EXPECT_EQ(f->reason, "STALE_COLLATERAL");
+    EXPECT_NE(f->detail.find(key), std::string::npos) << f->detail;
+  }
+  {  // Beyond the grace: the endorsement key check fails closed.
+    StaleFakeSource source(e->collateral);
+    source.beyond_grace.insert(key);
+    core::VerifyContext ctx{e->at, &source, std::nullopt};
+    auto r = VerifierFor(Product::kMilan).Verify(e->bundle, ctx);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const core::Check* c = FindCheck(r->front(), kCheckEndorsementKey);
+    EXPECT_EQ(c->status, CheckStatus::kFail);
+    EXPECT_EQ(c->reason, "COLLATERAL_STALE_BEYOND_GRACE");
+    EXPECT_NE(c->detail.find(key), std::string::npos) << c->detail;
+  }
+}
+
+// A stale cached chain is not used; the compiled-in intermediate is, and it
+// still has to verify against the pinned ARK.
+TEST(SnpStaleCollateralTest, CertChainStaleBeyondGraceUsesCompiledIntermediate) {
+  Scenario s;
+  s.cert_chain_pem = "";  // intermediates from collateral
+  absl::StatusOr<DeviceResult> d = RunWithSource(
+      s,
+      [](StaleFakeSource& f) { f.beyond_grace.insert("amd/Milan/cert_chain.pem"); },
+      absl::ZeroDuration());
+  ASSERT_TRUE(d.ok()) << d.status();
+  const core::Check* c = FindCheck(*d, kCheckCertChain);
+  EXPECT_EQ(c->status, CheckStatus::kPass) << Describe(*d);
+  EXPECT_NE(c->detail.find("compiled-in"), std::string::npos) << c->detail;
+  EXPECT_EQ(FindCheck(*d, "sev_snp.collateral_freshness"), nullptr) << Describe(*d);
+}
+
+TEST(SnpStaleCollateralTest, UnavailableVcekStaysARetryableError) {
+  Scenario s;
+  absl::StatusOr<Evidence> e = Build(s);
+  ASSERT_TRUE(e.ok()) << e.status();
+  e->bundle.mutable_sev_snp()->clear_vcek();
+  class Down : public collateral::CollateralSource {
+   public:
+    absl::StatusOr<std::optional<Bytes>> Get(std::string_view) const override {
+      return absl::UnavailableError("kds: connect timeout");
+    }
+    std::string Describe() const override { return "down"; }
+  } down;
+  core::VerifyContext ctx{e->at, &down, std::nullopt, absl::Hours(1)};
+  auto r = VerifierFor(Product::kMilan).Verify(e->bundle, ctx);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
 }
 
 // --- Simulation roots (dev simulator)

@@ -1,0 +1,43 @@
+// The one place that turns a CollateralConfig into a collateral source:
+// fetcher → AMD KDS source → ChainedSource(offline dir, KDS in source_order)
+// → CachingSource (disk at cache_dir when set). Used by attestation-server
+// and attestctl. Also computes the collateral keys an SEV-SNP report needs,
+// for `attestctl collateral fetch`.
+#ifndef RP_CLI_COLLATERAL_STACK_H_
+#define RP_CLI_COLLATERAL_STACK_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "attestation/v1/attestation.pb.h"
+#include "attestation/v1/config.pb.h"
+#include "verifier/collateral/source.h"
+
+namespace rp::cli {
+
+// `config` fields left 0/empty take the server defaults (server/config.h).
+// `offline_dir` ("" = none) is the "offline" entry of source_order.
+// `cache_time`: when set, the cache judges freshness at this fixed time
+// (attestctl --at); otherwise the real clock. Upstream rate limits always use
+// the real clock. The returned source owns every piece of the stack.
+// With neither an offline directory nor KDS the result is an EmptySource.
+absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollateralStack(
+    const attestation::v1::CollateralConfig& config, const std::string& offline_dir,
+    std::optional<absl::Time> cache_time = std::nullopt);
+
+// The collateral keys the SEV-SNP verifier asks for when verifying this
+// bundle's report without certificates (ARCHITECTURE §4 layout):
+// amd/<P>/cert_chain.pem and crl.der (vlek_* for VLEK-signed reports) and,
+// for VCEK reports with a CHIP_ID, amd/vcek/<P>/<hwid>-<tcb>.der. <P> is the
+// report's product (v3+) or every product (v2). Mirrors the private key
+// builders in verifier/sev_snp/verifier.cc.
+absl::StatusOr<std::vector<std::string>> SnpCollateralKeys(
+    const attestation::v1::EvidenceBundle& bundle);
+
+}  // namespace rp::cli
+
+#endif  // RP_CLI_COLLATERAL_STACK_H_
