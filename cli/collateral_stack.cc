@@ -40,7 +40,7 @@ struct StackHolder {
 
 absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollateralStack(
     const CollateralConfig& config, const std::string& offline_dir,
-    std::optional<absl::Time> cache_time) {
+    std::optional<absl::Time> cache_time, collateral::CollateralObserver& observer) {
   auto holder = std::make_shared<StackHolder>();
   const Clock& real = Clock::Real();
   const Clock* cache_clock = &real;
@@ -85,7 +85,7 @@ absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollate
       ko.limits.breaker_cooldown = absl::Seconds(
           Or<int64_t>(k.breaker_cooldown_seconds(), server::kDefaultKdsBreakerCooldownSeconds));
       ASSIGN_OR_RETURN(std::unique_ptr<collateral::HttpCollateralSource> kds,
-                       collateral::CreateAmdKdsSource(ko, *holder->fetcher, real));
+                       collateral::CreateAmdKdsSource(ko, *holder->fetcher, real, observer));
       sources.push_back(std::move(kds));
       uses_kds = true;
     } else {
@@ -114,7 +114,7 @@ absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollate
     co.negative_ttl = absl::Seconds(Or<int64_t>(
         config.negative_ttl_seconds(), server::kDefaultCollateralNegativeTtlSeconds));
     ASSIGN_OR_RETURN(std::unique_ptr<collateral::CachingSource> cache,
-                     collateral::CachingSource::Create(co, std::move(top), *cache_clock));
+                     collateral::CachingSource::Create(co, std::move(top), *cache_clock, observer));
     top = std::move(cache);
   }
   holder->top = std::move(top);

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "attestation/v1/attestation.pb.h"
 #include "attestation/v1/config.pb.h"
+#include "verifier/collateral/observer.h"
 #include "verifier/collateral/source.h"
 
 namespace rp::cli {
@@ -25,9 +26,11 @@ namespace rp::cli {
 // (attestctl --at); otherwise the real clock. Upstream rate limits always use
 // the real clock. The returned source owns every piece of the stack.
 // With neither an offline directory nor KDS the result is an EmptySource.
+// `observer` (metrics) must outlive the returned source.
 absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollateralStack(
     const attestation::v1::CollateralConfig& config, const std::string& offline_dir,
-    std::optional<absl::Time> cache_time = std::nullopt);
+    std::optional<absl::Time> cache_time = std::nullopt,
+    collateral::CollateralObserver& observer = collateral::CollateralObserver::Noop());
 
 // The collateral keys the SEV-SNP verifier asks for when verifying this
 // bundle's report without certificates (ARCHITECTURE §4 layout):

@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/collateral_stack.h"
+#include "server/collateral_metrics.h"
 #include "nlohmann/json.hpp"
 #include "policy/engine.h"
 #include "policy/registry_factory.h"
@@ -140,6 +141,9 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(tokens.status());
   }
 
+  Metrics metrics;
+  CollateralMetrics collateral_metrics(*metrics.registry());
+
   // Verification and appraisal.
   auto registry = policy::MakeDefaultRegistry(config.simulation());
   if (!registry.ok()) {
@@ -156,8 +160,8 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   if (config.has_collateral()) {
     // Online collateral: collateral_dir and AMD KDS in source_order, behind
     // the cache (cli/collateral_stack.h, shared with attestctl).
-    auto stack = cli::BuildCollateralStack(config.collateral(),
-                                           config.collateral_dir());
+    auto stack = cli::BuildCollateralStack(config.collateral(), config.collateral_dir(),
+                                           std::nullopt, collateral_metrics);
     if (!stack.ok()) {
       return Fail(stack.status());
     }
@@ -194,7 +198,6 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     }
     audit = *std::move(opened);
   }
-  Metrics metrics;
   auto exposer =
       MetricsExposer::Start(config.metrics_listen(), metrics.registry());
   if (!exposer.ok()) {
