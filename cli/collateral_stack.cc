@@ -1,5 +1,7 @@
 #include "cli/collateral_stack.h"
 
+#include "verifier/sev_snp/verifier.h"
+
 #include <span>
 #include <utility>
 
@@ -143,17 +145,9 @@ absl::StatusOr<std::vector<std::string>> SnpCollateralKeys(
     if (p == sev_snp::Product::kUnknown) {
       return absl::InvalidArgumentError("sev_snp report: unknown product (CPUID)");
     }
-    const std::string name(sev_snp::ProductName(p));
-    keys.push_back(absl::StrFormat("amd/%s/%s", name,
-                                   vlek ? "vlek_cert_chain.pem" : "cert_chain.pem"));
-    keys.push_back(absl::StrFormat("amd/%s/%s", name, vlek ? "vlek_crl.der" : "crl.der"));
-    if (!vlek && !r.ChipIdIsZero()) {
-      const size_t n =
-          p == sev_snp::Product::kTurin ? sev_snp::kTurinChipIdSize : sev_snp::kChipIdSize;
-      keys.push_back(absl::StrFormat("amd/vcek/%s/%s-%s.der", name,
-                                     HexEncode(std::span<const uint8_t>(r.chip_id).first(n)),
-                                     r.reported_tcb.Hex()));
-    }
+    keys.push_back(sev_snp::CertChainCollateralKey(p, vlek));
+    keys.push_back(sev_snp::CrlCollateralKey(p, vlek));
+    if (!vlek && !r.ChipIdIsZero()) keys.push_back(sev_snp::VcekCollateralKey(p, r));
   }
   return keys;
 }

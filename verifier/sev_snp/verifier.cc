@@ -119,14 +119,6 @@ struct Endorsement {
   RuleOutcome outcome;
 };
 
-std::string VcekCollateralKey(Product p, const SnpReport& r) {
-  const size_t n = p == Product::kTurin ? kTurinChipIdSize : kChipIdSize;
-  return absl::StrFormat(
-      "amd/vcek/%s/%s-%s.der", ProductName(p),
-      HexEncode(std::span<const uint8_t>(r.chip_id).first(n)),
-      r.reported_tcb.Hex());
-}
-
 absl::StatusOr<Endorsement> ResolveEndorsement(const SevSnpEvidence& ev,
                                                const SnpReport& r,
                                                CollateralReader& source) {
@@ -269,8 +261,7 @@ ChainRun RunChain(const SnpVerifier::Anchors& a, const SnpReport& r, Product p,
     from = "the bundle's cert_chain";
   } else {
     const std::string key =
-        absl::StrFormat("amd/%s/%s", ProductName(p),
-                        vlek ? "vlek_cert_chain.pem" : "cert_chain.pem");
+        CertChainCollateralKey(p, vlek);
     absl::StatusOr<std::optional<collateral::CollateralItem>> item =
         source.Get(key);
     // Unlike a CRL, an intermediate certificate carries no freshness: a
@@ -405,8 +396,7 @@ RuleOutcome RunRevocation(const SnpReport& r, Product p, const ChainRun& chain,
   const X509* issuer = chain.root;
   const X509* subject = chain.intermediate;
   const bool vlek = r.signing_key() == kSigningKeyVlek;
-  const std::string key = absl::StrFormat("amd/%s/%s", ProductName(p),
-                                          vlek ? "vlek_crl.der" : "crl.der");
+  const std::string key = CrlCollateralKey(p, vlek);
   absl::StatusOr<std::optional<collateral::CollateralItem>> item =
       source.Get(key);
   if (!item.ok() && IsStaleBeyondGrace(item.status())) {
@@ -631,6 +621,22 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidence(
   if (leaf != nullptr) cert = DescribeCertificate(leaf, ext);
   d.claims = BuildClaims(report, product, cert ? &*cert : nullptr);
   return d;
+}
+
+std::string VcekCollateralKey(Product product, const SnpReport& report) {
+  const size_t n = product == Product::kTurin ? kTurinChipIdSize : kChipIdSize;
+  return absl::StrFormat("amd/vcek/%s/%s-%s.der", ProductName(product),
+                         HexEncode(std::span<const uint8_t>(report.chip_id).first(n)),
+                         report.reported_tcb.Hex());
+}
+
+std::string CertChainCollateralKey(Product product, bool vlek) {
+  return absl::StrFormat("amd/%s/%s", ProductName(product),
+                         vlek ? "vlek_cert_chain.pem" : "cert_chain.pem");
+}
+
+std::string CrlCollateralKey(Product product, bool vlek) {
+  return absl::StrFormat("amd/%s/%s", ProductName(product), vlek ? "vlek_crl.der" : "crl.der");
 }
 
 }  // namespace rp::sev_snp

@@ -17,6 +17,15 @@
 
 namespace rp::sev_snp {
 
+// Collateral keys (offline-directory layout, ARCHITECTURE §4) the verifier
+// asks its CollateralSource for; exposed so prefetching uses the same names.
+// VCEK: amd/vcek/<P>/<hwid hex>-<REPORTED_TCB raw 16 hex>.der, hwid = CHIP_ID
+// (Turin: its first 8 bytes). Chain / CRL: amd/<P>/[vlek_]cert_chain.pem and
+// amd/<P>/[vlek_]crl.der.
+std::string VcekCollateralKey(Product product, const SnpReport& report);
+std::string CertChainCollateralKey(Product product, bool vlek);
+std::string CrlCollateralKey(Product product, bool vlek);
+
 // Verifies bundle.sev_snp(): one DeviceResult (tee "sev-snp") whose checks
 // are, in order: sev_snp.report_format, .product, .endorsement_key,
 // .signing_key_type, .cert_chain, .revocation, .tcb_match, .chip_id,
