@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli/attestctl_test_runner.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -15,23 +16,8 @@ namespace {
 
 const std::string kRoot = RP_SOURCE_DIR;
 
-struct CmdResult {
-  int exit_code = -1;
-  std::string out;
-};
-
-CmdResult Attestctl(const std::string& args) {
-  std::string cmd = std::string(ATTESTCTL_PATH) + " " + args + " 2>/dev/null";
-  CmdResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using rp::cli::testing::Attestctl;
+using rp::cli::testing::CmdResult;
 
 nlohmann::json ReadJson(const std::string& path) {
   std::ifstream in(path);

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli/attestctl_test_runner.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "verifier/collateral/testing_http_server.h"
@@ -24,23 +25,8 @@ using rp::collateral::testing::TestResponse;
 const std::string kRoot = RP_SOURCE_DIR;
 const std::string kAt = "2025-09-01T00:00:00Z";
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-};
-
-RunResult Attestctl(const std::string& args) {
-  const std::string cmd = std::string(ATTESTCTL_PATH) + " " + args + " 2>/dev/null";
-  RunResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using rp::cli::testing::Attestctl;
+using rp::cli::testing::CmdResult;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -60,7 +46,7 @@ std::string MakeTempDir() {
   return made == nullptr ? "" : std::string(made);
 }
 
-nlohmann::json ParseJson(const RunResult& r) {
+nlohmann::json ParseJson(const CmdResult& r) {
   return nlohmann::json::parse(r.out, nullptr, false);
 }
 
@@ -146,7 +132,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
                          Body(ReadFile(kRoot + "/tests/data/snp/" + s.dir + "/vcek.der")));
 
     // Baseline: the original bundle (certificate inside), offline collateral.
-    RunResult base = Attestctl("verify --json --evidence " + original + " --collateral " + kRoot +
+    CmdResult base = Attestctl("verify --json --evidence " + original + " --collateral " + kRoot +
                          "/tests/data/snp/offline --at " + kAt);
     nlohmann::json base_json = ParseJson(base);
     ASSERT_TRUE(base_json.is_object()) << base.out;
@@ -167,14 +153,14 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     // `collateral fetch` asks KDS for the VCEK with the right path and query
     // (the VCEK is the last key it fetches).
     const int vcek_before = server_->RequestCount(vcek_path);
-    RunResult fetch = Attestctl("collateral fetch --evidence " + stripped + " --cache-dir " +
+    CmdResult fetch = Attestctl("collateral fetch --evidence " + stripped + " --cache-dir " +
                           fetch_cache + " --kds-url " + server_->base_url() + " --at " + kAt);
     EXPECT_EQ(fetch.exit_code, 0) << fetch.out;
     EXPECT_EQ(server_->RequestCount(vcek_path), vcek_before + 1);
     EXPECT_EQ(server_->LastRequestUri(), vcek_path + "?" + query);
 
     // Verify through KDS + cache: one VCEK request, same outcome.
-    RunResult online = Attestctl("verify --json --evidence " + stripped + " --kds-url " +
+    CmdResult online = Attestctl("verify --json --evidence " + stripped + " --kds-url " +
                            server_->base_url() + " --cache-dir " + cache + " --at " + kAt);
     nlohmann::json online_json = ParseJson(online);
     ASSERT_TRUE(online_json.is_object()) << online.out;
@@ -197,7 +183,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     bundle["sev_snp"].erase("cert_chain");
     const std::string stripped = work_ + "/vlek.stripped.json";
     WriteFile(stripped, bundle.dump());
-    RunResult vlek = Attestctl("verify --json --evidence " + stripped + " --kds-url " +
+    CmdResult vlek = Attestctl("verify --json --evidence " + stripped + " --kds-url " +
                          server_->base_url() + " --cache-dir " + cache + " --at " + kAt);
     nlohmann::json j = ParseJson(vlek);
     ASSERT_TRUE(j.is_object()) << vlek.out;
@@ -206,12 +192,12 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     EXPECT_EQ(vlek.exit_code, 1);
   }
 
-  RunResult ls = Attestctl("collateral ls --cache-dir " + cache);
+  CmdResult ls = Attestctl("collateral ls --cache-dir " + cache);
   EXPECT_EQ(ls.exit_code, 0);
   EXPECT_NE(ls.out.find("amd/Milan/crl.der"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("amd/vcek/Turin/"), std::string::npos) << ls.out;
 
-  RunResult exported_run = Attestctl("collateral export " + exported + " --cache-dir " + cache);
+  CmdResult exported_run = Attestctl("collateral export " + exported + " --cache-dir " + cache);
   ASSERT_EQ(exported_run.exit_code, 0) << exported_run.out;
   for (const auto& e : fs::recursive_directory_iterator(exported)) {
     EXPECT_EQ(e.path().string().find(".meta.json"), std::string::npos) << e.path();
@@ -221,7 +207,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
   const int requests = server_->RequestCount();
   for (const Baseline& b : baselines) {
     SCOPED_TRACE(b.stripped);
-    RunResult offline = Attestctl("verify --json --evidence " + b.stripped + " --collateral " +
+    CmdResult offline = Attestctl("verify --json --evidence " + b.stripped + " --collateral " +
                             exported + " --at " + kAt);
     nlohmann::json j = ParseJson(offline);
     ASSERT_TRUE(j.is_object()) << offline.out;
