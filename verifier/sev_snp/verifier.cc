@@ -119,6 +119,20 @@ struct Endorsement {
   RuleOutcome outcome;
 };
 
+// Parses the endorsement certificate into e.leaf; on failure sets a
+// CERT_MALFORMED outcome naming where it came from and returns false.
+bool ParseLeaf(std::span<const uint8_t> data, const std::string& origin, Endorsement& e) {
+  absl::StatusOr<OpensslPtr<X509>> cert = crypto::ParseCertificateAnyEncoding(data);
+  if (!cert.ok()) {
+    e.outcome = RuleOutcome::Fail(
+        reason::kCertMalformed,
+        absl::StrFormat("%s: %s", origin, std::string(cert.status().message())));
+    return false;
+  }
+  e.leaf = *std::move(cert);
+  return true;
+}
+
 absl::StatusOr<Endorsement> ResolveEndorsement(const SevSnpEvidence& ev,
                                                const SnpReport& r,
                                                CollateralReader& source) {
@@ -136,16 +150,7 @@ absl::StatusOr<Endorsement> ResolveEndorsement(const SevSnpEvidence& ev,
   if (has_vcek || has_vlek) {
     e.source = has_vcek ? LeafSource::kBundleVcek : LeafSource::kBundleVlek;
     origin = has_vcek ? "bundle vcek" : "bundle vlek";
-    absl::StatusOr<OpensslPtr<X509>> cert = crypto::ParseCertificateAnyEncoding(
-        AsBytes(has_vcek ? ev.vcek() : ev.vlek()));
-    if (!cert.ok()) {
-      e.outcome = RuleOutcome::Fail(
-          reason::kCertMalformed,
-          absl::StrFormat("%s: %s", origin,
-                          std::string(cert.status().message())));
-      return e;
-    }
-    e.leaf = *std::move(cert);
+    if (!ParseLeaf(AsBytes(has_vcek ? ev.vcek() : ev.vlek()), origin, e)) return e;
   } else {
     if (r.signing_key() == kSigningKeyVlek) {
       e.outcome = RuleOutcome::Fail(
@@ -188,16 +193,7 @@ absl::StatusOr<Endorsement> ResolveEndorsement(const SevSnpEvidence& ev,
       if (!item->has_value()) continue;
       e.source = LeafSource::kCollateral;
       origin = absl::StrFormat("collateral %s", key);
-      absl::StatusOr<OpensslPtr<X509>> cert =
-          crypto::ParseCertificateAnyEncoding((*item)->data);
-      if (!cert.ok()) {
-        e.outcome = RuleOutcome::Fail(
-            reason::kCertMalformed,
-            absl::StrFormat("%s: %s", origin,
-                            std::string(cert.status().message())));
-        return e;
-      }
-      e.leaf = *std::move(cert);
+      if (!ParseLeaf((*item)->data, origin, e)) return e;
       source.Used(key, **item);
       break;
     }
