@@ -8,6 +8,7 @@ PKGS=(
   libabsl-dev prometheus-cpp-dev libcivetweb-dev
   libyaml-cpp-dev nlohmann-json3-dev libhiredis-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libxml2-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1
   curl
 )
 missing=()

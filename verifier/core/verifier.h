@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "attestation/v1/attestation.pb.h"
+#include "verifier/collateral/ocsp_fetcher.h"
 #include "verifier/collateral/source.h"
 #include "verifier/common/encoding.h"
 #include "verifier/core/result.h"
@@ -24,6 +25,9 @@ struct VerifyContext {
   // stale_grace). Zero: stale collateral is refused (fail closed). Last
   // member, defaulted, so existing aggregate initialisers keep compiling.
   absl::Duration collateral_grace = absl::ZeroDuration();
+  // OCSP responses (NVIDIA device and RIM chains). Null: only what
+  // `collateral` holds under nvidia/ocsp/ is used (offline).
+  const collateral::OcspFetcher* ocsp = nullptr;
 };
 
 // Verifies one evidence type of a bundle. Implementations are immutable
