@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "nlohmann/json.hpp"
+#include "verifier/common/clock.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +18,7 @@
 #include "verifier/collateral/upstream_limits.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/crl.h"
+#include "verifier/crypto/ocsp.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::collateral {
@@ -29,6 +32,12 @@ CollateralKind KindOfKey(std::string_view key_view) {
   const std::string base = slash == std::string::npos ? key : key.substr(slash + 1);
   const bool der = absl::EndsWith(base, ".der");
   const bool pem = absl::EndsWith(base, ".pem");
+  if (der && absl::StrContains(key, "/ocsp/")) return CollateralKind::kOcspResponse;
+  if (absl::StartsWith(key, "intel/") && absl::EndsWith(base, ".json")) {
+    return CollateralKind::kIntelSignedJson;
+  }
+  // Issuer chains of CRLs are certificates, whatever their name says.
+  if (absl::EndsWith(base, ".issuer_chain.pem")) return CollateralKind::kPemCertificates;
   if (absl::StrContains(base, "crl") && (der || pem || absl::EndsWith(base, ".crl"))) {
     return CollateralKind::kCrl;
   }
@@ -56,6 +65,38 @@ absl::StatusOr<std::optional<absl::Time>> ContentExpiry(std::string_view key,
                        crypto::ParsePemCertificates(ToString(data), kMaxCertsInBundle));
       absl::Time earliest = absl::InfiniteFuture();
       for (const auto& c : certs) earliest = std::min(earliest, crypto::NotAfter(c.get()));
+      return std::optional<absl::Time>(earliest);
+    }
+    case CollateralKind::kOcspResponse:
+      return crypto::OcspResponseNextUpdateUnverified(data);
+    case CollateralKind::kIntelSignedJson: {
+      // PCS bodies {"tcbInfo":{…,"nextUpdate":…}} / {"enclaveIdentity":…},
+      // or a QVL collateral bundle (the earliest of its two).
+      nlohmann::json j = nlohmann::json::parse(ToString(data), nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        return absl::InvalidArgumentError("not a JSON object");
+      }
+      absl::Time earliest = absl::InfiniteFuture();
+      bool found = false;
+      auto consider = [&](const nlohmann::json& body) -> absl::Status {
+        if (!body.is_object() || !body.contains("nextUpdate") || !body["nextUpdate"].is_string()) {
+          return absl::OkStatus();
+        }
+        ASSIGN_OR_RETURN(absl::Time t, ParseTime(body["nextUpdate"].get<std::string>()));
+        earliest = std::min(earliest, t);
+        found = true;
+        return absl::OkStatus();
+      };
+      for (const char* field : {"tcbInfo", "enclaveIdentity"}) {
+        if (j.contains(field)) RETURN_IF_ERROR(consider(j[field]));
+      }
+      for (const char* field : {"tcb_info", "qe_identity"}) {
+        if (j.contains(field) && j[field].is_string()) {
+          nlohmann::json inner = nlohmann::json::parse(j[field].get<std::string>(), nullptr, false);
+          if (!inner.is_discarded()) RETURN_IF_ERROR(consider(inner));
+        }
+      }
+      if (!found) return std::optional<absl::Time>();
       return std::optional<absl::Time>(earliest);
     }
     case CollateralKind::kOther:

@@ -15,6 +15,8 @@ enum class CollateralKind {
   kCrl,           // basename contains "crl" and ends .der/.pem/.crl (DER or PEM)
   kDerCertificate,  // other *.der (e.g. VCEK)
   kPemCertificates, // *.pem (cert_chain.pem)
+  kOcspResponse,  // .../ocsp/<issuer-sha256>-<serial>.der: nextUpdate
+  kIntelSignedJson,  // intel/...json: tcbInfo / enclaveIdentity nextUpdate
   kOther,         // JSON, XML, ...: freshness from HTTP headers or the ceiling
 };
 

@@ -22,6 +22,7 @@ struct CurlDeleter {
 
 struct Transfer {
   HttpResponse response;
+  size_t header_bytes = 0;
   size_t limit = 0;
   bool too_large = false;
 };
@@ -45,7 +46,10 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
   if (colon == std::string_view::npos) {
     // A status line starts a new header block (e.g. after a proxy CONNECT
     // or "100 Continue"): forget headers of the earlier block.
-    if (absl::StartsWith(std::string(line), "HTTP/")) t->response = HttpResponse{};
+    if (absl::StartsWith(std::string(line), "HTTP/")) {
+      t->response = HttpResponse{};
+      t->header_bytes = 0;
+    }
     return n;
   }
   std::string name = absl::AsciiStrToLower(std::string(line.substr(0, colon)));
@@ -58,6 +62,11 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
     t->response.retry_after = value;
   } else if (name == "date") {
     t->response.date = value;
+  }
+  if (t->response.headers.size() < kMaxHttpHeaders &&
+      t->header_bytes + name.size() + value.size() <= kMaxHttpHeaderBytes) {
+    t->header_bytes += name.size() + value.size();
+    t->response.headers.emplace_back(std::move(name), std::move(value));
   }
   return n;
 }
@@ -86,7 +95,32 @@ absl::StatusOr<std::unique_ptr<CurlHttpFetcher>> CurlHttpFetcher::Create(
   return std::unique_ptr<CurlHttpFetcher>(new CurlHttpFetcher(options));
 }
 
+std::string HttpResponse::Header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return value;
+  }
+  return "";
+}
+
+absl::StatusOr<HttpResponse> HttpFetcher::Post(const std::string& url, const std::string&,
+                                               const Bytes&) const {
+  return absl::UnimplementedError(absl::StrCat("http: POST ", url, ": this fetcher only GETs"));
+}
+
 absl::StatusOr<HttpResponse> CurlHttpFetcher::Get(const std::string& url) const {
+  return Perform(url, nullptr, nullptr);
+}
+
+absl::StatusOr<HttpResponse> CurlHttpFetcher::Post(const std::string& url,
+                                                   const std::string& content_type,
+                                                   const Bytes& body) const {
+  return Perform(url, &content_type, &body);
+}
+
+absl::StatusOr<HttpResponse> CurlHttpFetcher::Perform(const std::string& url,
+                                                      const std::string* content_type,
+                                                      const Bytes* body) const {
+  const char* method = body == nullptr ? "GET" : "POST";
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) return absl::InternalError("http: curl_easy_init failed");
   CURL* c = curl.get();
@@ -95,7 +129,21 @@ absl::StatusOr<HttpResponse> CurlHttpFetcher::Get(const std::string& url) const 
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  struct SlistDeleter {
+    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  };
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  if (body == nullptr) {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    const std::string header = absl::StrCat("Content-Type: ", *content_type);
+    headers.reset(curl_slist_append(nullptr, header.c_str()));
+    if (!headers) return absl::InternalError("http: curl_slist_append failed");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, reinterpret_cast<const char*>(body->data()));  // NOLINT
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+  }
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -120,13 +168,13 @@ absl::StatusOr<HttpResponse> CurlHttpFetcher::Get(const std::string& url) const 
   if (rc != CURLE_OK) {
     const std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc);
     if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-      return absl::UnavailableError(absl::StrCat("http: GET ", url, ": response over ",
+      return absl::UnavailableError(absl::StrCat("http: ", method, " ", url, ": response over ",
                                                  options_.max_response_bytes, " bytes"));
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
-      return absl::DeadlineExceededError(absl::StrCat("http: GET ", url, ": timed out: ", detail));
+      return absl::DeadlineExceededError(absl::StrCat("http: ", method, " ", url, ": timed out: ", detail));
     }
-    return absl::UnavailableError(absl::StrCat("http: GET ", url, ": ", detail));
+    return absl::UnavailableError(absl::StrCat("http: ", method, " ", url, ": ", detail));
   }
   long status = 0;  // NOLINT(google-runtime-int)
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -6,6 +6,9 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -22,7 +25,15 @@ struct HttpResponse {
   std::string expires;
   std::string retry_after;
   std::string date;
+  // Every header (name lower-cased, value trimmed) in arrival order, at most
+  // kMaxHttpHeaders of at most kMaxHttpHeaderBytes in all; more is dropped.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of the first header named `lower_name`, "" if absent.
+  std::string Header(std::string_view lower_name) const;
 };
+
+inline constexpr size_t kMaxHttpHeaders = 64;
+inline constexpr size_t kMaxHttpHeaderBytes = 64 * 1024;
 
 // Thread-safe. Get returns any HTTP status as a response; an error only for
 // transport failures (connect, TLS, timeout, body over the limit), as
@@ -31,6 +42,10 @@ class HttpFetcher {
  public:
   virtual ~HttpFetcher() = default;
   virtual absl::StatusOr<HttpResponse> Get(const std::string& url) const = 0;
+  // POST `body` with the given Content-Type (OCSP requests). Same error
+  // contract as Get. The default refuses (fetchers that only GET).
+  virtual absl::StatusOr<HttpResponse> Post(const std::string& url, const std::string& content_type,
+                                            const Bytes& body) const;
 };
 
 struct HttpFetcherOptions {
@@ -53,8 +68,12 @@ class CurlHttpFetcher : public HttpFetcher {
  public:
   static absl::StatusOr<std::unique_ptr<CurlHttpFetcher>> Create(const HttpFetcherOptions& options);
   absl::StatusOr<HttpResponse> Get(const std::string& url) const override;
+  absl::StatusOr<HttpResponse> Post(const std::string& url, const std::string& content_type,
+                                    const Bytes& body) const override;
 
  private:
+  absl::StatusOr<HttpResponse> Perform(const std::string& url, const std::string* content_type,
+                                       const Bytes* body) const;
   explicit CurlHttpFetcher(HttpFetcherOptions options) : options_(std::move(options)) {}
   const HttpFetcherOptions options_;
 };

@@ -57,6 +57,16 @@ absl::StatusOr<std::optional<CollateralItem>> HttpCollateralSource::GetItem(
   }
   const long status = response->status;  // NOLINT(google-runtime-int)
   if (status == 200) {
+    if (config_.extract) {
+      absl::StatusOr<Bytes> extracted = config_.extract(key, *response);
+      if (!extracted.ok()) {
+        permit.Report(UpstreamPermit::Outcome::kFailure);
+        observer_.OnFetch(name, FetchResult::kError);
+        return absl::UnavailableError(absl::StrCat(name, ": GET ", **url, ": ",
+                                                   extracted.status().message()));
+      }
+      response->body = std::move(*extracted);
+    }
     if (config_.body_check) {
       absl::Status check = config_.body_check(key, response->body);
       if (!check.ok()) {

@@ -26,10 +26,16 @@ using KeyToUrl = std::function<absl::StatusOr<std::optional<std::string>>(std::s
 // OK when a 200 body is plausible for the key (parses as what it should be).
 using BodyCheck = std::function<absl::Status(std::string_view key, std::span<const uint8_t> body)>;
 
+// Turns a 200 response into the item's bytes (e.g. a header value); the
+// default is the body. Errors count as a bad body.
+using ExtractItem =
+    std::function<absl::StatusOr<Bytes>(std::string_view key, const HttpResponse& response)>;
+
 struct HttpSourceConfig {
   std::string name;  // upstream name for errors and metrics, e.g. "amd-kds"
   KeyToUrl key_to_url;
-  BodyCheck body_check;  // optional
+  BodyCheck body_check;  // optional; applied to the extracted item
+  ExtractItem extract;   // optional
   UpstreamLimitsOptions limits;
 };
 

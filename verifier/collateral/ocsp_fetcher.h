@@ -7,11 +7,17 @@
 #ifndef RP_VERIFIER_COLLATERAL_OCSP_FETCHER_H_
 #define RP_VERIFIER_COLLATERAL_OCSP_FETCHER_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "verifier/collateral/cache.h"
+#include "verifier/collateral/http_fetcher.h"
+#include "verifier/collateral/observer.h"
 #include "verifier/collateral/source.h"
+#include "verifier/collateral/upstream_limits.h"
+#include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
 
 namespace rp::collateral {
@@ -44,6 +50,50 @@ class OcspFetcher {
   // cached response past its grace (FAILED_PRECONDITION).
   virtual absl::StatusOr<std::optional<OcspFetchResult>> Fetch(const OcspQuery& query,
                                                                const GetOptions& options) const = 0;
+};
+
+struct OcspFetcherOptions {
+  // Upstream name for errors and metrics.
+  std::string name = "ocsp";
+  // OCSP responders are built for volume: a generous bucket by default.
+  UpstreamLimitsOptions limits = {.max_concurrency = 8,
+                                  .concurrency_wait = absl::Seconds(10),
+                                  .rate_per_second = 20,
+                                  .burst = 40};
+  // Cache (memory + disk in the offline layout). Freshness comes from the
+  // response's nextUpdate (freshness.h), capped by cache.max_ttl.
+  CacheOptions cache;
+};
+
+class OcspPostSource;
+
+// The real fetcher: CachingSource(ChainedSource(offline, POST upstream)).
+// Lookups hit memory / disk / the offline source first; on a miss the
+// leader of a coalesced flight POSTs its own request (Content-Type
+// application/ocsp-request) under the upstream's limits (concurrency cap,
+// token bucket, circuit breaker, Retry-After). Callers that waited on
+// another caller's flight get that answer with answers_this_request=false.
+// The body of a 200 must parse as a successful OCSPResponse before it is
+// cached (a captive portal is not an answer).
+//
+// Thread-safe. `fetcher` may be null (offline only: queries with a URL are
+// answered from the offline source / cache or not at all); `offline` may be
+// null. `fetcher`, `clock` and `observer` must outlive the object.
+class HttpOcspFetcher : public OcspFetcher {
+ public:
+  static absl::StatusOr<std::unique_ptr<HttpOcspFetcher>> Create(
+      const OcspFetcherOptions& options, std::shared_ptr<const CollateralSource> offline,
+      const HttpFetcher* fetcher, const Clock& clock,
+      CollateralObserver& observer = CollateralObserver::Noop());
+  ~HttpOcspFetcher() override;
+
+  absl::StatusOr<std::optional<OcspFetchResult>> Fetch(const OcspQuery& query,
+                                                       const GetOptions& options) const override;
+
+ private:
+  HttpOcspFetcher(std::shared_ptr<OcspPostSource> post, std::unique_ptr<CachingSource> cache);
+  std::shared_ptr<OcspPostSource> post_;
+  std::unique_ptr<CachingSource> cache_;
 };
 
 }  // namespace rp::collateral

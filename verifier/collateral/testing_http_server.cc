@@ -38,6 +38,16 @@ void Poke(int port) {
 class TestingHttpServer::Handler : public CivetHandler {
  public:
   explicit Handler(TestingHttpServer* owner) : owner_(owner) {}
+  bool handlePost(CivetServer* server, mg_connection* conn) override {
+    // Drain (bounded) and ignore the body; answer as for GET.
+    char buf[4096];
+    size_t total = 0;
+    int n = 0;
+    while (total < (1u << 20) && (n = mg_read(conn, buf, sizeof(buf))) > 0) {
+      total += static_cast<size_t>(n);
+    }
+    return handleGet(server, conn);
+  }
   bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
     const mg_request_info* info = mg_get_request_info(conn);  // owned by civetweb
     const std::string path = info->local_uri != nullptr ? info->local_uri : "";

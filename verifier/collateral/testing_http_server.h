@@ -1,7 +1,8 @@
 // Test-only loopback HTTP server (CivetServer on 127.0.0.1, ephemeral port)
 // with programmable responses: status, body, Retry-After and other headers,
 // an artificial delay, or a hang that lasts until released (bounded). It
-// counts requests per path and remembers the last request URI.
+// counts requests per path and remembers the last request URI. POST is
+// answered like GET (the body is read and ignored).
 #ifndef RP_VERIFIER_COLLATERAL_TESTING_HTTP_SERVER_H_
 #define RP_VERIFIER_COLLATERAL_TESTING_HTTP_SERVER_H_
 

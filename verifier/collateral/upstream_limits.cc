@@ -117,18 +117,36 @@ absl::StatusOr<UpstreamPermit> UpstreamLimiter::Acquire() {
   if (!fast.ok()) return fast;
 
   if (options_.rate_per_second > 0) {
-    const double elapsed = std::max(0.0, absl::ToDoubleSeconds(now - last_refill_));
-    tokens_ = std::min(options_.burst, tokens_ + elapsed * options_.rate_per_second);
-    last_refill_ = now;
+    absl::Time t = now;
+    const absl::Time wait_until = absl::Now() + options_.max_token_wait;
+    while (true) {
+      const double elapsed = std::max(0.0, absl::ToDoubleSeconds(t - last_refill_));
+      tokens_ = std::min(options_.burst, tokens_ + elapsed * options_.rate_per_second);
+      last_refill_ = std::max(last_refill_, t);
+      if (tokens_ >= 1.0) break;
+      const absl::Duration due = absl::Seconds((1.0 - tokens_) / options_.rate_per_second);
+      if (absl::Now() + due > wait_until) break;
+      // Wait (real time, lock released) for the next token, then look again.
+      mu_.Unlock();
+      absl::SleepFor(due);
+      mu_.Lock();
+      t = clock_.Now();
+    }
     if (tokens_ < 1.0) {
       const absl::Time next =
-          now + absl::Seconds((1.0 - tokens_) / options_.rate_per_second);
+          t + absl::Seconds((1.0 - tokens_) / options_.rate_per_second);
       observer_.OnFetch(name_, FetchResult::kRateLimited);
       return absl::UnavailableError(absl::StrFormat(
           "%s: local rate limit (%.3g/s, burst %.3g) reached; next request allowed at %s",
           name_, options_.rate_per_second, options_.burst, FormatRfc3339(next)));
     }
     tokens_ -= 1.0;
+    if (!slot_free()) {  // filled while this caller slept for its token
+      tokens_ += 1.0;
+      observer_.OnFetch(name_, FetchResult::kRateLimited);
+      return absl::UnavailableError(
+          absl::StrCat(name_, ": ", options_.max_concurrency, " requests in flight"));
+    }
   }
   const bool probe = state_ == BreakerState::kHalfOpen;
   if (probe) probe_in_flight_ = true;

@@ -28,6 +28,9 @@ struct UpstreamLimitsOptions {
   // queueing: callers are verification requests with their own deadlines.
   double rate_per_second = 0.1;
   double burst = 1;
+  // Batch callers (`attestctl collateral fetch|warm`) may instead wait for
+  // the next token when it is due within this much real time; 0 = fail fast.
+  absl::Duration max_token_wait = absl::ZeroDuration();
   // Breaker: open after this many consecutive failures, half-open (one probe
   // at a time) after the cool-down, closed on a success.
   int breaker_failure_threshold = 5;

@@ -101,6 +101,31 @@ TEST(UpstreamLimiterTest, ConcurrencyCapWaitsThenFails) {
   EXPECT_TRUE(limiter->Acquire().ok());
 }
 
+TEST(UpstreamLimiterTest, BatchCallersWaitForTheNextToken) {
+  // Real clock: waiting is real time by design (batch prefetch at the
+  // upstream's pace instead of failing).
+  UpstreamLimitsOptions o = Unlimited();
+  o.rate_per_second = 10;  // a token every 100 ms
+  o.burst = 1;
+  o.max_token_wait = absl::Seconds(2);
+  auto limiter = *UpstreamLimiter::Create("up", o, Clock::Real(), CollateralObserver::Noop());
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 3; ++i) {
+    auto p = limiter->Acquire();
+    ASSERT_TRUE(p.ok()) << p.status();
+    p->Report(UpstreamPermit::Outcome::kSuccess);
+  }
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(150));
+  // A token further away than the wait still fails fast.
+  o.rate_per_second = 0.01;
+  o.max_token_wait = absl::Milliseconds(10);
+  auto slow = *UpstreamLimiter::Create("slow", o, Clock::Real(), CollateralObserver::Noop());
+  ASSERT_TRUE(slow->Acquire().ok());
+  const absl::Time before = absl::Now();
+  EXPECT_EQ(slow->Acquire().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - before, absl::Seconds(1));
+}
+
 TEST(UpstreamLimiterTest, RejectsBadOptions) {
   FakeClock clock(TestTime());
   UpstreamLimitsOptions o;

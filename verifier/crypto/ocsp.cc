@@ -1,5 +1,6 @@
 #include "verifier/crypto/ocsp.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <utility>
@@ -373,6 +374,42 @@ absl::StatusOr<OcspRequest> BuildOcspRequest(const X509* cert, const X509* issue
 
 std::string OcspCacheKey(std::span<const uint8_t> issuer_key_hash, std::string_view serial_hex) {
   return absl::StrCat(HexEncode(issuer_key_hash), "-", std::string(serial_hex));
+}
+
+absl::StatusOr<std::optional<absl::Time>> OcspResponseNextUpdateUnverified(
+    std::span<const uint8_t> response_der) {
+  ERR_clear_error();
+  if (response_der.empty() || response_der.size() > kMaxOcspResponseBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ocsp: response is ", response_der.size(), " bytes (1..",
+                     kMaxOcspResponseBytes, ")"));
+  }
+  const unsigned char* p = response_der.data();
+  OpensslPtr<OCSP_RESPONSE> response(
+      d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(response_der.size())));  // NOLINT
+  if (response == nullptr || static_cast<size_t>(p - response_der.data()) != response_der.size()) {
+    return absl::InvalidArgumentError(WithOpensslErrors("ocsp: not a DER OCSPResponse"));
+  }
+  if (OCSP_response_status(response.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    return absl::InvalidArgumentError("ocsp: responseStatus is not successful");
+  }
+  OpensslPtr<OCSP_BASICRESP> basic(OCSP_response_get1_basic(response.get()));
+  if (basic == nullptr) return absl::InvalidArgumentError("ocsp: no BasicOCSPResponse");
+  const int n = OCSP_resp_count(basic.get());
+  if (n <= 0) return absl::InvalidArgumentError("ocsp: no SingleResponse");
+  absl::Time earliest = absl::InfiniteFuture();
+  for (int i = 0; i < n; ++i) {
+    OCSP_SINGLERESP* single = OCSP_resp_get0(basic.get(), i);  // owned by basic
+    ASN1_GENERALIZEDTIME* this_update = nullptr;
+    ASN1_GENERALIZEDTIME* next_update = nullptr;
+    if (OCSP_single_get0_status(single, nullptr, nullptr, &this_update, &next_update) < 0) {
+      return absl::InvalidArgumentError("ocsp: unreadable SingleResponse");
+    }
+    if (next_update == nullptr) return std::optional<absl::Time>();
+    ASSIGN_OR_RETURN(absl::Time t, Asn1TimeToTime(next_update));
+    earliest = std::min(earliest, t);
+  }
+  return std::optional<absl::Time>(earliest);
 }
 
 absl::StatusOr<OcspResult> VerifyOcspResponse(

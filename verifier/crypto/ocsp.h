@@ -123,6 +123,14 @@ absl::StatusOr<OcspResult> VerifyOcspResponse(
     std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
     const OcspVerifyOptions& options);
 
+// The earliest nextUpdate over the response's SingleResponses, read without
+// verifying anything (cache freshness only; VerifyOcspResponse decides
+// trust). nullopt when a SingleResponse has no nextUpdate. INVALID_ARGUMENT
+// when the bytes are not a successful DER OCSPResponse of at most
+// kMaxOcspResponseBytes.
+absl::StatusOr<std::optional<absl::Time>> OcspResponseNextUpdateUnverified(
+    std::span<const uint8_t> response_der);
+
 enum class OcspError {
   kMalformed,
   kResponderError,

@@ -1,0 +1,29 @@
+// The NVIDIA CoRIM signing Root CA (trust anchor for RIM signing chains), compiled in.
+// Source: nvtrust certs/verifier_RIM_root.pem (= attestation-sdk rim_root.crt), see
+// tests/data/nvidia/rims/PROVENANCE.md. Subject "NVIDIA CoRIM signing Root CA", P-384,
+// 2023-03-16 .. 2053-03-08, SHA-256 fingerprint 12:97:7B:51:…:F5:D1 (checked by a test).
+#ifndef RP_VERIFIER_NVIDIA_RIM_NVIDIA_CORIM_ROOT_H_
+#define RP_VERIFIER_NVIDIA_RIM_NVIDIA_CORIM_ROOT_H_
+
+namespace rp::nvidia::rim {
+
+inline constexpr char kNvidiaCorimSigningRootPem[] = R"PEM(
+-----BEGIN CERTIFICATE-----
+MIICKTCCAbCgAwIBAgIQRdrjoA5QN73fh1N17LXicDAKBggqhkjOPQQDAzBFMQsw
+CQYDVQQGEwJVUzEPMA0GA1UECgwGTlZJRElBMSUwIwYDVQQDDBxOVklESUEgQ29S
+SU0gc2lnbmluZyBSb290IENBMCAXDTIzMDMxNjE1MzczNFoYDzIwNTMwMzA4MTUz
+NzM0WjBFMQswCQYDVQQGEwJVUzEPMA0GA1UECgwGTlZJRElBMSUwIwYDVQQDDBxO
+VklESUEgQ29SSU0gc2lnbmluZyBSb290IENBMHYwEAYHKoZIzj0CAQYFK4EEACID
+YgAEuECyi9vNM+Iw2lfUzyBldHAwaC1HF7TCgp12QcEyUTm3Tagxwr48d55+K2VI
+lWYIDk7NlAIQdcV/Ff7euGLI+Qauj93HsSI4WX298PpW54RTgz9tC+Q684caR/BX
+WEeZo2MwYTAdBgNVHQ4EFgQUpaXrOPK4ZDAk08DBskn594zeZjAwHwYDVR0jBBgw
+FoAUpaXrOPK4ZDAk08DBskn594zeZjAwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8B
+Af8EBAMCAQYwCgYIKoZIzj0EAwMDZwAwZAIwHGDyscDP6ihHqRvZlI3eqZ4YkvjE
+1duaN84tAHRVgxVMvNrp5Tnom3idHYGW/dskAjATvjIx6VzHm/4e2GiZAyZEIUBD
+OKPzp5ei/A0iUZpdvngenDwV8Qa/wGdiTmJ7Bp4=
+-----END CERTIFICATE-----
+)PEM";
+
+}  // namespace rp::nvidia::rim
+
+#endif  // RP_VERIFIER_NVIDIA_RIM_NVIDIA_CORIM_ROOT_H_
