@@ -1,11 +1,17 @@
 #include "policy/appraise.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "verifier/common/clock.h"
 
 namespace rp::policy {
 namespace {
@@ -133,6 +139,275 @@ void AppraiseSnp(const attestation::v1::SnpPolicy& p, DeviceResult& d) {
   }
 }
 
+bool IsKnownTcbStatus(const std::string& status) {
+  static const char* const kStatuses[] = {"UpToDate",
+                                          "SWHardeningNeeded",
+                                          "ConfigurationNeeded",
+                                          "ConfigurationAndSWHardeningNeeded",
+                                          "OutOfDate",
+                                          "OutOfDateConfigurationNeeded",
+                                          "Revoked"};
+  return std::any_of(std::begin(kStatuses), std::end(kStatuses),
+                     [&](const char* s) { return status == s; });
+}
+
+int CompareDottedVersions(const std::string& a, const std::string& b, bool hex) {
+  auto parse = [hex](const std::string& v, std::vector<uint64_t>* out) {
+    for (absl::string_view part : absl::StrSplit(v, '.')) {
+      uint64_t n = 0;
+      const std::string p(part);
+      if (p.empty() || p.size() > 8) return false;
+      for (char ch : p) {
+        const int d = absl::ascii_isdigit(static_cast<unsigned char>(ch))
+                          ? ch - '0'
+                          : (hex && absl::ascii_isxdigit(static_cast<unsigned char>(ch))
+                                 ? absl::ascii_tolower(static_cast<unsigned char>(ch)) - 'a' + 10
+                                 : -1);
+        if (d < 0) return false;
+        n = n * (hex ? 16 : 10) + static_cast<uint64_t>(d);
+      }
+      out->push_back(n);
+    }
+    return !out->empty();
+  };
+  std::vector<uint64_t> va, vb;
+  const bool oka = parse(a, &va), okb = parse(b, &vb);
+  if (!oka || !okb) return oka == okb ? 0 : (oka ? 1 : -1);
+  const size_t n = std::max(va.size(), vb.size());
+  va.resize(n, 0);
+  vb.resize(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (va[i] != vb[i]) return va[i] < vb[i] ? -1 : 1;
+  }
+  return 0;
+}
+
+void AppraiseTdx(const attestation::v1::TdxPolicy& p, DeviceResult& d) {
+  const nlohmann::json& cl = d.claims;
+  if (!cl.contains("td_attributes") || !cl.contains("mrtd")) {
+    auto& c = d.NotChecked("policy.tdx", Component::kConfiguration, "CLAIMS_UNAVAILABLE",
+                           "the quote did not parse; policy rules not evaluated");
+    c.affects_status = false;
+    return;
+  }
+  // A debug TD exposes its memory and registers to the host.
+  const bool debug = JsonBool(cl["td_attributes"], "debug");
+  if (debug && !p.allow_debug()) {
+    d.Fail("policy.tdx.debug", Component::kConfiguration, "DEBUG_ENABLED",
+           "TDATTRIBUTES.DEBUG=1 and the appraisal policy forbids debug TDs");
+  } else {
+    d.Pass("policy.tdx.debug", Component::kConfiguration,
+           debug ? "DEBUG=1 allowed by policy" : "DEBUG=0");
+  }
+
+  // TCB status: accepted → affirming, tolerated → warning, else rejected.
+  if (cl.contains("tcb_status") && cl["tcb_status"].is_string()) {
+    const std::string status = cl["tcb_status"].get<std::string>();
+    std::vector<std::string> accepted(p.accepted_tcb_statuses().begin(),
+                                      p.accepted_tcb_statuses().end());
+    if (accepted.empty()) accepted = {"UpToDate"};
+    std::vector<std::string> tolerated(p.tolerated_tcb_statuses().begin(),
+                                       p.tolerated_tcb_statuses().end());
+    if (p.accepted_tcb_statuses().empty() && p.tolerated_tcb_statuses().empty()) {
+      tolerated = {"SWHardeningNeeded", "ConfigurationNeeded",
+                   "ConfigurationAndSWHardeningNeeded"};
+    }
+    auto in = [&](const std::vector<std::string>& v) {
+      return std::find(v.begin(), v.end(), status) != v.end();
+    };
+    if (status != "Revoked" && in(accepted)) {
+      d.Pass("policy.tdx.tcb_status", Component::kHardware,
+             absl::StrCat("TCB status ", status, " is accepted"));
+    } else if (status != "Revoked" && in(tolerated)) {
+      d.NotChecked("policy.tdx.tcb_status", Component::kHardware, "TCB_STATUS_TOLERATED",
+                   absl::StrCat("TCB status ", status,
+                                " is tolerated by the policy (warning), not accepted"));
+    } else {
+      d.Fail("policy.tdx.tcb_status", Component::kHardware, "TCB_STATUS_NOT_ACCEPTED",
+             absl::StrCat("TCB status ", status, " is neither accepted [",
+                          absl::StrJoin(accepted, ", "), "] nor tolerated [",
+                          absl::StrJoin(tolerated, ", "), "]"));
+    }
+  } else {
+    auto& c = d.NotChecked("policy.tdx.tcb_status", Component::kHardware, "CLAIMS_UNAVAILABLE",
+                           "no tcb_status claim (see the tdx.* checks for why)");
+    c.affects_status = false;
+  }
+
+  if (!p.accepted_advisory_ids().empty()) {
+    std::vector<std::string> unexpected;
+    if (cl.contains("advisory_ids") && cl["advisory_ids"].is_array()) {
+      for (const auto& a : cl["advisory_ids"]) {
+        if (a.is_string() && !Contains(p.accepted_advisory_ids(), a.get<std::string>())) {
+          unexpected.push_back(a.get<std::string>());
+        }
+      }
+    }
+    if (unexpected.empty()) {
+      d.Pass("policy.tdx.advisory_ids", Component::kHardware,
+             "every advisory is in the policy's accepted list");
+    } else {
+      d.Fail("policy.tdx.advisory_ids", Component::kHardware, "ADVISORY_NOT_ACCEPTED",
+             absl::StrCat("advisories not accepted by the policy: ",
+                          absl::StrJoin(unexpected, ", ")));
+    }
+  }
+
+  Allowlist(d, "policy.tdx.mrtd", "mrtd", p.mrtd(), Component::kExecutables,
+            "MEASUREMENT_NOT_ALLOWED");
+  Allowlist(d, "policy.tdx.mrseam", "mrseam", p.mrseam(), Component::kExecutables,
+            "MRSEAM_NOT_ALLOWED");
+  Allowlist(d, "policy.tdx.mrconfigid", "mrconfigid", p.mrconfigid(), Component::kConfiguration,
+            "MRCONFIGID_NOT_ALLOWED");
+  const google::protobuf::RepeatedPtrField<std::string>* rtmr_lists[] = {
+      &p.rtmr0(), &p.rtmr1(), &p.rtmr2(), &p.rtmr3()};
+  for (int i = 0; i < 4; ++i) {
+    const std::string check = absl::StrCat("policy.tdx.rtmr", i);
+    if (rtmr_lists[i]->empty()) {
+      NotConfigured(d, check, Component::kExecutables, absl::StrCat("rtmr", i, " allowlist"));
+      continue;
+    }
+    std::string value;
+    if (cl.contains("rtmr") && cl["rtmr"].is_array() && cl["rtmr"].size() > static_cast<size_t>(i) &&
+        cl["rtmr"][i].is_string()) {
+      value = cl["rtmr"][i].get<std::string>();
+    }
+    if (Contains(*rtmr_lists[i], value)) {
+      d.Pass(check, Component::kExecutables, absl::StrCat("rtmr", i, " is in the allowlist"));
+    } else {
+      d.Fail(check, Component::kExecutables, "RTMR_NOT_ALLOWED",
+             absl::StrCat("rtmr", i, " ", value, " is not among the ", rtmr_lists[i]->size(),
+                          " allowed value(s)"));
+    }
+  }
+  if (p.has_min_tcb_evaluation_data_number()) {
+    const int64_t n = cl.value("tcb_evaluation_data_number", int64_t{-1});
+    if (n < p.min_tcb_evaluation_data_number()) {
+      d.Fail("policy.tdx.tcb_evaluation_data_number", Component::kSourcedData,
+             "COLLATERAL_TOO_OLD",
+             absl::StrCat("TCB evaluation data number ", n, " < policy minimum ",
+                          p.min_tcb_evaluation_data_number()));
+    } else {
+      d.Pass("policy.tdx.tcb_evaluation_data_number", Component::kSourcedData);
+    }
+  }
+  if (!p.min_tcb_date_by_fmspc().empty()) {
+    const std::string fmspc = absl::AsciiStrToLower(cl.value("fmspc", ""));
+    for (const auto& [key, min_date] : p.min_tcb_date_by_fmspc()) {
+      if (absl::AsciiStrToLower(key) != fmspc) continue;
+      absl::StatusOr<absl::Time> want = ParseTime(min_date);
+      absl::StatusOr<absl::Time> have = ParseTime(cl.value("tcb_date", ""));
+      if (want.ok() && have.ok() && *have >= *want) {
+        d.Pass("policy.tdx.min_tcb_date", Component::kHardware);
+      } else {
+        d.Fail("policy.tdx.min_tcb_date", Component::kHardware, "TCB_TOO_OLD",
+               absl::StrCat("TCB date ", cl.value("tcb_date", "(none)"), " < policy minimum ",
+                            min_date, " for FMSPC ", fmspc));
+      }
+    }
+  }
+}
+
+void AppraiseGpu(const attestation::v1::GpuPolicy& p, DeviceResult& d) {
+  const nlohmann::json& cl = d.claims;
+  // OCSP relaxations the policy grants (the verifier fails closed).
+  for (auto& c : d.checks) {
+    if (c.status != CheckStatus::kFail) continue;
+    const bool allowed = (c.reason == "CERT_ON_HOLD" && p.ocsp().allow_hold()) ||
+                         (c.reason == "OCSP_UNKNOWN" && p.ocsp().allow_unknown()) ||
+                         (c.reason == "OCSP_UNAVAILABLE" && p.ocsp().soft_fail());
+    if (allowed) {
+      c.status = CheckStatus::kNotChecked;
+      c.detail = absl::StrCat(c.detail, " (accepted as a warning by policy nvidia.ocsp)");
+      c.reason = absl::StrCat(c.reason, "_ALLOWED");
+    }
+  }
+  if (!cl.contains("cc_mode")) {
+    auto& c = d.NotChecked("policy.nvidia", Component::kConfiguration, "CLAIMS_UNAVAILABLE",
+                           "the GPU evidence did not parse; policy rules not evaluated");
+    c.affects_status = false;
+    return;
+  }
+  const std::string mode = cl.value("cc_mode", "");
+  const std::string want = p.mode().empty() ? "cc" : p.mode();
+  if (mode != "cc" && mode != "ppcie") {
+    // CC off or developer mode: never trusted, whatever else the policy says.
+    d.Fail("policy.nvidia.mode", Component::kConfiguration, "GPU_NOT_IN_CC_MODE",
+           absl::StrCat("GPU confidential-computing mode is '", mode, "'"));
+  } else if (d.tee == "nvidia-gpu" && want != "any" && mode != want) {
+    d.Fail("policy.nvidia.mode", Component::kConfiguration, "GPU_MODE_NOT_ALLOWED",
+           absl::StrCat("GPU mode '", mode, "', the policy requires '", want, "'"));
+  } else {
+    d.Pass("policy.nvidia.mode", Component::kConfiguration, absl::StrCat("mode ", mode));
+  }
+  if (d.tee != "nvidia-gpu") return;  // the rest is about GPUs
+  Allowlist(d, "policy.nvidia.hwmodel", "hwmodel", p.hwmodel(), Component::kHardware,
+            "HWMODEL_NOT_ALLOWED");
+  struct MinVersion {
+    const char* check;
+    const char* claim;
+    const std::string& min;
+    bool hex;
+    const char* reason;
+  };
+  const MinVersion mins[] = {
+      {"policy.nvidia.min_driver_version", "driver_version", p.min_driver_version(), false,
+       "DRIVER_VERSION_TOO_OLD"},
+      {"policy.nvidia.min_vbios_version", "vbios_version", p.min_vbios_version(), true,
+       "VBIOS_VERSION_TOO_OLD"}};
+  for (const MinVersion& m : mins) {
+    if (m.min.empty()) {
+      NotConfigured(d, m.check, Component::kExecutables, absl::StrCat("minimum ", m.claim));
+      continue;
+    }
+    const std::string have = cl.value(m.claim, "");
+    if (CompareDottedVersions(have, m.min, m.hex) >= 0) {
+      d.Pass(m.check, Component::kExecutables, absl::StrCat(m.claim, " ", have, " >= ", m.min));
+    } else {
+      d.Fail(m.check, Component::kExecutables, m.reason,
+             absl::StrCat(m.claim, " '", have, "' < policy minimum ", m.min));
+    }
+  }
+  const bool matched = JsonBool(cl, "measurements_match");
+  if (matched) {
+    d.Pass("policy.nvidia.rim_match", Component::kExecutables,
+           "measurements match the signed RIMs");
+  } else if (p.allow_rim_mismatch()) {
+    d.NotChecked("policy.nvidia.rim_match", Component::kExecutables, "RIM_MISMATCH_ALLOWED",
+                 "measurements do not match (or were not compared); the policy allows it");
+  } else {
+    d.Fail("policy.nvidia.rim_match", Component::kExecutables, "RIM_MATCH_REQUIRED",
+           "the policy requires GPU measurements matching the signed RIMs; see nvidia.* checks");
+  }
+}
+
+std::vector<core::Check> AppraiseGpuNode(const attestation::v1::GpuPolicy& p,
+                                         const std::vector<core::DeviceResult>& devices) {
+  std::vector<core::Check> out;
+  int gpus = 0, switches = 0;
+  for (const auto& d : devices) {
+    if (d.tee == "nvidia-gpu") ++gpus;
+    if (d.tee == "nvidia-switch") ++switches;
+  }
+  auto count = [&](const char* name, const char* what, bool has, int want, int have,
+                   const char* reason) {
+    if (!has) return;
+    if (want == have) {
+      out.push_back(core::Check{name, CheckStatus::kPass, "OK",
+                                absl::StrCat(have, " ", what), Component::kHardware});
+    } else {
+      out.push_back(core::Check{name, CheckStatus::kFail, reason,
+                                absl::StrCat(have, " ", what, ", the policy expects ", want),
+                                Component::kHardware});
+    }
+  };
+  count("policy.nvidia.gpu_count", "GPU(s)", p.has_expected_gpus(), p.expected_gpus(), gpus,
+        "GPU_COUNT_MISMATCH");
+  count("policy.nvidia.switch_count", "NVSwitch(es)", p.has_expected_switches(),
+        p.expected_switches(), switches, "SWITCH_COUNT_MISMATCH");
+  return out;
+}
+
 Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_profile,
                       std::vector<core::DeviceResult> devices,
                       std::vector<core::Check> bundle_checks) {
@@ -154,8 +429,13 @@ Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_pro
         Component::kInstanceIdentity});
   }
 
+  for (core::Check& c : AppraiseGpuNode(p.nvidia(), devices)) {
+    bundle_checks.push_back(std::move(c));
+  }
   for (auto& d : devices) {
     if (d.tee == "sev-snp") AppraiseSnp(p.sev_snp(), d);
+    if (d.tee == "tdx") AppraiseTdx(p.tdx(), d);
+    if (d.tee == "nvidia-gpu" || d.tee == "nvidia-switch") AppraiseGpu(p.nvidia(), d);
     if (d.simulated) {
       out.simulated = true;
       if (p.allow_simulated()) {

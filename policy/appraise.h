@@ -25,6 +25,26 @@ Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_pro
 // The SEV-SNP policy rules (each its own check), exposed for tests.
 void AppraiseSnp(const attestation::v1::SnpPolicy& p, core::DeviceResult& device);
 
+// The TDX policy rules over the TDX verifier's claims (docs/claims/tdx.md).
+void AppraiseTdx(const attestation::v1::TdxPolicy& p, core::DeviceResult& device);
+
+// The GPU policy rules for one GPU or switch (docs/claims/nvidia-gpu.md).
+// OCSP answers the verifier failed as CERT_ON_HOLD / OCSP_UNKNOWN /
+// OCSP_UNAVAILABLE become warnings when the policy allows them.
+void AppraiseGpu(const attestation::v1::GpuPolicy& p, core::DeviceResult& device);
+
+// Node-level GPU rules (device counts); checks for the bundle.
+std::vector<core::Check> AppraiseGpuNode(const attestation::v1::GpuPolicy& p,
+                                         const std::vector<core::DeviceResult>& devices);
+
+// One of Intel's TCB statuses (UpToDate, SWHardeningNeeded, ...).
+bool IsKnownTcbStatus(const std::string& status);
+
+// Compares dotted versions component by component, numerically (hex
+// components for VBIOS versions when `hex`); -1, 0, 1. Missing components
+// count as 0. Non-numeric input compares as lower than anything.
+int CompareDottedVersions(const std::string& a, const std::string& b, bool hex);
+
 }  // namespace rp::policy
 
 #endif  // RP_POLICY_APPRAISE_H_

@@ -5,7 +5,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "policy/appraise.h"
 #include "policy/engine.h"
+#include "verifier/common/clock.h"
 #include "policy/yaml_json.h"
 #include "verifier/crypto/digest.h"
 
@@ -29,6 +31,98 @@ absl::Status CheckHexList(const std::string& origin, const std::string& path,
       return Invalid(origin, absl::StrCat(path, "[", i, "]"),
                      absl::StrCat("must be ", bytes * 2, " hex characters, got '", v, "'"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTcbStatuses(const std::string& origin, const std::string& path,
+                              const google::protobuf::RepeatedPtrField<std::string>& list) {
+  for (int i = 0; i < list.size(); ++i) {
+    if (!IsKnownTcbStatus(list[i])) {
+      return Invalid(origin, absl::StrCat(path, "[", i, "]"),
+                     absl::StrCat("'", list[i], "' is not an Intel TCB status (UpToDate, "
+                                  "SWHardeningNeeded, ConfigurationNeeded, "
+                                  "ConfigurationAndSWHardeningNeeded, OutOfDate, "
+                                  "OutOfDateConfigurationNeeded, Revoked)")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTdx(const attestation::v1::TdxPolicy& t, const std::string& origin) {
+  if (auto st = CheckTcbStatuses(origin, "tdx.accepted_tcb_statuses", t.accepted_tcb_statuses());
+      !st.ok()) {
+    return st;
+  }
+  if (auto st =
+          CheckTcbStatuses(origin, "tdx.tolerated_tcb_statuses", t.tolerated_tcb_statuses());
+      !st.ok()) {
+    return st;
+  }
+  for (const std::string& s : t.accepted_tcb_statuses()) {
+    if (s == "Revoked") {
+      return Invalid(origin, "tdx.accepted_tcb_statuses", "Revoked can never be accepted");
+    }
+  }
+  for (const std::string& s : t.tolerated_tcb_statuses()) {
+    if (s == "Revoked") {
+      return Invalid(origin, "tdx.tolerated_tcb_statuses", "Revoked can never be tolerated");
+    }
+  }
+  static const std::regex kAdvisory("INTEL-SA-[0-9]{5}|INTEL-DOC-[0-9]{5}");
+  for (int i = 0; i < t.accepted_advisory_ids_size(); ++i) {
+    if (!std::regex_match(t.accepted_advisory_ids(i), kAdvisory)) {
+      return Invalid(origin, absl::StrCat("tdx.accepted_advisory_ids[", i, "]"),
+                     absl::StrCat("'", t.accepted_advisory_ids(i),
+                                  "' is not INTEL-SA-NNNNN or INTEL-DOC-NNNNN"));
+    }
+  }
+  struct HexField {
+    const char* path;
+    const google::protobuf::RepeatedPtrField<std::string>* list;
+  };
+  const HexField fields[] = {{"tdx.mrtd", &t.mrtd()},     {"tdx.mrseam", &t.mrseam()},
+                             {"tdx.mrconfigid", &t.mrconfigid()}, {"tdx.rtmr0", &t.rtmr0()},
+                             {"tdx.rtmr1", &t.rtmr1()},   {"tdx.rtmr2", &t.rtmr2()},
+                             {"tdx.rtmr3", &t.rtmr3()}};
+  for (const HexField& f : fields) {
+    if (auto st = CheckHexList(origin, f.path, *f.list, 48); !st.ok()) return st;
+  }
+  if (t.has_min_tcb_evaluation_data_number() && t.min_tcb_evaluation_data_number() < 0) {
+    return Invalid(origin, "tdx.min_tcb_evaluation_data_number", "must be >= 0");
+  }
+  static const std::regex kFmspc("[0-9a-fA-F]{12}");
+  for (const auto& [fmspc, date] : t.min_tcb_date_by_fmspc()) {
+    if (!std::regex_match(fmspc, kFmspc)) {
+      return Invalid(origin, absl::StrCat("tdx.min_tcb_date_by_fmspc.", fmspc),
+                     "key must be an FMSPC of 12 hex characters");
+    }
+    if (!ParseTime(date).ok()) {
+      return Invalid(origin, absl::StrCat("tdx.min_tcb_date_by_fmspc.", fmspc),
+                     absl::StrCat("'", date, "' is not an RFC 3339 time"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGpu(const attestation::v1::GpuPolicy& g, const std::string& origin) {
+  if (!g.mode().empty() && g.mode() != "cc" && g.mode() != "ppcie" && g.mode() != "any") {
+    return Invalid(origin, "nvidia.mode", absl::StrCat("'", g.mode(), "' is not cc | ppcie | any"));
+  }
+  static const std::regex kVersion("[0-9A-Fa-f]+(\\.[0-9A-Fa-f]+){0,5}");
+  if (!g.min_driver_version().empty() && !std::regex_match(g.min_driver_version(), kVersion)) {
+    return Invalid(origin, "nvidia.min_driver_version",
+                   absl::StrCat("'", g.min_driver_version(), "' is not a dotted version"));
+  }
+  if (!g.min_vbios_version().empty() && !std::regex_match(g.min_vbios_version(), kVersion)) {
+    return Invalid(origin, "nvidia.min_vbios_version",
+                   absl::StrCat("'", g.min_vbios_version(), "' is not a dotted version"));
+  }
+  if (g.has_expected_gpus() && (g.expected_gpus() < 0 || g.expected_gpus() > 8)) {
+    return Invalid(origin, "nvidia.expected_gpus", "must be 0..8");
+  }
+  if (g.has_expected_switches() && (g.expected_switches() < 0 || g.expected_switches() > 8)) {
+    return Invalid(origin, "nvidia.expected_switches", "must be 0..8");
   }
   return absl::OkStatus();
 }
@@ -68,7 +162,9 @@ absl::Status Validate(const attestation::v1::Policy& p, const std::string& origi
   if (auto st = CheckHexList(origin, "sev_snp.measurements", s.measurements(), 48); !st.ok()) {
     return st;
   }
-  return CheckHexList(origin, "sev_snp.host_data", s.host_data(), 32);
+  if (auto st = CheckHexList(origin, "sev_snp.host_data", s.host_data(), 32); !st.ok()) return st;
+  if (auto st = ValidateTdx(p.tdx(), origin); !st.ok()) return st;
+  return ValidateGpu(p.nvidia(), origin);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace rp::nvidia::rim {
 
@@ -40,11 +41,11 @@ inline constexpr char kOcspNotConfigured[] = "OCSP_NOT_CONFIGURED";
 }  // namespace reason
 
 // A Status of `code` whose message is "<reason>: <detail>".
-inline absl::Status ReasonError(absl::StatusCode code, std::string_view reason_code,
-                                std::string_view detail) {
+inline absl::Status ReasonError(absl::StatusCode code, absl::string_view reason_code,
+                                absl::string_view detail) {
   std::string msg(reason_code);
   msg += ": ";
-  msg += detail;
+  msg.append(detail.data(), detail.size());
   return absl::Status(code, msg);
 }
 
@@ -52,7 +53,7 @@ inline absl::Status ReasonError(absl::StatusCode code, std::string_view reason_c
 // message does not start with one). Survives Annotate() only when it is the
 // first layer, so read it before annotating.
 inline std::string ReasonOf(const absl::Status& status) {
-  const std::string_view msg = status.message();
+  const absl::string_view msg = status.message();
   size_t n = 0;
   while (n < msg.size() && ((msg[n] >= 'A' && msg[n] <= 'Z') || msg[n] == '_' ||
                             (msg[n] >= '0' && msg[n] <= '9'))) {

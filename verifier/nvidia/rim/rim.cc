@@ -24,7 +24,7 @@ namespace rp::nvidia::rim {
 namespace internal {
 namespace {
 
-absl::Status Malformed(std::string_view what) {
+absl::Status Malformed(absl::string_view what) {
   return ReasonError(absl::StatusCode::kInvalidArgument, reason::kRimMalformed, what);
 }
 
@@ -155,7 +155,7 @@ bool GetAttr(const xmlNode* node, const char* ns, const char* name, std::string*
 namespace {
 
 absl::StatusOr<std::string> RequiredAttr(const xmlNode* node, const char* ns, const char* name,
-                                         std::string_view where) {
+                                         absl::string_view where) {
   std::string v;
   if (!GetAttr(node, ns, name, &v)) {
     return Malformed(absl::StrCat(where, ": attribute ", name, " missing"));
@@ -169,7 +169,7 @@ std::string OptionalAttr(const xmlNode* node, const char* ns, const char* name) 
   return v;
 }
 
-absl::StatusOr<uint32_t> ParseDecimal(std::string_view s, std::string_view what) {
+absl::StatusOr<uint32_t> ParseDecimal(absl::string_view s, absl::string_view what) {
   uint32_t v = 0;
   if (s.empty() || s.size() > 9 ||
       !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||

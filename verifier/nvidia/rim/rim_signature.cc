@@ -249,9 +249,16 @@ StepOutcome CheckChain(const std::vector<OpensslPtr<X509>>& certs,
   switch (result->error) {
     case crypto::ChainError::kNone:
       break;
-    case crypto::ChainError::kExpired:
+    case crypto::ChainError::kExpired: {
+      // Authentic but expired? Re-check just before the first expiry.
+      crypto::ChainOptions before = options;
+      before.at = out->chain_not_after - absl::Seconds(1);
+      absl::StatusOr<crypto::ChainResult> then =
+          crypto::VerifyChain(leaf, intermediates, anchors, before);
+      out->expired_but_otherwise_valid = then.ok() && then->ok();
       return Bad(reason::kRimSignerExpired,
                  absl::StrCat("expired at ", absl::FormatTime(at), ": ", result->detail));
+    }
     case crypto::ChainError::kNotYetValid:
       return Bad(reason::kRimChainInvalid, absl::StrCat("not yet valid: ", result->detail));
     case crypto::ChainError::kUntrustedRoot:

@@ -85,13 +85,18 @@ struct RimVerification {
   // True when the path ends at the compiled-in NVIDIA root (false: an extra
   // test/simulation root).
   bool nvidia_root = false;
+  // chain.reason == RIM_SIGNER_EXPIRED, and the same chain verifies (to a
+  // trusted root, all signatures good) one second before the earliest
+  // notAfter of the embedded certificates: authentic but expired.
+  bool expired_but_otherwise_valid = false;
 
   bool ok() const { return signature.ok() && chain.ok(); }
 };
 
 // Parses `xml` (ParseRimUnverified rules) and verifies signature and chain at
 // `at`. Returns an error only when the document is not a well-formed RIM
-// ("RIM_MALFORMED: ..."); every signature or chain problem is reported in
+// ("RIM_MALFORMED: ...") or `trust` holds an unparsable extra root
+// (INVALID_ARGUMENT); every signature or chain problem is reported in
 // the outcome fields. The signature is checked with the leaf key even when
 // the chain fails, so both outcomes are always meaningful; a RIM is
 // authentic only if ok().

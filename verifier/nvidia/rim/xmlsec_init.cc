@@ -36,11 +36,12 @@ absl::Status EnsureXmlsecInitialized() {
   static absl::Status* status = nullptr;  // leaked on purpose: lives for the process
   std::call_once(once, [] {
     EnsureLibxmlInitialized();
-    xmlSecErrorsSetCallback(&ErrorCallback);
     if (xmlSecInit() < 0) {
       status = new absl::Status(absl::InternalError("xmlSecInit failed"));
       return;
     }
+    // After xmlSecInit, which resets the callback to the stderr default.
+    xmlSecErrorsSetCallback(&ErrorCallback);
     if (xmlSecCheckVersion() != 1) {
       status = new absl::Status(absl::InternalError("xmlsec1 library version mismatch"));
       return;
