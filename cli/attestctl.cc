@@ -16,6 +16,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "attestation/v1/attestation.grpc.pb.h"
@@ -44,10 +45,12 @@ const char kUsage[] =
     "  attest --evidence BUNDLE.json --challenge CHALLENGE.json [--server ADDR] [--policy NAME]\n"
     "         [--json] [--token-out FILE]\n"
     "  verify --evidence BUNDLE.json [--collateral DIR] [--policy FILE] [--at RFC3339]\n"
-    "         [--trust-simulation DIR] [--kds-url URL] [--cache-dir DIR] [--json]\n"
+    "         [--trust-simulation DIR] [--kds-url URL] [--pcs-url URL] [--ocsp-url URL]\n"
+    "         [--cache-dir DIR] [--offline] [--json]\n"
     "  collateral fetch --evidence BUNDLE --cache-dir DIR [--kds-url URL] [--collateral DIR]\n"
-    "                   [--at RFC3339]\n"
-    "  collateral warm BUNDLE... --cache-dir DIR [--kds-url URL] [--collateral DIR] [--at RFC3339]\n"
+    "                   [--at RFC3339] [--kds-rate PER_S] [--kds-burst N] [--max-wait S]\n"
+    "  collateral warm BUNDLE... --cache-dir DIR [same options as fetch]\n"
+    "                   (waits up to --max-wait seconds, default 30, for the upstream's rate limit)\n"
     "  collateral export OUT_DIR --cache-dir DIR   (offline bundle: the cache without sidecars)\n"
     "  collateral ls --cache-dir DIR\n"
     "  token verify TOKEN|@FILE --jwks FILE|URL [--at RFC3339]\n"
@@ -176,6 +179,28 @@ attestation::v1::CollateralConfig CollateralConfigFromFlags(const Args& a) {
   attestation::v1::CollateralConfig c;
   c.set_kds_base_url(a.Get("kds-url"));  // "" = the AMD default
   c.set_cache_dir(a.Get("cache-dir"));
+  c.set_intel_pcs_base_url(a.Get("pcs-url"));  // "" = Intel's PCS
+  c.set_nvidia_ocsp_url(a.Get("ocsp-url"));    // "" = NVIDIA's responder
+  if (a.Has("offline")) c.set_offline(true);
+  double v = 0;
+  if (a.Has("kds-rate") && absl::SimpleAtod(a.Get("kds-rate"), &v) && v > 0) {
+    c.mutable_kds()->set_rate_per_second(v);
+  }
+  if (a.Has("kds-burst") && absl::SimpleAtod(a.Get("kds-burst"), &v) && v >= 1) {
+    c.mutable_kds()->set_burst(v);
+  }
+  return c;
+}
+
+// Batch prefetch waits for the upstream's rate limit instead of failing
+// (--max-wait SECONDS, default 30 per request).
+attestation::v1::CollateralConfig PrefetchConfigFromFlags(const Args& a) {
+  attestation::v1::CollateralConfig c = CollateralConfigFromFlags(a);
+  int64_t wait_s = 30;
+  if (a.Has("max-wait") && (!absl::SimpleAtoi(a.Get("max-wait"), &wait_s) || wait_s < 0)) {
+    wait_s = 30;
+  }
+  c.mutable_kds()->set_max_token_wait_ms(wait_s * 1000);
   return c;
 }
 
@@ -202,20 +227,17 @@ int CmdVerify(const Args& a) {
   }
   auto registry = rp::policy::MakeDefaultRegistry(sim);
   if (!registry.ok()) return Fail(registry.status());
-  std::shared_ptr<const rp::collateral::CollateralSource> source;
-  if (a.Has("kds-url") || a.Has("cache-dir")) {
-    // Online: --collateral first, then AMD KDS, behind the cache; the cache
-    // judges freshness at the verification time.
-    auto stack = rp::cli::BuildCollateralStack(CollateralConfigFromFlags(a),
-                                               a.Get("collateral"), at);
-    if (!stack.ok()) return Fail(stack.status());
-    source = *std::move(stack);
-  } else if (a.Has("collateral")) {
-    source = std::make_shared<rp::collateral::OfflineDirectorySource>(a.Get("collateral"));
-  } else {
-    source = std::make_shared<rp::collateral::EmptySource>();
+  // Without online flags the stack is offline: --collateral only (and the
+  // OCSP responses under its nvidia/ocsp/), never the network.
+  attestation::v1::CollateralConfig cc = CollateralConfigFromFlags(a);
+  if (!(a.Has("kds-url") || a.Has("cache-dir") || a.Has("pcs-url") || a.Has("ocsp-url"))) {
+    cc.set_offline(true);
   }
-  auto engine = rp::policy::Engine::Create(std::move(*registry), source);
+  auto stack = rp::cli::BuildCollateralStack(cc, a.Get("collateral"), at);
+  if (!stack.ok()) return Fail(stack.status());
+  std::shared_ptr<const rp::collateral::CollateralSource> source = stack->source;
+  std::shared_ptr<const rp::collateral::OcspFetcher> ocsp = stack->ocsp;
+  auto engine = rp::policy::Engine::Create(std::move(*registry), source, ocsp);
   if (!engine.ok()) return Fail(engine.status());
   auto appraisal = (*engine)->Run(*bundle, policy, rp::policy::RunOptions{at, std::nullopt});
   if (!appraisal.ok()) return Fail(appraisal.status());
@@ -317,7 +339,7 @@ int CmdCollateralFetch(const Args& a, const std::vector<std::string>& bundles) {
     if (!t.ok()) return Fail(t.status());
     at = *t;
   }
-  auto stack = rp::cli::BuildCollateralStack(CollateralConfigFromFlags(a), a.Get("collateral"), at);
+  auto stack = rp::cli::BuildCollateralStack(PrefetchConfigFromFlags(a), a.Get("collateral"), at);
   if (!stack.ok()) return Fail(stack.status());
   int failures = 0;
   for (const std::string& path : bundles) {
@@ -327,7 +349,7 @@ int CmdCollateralFetch(const Args& a, const std::vector<std::string>& bundles) {
     if (!keys.ok()) return Fail(absl::StrCat(path, ": ", keys.status().message()));
     std::cout << path << ": " << keys->size() << " collateral items\n";
     for (const std::string& key : *keys) {
-      auto item = (*stack)->GetItem(key, rp::collateral::GetOptions{});
+      auto item = stack->source->GetItem(key, rp::collateral::GetOptions{});
       if (!item.ok()) {
         ++failures;
         std::cout << "  error     " << key << ": " << item.status().message() << "\n";

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cli/attestctl_test_runner.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -92,6 +94,42 @@ class CollateralCliTest : public ::testing::Test {
     if (!work_.empty()) fs::remove_all(work_, ec);
   }
 
+  struct Served {
+    std::string vcek_path;  // KDS path of the sample's VCEK
+    std::string query;      // its TCB query
+  };
+  // Serves the sample's VCEK on its KDS path; path and query come from
+  // expected.json (independent of the project's key code).
+  Served ServeVcek(const Sample& s) {
+    nlohmann::json expected =
+        nlohmann::json::parse(ReadFile(kRoot + "/tests/data/snp/" + s.dir + "/expected.json"));
+    if (expected.is_array()) expected = expected.at(0);  // one report per sample here
+    const std::string product = expected["product_line"].get<std::string>();
+    const nlohmann::json& tcb = expected["reported_tcb"];
+    const std::string chip_id = expected["chip_id"].get<std::string>();
+    const std::string hwid = product == "Turin" ? chip_id.substr(0, 16) : chip_id;
+    Served out;
+    out.vcek_path = "/vcek/v1/" + product + "/" + hwid;
+    out.query = "blSPL=" + std::to_string(tcb["bl"].get<int>()) +
+                "&teeSPL=" + std::to_string(tcb["tee"].get<int>()) +
+                "&snpSPL=" + std::to_string(tcb["snp"].get<int>()) +
+                "&ucodeSPL=" + std::to_string(tcb["ucode"].get<int>());
+    if (product == "Turin") out.query += "&fmcSPL=" + std::to_string(tcb["fmc"].get<int>());
+    server_->SetResponse(out.vcek_path,
+                         Body(ReadFile(kRoot + "/tests/data/snp/" + s.dir + "/vcek.der")));
+    return out;
+  }
+  // The bundle without its VCEK and chain, written under work_.
+  std::string Strip(const std::string& name) {
+    nlohmann::json bundle =
+        nlohmann::json::parse(ReadFile(kRoot + "/tests/data/snp/bundles/" + name + ".json"));
+    bundle["sev_snp"].erase("vcek");
+    bundle["sev_snp"].erase("cert_chain");
+    const std::string stripped = work_ + "/" + name + ".stripped.json";
+    WriteFile(stripped, bundle.dump());
+    return stripped;
+  }
+
   std::unique_ptr<TestingHttpServer> server_;
   std::string work_;
 };
@@ -114,22 +152,9 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
   for (const Sample& s : samples) {
     SCOPED_TRACE(s.bundle);
     const std::string original = kRoot + "/tests/data/snp/bundles/" + s.bundle + ".json";
-    nlohmann::json expected =
-        nlohmann::json::parse(ReadFile(kRoot + "/tests/data/snp/" + s.dir + "/expected.json"));
-    if (expected.is_array()) expected = expected.at(0);  // one report per sample here
-    const std::string product = expected["product_line"].get<std::string>();
-    // KDS path and query from expected.json (independent of our key code).
-    const nlohmann::json& tcb = expected["reported_tcb"];
-    const std::string chip_id = expected["chip_id"].get<std::string>();
-    const std::string hwid = product == "Turin" ? chip_id.substr(0, 16) : chip_id;
-    const std::string vcek_path = "/vcek/v1/" + product + "/" + hwid;
-    std::string query = "blSPL=" + std::to_string(tcb["bl"].get<int>()) +
-                        "&teeSPL=" + std::to_string(tcb["tee"].get<int>()) +
-                        "&snpSPL=" + std::to_string(tcb["snp"].get<int>()) +
-                        "&ucodeSPL=" + std::to_string(tcb["ucode"].get<int>());
-    if (product == "Turin") query += "&fmcSPL=" + std::to_string(tcb["fmc"].get<int>());
-    server_->SetResponse(vcek_path,
-                         Body(ReadFile(kRoot + "/tests/data/snp/" + s.dir + "/vcek.der")));
+    const Served served = ServeVcek(s);
+    const std::string& vcek_path = served.vcek_path;
+    const std::string& query = served.query;
 
     // Baseline: the original bundle (certificate inside), offline collateral.
     CmdResult base = Attestctl("verify --json --evidence " + original + " --collateral " + kRoot +
@@ -138,11 +163,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     ASSERT_TRUE(base_json.is_object()) << base.out;
     ASSERT_EQ(base_json["verdict"], verdicts[s.bundle]["verdict"]);
 
-    nlohmann::json bundle = nlohmann::json::parse(ReadFile(original));
-    bundle["sev_snp"].erase("vcek");
-    bundle["sev_snp"].erase("cert_chain");
-    const std::string stripped = work_ + "/" + s.bundle + ".stripped.json";
-    WriteFile(stripped, bundle.dump());
+    const std::string stripped = Strip(s.bundle);
 
     // Without collateral the stripped bundle cannot verify: the test can fail.
     nlohmann::json bare =
@@ -216,6 +237,42 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     EXPECT_EQ(Claims(j)["chip_id"], Claims(b.result)["chip_id"]);
   }
   EXPECT_EQ(server_->RequestCount(), requests);
+}
+
+TEST_F(CollateralCliTest, WarmSeveralBundlesAtTheUpstreamPaceThenVerifyOffline) {
+  const std::vector<Sample> samples = {{"milan_v3_oak_cb", "milan_v3_oak_cb"},
+                                       {"genoa_v5_oak", "genoa_v5_oak"},
+                                       {"turin_v5_oak", "turin_v5_oak"}};
+  const nlohmann::json verdicts =
+      nlohmann::json::parse(ReadFile(kRoot + "/tests/data/snp/bundles/expected_verdicts.json"));
+  std::string args;
+  std::vector<Served> served;
+  for (const Sample& s : samples) {
+    served.push_back(ServeVcek(s));
+    args += " " + Strip(s.bundle);
+  }
+  // 8 items (3 chains, 2 CRLs — AMD publishes none for Turin here —, 3
+  // VCEKs) through a bucket of 1 request at 4/s: warm must wait for tokens
+  // instead of failing.
+  const std::string cache = work_ + "/warm_cache";
+  const absl::Time start = absl::Now();
+  CmdResult warm = Attestctl("collateral warm" + args + " --cache-dir " + cache + " --kds-url " +
+                             server_->base_url() + " --at " + kAt +
+                             " --kds-rate 4 --kds-burst 1 --max-wait 5");
+  EXPECT_EQ(warm.exit_code, 0) << warm.out;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(1000)) << "the bucket was not applied";
+  for (const Served& v : served) EXPECT_EQ(server_->RequestCount(v.vcek_path), 1) << v.vcek_path;
+
+  server_->Stop();
+  for (const Sample& s : samples) {
+    SCOPED_TRACE(s.bundle);
+    // The warmed cache directory is itself an offline bundle.
+    CmdResult offline = Attestctl("verify --json --evidence " + work_ + "/" + s.bundle +
+                                  ".stripped.json --collateral " + cache + " --at " + kAt);
+    nlohmann::json j = ParseJson(offline);
+    ASSERT_TRUE(j.is_object()) << offline.out;
+    EXPECT_EQ(j["verdict"], verdicts[s.bundle]["verdict"]);
+  }
 }
 
 }  // namespace

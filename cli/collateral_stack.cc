@@ -13,6 +13,8 @@
 #include "verifier/collateral/cache.h"
 #include "verifier/collateral/chained_source.h"
 #include "verifier/collateral/http_fetcher.h"
+#include "verifier/collateral/intel_pcs_source.h"
+#include "verifier/collateral/ocsp_fetcher.h"
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
@@ -29,20 +31,35 @@ T Or(T value, T fallback) {
   return value == T{} ? fallback : value;
 }
 
-// Owns every piece; the aliasing shared_ptr returned to callers points at
-// `top` and keeps the holder alive. Members are destroyed bottom-up, so the
-// sources go before the fetcher and clock they reference.
+// Owns every piece; the aliasing shared_ptrs returned to callers point into
+// it and keep it alive. Members are destroyed bottom-up, so the sources go
+// before the fetcher and clock they reference.
 struct StackHolder {
   std::unique_ptr<FakeClock> fixed_clock;
   std::unique_ptr<collateral::HttpFetcher> fetcher;
   std::shared_ptr<const collateral::CollateralSource> top;
+  std::unique_ptr<collateral::HttpOcspFetcher> ocsp;
 };
+
+collateral::HttpFetcherOptions FetcherOptions(const CollateralConfig& config) {
+  collateral::HttpFetcherOptions fo;
+  fo.connect_timeout = absl::Milliseconds(
+      Or<int64_t>(config.connect_timeout_ms(), server::kDefaultCollateralConnectTimeoutMs));
+  fo.total_timeout =
+      absl::Milliseconds(Or<int64_t>(config.timeout_ms(), server::kDefaultCollateralTimeoutMs));
+  fo.max_response_bytes = static_cast<size_t>(
+      Or<int64_t>(config.max_response_bytes(), server::kMaxCollateralResponseBytes));
+  fo.proxy = config.proxy();
+  fo.ca_file = config.ca_file();
+  return fo;
+}
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollateralStack(
-    const CollateralConfig& config, const std::string& offline_dir,
-    std::optional<absl::Time> cache_time, collateral::CollateralObserver& observer) {
+absl::StatusOr<CollateralStack> BuildCollateralStack(const CollateralConfig& config,
+                                                     const std::string& offline_dir,
+                                                     std::optional<absl::Time> cache_time,
+                                                     collateral::CollateralObserver& observer) {
   auto holder = std::make_shared<StackHolder>();
   const Clock& real = Clock::Real();
   const Clock* cache_clock = &real;
@@ -50,31 +67,35 @@ absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollate
     holder->fixed_clock = std::make_unique<FakeClock>(*cache_time);
     cache_clock = holder->fixed_clock.get();
   }
+  const absl::Duration max_ttl = absl::Seconds(
+      Or<int64_t>(config.max_ttl_seconds(), server::kDefaultCollateralMaxTtlSeconds));
+  const absl::Duration negative_ttl = absl::Seconds(
+      Or<int64_t>(config.negative_ttl_seconds(), server::kDefaultCollateralNegativeTtlSeconds));
 
   std::vector<std::string> order(config.source_order().begin(), config.source_order().end());
-  if (order.empty()) order = {"offline", "kds"};
+  if (order.empty()) order = {"offline", "kds", "pcs"};
+
+  auto fetcher = [&]() -> absl::StatusOr<const collateral::HttpFetcher*> {
+    if (holder->fetcher == nullptr) {
+      ASSIGN_OR_RETURN(std::unique_ptr<collateral::CurlHttpFetcher> f,
+                       collateral::CurlHttpFetcher::Create(FetcherOptions(config)));
+      holder->fetcher = std::move(f);
+    }
+    return holder->fetcher.get();
+  };
 
   std::vector<std::shared_ptr<const collateral::CollateralSource>> sources;
-  bool uses_kds = false;
+  std::shared_ptr<const collateral::CollateralSource> offline;
+  bool uses_network = false;
   for (const std::string& name : order) {
     if (name == "offline") {
       if (!offline_dir.empty()) {
-        sources.push_back(std::make_shared<collateral::OfflineDirectorySource>(offline_dir));
+        offline = std::make_shared<collateral::OfflineDirectorySource>(offline_dir);
+        sources.push_back(offline);
       }
     } else if (name == "kds") {
       if (config.offline()) continue;
-      collateral::HttpFetcherOptions fo;
-      fo.connect_timeout = absl::Milliseconds(
-          Or<int64_t>(config.connect_timeout_ms(), server::kDefaultCollateralConnectTimeoutMs));
-      fo.total_timeout = absl::Milliseconds(
-          Or<int64_t>(config.timeout_ms(), server::kDefaultCollateralTimeoutMs));
-      fo.max_response_bytes = static_cast<size_t>(
-          Or<int64_t>(config.max_response_bytes(), server::kMaxCollateralResponseBytes));
-      fo.proxy = config.proxy();
-      fo.ca_file = config.ca_file();
-      ASSIGN_OR_RETURN(std::unique_ptr<collateral::CurlHttpFetcher> fetcher,
-                       collateral::CurlHttpFetcher::Create(fo));
-      holder->fetcher = std::move(fetcher);
+      ASSIGN_OR_RETURN(const collateral::HttpFetcher* f, fetcher());
       collateral::AmdKdsOptions ko;
       ko.base_url = config.kds_base_url().empty() ? std::string(server::kDefaultKdsBaseUrl)
                                                   : config.kds_base_url();
@@ -86,13 +107,29 @@ absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollate
           Or(k.breaker_threshold(), server::kDefaultKdsBreakerThreshold);
       ko.limits.breaker_cooldown = absl::Seconds(
           Or<int64_t>(k.breaker_cooldown_seconds(), server::kDefaultKdsBreakerCooldownSeconds));
+      ko.limits.max_token_wait = absl::Milliseconds(k.max_token_wait_ms());
       ASSIGN_OR_RETURN(std::unique_ptr<collateral::HttpCollateralSource> kds,
-                       collateral::CreateAmdKdsSource(ko, *holder->fetcher, real, observer));
+                       collateral::CreateAmdKdsSource(ko, *f, real, observer));
       sources.push_back(std::move(kds));
-      uses_kds = true;
+      uses_network = true;
+    } else if (name == "pcs") {
+      if (config.offline()) continue;
+      ASSIGN_OR_RETURN(const collateral::HttpFetcher* f, fetcher());
+      collateral::IntelPcsOptions po;
+      if (!config.intel_pcs_base_url().empty()) {
+        po.base_url = config.intel_pcs_base_url();
+        if (po.base_url != collateral::kIntelPcsDefaultBaseUrl) po.name = "pccs";
+      }
+      if (!config.intel_root_ca_crl_url().empty()) {
+        po.root_ca_crl_url = config.intel_root_ca_crl_url();
+      }
+      ASSIGN_OR_RETURN(std::unique_ptr<collateral::HttpCollateralSource> pcs,
+                       collateral::CreateIntelPcsSource(po, *f, real, observer));
+      sources.push_back(std::move(pcs));
+      uses_network = true;
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat("collateral source_order has '", name, "', must be offline or kds"));
+          absl::StrCat("collateral source_order has '", name, "', must be offline, kds or pcs"));
     }
   }
 
@@ -106,22 +143,41 @@ absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollate
                      collateral::ChainedSource::Create(std::move(sources)));
     top = std::move(chained);
   }
-  // A cache in front of KDS always (memory at least); in front of a purely
-  // offline stack only when a cache directory is asked for.
-  if (uses_kds || !config.cache_dir().empty()) {
+  // A cache in front of upstreams always (memory at least); in front of a
+  // purely offline stack only when a cache directory is asked for.
+  if (uses_network || !config.cache_dir().empty()) {
     collateral::CacheOptions co;
     co.disk_dir = config.cache_dir();
-    co.max_ttl = absl::Seconds(
-        Or<int64_t>(config.max_ttl_seconds(), server::kDefaultCollateralMaxTtlSeconds));
-    co.negative_ttl = absl::Seconds(Or<int64_t>(
-        config.negative_ttl_seconds(), server::kDefaultCollateralNegativeTtlSeconds));
+    co.max_ttl = max_ttl;
+    co.negative_ttl = negative_ttl;
     ASSIGN_OR_RETURN(std::unique_ptr<collateral::CachingSource> cache,
                      collateral::CachingSource::Create(co, std::move(top), *cache_clock, observer));
     top = std::move(cache);
   }
   holder->top = std::move(top);
+
+  // OCSP (NVIDIA device and RIM chains): offline directory and cache first,
+  // then the responder unless the stack is offline.
+  collateral::OcspFetcherOptions oo;
+  oo.cache.disk_dir = config.cache_dir();
+  oo.cache.max_ttl = max_ttl;
+  oo.cache.negative_ttl = negative_ttl;
+  const collateral::HttpFetcher* ocsp_http = nullptr;
+  if (!config.offline()) {
+    ASSIGN_OR_RETURN(ocsp_http, fetcher());
+  }
+  ASSIGN_OR_RETURN(holder->ocsp, collateral::HttpOcspFetcher::Create(oo, offline, ocsp_http,
+                                                                    *cache_clock, observer));
+
+  CollateralStack out;
+  out.nvidia_ocsp_url =
+      config.nvidia_ocsp_url().empty() ? std::string(kDefaultNvidiaOcspUrl) : config.nvidia_ocsp_url();
+  if (config.offline()) out.nvidia_ocsp_url.clear();
   const collateral::CollateralSource* raw = holder->top.get();
-  return std::shared_ptr<const collateral::CollateralSource>(std::move(holder), raw);
+  const collateral::OcspFetcher* raw_ocsp = holder->ocsp.get();
+  out.source = std::shared_ptr<const collateral::CollateralSource>(holder, raw);
+  out.ocsp = std::shared_ptr<const collateral::OcspFetcher>(std::move(holder), raw_ocsp);
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> SnpCollateralKeys(

@@ -1,6 +1,7 @@
-// The one place that turns a CollateralConfig into a collateral source:
-// fetcher → AMD KDS source → ChainedSource(offline dir, KDS in source_order)
-// → CachingSource (disk at cache_dir when set). Used by attestation-server
+// The one place that turns a CollateralConfig into collateral sources:
+// fetcher → AMD KDS / Intel PCS sources → ChainedSource(offline dir, KDS,
+// PCS in source_order) → CachingSource (disk at cache_dir when set), and the
+// OCSP fetcher (offline dir → cache → NVIDIA's responder). Used by attestation-server
 // and attestctl. Also computes the collateral keys an SEV-SNP report needs,
 // for `attestctl collateral fetch`.
 #ifndef RP_CLI_COLLATERAL_STACK_H_
@@ -16,6 +17,7 @@
 #include "attestation/v1/attestation.pb.h"
 #include "attestation/v1/config.pb.h"
 #include "verifier/collateral/observer.h"
+#include "verifier/collateral/ocsp_fetcher.h"
 #include "verifier/collateral/source.h"
 
 namespace rp::cli {
@@ -27,7 +29,16 @@ namespace rp::cli {
 // the real clock. The returned source owns every piece of the stack.
 // With neither an offline directory nor KDS the result is an EmptySource.
 // `observer` (metrics) must outlive the returned source.
-absl::StatusOr<std::shared_ptr<const collateral::CollateralSource>> BuildCollateralStack(
+inline constexpr char kDefaultNvidiaOcspUrl[] = "https://ocsp.ndis.nvidia.com";
+
+struct CollateralStack {
+  std::shared_ptr<const collateral::CollateralSource> source;  // never null
+  std::shared_ptr<const collateral::OcspFetcher> ocsp;         // never null
+  // Responder for NVIDIA device certificates ("" when offline).
+  std::string nvidia_ocsp_url;
+};
+
+absl::StatusOr<CollateralStack> BuildCollateralStack(
     const attestation::v1::CollateralConfig& config, const std::string& offline_dir,
     std::optional<absl::Time> cache_time = std::nullopt,
     collateral::CollateralObserver& observer = collateral::CollateralObserver::Noop());

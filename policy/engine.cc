@@ -69,6 +69,17 @@ void FillCheck(const core::Check& c, attestation::v1::Check* out) {
   out->set_informational(!c.affects_status);
 }
 
+nlohmann::json CollateralJson(const std::vector<core::CollateralRef>& refs) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& r : refs) {
+    nlohmann::json e = {{"kind", r.kind}, {"id", r.id}, {"sha256", r.sha256}};
+    if (!r.next_update.empty()) e["next_update"] = r.next_update;
+    if (!r.source.empty()) e["source"] = r.source;
+    list.push_back(std::move(e));
+  }
+  return list;
+}
+
 bool HasCpuEvidence(const attestation::v1::EvidenceBundle& b) {
   return b.has_sev_snp() || b.has_tdx();
 }
@@ -100,6 +111,7 @@ nlohmann::json Appraisal::ToJson() const {
     for (const auto& c : d.device.checks) dc.push_back(CheckJson(c));
     s["checks"] = dc;
     s["trust_vector"] = d.trust_vector;
+    if (!d.device.collateral.empty()) s["collateral"] = CollateralJson(d.device.collateral);
     if (d.device.simulated) s["simulated"] = true;
     submods[d.device.name] = s;
   }
@@ -157,6 +169,9 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
       if (c.status != core::CheckStatus::kPass && c.affects_status) rs.push_back(c.reason);
     }
     s["reasons"] = rs;
+    // Hashes of every piece of collateral the verification relied on, so a
+    // relying party can audit (and pin) what the verdict was based on.
+    s["collateral"] = CollateralJson(d.device.collateral);
     submods[d.device.name] = s;
   }
   j["submods"] = submods;
@@ -168,10 +183,12 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     std::unique_ptr<core::Registry> registry,
-    std::shared_ptr<const collateral::CollateralSource> collateral) {
+    std::shared_ptr<const collateral::CollateralSource> collateral,
+    std::shared_ptr<const collateral::OcspFetcher> ocsp) {
   if (registry == nullptr) return absl::InvalidArgumentError("engine: no registry");
   if (collateral == nullptr) collateral = std::make_shared<collateral::EmptySource>();
-  return std::unique_ptr<Engine>(new Engine(std::move(registry), std::move(collateral)));
+  return std::unique_ptr<Engine>(
+      new Engine(std::move(registry), std::move(collateral), std::move(ocsp)));
 }
 
 absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bundle,
@@ -198,7 +215,7 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
   }
 
   core::VerifyContext ctx{options.at, collateral_.get(), nonce,
-                          absl::Seconds(policy.policy.collateral_grace_seconds())};
+                          absl::Seconds(policy.policy.collateral_grace_seconds()), ocsp_.get()};
   std::vector<core::DeviceResult> devices;
   struct Part {
     bool present;

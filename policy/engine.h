@@ -16,6 +16,7 @@
 #include "attestation/v1/attestation.pb.h"
 #include "attestation/v1/policy.pb.h"
 #include "nlohmann/json.hpp"
+#include "verifier/collateral/ocsp_fetcher.h"
 #include "verifier/collateral/source.h"
 #include "verifier/core/registry.h"
 #include "verifier/core/result.h"
@@ -69,7 +70,8 @@ class Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Create(
       std::unique_ptr<core::Registry> registry,
-      std::shared_ptr<const collateral::CollateralSource> collateral);
+      std::shared_ptr<const collateral::CollateralSource> collateral,
+      std::shared_ptr<const collateral::OcspFetcher> ocsp = nullptr);
 
   // INVALID_ARGUMENT for a malformed bundle, UNIMPLEMENTED for an evidence
   // type without a verifier, UNAVAILABLE for retryable collateral failures.
@@ -79,10 +81,14 @@ class Engine {
 
  private:
   Engine(std::unique_ptr<core::Registry> registry,
-         std::shared_ptr<const collateral::CollateralSource> collateral)
-      : registry_(std::move(registry)), collateral_(std::move(collateral)) {}
+         std::shared_ptr<const collateral::CollateralSource> collateral,
+         std::shared_ptr<const collateral::OcspFetcher> ocsp)
+      : registry_(std::move(registry)),
+        collateral_(std::move(collateral)),
+        ocsp_(std::move(ocsp)) {}
   std::unique_ptr<core::Registry> registry_;
   std::shared_ptr<const collateral::CollateralSource> collateral_;
+  std::shared_ptr<const collateral::OcspFetcher> ocsp_;  // may be null (offline)
 };
 
 // Policy documents (YAML or JSON) mapped onto attestation.v1.Policy.

@@ -22,7 +22,7 @@ const prometheus::Histogram::BucketBoundaries& UpstreamBuckets() {
 
 constexpr CacheOutcome kCacheOutcomes[] = {CacheOutcome::kHit, CacheOutcome::kMiss,
                                            CacheOutcome::kStale, CacheOutcome::kNegativeHit,
-                                           CacheOutcome::kStaleRefused};
+                                           CacheOutcome::kStaleRefused, CacheOutcome::kDiskError};
 
 }  // namespace
 

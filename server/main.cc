@@ -150,6 +150,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(registry.status());
   }
   std::shared_ptr<const collateral::CollateralSource> collateral;
+  std::shared_ptr<const collateral::OcspFetcher> ocsp;
   if (!config.collateral_dir().empty()) {
     std::error_code ec;
     if (!std::filesystem::is_directory(config.collateral_dir(), ec)) {
@@ -157,23 +158,22 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
           "collateral_dir ", config.collateral_dir(), " is not a directory")));
     }
   }
-  if (config.has_collateral()) {
-    // Online collateral: collateral_dir and AMD KDS in source_order, behind
-    // the cache (cli/collateral_stack.h, shared with attestctl).
-    auto stack = cli::BuildCollateralStack(config.collateral(), config.collateral_dir(),
-                                           std::nullopt, collateral_metrics);
+  {
+    // Online collateral when configured (collateral_dir, AMD KDS, Intel PCS
+    // in source_order, behind the cache); otherwise collateral_dir only and
+    // never the network. Shared with attestctl (cli/collateral_stack.h).
+    attestation::v1::CollateralConfig cc = config.collateral();
+    if (!config.has_collateral()) cc.set_offline(true);
+    auto stack = cli::BuildCollateralStack(cc, config.collateral_dir(), std::nullopt,
+                                           collateral_metrics);
     if (!stack.ok()) {
       return Fail(stack.status());
     }
-    collateral = *std::move(stack);
-  } else if (config.collateral_dir().empty()) {
-    collateral = std::make_shared<collateral::EmptySource>();
-  } else {
-    collateral = std::make_shared<collateral::OfflineDirectorySource>(
-        config.collateral_dir());
+    collateral = stack->source;
+    ocsp = stack->ocsp;
   }
   Log(absl::StrCat("collateral: ", collateral->Describe()));
-  auto engine = policy::Engine::Create(*std::move(registry), collateral);
+  auto engine = policy::Engine::Create(*std::move(registry), collateral, ocsp);
   if (!engine.ok()) {
     return Fail(engine.status());
   }

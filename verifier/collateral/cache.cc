@@ -157,14 +157,20 @@ void CachingSource::StoreToDisk(const std::string& key, const CollateralItem& it
   const std::string path = absl::StrCat(options_.disk_dir, "/", key);
   // Data first, then the sidecar: a reader that sees new data with old
   // metadata at worst re-fetches early.
-  if (!WriteFileAtomically(path, item.data)) return;
+  if (!WriteFileAtomically(path, item.data)) {
+    // Served from memory all the same; visible in metrics, not an error.
+    observer_.OnCacheLookup(CacheOutcome::kDiskError);
+    return;
+  }
   nlohmann::json meta = {
       {"fetched_at", FormatRfc3339(item.fetched_at)},
       {"fresh_until", FormatRfc3339(item.fresh_until)},
       {"source", item.source},
   };
   const std::string text = meta.dump(2) + "\n";
-  WriteFileAtomically(path + ".meta.json", AsBytes(text));
+  if (!WriteFileAtomically(path + ".meta.json", AsBytes(text))) {
+    observer_.OnCacheLookup(CacheOutcome::kDiskError);
+  }
 }
 
 void CachingSource::StoreInMemory(const std::string& key, const CollateralItem& item) const {

@@ -56,7 +56,8 @@ struct CacheOptions {
 // stale=true while now <= fresh_until + grace, else the lookup fails closed
 // with FAILED_PRECONDITION "collateral <key> stale since T, grace G exceeded".
 // Disk writes are atomic (temp file + rename). Disk read/write problems make
-// the cache behave as memory-only for that item; they are not errors.
+// the cache behave as memory-only for that item; they are not errors, but a
+// failed write is reported to the observer (CacheOutcome::kDiskError).
 class CachingSource : public CollateralSource {
  public:
   // `clock` and `observer` must outlive the cache.

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -149,6 +150,25 @@ TEST_F(CacheOverKdsTest, DiskLayoutEqualsOfflineLayout) {
     }
   }
   EXPECT_EQ(files, 2);
+}
+
+TEST_F(CacheOverKdsTest, UnwritableDiskIsCountedAndServedFromMemory) {
+  TestResponse ok;
+  ok.body = ReadTestFile(MilanVcekKey());
+  server_->SetDefaultResponse(ok);
+  CacheOptions options;
+  // A regular file where the cache directory should be: every write fails.
+  options.disk_dir = FreshTempDir("unwritable") + "/file";
+  std::ofstream(options.disk_dir) << "not a directory";
+  auto cache = MakeCache(MakeKds(), options);
+  auto got = cache->Get(MilanVcekKey());
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_GE(observer_.Count("cache/disk_error"), 1);
+  // Served from memory afterwards, without another upstream request.
+  const int requests = server_->RequestCount();
+  ASSERT_TRUE(cache->Get(MilanVcekKey()).ok());
+  EXPECT_EQ(server_->RequestCount(), requests);
 }
 
 // MUST-SHOW: dead upstream + fresh entry → fine; stale within grace → stale=true;

@@ -23,6 +23,7 @@ std::string_view CacheOutcomeName(CacheOutcome o) {
     case CacheOutcome::kStale: return "stale";
     case CacheOutcome::kNegativeHit: return "negative_hit";
     case CacheOutcome::kStaleRefused: return "stale_refused";
+    case CacheOutcome::kDiskError: return "disk_error";
   }
   return "unknown";
 }

@@ -30,6 +30,7 @@ enum class CacheOutcome {
   kStale,        // served past freshness within the caller's grace
   kNegativeHit,  // a recent failure / not-found answered without going upstream
   kStaleRefused, // stale beyond grace: failed closed
+  kDiskError,    // the disk cache could not be written (served from memory)
 };
 
 enum class BreakerState { kClosed, kOpen, kHalfOpen };

@@ -39,6 +39,17 @@ struct Check {
   bool affects_status = true;
 };
 
+// One piece of collateral a verification relied on, for the token's
+// `collateral` list (ARCHITECTURE §6): what it was, where it came from, the
+// SHA-256 of the exact bytes used and when it must be refreshed.
+struct CollateralRef {
+  std::string kind;         // vcek | cert_chain | crl | tcb_info | qe_identity | rim | ocsp | ...
+  std::string id;           // collateral key or identifier (e.g. amd/Milan/crl.der)
+  std::string sha256;       // lower-case hex
+  std::string next_update;  // RFC 3339, "" when the item has none
+  std::string source;       // "bundle", "offline:/dir", "amd-kds", ...
+};
+
 // Verified, normalized result for one device (cpu0, gpu0, ...).
 struct DeviceResult {
   std::string name;         // filled by the pipeline: cpu0, gpu0..n, switch0..n
@@ -50,6 +61,8 @@ struct DeviceResult {
   // CPU evidence only: REPORT_DATA (64 bytes) for the binding check; set
   // only after the report signature verified.
   std::optional<Bytes> report_data;
+  // Collateral used (filled by verifiers that fetch or receive collateral).
+  std::vector<CollateralRef> collateral;
 
   Check& Add(std::string name_, CheckStatus status, std::string reason, std::string detail,
              Component component) {

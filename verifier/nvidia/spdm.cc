@@ -180,14 +180,14 @@ absl::StatusOr<GpuReport> ParseGpuReportUnverified(std::span<const uint8_t> data
 }
 
 std::string ReportErrorReason(const absl::Status& status) {
-  const std::string_view msg = status.message();
+  const std::string msg(status.message());
   const size_t colon = msg.find(':');
-  if (colon != std::string_view::npos && colon > 0) {
-    const std::string_view code = msg.substr(0, colon);
+  if (colon != std::string::npos && colon > 0) {
+    const std::string code = msg.substr(0, colon);
     if (std::all_of(code.begin(), code.end(), [](char c) {
           return absl::ascii_isupper(static_cast<unsigned char>(c)) || c == '_';
         })) {
-      return std::string(code);
+      return code;
     }
   }
   return "REPORT_MALFORMED";

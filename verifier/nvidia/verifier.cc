@@ -65,8 +65,8 @@ std::string ChainReason(crypto::ChainError e) {
 
 // hwmodel "GH100 A01 GSP BROM" -> Hopper, "GB100 …"/"GB20X …" -> Blackwell.
 std::optional<GpuArch> ArchFromHwmodel(std::string_view hwmodel) {
-  if (absl::StartsWith(hwmodel, "GH1")) return GpuArch::kHopper;
-  if (absl::StartsWith(hwmodel, "GB")) return GpuArch::kBlackwell;
+  if (hwmodel.starts_with("GH1")) return GpuArch::kHopper;
+  if (hwmodel.starts_with("GB")) return GpuArch::kBlackwell;
   return std::nullopt;
 }
 

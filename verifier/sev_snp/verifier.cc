@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -16,6 +17,7 @@
 #include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/crl.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/signature.h"
 #include "verifier/crypto/x509.h"
 #include "verifier/sev_snp/claims.h"
@@ -72,6 +74,15 @@ class CollateralReader {
 
   // Records that `item` went into a check.
   void Used(const std::string& key, const collateral::CollateralItem& item) {
+    core::CollateralRef ref;
+    ref.kind = CollateralKindName(key);
+    ref.id = key;
+    ref.sha256 = HexEncode(crypto::Sha256(item.data));
+    if (item.fresh_until != absl::InfiniteFuture()) {
+      ref.next_update = rp::FormatRfc3339(item.fresh_until);
+    }
+    ref.source = item.source.empty() ? source_.Describe() : item.source;
+    used_.push_back(std::move(ref));
     if (!item.stale) return;
     std::string when;
     if (item.fresh_until != absl::InfiniteFuture()) {
@@ -82,6 +93,7 @@ class CollateralReader {
   }
 
   const std::vector<std::string>& stale() const { return stale_; }
+  const std::vector<core::CollateralRef>& used() const { return used_; }
   absl::Duration grace() const { return grace_; }
   std::string Describe() const { return source_.Describe(); }
 
@@ -89,6 +101,14 @@ class CollateralReader {
   const collateral::CollateralSource& source_;
   const absl::Duration grace_;
   std::vector<std::string> stale_;
+  std::vector<core::CollateralRef> used_;
+
+  static std::string CollateralKindName(const std::string& key) {
+    if (absl::StrContains(key, "/vcek/")) return "vcek";
+    if (absl::StrContains(key, "crl")) return "crl";
+    if (absl::StrContains(key, "cert_chain")) return "cert_chain";
+    return "other";
+  }
 };
 
 bool IsStaleBeyondGrace(const absl::Status& s) {
@@ -616,6 +636,7 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidence(
   std::optional<CertClaims> cert;
   if (leaf != nullptr) cert = DescribeCertificate(leaf, ext);
   d.claims = BuildClaims(report, product, cert ? &*cert : nullptr);
+  d.collateral = source.used();
   return d;
 }
 

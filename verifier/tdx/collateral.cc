@@ -333,7 +333,7 @@ absl::StatusOr<QeIdentity> ParseQeIdentity(std::string_view text) {
 }
 
 absl::StatusOr<SignedJson> ExtractSignedJson(std::string_view body, std::string_view key) {
-  const std::string ctx = absl::StrCat("tdx: signed ", key);
+  const std::string ctx = absl::StrCat("tdx: signed ", std::string(key));
   if (body.size() > kMaxCollateralJsonBytes) {
     return absl::InvalidArgumentError(ctx + ": body too large");
   }

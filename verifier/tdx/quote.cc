@@ -16,7 +16,7 @@ constexpr char kPayloadUrl[] = "rp.tdx/quote_error";
 
 absl::Status Error(QuoteError e, const std::string& message) {
   absl::Status s = absl::InvalidArgumentError(absl::StrCat("tdx: quote: ", message));
-  s.SetPayload(kPayloadUrl, absl::Cord(QuoteErrorReason(e)));
+  s.SetPayload(kPayloadUrl, absl::Cord(std::string(QuoteErrorReason(e))));
   return s;
 }
 
@@ -130,7 +130,7 @@ std::string_view QuoteErrorReason(QuoteError e) {
 
 QuoteError QuoteErrorOf(const absl::Status& status) {
   if (status.ok()) return QuoteError::kNone;
-  std::optional<absl::Cord> p = status.GetPayload(kPayloadUrl);
+  auto p = status.GetPayload(kPayloadUrl);
   if (!p) return QuoteError::kNone;
   const std::string s(*p);
   for (QuoteError e :

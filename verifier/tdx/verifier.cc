@@ -92,7 +92,7 @@ class Collateral {
 
   // nullopt: not found anywhere. Error status: source failure
   // (FAILED_PRECONDITION = stale beyond grace).
-  absl::StatusOr<std::optional<Piece>> Get(const std::string& QvlCollateral::*field,
+  absl::StatusOr<std::optional<Piece>> Get(std::string QvlCollateral::*field,
                                            const std::string& bundle_value,
                                            const std::string& bundle_name,
                                            const std::string& offline_key) {
@@ -303,8 +303,8 @@ struct SignedCodes {
 // Resolves text + signature + issuer chain. For PCS bodies ({"tcbInfo":
 // ..., "signature": ...}) the signed text is cut out byte-exactly.
 absl::StatusOr<std::variant<SignedCollateral, Outcome>> ResolveSigned(
-    Collateral& c, const std::string& QvlCollateral::*text_field,
-    const std::string& QvlCollateral::*sig_field, const std::string& QvlCollateral::*chain_field,
+    Collateral& c, std::string QvlCollateral::*text_field,
+    std::string QvlCollateral::*sig_field, std::string QvlCollateral::*chain_field,
     const std::string& bundle_text, const std::string& bundle_sig,
     const std::string& bundle_chain, const std::string& name, const std::string& body_key,
     const std::string& offline_key, const std::string& offline_chain_key,

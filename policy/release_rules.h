@@ -1,0 +1,91 @@
+// Release rules (ARCHITECTURE §7): named allOf / anyOf conditions over the
+// claims of an attestation token (or a result converted to the token's claim
+// shape). One evaluator serves key release, the Kubernetes admission webhook
+// and `attestctl policy eval`. Format and semantics: docs/policy.md.
+//
+// Semantics in short (fail closed everywhere):
+//  - A rule allows iff every all_of condition holds and, when any_of is not
+//    empty, at least one any_of condition holds. A rule without conditions is
+//    refused at validation (it would allow everything).
+//  - Claim paths are dotted ("submods.gpu0.claims.driver_version"); a numeric
+//    segment indexes an array ("submods.cpu0.claims.rtmr.2"). Claim names
+//    that contain dots themselves ("ear.status") resolve as one name: at each
+//    object the longest run of segments that names a member wins.
+//  - A missing claim, or one whose value is JSON null, makes every operator
+//    fail except `exists` with value "false" (which then holds).
+//  - eq / ne / in compare scalars (string, number, boolean) by their text
+//    form: true and "true" are equal, 2 and "2" are equal, 2.0 is "2.0".
+//    Objects and arrays never compare (the condition fails). Case-sensitive.
+//  - ge / le: a claim that is a JSON number is compared numerically with the
+//    value (which must then parse as a number). A string claim is compared
+//    numerically when both are decimal integers, else as dotted versions
+//    component by component ("550.90.07" ge "550.54.14"; components are hex
+//    digit runs, so VBIOS "96.00.9F.00.01" works; missing components count as
+//    0). Anything else fails the condition.
+//  - matches: ECMAScript regex (std::regex) over the scalar's text form; the
+//    whole text must match (anchor-free patterns need ".*"). Texts longer
+//    than kMaxMatchTextBytes fail instead of being searched.
+#ifndef RP_POLICY_RELEASE_RULES_H_
+#define RP_POLICY_RELEASE_RULES_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "attestation/v1/policy.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace rp::policy {
+
+// Bounds enforced by ValidateReleaseRules (a policy is operator input, but a
+// hot-reloaded file must not be able to make every request expensive).
+inline constexpr int kMaxReleaseRules = 64;
+inline constexpr int kMaxConditionsPerRule = 64;  // all_of + any_of
+inline constexpr size_t kMaxClaimPathLength = 256;
+inline constexpr size_t kMaxRegexLength = 256;
+inline constexpr size_t kMaxConditionValueLength = 1024;  // value and each of values
+inline constexpr int kMaxInValues = 256;
+// Longer claim texts fail `matches` (libstdc++'s std::regex recurses per
+// character and can exhaust the stack on very long inputs).
+inline constexpr size_t kMaxMatchTextBytes = 4096;
+
+// Checks every release rule of `p`: count, names (required, [A-Za-z0-9._:/@-]
+// 1..128, unique), condition count, claim paths, operators, values (ge/le
+// values must be numbers or dotted versions, matches regexes must compile,
+// exists takes "true" / "false" / empty). INVALID_ARGUMENT with
+// "<origin>: release_rules[i].all_of[j].<field>: <what>" for the first error.
+absl::Status ValidateReleaseRules(const attestation::v1::Policy& p, const std::string& origin);
+
+// The outcome of one rule over one set of claims.
+struct RuleResult {
+  std::string name;
+  bool allowed = false;
+  // One human-readable line per failed condition that caused a denial, e.g.
+  // "all_of[1]: submods.gpu0.claims.driver_version '535.104.05' is not ge
+  // '550.54.14'". Empty when allowed.
+  std::vector<std::string> failed;
+};
+
+// Evaluates one rule. Pure function of its inputs; thread-safe. Expects a
+// rule that passed ValidateReleaseRules (an invalid condition fails).
+RuleResult EvaluateReleaseRule(const attestation::v1::ReleaseRule& rule,
+                               const nlohmann::json& claims);
+
+// Evaluates every rule of `p`, in policy order.
+std::vector<RuleResult> EvaluateReleaseRules(const attestation::v1::Policy& p,
+                                             const nlohmann::json& claims);
+
+// The rule named `name`, or nullptr. Callers releasing a resource for which
+// no rule exists must deny.
+const attestation::v1::ReleaseRule* FindReleaseRule(const attestation::v1::Policy& p,
+                                                    std::string_view name);
+
+// The value at a dotted claim path (see above), or nullptr when missing.
+// Exposed for tests and for tools that print the claims a rule looked at.
+const nlohmann::json* ResolveClaimPath(const nlohmann::json& claims, std::string_view path);
+
+}  // namespace rp::policy
+
+#endif  // RP_POLICY_RELEASE_RULES_H_

@@ -1,0 +1,310 @@
+#include "verifier/nvidia/rim/appraise.h"
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "verifier/common/clock.h"
+#include "verifier/crypto/digest.h"
+#include "verifier/nvidia/rim/reasons.h"
+#include "verifier/nvidia/rim/rim_ocsp.h"
+
+namespace rp::nvidia::rim {
+namespace {
+
+using core::CheckStatus;
+using core::Component;
+
+constexpr uint32_t kMaxBlockIndex = 255;
+
+std::string StripNul(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c != '\0') out.push_back(c);
+  }
+  return out;
+}
+
+bool Retryable(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded ||
+         s.code() == absl::StatusCode::kResourceExhausted;
+}
+
+// One RIM (driver or VBIOS) through fetch, authentication and version check.
+struct Side {
+  std::string label;   // "driver" | "vbios"
+  std::string prefix;  // "nvidia.driver_rim"
+  std::string id;
+  std::optional<RimVerification> v;
+  bool usable = false;  // golden values may be read
+  nlohmann::json claim = nlohmann::json::object();
+};
+
+void AddPrereqFailed(core::DeviceResult& out, const std::string& name, Component c,
+                     const std::string& why) {
+  out.NotChecked(name, c, reason::kPrerequisiteFailed, why);
+}
+
+// Runs one side; returns a retryable fetch error (else OK).
+absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_view report_version,
+                     bool case_insensitive_version, const RimTrustConfig& trust,
+                     const RimContext& ctx, core::DeviceResult& out,
+                     std::vector<std::string>& stale) {
+  const std::string sig = side.prefix + ".signature";
+  const std::string chain = side.prefix + ".cert_chain";
+  const std::string ocsp = side.prefix + ".ocsp";
+  const std::string version = side.prefix + ".version_match";
+  auto skip_rest = [&](const std::string& why) {
+    AddPrereqFailed(out, chain, Component::kSourcedData, why);
+    AddPrereqFailed(out, ocsp, Component::kSourcedData, why);
+    AddPrereqFailed(out, version, Component::kExecutables, why);
+  };
+  side.claim["fetched"] = false;
+  if (!id.ok()) {
+    out.Fail(sig, Component::kSourcedData, reason::kRimIdInvalid, std::string(id.status().message()));
+    skip_rest("no RIM id");
+    return absl::OkStatus();
+  }
+  side.id = *id;
+  side.claim["id"] = side.id;
+  const std::string key = RimCollateralKey(side.id);
+  collateral::GetOptions get;
+  get.stale_grace = ctx.grace;
+  absl::StatusOr<std::optional<collateral::CollateralItem>> item =
+      ctx.collateral->GetItem(key, get);
+  absl::Status retry = absl::OkStatus();
+  if (!item.ok()) {
+    const std::string msg(item.status().message());
+    if (absl::StrContains(msg, reason::kRimIdMismatch)) {
+      out.Fail(sig, Component::kSourcedData, reason::kRimIdMismatch, msg);
+    } else if (item.status().code() == absl::StatusCode::kFailedPrecondition) {
+      out.Fail(sig, Component::kSourcedData, reason::kCollateralStaleBeyondGrace,
+               absl::StrCat("RIM ", key, " is stale beyond the grace (fail closed): ", msg));
+    } else {
+      out.Fail(sig, Component::kSourcedData, reason::kRimUnavailable,
+               absl::StrCat("RIM ", key, ": ", msg));
+      if (Retryable(item.status())) retry = item.status();
+    }
+    skip_rest("RIM not available");
+    return retry;
+  }
+  if (!item->has_value()) {
+    out.Fail(sig, Component::kSourcedData, reason::kRimNotFound,
+             absl::StrCat("no RIM ", side.id, " in ", ctx.collateral->Describe()));
+    skip_rest("RIM not found");
+    return absl::OkStatus();
+  }
+  const collateral::CollateralItem& it = **item;
+  side.claim["fetched"] = true;
+  side.claim["source"] = it.source;
+  if (it.stale) stale.push_back(key);
+  absl::StatusOr<RimVerification> v = VerifyRim(
+      std::string_view(reinterpret_cast<const char*>(it.data.data()), it.data.size()),  // NOLINT
+      trust, ctx.at);
+  if (!v.ok()) {
+    const std::string r = ReasonOf(v.status());
+    out.Fail(sig, Component::kSourcedData, r.empty() ? reason::kRimMalformed : r,
+             std::string(v.status().message()));
+    skip_rest("RIM does not parse");
+    return absl::OkStatus();
+  }
+  side.v = *std::move(v);
+  const RimVerification& rv = *side.v;
+  out.Add(sig, rv.signature.ok() ? CheckStatus::kPass : CheckStatus::kFail, rv.signature.reason,
+          rv.signature.detail, Component::kSourcedData);
+  out.Add(chain, rv.chain.ok() ? CheckStatus::kPass : CheckStatus::kFail, rv.chain.reason,
+          rv.chain.detail, Component::kSourcedData);
+  side.claim["version"] = rv.rim.colloquial_version;
+  side.claim["signature_verified"] = rv.signature.ok();
+  side.claim["signer"] = rv.signer;
+  side.claim["signer_serial"] = rv.signer_serial;
+  side.claim["cert_expiration"] = FormatRfc3339(rv.chain_not_after);
+  side.claim["cert_status"] = rv.chain.ok()                              ? "valid"
+                              : rv.chain.reason == reason::kRimSignerExpired ? "expired"
+                                                                             : "invalid";
+  side.claim["trusted_root"] = rv.chain.ok() ? (rv.nvidia_root ? "nvidia" : "extra") : "none";
+  // OCSP only over a validated path (issuers must be trusted to judge answers).
+  if (rv.chain.ok() && rv.signature.ok()) {
+    RimOcspContext octx{ctx.at, ctx.ocsp, ctx.collateral, ctx.grace};
+    ChainOcspResult o = CheckRimChainOcsp(rv.path, trust, octx);
+    out.Add(ocsp, o.status, o.reason, o.detail, Component::kSourcedData);
+    nlohmann::json certs = nlohmann::json::array();
+    std::string worst = "good";
+    for (const CertOcspResult& c : o.certs) {
+      certs.push_back({{"subject", c.subject}, {"status", c.ocsp_status}, {"reason", c.reason}});
+      if (c.revocation_reason >= 0) certs.back()["revocation_reason"] = c.revocation_reason;
+      if (c.stale) stale.push_back(c.key);
+      if (worst == "good" && c.ocsp_status != "good") worst = c.ocsp_status;
+    }
+    side.claim["ocsp_status"] = worst;
+    side.claim["ocsp"] = certs;
+  } else {
+    AddPrereqFailed(out, ocsp, Component::kSourcedData,
+                    "RIM signature or chain did not verify");
+    side.claim["ocsp_status"] = "not-checked";
+  }
+  side.usable = rv.signature.ok() && (rv.chain.ok() || rv.expired_but_otherwise_valid);
+  if (!side.usable) {
+    AddPrereqFailed(out, version, Component::kExecutables, "RIM is not authentic");
+    side.claim["version_match"] = nullptr;
+    return absl::OkStatus();
+  }
+  const std::string want = StripNul(report_version);
+  const bool match = case_insensitive_version
+                         ? absl::EqualsIgnoreCase(rv.rim.colloquial_version, want)
+                         : rv.rim.colloquial_version == want;
+  side.claim["version_match"] = match;
+  if (match) {
+    out.Pass(version, Component::kExecutables, absl::StrCat("version ", want));
+  } else {
+    out.Fail(version, Component::kExecutables, reason::kRimVersionMismatch,
+             absl::StrCat("RIM ", side.id, " colloquialVersion '", rv.rim.colloquial_version,
+                          "' != report ", side.label, " version '", want, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+MeasurementComparison CompareMeasurements(const Rim& driver, const Rim& vbios,
+                                          const std::map<uint32_t, Bytes>& runtime_by_block,
+                                          std::optional<bool> nvdec0_enabled) {
+  MeasurementComparison c;
+  const std::vector<uint32_t> d = driver.ActiveIndices();
+  const std::vector<uint32_t> v = vbios.ActiveIndices();
+  std::set_intersection(d.begin(), d.end(), v.begin(), v.end(), std::back_inserter(c.overlapping));
+  c.indices_disjoint = c.overlapping.empty();
+  auto compare = [&](const Rim& rim, const char* source) {
+    for (const RimMeasurement& m : rim.measurements) {
+      if (!m.active) continue;
+      // NVDEC0 disabled (0x55): its measurement slot is not meaningful.
+      if (m.index == kNvdec0RimIndex && nvdec0_enabled.has_value() && !*nvdec0_enabled) {
+        c.nvdec0_skipped = true;
+        continue;
+      }
+      c.compared.push_back(m.index);
+      auto it = runtime_by_block.find(m.index + 1);
+      bool ok = false;
+      if (it != runtime_by_block.end()) {
+        for (const Bytes& alt : m.alternatives) {
+          if (alt.size() == it->second.size() && crypto::ConstantTimeEquals(alt, it->second)) {
+            ok = true;
+            break;
+          }
+        }
+      }
+      if (ok) continue;
+      c.mismatched.push_back(m.index);
+      nlohmann::json rec = {{"index", m.index},
+                            {"block", m.index + 1},
+                            {"source", source},
+                            {"golden", HexEncode(m.alternatives.front())},
+                            {"alternatives", m.alternatives.size()}};
+      rec["runtime"] = it != runtime_by_block.end() ? nlohmann::json(HexEncode(it->second))
+                                                    : nlohmann::json(nullptr);
+      c.records.push_back(std::move(rec));
+    }
+  };
+  compare(driver, "driver");
+  compare(vbios, "vbios");
+  std::sort(c.mismatched.begin(), c.mismatched.end());
+  return c;
+}
+
+absl::Status AppraiseGpuMeasurements(const RimInputs& in, const RimTrustConfig& trust,
+                                     const RimContext& ctx, core::DeviceResult& out) {
+  if (ctx.collateral == nullptr) {
+    return absl::InvalidArgumentError("nvidia rim: RimContext.collateral is null");
+  }
+  std::vector<std::string> stale;
+  Side drv;
+  drv.label = "driver";
+  drv.prefix = "nvidia.driver_rim";
+  Side vb;
+  vb.label = "vbios";
+  vb.prefix = "nvidia.vbios_rim";
+  absl::Status retry = RunSide(drv, DriverRimId(in.arch, in.chip_info, in.driver_version),
+                               in.driver_version, /*case_insensitive_version=*/false, trust, ctx,
+                               out, stale);
+  absl::Status retry_vb = RunSide(
+      vb, VbiosRimId(in.project, in.project_sku, in.chip_sku, in.vbios_version), in.vbios_version,
+      /*case_insensitive_version=*/true, trust, ctx, out, stale);
+  if (retry.ok()) retry = retry_vb;
+
+  out.claims["rim_ids"] = {{"driver", drv.id}, {"vbios", vb.id}};
+  out.claims["driver_rim"] = drv.claim;
+  out.claims["vbios_rim"] = vb.claim;
+  out.claims["measurements_match"] = nullptr;
+  out.claims["mismatched_indices"] = nlohmann::json::array();
+  if (drv.usable) out.claims["oemid"] = drv.v->rim.firmware_manufacturer_id;
+
+  if (!in.nvdec0_enabled.has_value()) {
+    out.NotChecked("nvidia.rim.nvdec0", Component::kExecutables, reason::kNvdec0StatusMissing,
+                   "no NVDEC0 status in the report: index 35 is compared")
+        .affects_status = false;
+  }
+  if (!drv.usable || !vb.usable) {
+    const std::string why = "driver and VBIOS RIMs are not both authentic";
+    AddPrereqFailed(out, "nvidia.rim.indices_disjoint", Component::kExecutables, why);
+    AddPrereqFailed(out, "nvidia.measurements", Component::kExecutables, why);
+  } else {
+    bool malformed = false;
+    for (const auto& [block, digest] : in.measurements) {
+      if (block == 0 || block > kMaxBlockIndex) {
+        out.Fail("nvidia.measurements", Component::kExecutables, reason::kMeasurementsMalformed,
+                 absl::StrCat("runtime measurement block index ", block, " outside 1..",
+                              kMaxBlockIndex));
+        malformed = true;
+        break;
+      }
+    }
+    const MeasurementComparison cmp =
+        CompareMeasurements(drv.v->rim, vb.v->rim, in.measurements, in.nvdec0_enabled);
+    if (!cmp.indices_disjoint) {
+      out.Fail("nvidia.rim.indices_disjoint", Component::kExecutables, reason::kRimIndicesOverlap,
+               absl::StrCat("indices active in both the driver and the VBIOS RIM: ",
+                            absl::StrJoin(cmp.overlapping, ",")));
+      if (!malformed) {
+        AddPrereqFailed(out, "nvidia.measurements", Component::kExecutables,
+                        "driver and VBIOS RIMs claim the same index");
+      }
+    } else {
+      out.Pass("nvidia.rim.indices_disjoint", Component::kExecutables);
+      if (!malformed) {
+        const bool match = cmp.mismatched.empty();
+        out.claims["measurements_match"] = match;
+        out.claims["mismatched_indices"] = cmp.mismatched;
+        out.claims["mismatch_records"] = cmp.records;
+        const std::string expired_note =
+            (drv.v->chain.ok() && vb.v->chain.ok()) ? "" : " (golden values from an expired RIM)";
+        if (match) {
+          out.Pass("nvidia.measurements", Component::kExecutables,
+                   absl::StrCat(cmp.compared.size(), " active indices match",
+                                cmp.nvdec0_skipped ? ", index 35 skipped (NVDEC0 disabled)" : "",
+                                expired_note));
+        } else {
+          out.Fail("nvidia.measurements", Component::kExecutables, reason::kMeasurementMismatch,
+                   absl::StrCat("mismatched RIM indices: ", absl::StrJoin(cmp.mismatched, ","),
+                                " (of ", cmp.compared.size(), " compared)", expired_note));
+        }
+      }
+    }
+  }
+  if (!stale.empty()) {
+    out.NotChecked("nvidia.rim.collateral_freshness", Component::kSourcedData,
+                   reason::kStaleCollateral,
+                   absl::StrCat("stale collateral used within the grace: ",
+                                absl::StrJoin(stale, ", ")));
+  }
+  return retry;
+}
+
+}  // namespace rp::nvidia::rim
