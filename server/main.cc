@@ -6,7 +6,9 @@
 //
 // SIGTERM / SIGINT: readiness and health go NOT_SERVING, in-flight RPCs get
 // up to 5 s, then the HTTP port stops, the audit log is flushed and the
-// process exits 0.
+// process exits 0. SIGHUP reloads the policy files (as does a change to
+// them, polled every policy_reload_interval_ms): atomically, and a broken
+// file keeps the old policies.
 #include <pthread.h>
 #include <signal.h>
 
@@ -38,6 +40,7 @@
 #include "server/metrics.h"
 #include "server/nonce/nonce_service.h"
 #include "server/nonce/replay_store.h"
+#include "server/policy_store.h"
 #include "server/service.h"
 #include "server/token/key_manager.h"
 #include "server/token/token_issuer.h"
@@ -177,17 +180,20 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   if (!engine.ok()) {
     return Fail(engine.status());
   }
-  policy::LoadedPolicy default_policy;
-  if (config.policy_file().empty()) {
-    default_policy = policy::DefaultPolicy();
-  } else {
-    auto loaded = policy::LoadPolicyFile(config.policy_file());
-    if (!loaded.ok()) {
-      return Fail(loaded.status());
-    }
-    default_policy = *std::move(loaded);
+  // Policies: the default (policy_file or built-in) plus policy_files,
+  // reloaded atomically on change or SIGHUP; a broken file changes nothing.
+  PolicyStoreOptions policy_options;
+  policy_options.default_file = config.policy_file();
+  policy_options.files.assign(config.policy_files().begin(), config.policy_files().end());
+  policy_options.log = [](const std::string& line) { Log(line); };
+  auto policies = PolicyStore::Create(std::move(policy_options));
+  if (!policies.ok()) {
+    return Fail(policies.status());
   }
-  const PolicySet policies(std::move(default_policy));
+  const int64_t reload_ms = config.policy_reload_interval_ms() == 0
+                                ? 2000
+                                : config.policy_reload_interval_ms();
+  if (reload_ms > 0) (*policies)->StartWatching(absl::Milliseconds(reload_ms));
 
   // Observability.
   std::unique_ptr<AuditLog> audit;
@@ -220,7 +226,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   }
 
   ServiceDeps deps{clock,    **nonces, **tokens, key_manager,
-                   **engine, policies, &metrics, audit.get()};
+                   **engine, **policies, &metrics, audit.get()};
   AttestationServiceImpl service(deps,
                                  ServiceOptions{config.max_request_bytes()});
   GrpcServerOptions grpc_options;
@@ -236,9 +242,14 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   // Signals are blocked in every thread (main blocked them before any thread
   // existed); this thread takes them synchronously, so no async-signal
   // safety concerns arise.
-  std::thread watcher([&stop_signals, &ready, server] {
+  PolicyStore* store = policies->get();
+  std::thread watcher([&stop_signals, &ready, server, store] {
     int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0) {
+    while (true) {
+      if (sigwait(&stop_signals, &sig) != 0) continue;
+      if (sig != SIGHUP) break;
+      Log("SIGHUP: reloading policies");
+      store->RequestReload();
     }
     Log(absl::StrCat("signal ", sig, ", shutting down"));
     ready.store(false);
@@ -263,7 +274,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
       " http=", HostOf(config.http_listen()), ":", (*http)->port(),
       " metrics=", HostOf(config.metrics_listen()), ":", (*exposer)->port(),
       " environment=", config.environment(),
-      " policy=", PolicyRef(policies.default_policy()), " simulation_root=",
+      " policy=", PolicyRef((*policies)->Current()->default_policy()), " simulation_root=",
       config.simulation().trust_simulation_root() ? "trusted" : "off"));
 
   server->Wait();
@@ -289,6 +300,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // policy reload, taken by the same thread
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return rp::server::Run(argc, argv, stop_signals);

@@ -50,6 +50,11 @@ Metrics::Metrics()
               .Name("rp_attestations_total")
               .Help("Attest calls that produced an appraisal, by verdict")
               .Register(*registry_)),
+      policy_verdicts_(
+          prometheus::BuildCounter()
+              .Name("rp_policy_verdicts_total")
+              .Help("Attest calls that produced an appraisal, by policy (id@version) and verdict")
+              .Register(*registry_)),
       nonces_issued_(prometheus::BuildCounter()
                          .Name("rp_nonces_issued_total")
                          .Help("Challenges issued")
@@ -82,8 +87,10 @@ void Metrics::CountRequest(std::string_view rpc, std::string_view code) {
       .Increment();
 }
 
-void Metrics::CountAttestation(std::string_view verdict) {
+void Metrics::CountAttestation(std::string_view policy, std::string_view verdict) {
   attestations_.Add({{"verdict", std::string(verdict)}}).Increment();
+  policy_verdicts_.Add({{"policy", std::string(policy)}, {"verdict", std::string(verdict)}})
+      .Increment();
 }
 
 void Metrics::CountNonceIssued() { nonces_issued_.Increment(); }

@@ -24,6 +24,7 @@ std::string_view StageName(Stage stage);  // nonce | verify | token | total
 // The server's metric families on one prometheus::Registry:
 //   rp_requests_total{rpc,code}        every RPC, by gRPC status code name
 //   rp_attestations_total{verdict}     affirming | warning | contraindicated
+//   rp_policy_verdicts_total{policy,verdict}  per configured policy (id@version)
 //   rp_nonces_issued_total
 //   rp_nonces_rejected_total{reason}   replayed | expired | invalid |
 //   store_unavailable rp_stage_seconds{stage}            nonce | verify | token
@@ -41,7 +42,8 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   void CountRequest(std::string_view rpc, std::string_view code);
-  void CountAttestation(std::string_view verdict);
+  // `policy` is "id@version" of a configured policy (bounded label set).
+  void CountAttestation(std::string_view policy, std::string_view verdict);
   void CountNonceIssued();
   void CountNonceRejected(std::string_view reason);
   void ObserveStage(Stage stage, absl::Duration elapsed);
@@ -54,6 +56,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& attestations_;
+  prometheus::Family<prometheus::Counter>& policy_verdicts_;
   prometheus::Counter& nonces_issued_;
   prometheus::Family<prometheus::Counter>& nonces_rejected_;
   prometheus::Family<prometheus::Histogram>& stage_family_;

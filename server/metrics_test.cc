@@ -16,7 +16,7 @@ TEST(MetricsTest, CountsAndObserves) {
   m.CountRequest("Attest", "OK");
   m.CountRequest("Attest", "OK");
   m.CountRequest("GetChallenge", "OK");
-  m.CountAttestation("warning");
+  m.CountAttestation("dev@1", "warning");
   m.CountNonceIssued();
   m.CountNonceRejected("replayed");
   m.ObserveStage(Stage::kVerify, absl::Milliseconds(3));
@@ -26,6 +26,7 @@ TEST(MetricsTest, CountsAndObserves) {
   EXPECT_THAT(
       text, HasSubstr("rp_requests_total{code=\"OK\",rpc=\"GetChallenge\"} 1"));
   EXPECT_THAT(text, HasSubstr("rp_attestations_total{verdict=\"warning\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rp_policy_verdicts_total{policy=\"dev@1\",verdict=\"warning\"} 1"));
   EXPECT_THAT(text,
               HasSubstr("rp_attestations_total{verdict=\"affirming\"} 0"));
   EXPECT_THAT(text, HasSubstr("rp_nonces_issued_total 1"));

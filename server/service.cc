@@ -1,6 +1,8 @@
 #include "server/service.h"
 
 #include <chrono>
+
+#include "server/policy_store.h"
 #include <optional>
 #include <utility>
 #include <vector>
@@ -211,7 +213,7 @@ grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request,
   if (deps_.metrics != nullptr) {
     deps_.metrics->CountRequest("Attest", audit.code);
     if (status.ok()) {
-      deps_.metrics->CountAttestation(audit.verdict);
+      deps_.metrics->CountAttestation(audit.policy_id, audit.verdict);
     }
     deps_.metrics->ObserveStage(Stage::kTotal, elapsed);
   }
@@ -246,7 +248,10 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
 
   // (c) Policy, before the challenge is consumed: a malformed request must
   // not burn the client's challenge.
-  const policy::LoadedPolicy* pol = deps_.policies.Find(request.policy());
+  // One snapshot for the whole request: the token carries exactly the
+  // policy it was appraised with, even if a reload happens meanwhile.
+  const std::shared_ptr<const PolicySet> policies = deps_.policies.Current();
+  const policy::LoadedPolicy* pol = policies->Find(request.policy());
   if (pol == nullptr) {
     // The name is client-chosen; keep it out of unbounded places (metrics)
     // and cap its length in the message.

@@ -33,11 +33,14 @@ class PolicySet {
   // "" => the default policy; "id" or "id@version"; nullptr if unknown.
   const policy::LoadedPolicy* Find(std::string_view name) const;
   const policy::LoadedPolicy& default_policy() const { return *default_; }
+  const std::map<std::string, policy::LoadedPolicy, std::less<>>& all() const { return by_id_; }
 
  private:
   std::map<std::string, policy::LoadedPolicy, std::less<>> by_id_;
   const policy::LoadedPolicy* default_;  // points into by_id_ (node-stable)
 };
+
+class PolicyStore;  // server/policy_store.h
 
 // "id@version", as AttestResponse.policy_id carries it.
 std::string PolicyRef(const policy::LoadedPolicy& policy);
@@ -49,7 +52,7 @@ struct ServiceDeps {
   const token::TokenIssuer& tokens;
   const token::KeyManager& keys;
   const policy::Engine& engine;
-  const PolicySet& policies;
+  const PolicyStore& policies;  // a snapshot is taken per request
   Metrics* metrics = nullptr;  // optional
   AuditLog* audit = nullptr;   // optional
 };

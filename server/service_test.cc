@@ -2,10 +2,15 @@
 // engine (SEV-SNP verifier trusting a per-test simulation root) and the real
 // nonce and token services.
 #include "server/service.h"
+#include "server/policy_store.h"
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -118,7 +123,7 @@ class ServiceTest : public ::testing::Test {
     engine_ = *std::move(engine);
     auto dev = policy::ParsePolicy(kDevPolicy, "dev policy");
     ASSERT_TRUE(dev.ok()) << dev.status();
-    policies_ = std::make_unique<PolicySet>(*dev);
+    policies_ = PolicyStore::Fixed(std::make_shared<PolicySet>(*dev));
     metrics_ = std::make_unique<Metrics>();
     audit_ = AuditLog::InMemoryForTest();
     ServiceDeps deps{clock_,   *nonces_,   *tokens_,       *keys_,
@@ -154,7 +159,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<token::KeyManager> keys_;
   std::unique_ptr<token::TokenIssuer> tokens_;
   std::unique_ptr<policy::Engine> engine_;
-  std::unique_ptr<PolicySet> policies_;
+  std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<AttestationServiceImpl> service_;
@@ -216,6 +221,82 @@ TEST_F(ServiceTest, AttestsSimulatedEvidenceAndIssuesAVerifiableToken) {
   EXPECT_THAT(m, HasSubstr("rp_nonces_issued_total 1"));
   EXPECT_THAT(m, HasSubstr("rp_stage_seconds_count{stage=\"verify\"} 1"));
   EXPECT_THAT(m, HasSubstr("rp_stage_seconds_count{stage=\"token\"} 1"));
+}
+
+// Hot reload under load: 1,000 attestations from 50 threads while the
+// policy file is replaced (and once broken). Every request succeeds and its
+// token carries exactly the old or the new policy hash, the same one as the
+// response; the broken file changes nothing.
+TEST_F(ServiceTest, PolicyHotReloadUnderLoad) {
+  const std::string dir = *sim_dir_ + "/reload";
+  fs::create_directories(dir);
+  const std::string file = dir + "/policy.yaml";
+  const std::string v1 = std::string(kDevPolicy);
+  std::string v2 = v1;
+  v2.replace(v2.find("version: \"1\""), 13, "version: \"2\"");
+  auto write = [&file](const std::string& text) {
+    std::ofstream(file + ".tmp", std::ios::trunc) << text;
+    fs::rename(file + ".tmp", file);
+  };
+  write(v1);
+  auto store = PolicyStore::Create({file, {}, nullptr});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string sha1 = (*store)->Current()->default_policy().sha256_hex;
+  ServiceDeps deps{clock_, *nonces_, *tokens_, *keys_, *engine_, **store, nullptr, nullptr};
+  AttestationServiceImpl service(deps, ServiceOptions{});
+
+  constexpr int kRequests = 1000;
+  constexpr int kThreads = 50;
+  std::vector<AttestRequest> requests;
+  requests.reserve(kRequests);
+  for (int i = 0; i < kRequests; ++i) requests.push_back(Request(NewChallenge()));
+
+  std::vector<AttestResponse> responses(kRequests);
+  std::vector<grpc::Status> statuses(kRequests);
+  std::atomic<int> next{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      while (!go.load()) std::this_thread::yield();
+      for (int i = next.fetch_add(1); i < kRequests; i = next.fetch_add(1)) {
+        statuses[i] = service.DoAttest(requests[i], "test", &responses[i]);
+      }
+    });
+  }
+  go.store(true);
+  // Replace the file back and forth, with one broken version in between.
+  std::string sha2;
+  for (int round = 0; next.load() < kRequests && round < 200; ++round) {
+    write(round % 2 == 0 ? v2 : v1);
+    ASSERT_TRUE((*store)->Reload().ok());
+    if (sha2.empty()) sha2 = (*store)->Current()->default_policy().sha256_hex;
+    if (round == 3) {
+      write("id: dev\nsev_snp: {max_vmpl: 9}\n");
+      const std::string before = (*store)->Current()->default_policy().sha256_hex;
+      EXPECT_FALSE((*store)->Reload().ok());
+      EXPECT_EQ((*store)->Current()->default_policy().sha256_hex, before);
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_NE(sha1, sha2);
+
+  std::set<std::string> seen;
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+    const AttestResponse& r = responses[i];
+    ASSERT_NE(r.verdict(), attestation::v1::CONTRAINDICATED)
+        << i << ": " << absl::StrJoin(r.reasons(), ",");
+    const std::string& sha = r.policy_sha256();
+    EXPECT_TRUE(sha == sha1 || sha == sha2) << i << ": " << sha;
+    auto claims = token::VerifyToken(r.token(), JwksJson(), clock_.Now(), absl::ZeroDuration());
+    ASSERT_TRUE(claims.ok()) << claims.status();
+    EXPECT_EQ((*claims)["policy"]["sha256"], sha) << i;
+    seen.insert(sha);
+  }
+  // Informational: how many distinct policies the run observed.
+  RecordProperty("distinct_policy_hashes", static_cast<int>(seen.size()));
 }
 
 TEST_F(ServiceTest, ReplayedChallengeIsAVerdictWithoutToken) {
@@ -478,7 +559,7 @@ class TlsTest : public ::testing::Test {
         policy::Engine::Create(std::make_unique<core::Registry>(), nullptr);
     ASSERT_TRUE(engine.ok());
     engine_ = *std::move(engine);
-    policies_ = std::make_unique<PolicySet>(policy::DefaultPolicy());
+    policies_ = PolicyStore::Fixed(std::make_shared<PolicySet>(policy::DefaultPolicy()));
     ServiceDeps deps{clock_,   *nonces_,   *tokens_, *keys_,
                      *engine_, *policies_, nullptr,  nullptr};
     service_ = std::make_unique<AttestationServiceImpl>(deps, ServiceOptions{});
@@ -533,7 +614,7 @@ class TlsTest : public ::testing::Test {
   std::unique_ptr<token::KeyManager> keys_;
   std::unique_ptr<token::TokenIssuer> tokens_;
   std::unique_ptr<policy::Engine> engine_;
-  std::unique_ptr<PolicySet> policies_;
+  std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<AttestationServiceImpl> service_;
 };
 

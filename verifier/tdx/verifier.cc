@@ -867,8 +867,12 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
           "advisory_ids)",
           detail));
     }
-    claims["tcb_status"] = std::string(TcbStatusName(combined));
-    claims["advisory_ids"] = std::vector<std::string>(advisories.begin(), advisories.end());
+    // tcb_status / advisory_ids only when every input is known: without
+    // the QE's status the combination is incomplete (fail closed).
+    if (qe_level) {
+      claims["tcb_status"] = std::string(TcbStatusName(combined));
+      claims["advisory_ids"] = std::vector<std::string>(advisories.begin(), advisories.end());
+    }
     claims["tcb_date"] = l.tcb_date;
     claims["tcb_evaluation_data_number"] = tcb_info->tcb_evaluation_data_number;
     claims["platform_tcb_status"] = std::string(TcbStatusName(l.status));
