@@ -114,8 +114,6 @@ absl::StatusOr<nlohmann::json> ResultToTokenClaims(const nlohmann::json& result)
   if (pol.is_object()) out["policy"] = pol;
   if (result.contains("binding")) out["binding"] = result["binding"];
   if (result.contains("reasons")) out["reasons"] = result["reasons"];
-  // Collateral references (ARCHITECTURE §6), copied where the result has them.
-  if (result.contains("collateral")) out["collateral"] = result["collateral"];
   const std::string policy_ref = pol.is_object()
                                      ? absl::StrCat("policy:", Str(pol, "id"), "@",
                                                     Str(pol, "version"))
@@ -131,7 +129,6 @@ absl::StatusOr<nlohmann::json> ResultToTokenClaims(const nlohmann::json& result)
     if (!policy_ref.empty()) t["ear.appraisal-policy-id"] = policy_ref;
     if (s.contains("tee")) t["tee"] = s["tee"];
     if (s.contains("claims")) t["claims"] = s["claims"];
-    if (s.contains("collateral")) t["collateral"] = s["collateral"];
     // Same rule as Appraisal::EarClaims: reasons of the checks that did not
     // pass and count towards the status.
     std::vector<std::string> reasons;
@@ -145,6 +142,9 @@ absl::StatusOr<nlohmann::json> ResultToTokenClaims(const nlohmann::json& result)
       }
     }
     t["reasons"] = reasons;
+    // The token always lists the device's collateral; the result only when
+    // there is some.
+    t["collateral"] = s.contains("collateral") ? s["collateral"] : nlohmann::json::array();
     submods[name] = std::move(t);
   }
   out["submods"] = std::move(submods);

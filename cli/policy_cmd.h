@@ -43,7 +43,7 @@ int RunPolicyEval(const std::string& policy_file, const std::string& result_file
 // JSON (Appraisal::ToJson shape): ear.status, eat_profile, eat_nonce
 // (base64url of the hex nonce), policy, binding, reasons, and per submod
 // ear.status, ear.trustworthiness-vector, ear.appraisal-policy-id, tee,
-// claims, reasons. Claims only the token issuer adds (iss, iat, nbf, exp,
+// claims, reasons, collateral. Claims only the token issuer adds (iss, iat, nbf, exp,
 // jti, cnf, ear.verifier-id) are absent. INVALID_ARGUMENT if `result` is not
 // a result object.
 absl::StatusOr<nlohmann::json> ResultToTokenClaims(const nlohmann::json& result);

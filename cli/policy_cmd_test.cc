@@ -69,6 +69,8 @@ core::DeviceResult SnpDevice() {
               {"policy", {{"debug", false}, {"migrate_ma", false}, {"smt", true}}}};
   d.Pass("sev_snp.report_signature", core::Component::kHardware);
   d.NotChecked("sev_snp.revocation", core::Component::kHardware, "CRL_UNAVAILABLE", "no CRL");
+  d.collateral.push_back(core::CollateralRef{"cert_chain", "amd/Milan/cert_chain.pem",
+                                             std::string(64, 'c'), "", "bundle"});
   return d;
 }
 
@@ -132,13 +134,11 @@ TEST_F(PolicyCmdTest, ResultToTokenClaimsMatchesEarClaims) {
   auto converted = ResultToTokenClaims(a.ToJson());
   ASSERT_TRUE(converted.ok()) << converted.status();
   nlohmann::json ear = a.EarClaims(nullptr, "test");
-  // Only the issuer knows its identity; collateral is compared once both
-  // the result and the token carry it.
+  // Only the issuer knows its identity.
   ear.erase("ear.verifier-id");
-  ear.erase("collateral");
-  converted->erase("collateral");
   EXPECT_EQ(*converted, ear) << converted->dump(2) << "\n---\n" << ear.dump(2);
   EXPECT_EQ((*converted)["submods"]["cpu0"]["reasons"], nlohmann::json({"CRL_UNAVAILABLE"}));
+  EXPECT_EQ((*converted)["submods"]["cpu0"]["collateral"][0]["kind"], "cert_chain");
 
   EXPECT_FALSE(ResultToTokenClaims(nlohmann::json::object()).ok());
   EXPECT_FALSE(ResultToTokenClaims({{"verdict", 1}, {"submods", nlohmann::json::object()}}).ok());

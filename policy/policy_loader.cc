@@ -43,7 +43,7 @@ absl::Status CheckTcbStatuses(const std::string& origin, const std::string& path
                      absl::StrCat("'", list[i], "' is not an Intel TCB status (UpToDate, "
                                   "SWHardeningNeeded, ConfigurationNeeded, "
                                   "ConfigurationAndSWHardeningNeeded, OutOfDate, "
-                                  "OutOfDateConfigurationNeeded, Revoked)")));
+                                  "OutOfDateConfigurationNeeded, Revoked)"));
     }
   }
   return absl::OkStatus();

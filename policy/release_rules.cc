@@ -12,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 
 namespace rp::policy {
 namespace {
@@ -48,6 +47,22 @@ bool IsSegmentChar(char c) { return c != '.' && IsNameChar(c); }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
+// Splits on '.', keeping empty parts. (Debian's Abseil has its own
+// string_view, so absl::StrSplit does not take std::string_view.)
+std::vector<std::string_view> SplitDots(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = s.find('.', start);
+    if (dot == std::string_view::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, dot - start));
+    start = dot + 1;
+  }
+}
+
 bool IsHexDigit(char c) {
   return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -81,7 +96,7 @@ std::optional<long double> ParseDecimalNumber(std::string_view s) {
 std::optional<std::vector<uint64_t>> ParseVersion(std::string_view s) {
   if (s.empty()) return std::nullopt;
   std::vector<uint64_t> out;
-  for (std::string_view part : absl::StrSplit(s, '.')) {
+  for (std::string_view part : SplitDots(s)) {
     if (part.empty() || part.size() > kMaxVersionComponentDigits ||
         out.size() == kMaxVersionComponents) {
       return std::nullopt;
@@ -231,7 +246,7 @@ absl::Status ValidateClaimPath(const std::string& origin, const std::string& at,
                    absl::StrCat("longer than ", kMaxClaimPathLength, " characters (",
                                 claim.size(), ")"));
   }
-  std::vector<std::string_view> segments = absl::StrSplit(claim, '.');
+  const std::vector<std::string_view> segments = SplitDots(claim);
   if (segments.size() > kMaxPathSegments) {
     return Invalid(origin, at, absl::StrCat("more than ", kMaxPathSegments, " segments"));
   }
@@ -323,7 +338,7 @@ absl::Status ValidateCondition(const std::string& origin, const std::string& at,
 
 const nlohmann::json* ResolveClaimPath(const nlohmann::json& claims, std::string_view path) {
   if (path.empty()) return nullptr;
-  const std::vector<std::string_view> seg = absl::StrSplit(path, '.');
+  const std::vector<std::string_view> seg = SplitDots(path);
   if (seg.size() > kMaxPathSegments) return nullptr;
   const nlohmann::json* cur = &claims;
   size_t i = 0;
@@ -332,8 +347,10 @@ const nlohmann::json* ResolveClaimPath(const nlohmann::json& claims, std::string
       // Longest run of segments that names a member ("ear.status").
       bool matched = false;
       for (size_t j = seg.size(); j > i; --j) {
-        std::string key = absl::StrJoin(seg.begin() + static_cast<std::ptrdiff_t>(i),
-                                        seg.begin() + static_cast<std::ptrdiff_t>(j), ".");
+        // seg[i..j) are contiguous in `path`: the key is that substring.
+        const size_t from = static_cast<size_t>(seg[i].data() - path.data());
+        const size_t to = static_cast<size_t>(seg[j - 1].data() - path.data()) + seg[j - 1].size();
+        const std::string key(path.substr(from, to - from));
         auto it = cur->find(key);
         if (it != cur->end()) {
           cur = &*it;

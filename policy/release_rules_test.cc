@@ -402,6 +402,15 @@ TEST(ReleaseRules, ValidationErrorsNameThePath) {
               HasSubstr("t.yaml: release_rules[0].all_of[0].value: invalid regex /a(b/: "));
 }
 
+// YAML turns plain true/false into booleans, which the proto JSON mapping
+// refuses for the string field `value`: booleans must be quoted
+// (docs/policy.md says so).
+TEST(ReleaseRules, UnquotedBooleanValueIsRefused) {
+  EXPECT_FALSE(ParseRules(OneCondition("{claim: x, op: eq, value: true}")).ok());
+  EXPECT_TRUE(ParseRules(OneCondition("{claim: x, op: eq, value: \"true\"}")).ok());
+  EXPECT_TRUE(ParseRules(OneCondition("{claim: x, op: ge, value: 550.54.14}")).ok());
+}
+
 TEST(ReleaseRules, BoundsAreInclusive) {
   EXPECT_TRUE(ParseRules(ManyRules(kMaxReleaseRules)).ok());
   EXPECT_TRUE(ParseRules(ManyConditions(kMaxConditionsPerRule)).ok());

@@ -11,7 +11,6 @@
 #include <fstream>
 #include <set>
 #include <thread>
-#include <fstream>
 #include <memory>
 #include <string>
 

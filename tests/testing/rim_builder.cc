@@ -234,6 +234,8 @@ absl::StatusOr<std::string> SignRimXml(std::string_view unsigned_xml, const EVP_
   return out;
 }
 
+Bytes AiaOcspExtensionValue(const std::string& url) { return AiaOcsp(url); }
+
 std::vector<const X509*> RimSigningHierarchy::Chain() const {
   return {l4.cert.get(), l3.cert.get(), ca.cert.get(), root.cert.get()};
 }

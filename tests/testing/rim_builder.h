@@ -83,6 +83,10 @@ struct RimSigningHierarchy {
 
 absl::StatusOr<RimSigningHierarchy> MakeRimSigningHierarchy(const RimHierarchySpec& spec = {});
 
+// DER extnValue of an AuthorityInfoAccess extension (OID 1.3.6.1.5.5.7.1.1)
+// with one id-ad-ocsp URI, for CertSpec::extensions.
+Bytes AiaOcspExtensionValue(const std::string& url);
+
 // Convenience: content → signed XML with the hierarchy's L4 key and chain.
 absl::StatusOr<std::string> BuildSignedRim(const RimContent& content,
                                            const RimSigningHierarchy& h,

@@ -157,9 +157,10 @@ TEST_F(CacheOverKdsTest, UnwritableDiskIsCountedAndServedFromMemory) {
   ok.body = ReadTestFile(MilanVcekKey());
   server_->SetDefaultResponse(ok);
   CacheOptions options;
-  // A regular file where the cache directory should be: every write fails.
-  options.disk_dir = FreshTempDir("unwritable") + "/file";
-  std::ofstream(options.disk_dir) << "not a directory";
+  // A regular file where the key's first directory should be: the write
+  // fails (permissions would not stop root).
+  options.disk_dir = FreshTempDir("unwritable");
+  std::ofstream(options.disk_dir + "/amd") << "not a directory";
   auto cache = MakeCache(MakeKds(), options);
   auto got = cache->Get(MilanVcekKey());
   ASSERT_TRUE(got.ok()) << got.status();

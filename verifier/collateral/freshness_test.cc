@@ -24,7 +24,11 @@ TEST(FreshnessTest, KindOfKey) {
   EXPECT_EQ(KindOfKey("intel/root_ca.crl"), CollateralKind::kCrl);
   EXPECT_EQ(KindOfKey(testing::MilanVcekKey()), CollateralKind::kDerCertificate);
   EXPECT_EQ(KindOfKey("amd/Milan/cert_chain.pem"), CollateralKind::kPemCertificates);
-  EXPECT_EQ(KindOfKey("intel/qe_identity.json"), CollateralKind::kOther);
+  EXPECT_EQ(KindOfKey("intel/qe_identity.json"), CollateralKind::kIntelSignedJson);
+  EXPECT_EQ(KindOfKey("intel/pck_crl_platform.issuer_chain.pem"),
+            CollateralKind::kPemCertificates);
+  EXPECT_EQ(KindOfKey("nvidia/ocsp/ab-01.der"), CollateralKind::kOcspResponse);
+  EXPECT_EQ(KindOfKey("nvidia/rims/NV_GPU_DRIVER_GH100_550.90.07.xml"), CollateralKind::kOther);
 }
 
 TEST(FreshnessTest, RealGenoaCrlNextUpdate) {

@@ -75,7 +75,7 @@ TEST(GpuChainBuilder, ChainsCarryTheirFwid) {
     EXPECT_EQ((*fwid)->fwid, d.fwid);
     EXPECT_EQ(crypto::SubjectCommonName((*certs)[1].get()),
               testing::ChipName(arch) + " A01 GSP BROM");
-    EXPECT_EQ(DecimalSerial((*certs)[0].get()), "1405233057");
+    EXPECT_EQ(DecimalSerial((*certs)[0].get()), "1405234081");
   }
 }
 

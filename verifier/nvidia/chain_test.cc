@@ -16,7 +16,7 @@ using test::RealVectors;
 TEST(PinnedRoot, CompiledPemIsTheVectorRoot) {
   const std::string file =
       test::ReadFile(test::DataPath("roots/nvidia_device_identity_ca_root.pem"));
-  EXPECT_EQ(std::string(PinnedDeviceRootPem()), file);
+  EXPECT_EQ(std::string(PinnedDeviceRootPem()), file + (file.back() == '\n' ? "" : "\n"));
   auto certs = crypto::ParsePemCertificates(PinnedDeviceRootPem(), 1);
   ASSERT_TRUE(certs.ok()) << certs.status();
   const Bytes spki = crypto::SpkiSha256(certs->front().get());

@@ -50,7 +50,7 @@ using testing::GpuTestPki;
 
 std::string FindOnPath(const std::string& name) {
   const char* path = std::getenv("PATH");
-  for (const std::string& dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
     if (dir.empty()) continue;
     const std::string candidate = absl::StrCat(dir, "/", name);
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
@@ -494,7 +494,7 @@ TEST_F(GpuOcspTest, OfflineResponsesFromCollateral) {
   // A tampered stored response is rejected, not ignored.
   test::MapSource tampered;
   for (auto [key, der] : fetcher_.fetched) {
-    der[der.size() - 5] ^= 0x01;
+    der[der.size() / 4] ^= 0x01;  // inside tbsResponseData
     tampered.Put(key, der);
   }
   d = Verify(fixture_->good, {true, true, true}, nullptr, &tampered);

@@ -94,10 +94,10 @@ TEST(RealReport, MatchesNvidiaSdkParsedOutput) {
     }
   }
   EXPECT_EQ(blocks, 64);
-  EXPECT_EQ(fields, 14);  // MSRSCNT is dumped per element, not matched here
+  EXPECT_EQ(fields, 13);  // MSRSCNT is dumped per element, not matched here
   ASSERT_TRUE(r->opaque.msrscnt.has_value());
   EXPECT_EQ(r->opaque.msrscnt->size(), 64u);
-  EXPECT_EQ((*r->opaque.msrscnt)[12], 130u);  // Trustee measurement_count["13"]
+  EXPECT_EQ((*r->opaque.msrscnt)[11], 130u);  // Trustee measurement_count["12"]
 }
 
 // Trustee's decoded claims for the same report (third-party cross-check).

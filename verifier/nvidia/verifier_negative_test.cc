@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/testing/gpu_evidence_builder.h"
+#include "verifier/crypto/signature.h"
 #include "verifier/crypto/x509.h"
 #include "verifier/nvidia/opaque.h"
 #include "verifier/nvidia/test_util.h"
@@ -167,7 +168,7 @@ TEST(GpuBaseline, ValidEvidencePassesEveryCheck) {
     ASSERT_NE(c, nullptr) << check;
     EXPECT_EQ(c->status, CheckStatus::kPass) << check << " " << c->detail;
   }
-  EXPECT_EQ(d.claims["ueid"], "1405233057");  // 0x53C22BA1
+  EXPECT_EQ(d.claims["ueid"], "1405234081");  // 0x53C22BA1
   EXPECT_EQ(d.claims["hwmodel"], "GH100 A01 GSP BROM");
   EXPECT_EQ(d.claims["cc_mode"], "cc");
 }
@@ -248,7 +249,8 @@ const std::vector<Case>& Cases() {
       {"SignedByAnotherKey", [](Env& e) { e.sign_with_other_key = true; }, kCheckReportSignature,
        CheckStatus::kFail, reason::kSignatureInvalid},
       {"MeasurementChangedAfterSigning",
-       [](Env& e) { e.after_signing = [](Bytes& b) { b[100] ^= 0x01; }; }, kCheckReportSignature,
+       // Byte 200 is inside block 3's value.
+       [](Env& e) { e.after_signing = [](Bytes& b) { b[200] ^= 0x01; }; }, kCheckReportSignature,
        CheckStatus::kFail, reason::kSignatureInvalid},
       {"RequesterNonceChangedAfterSigning",
        [](Env& e) {

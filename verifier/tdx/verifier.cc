@@ -44,6 +44,9 @@ constexpr size_t kSigningChainLength = 2;  // TCB signing cert, root
 constexpr size_t kMaxChainCerts = 4;
 constexpr int kTcbInfoVersion = 3;
 constexpr int kQeIdentityVersion = 2;
+constexpr int kTcbType = 0;  // the only TCB type Intel defines for TDX
+constexpr char kPckLeafCn[] = "Intel SGX PCK Certificate";
+constexpr char kTcbSigningCn[] = "Intel SGX TCB Signing";
 
 void Record(core::DeviceResult& d, const char* name, Component c, Outcome o) {
   d.Add(name, o.status, std::move(o.reason), std::move(o.detail), c);
@@ -78,7 +81,15 @@ class Collateral {
   absl::Status LoadQvl(const std::string& fmspc) {
     if (fmspc.empty()) return absl::OkStatus();
     const std::string key = QvlCollateralKey(fmspc);
-    ASSIGN_OR_RETURN(std::optional<std::string> text, Fetch(key));
+    absl::StatusOr<std::optional<std::string>> fetched = Fetch(key);
+    if (!fetched.ok() && fetched.status().code() == absl::StatusCode::kFailedPrecondition) {
+      // Stale beyond the grace: every item it would have supplied fails
+      // closed (see Get).
+      qvl_refused_ = Annotate(fetched.status(), key);
+      return absl::OkStatus();
+    }
+    if (!fetched.ok()) return fetched.status();
+    std::optional<std::string> text = *std::move(fetched);
     if (!text) return absl::OkStatus();
     absl::StatusOr<QvlCollateral> qvl = ParseQvlCollateral(*text);
     if (!qvl.ok()) {
@@ -100,6 +111,7 @@ class Collateral {
     if (qvl_ && !((*qvl_).*field).empty()) {
       return Piece{(*qvl_).*field, absl::StrFormat("collateral %s (%s)", qvl_key_, bundle_name)};
     }
+    if (!qvl_refused_.ok()) return qvl_refused_;
     if (offline_key.empty()) return std::optional<Piece>();
     ASSIGN_OR_RETURN(std::optional<std::string> text, Fetch(offline_key));
     if (!text) return std::optional<Piece>();
@@ -138,6 +150,7 @@ class Collateral {
   std::optional<QvlCollateral> qvl_;
   std::string qvl_key_;
   std::string qvl_error_;
+  absl::Status qvl_refused_;
   std::vector<std::string> stale_;
 };
 
@@ -192,7 +205,8 @@ bool IsRealRoot(const Anchors& a, const X509* root) {
 // `at`, with exactly `length` certificates in the path.
 ChainRun RunChain(const std::string& pem, const Anchors& anchors, absl::Time at, size_t length,
                   const std::string& what, const char* malformed, const char* invalid,
-                  const char* untrusted, const char* expired, const char* not_yet_valid) {
+                  const char* untrusted, const char* expired, const char* not_yet_valid,
+                  std::string_view expected_leaf_cn) {
   ChainRun run;
   absl::StatusOr<std::vector<OpensslPtr<X509>>> certs =
       crypto::ParsePemCertificates(pem, kMaxChainCerts);
@@ -237,6 +251,14 @@ ChainRun RunChain(const std::string& pem, const Anchors& anchors, absl::Time at,
   run.simulated = !IsRealRoot(anchors, run.root);
   std::vector<std::string> names;
   for (const X509* c : r->path) names.push_back(absl::StrFormat("\"%s\"", crypto::SubjectCommonName(c)));
+  // Intel's profile names each role; a certificate Intel issued for another
+  // role (e.g. a CA presented as the TCB signer) is refused.
+  if (!run.simulated && crypto::SubjectCommonName(run.leaf) != expected_leaf_cn) {
+    run.outcome = Outcome::Fail(
+        invalid, absl::StrFormat("%s: leaf is \"%s\", expected \"%s\"", what,
+                                 crypto::SubjectCommonName(run.leaf), expected_leaf_cn));
+    return run;
+  }
   run.ok = true;
   run.outcome = Outcome::Pass(absl::StrFormat(
       "%s: %s at %s%s", what, absl::StrJoin(names, " -> "), FormatRfc3339(at),
@@ -365,7 +387,7 @@ SignedRun VerifySigned(const SignedCollateral& s, const Anchors& anchors,
                             absl::StrFormat("%s issuer chain (%s)", codes.what, s.origin),
                             reason::kTcbSigningChainInvalid, reason::kTcbSigningChainInvalid,
                             reason::kTcbSigningChainInvalid, reason::kTcbSigningChainInvalid,
-                            reason::kTcbSigningChainInvalid);
+                            reason::kTcbSigningChainInvalid, kTcbSigningCn);
   if (!chain.ok) {
     run.outcome = chain.outcome;
     return run;
@@ -545,7 +567,7 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
   ChainRun pck = RunChain(q.pck_chain_pem, anchors, ctx.at, kPckChainLength, "PCK chain",
                           reason::kPckChainMalformed, reason::kPckChainInvalid,
                           reason::kPckChainUntrustedRoot, reason::kPckCertExpired,
-                          reason::kPckCertNotYetValid);
+                          reason::kPckCertNotYetValid, kPckLeafCn);
   // Step 3 (parsed early: FMSPC keys the collateral lookups).
   std::optional<PckExtensions> ext;
   Outcome ext_outcome = Skipped("no PCK certificate");
@@ -767,11 +789,12 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
           absl::StatusOr<TcbInfo> info = ParseTcbInfo(run.text);
           if (!info.ok()) {
             coll = Outcome::Fail(reason::kTcbInfoMalformed, std::string(info.status().message()));
-          } else if (info->id != "TDX" || info->version != kTcbInfoVersion) {
+          } else if (info->id != "TDX" || info->version != kTcbInfoVersion ||
+                     info->tcb_type != kTcbType) {
             coll = Outcome::Fail(reason::kTcbInfoUnsupported,
-                                 absl::StrFormat("TCB info id \"%s\" version %d (expected TDX "
-                                                 "version 3)",
-                                                 info->id, info->version));
+                                 absl::StrFormat("TCB info id \"%s\" version %d tcbType %d "
+                                                 "(expected TDX version 3 tcbType 0)",
+                                                 info->id, info->version, info->tcb_type));
           } else {
             Outcome dates = CheckDates(*info, ctx.at, kTcbInfoCodes);
             if (!dates.passed()) {

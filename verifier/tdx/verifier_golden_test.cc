@@ -275,8 +275,9 @@ test::MapSource SprE4Offline() {
 // indices 0-1 are the module SVN / major version, judged by the
 // tdxModuleIdentities entry). Here TEE_TCB_SVN = 03 00 04 ..: [1] == 0,
 // so all 16 are compared, and TEE_TCB_SVN[2] = 4 < 5 required by both
-// levels. The PCK cert's first SGX component (4) is also below both
-// levels' 5. No level matches -> TCB_LEVEL_NOT_FOUND; we side with
+// levels. The PCK cert's SGX TCB components (03 03 02 02 02 01 00 02 ..)
+// are also below both levels' (05 05 02 02 03 01 00 03 ..), PCESVN 11.
+// (The QE report's CPUSVN is not an input.) No level matches -> TCB_LEVEL_NOT_FOUND; we side with
 // @phala/dcap-qvl (and Intel's rule).
 TEST_F(TdxGoldenTest, GoTdxSprE4HasNoMatchingTcbLevelByIntelsRule) {
   Bytes quote = test::ReadTdxData("gotdx_spr_e4/quote.bin");
@@ -320,8 +321,9 @@ TEST_F(TdxGoldenTest, GoTdxSprE4HasNoMatchingTcbLevelByIntelsRule) {
   svn[2] = 5;
   EXPECT_FALSE(SelectTcbLevel(*info, *ext, svn).has_value());
   PckExtensions raised = *ext;
-  raised.cpusvn_components[0] = 5;
-  raised.cpusvn_components[1] = 5;
+  EXPECT_EQ(HexEncode(ext->cpusvn_components), "03030202020100020000000000000000");
+  EXPECT_EQ(ext->pcesvn, 11);
+  raised.cpusvn_components = info->tcb_levels[0].sgx_components;
   EXPECT_FALSE(SelectTcbLevel(*info, raised, q->body.tee_tcb_svn).has_value());
   EXPECT_EQ(SelectTcbLevel(*info, raised, svn), std::optional<size_t>(0));
 }

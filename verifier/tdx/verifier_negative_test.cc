@@ -1,1 +1,650 @@
+// One-change negative tests (STYLE §15): valid evidence from the quote
+// builder under a test PCK hierarchy (TdxTrustConfig::ForTest puts its root
+// where the pinned Intel root sits, so the production path runs), one
+// change per row, ONE stable reason on ONE named check.
+#include <algorithm>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/cert_factory.h"
+#include "tests/testing/tdx_quote_builder.h"
+#include "verifier/crypto/digest.h"
+#include "verifier/crypto/x509.h"
+#include "verifier/tdx/checks.h"
+#include "verifier/tdx/test_util.h"
+#include "verifier/tdx/verifier.h"
+
+namespace rp::tdx {
+namespace {
+
+using core::CheckStatus;
+using core::DeviceResult;
+using rp::testing::Issued;
+using rp::testing::PckExtensionSpec;
+using rp::testing::TdxQuoteBuilder;
+using rp::testing::TdxTestPki;
+
+const absl::Time kAt = absl::FromUnixSeconds(1736899200);  // 2025-01-15T00:00:00Z
+
+template <typename T>
+T& OrDie(absl::StatusOr<T>& v, const char* what) {
+  if (!v.ok()) {
+    std::cerr << what << ": " << v.status() << "\n";
+    std::abort();
+  }
+  return *v;
+}
+
+const TdxTestPki& Pki() {
+  static auto* pki = new absl::StatusOr<TdxTestPki>(testing::MakeTdxTestPki());
+  return OrDie(*pki, "MakeTdxTestPki");
+}
+// Same names, different keys: not trusted.
+const TdxTestPki& OtherPki() {
+  static auto* pki = new absl::StatusOr<TdxTestPki>(testing::MakeTdxTestPki());
+  return OrDie(*pki, "MakeTdxTestPki(other)");
+}
+const EVP_PKEY* AttestationKey() {
+  static auto* key = new absl::StatusOr<crypto::OpensslPtr<EVP_PKEY>>(
+      testing::MakeKey(testing::KeyType::kEcP256));
+  return OrDie(*key, "attestation key").get();
+}
+const TdxVerifier& Verifier() {
+  static auto* v = new absl::StatusOr<std::unique_ptr<TdxVerifier>>(
+      TdxVerifier::Create(TdxTrustConfig::ForTest({Pki().root_pem})));
+  return *OrDie(*v, "TdxVerifier::Create");
+}
+
+struct Scenario {
+  TdxQuoteBuilder quote;
+  PckExtensionSpec ext;
+  testing::CertSpec leaf_spec;
+  const TdxTestPki* leaf_pki = nullptr;  // issuer of the PCK leaf (default Pki())
+  nlohmann::json tcb_info = testing::DefaultTcbInfo(kAt);
+  nlohmann::json qe_identity = testing::DefaultQeIdentity(kAt);
+  testing::TdxCollateralSpec crls;
+  absl::Time at = kAt;
+  bool sign_qe_report_with_other_key = false;
+  std::function<void(Bytes&)> after_build;
+  std::function<void(attestation::v1::TdxCollateral&)> edit_collateral;
+  std::function<void(std::string&)> edit_chain;
+};
+
+struct Built {
+  attestation::v1::EvidenceBundle bundle;
+  Bytes leaf_serial;
+};
+
+Built Build(Scenario& s) {
+  const TdxTestPki& pki = s.leaf_pki ? *s.leaf_pki : Pki();
+  if (s.leaf_spec.serial == Bytes{0x01}) s.leaf_spec.serial = {0x3c, 0x16, 0xed};
+  absl::StatusOr<Issued> leaf = testing::MakePckLeaf(pki, s.ext, s.leaf_spec);
+  OrDie(leaf, "MakePckLeaf");
+  s.quote.pck_chain_pem =
+      testing::PckChainPem(leaf->cert.get(), pki.pck_ca.cert.get(), pki.root.cert.get());
+  if (s.edit_chain) s.edit_chain(s.quote.pck_chain_pem);
+  absl::StatusOr<crypto::OpensslPtr<EVP_PKEY>> other = testing::MakeKey(testing::KeyType::kEcP256);
+  absl::StatusOr<Bytes> q = s.quote.Build(
+      AttestationKey(), s.sign_qe_report_with_other_key ? OrDie(other, "key").get() : leaf->key.get());
+  OrDie(q, "TdxQuoteBuilder::Build");
+  if (s.after_build) s.after_build(*q);
+  s.crls.tcb_info = s.tcb_info;
+  s.crls.qe_identity = s.qe_identity;
+  absl::StatusOr<attestation::v1::TdxCollateral> col = testing::MakeTdxCollateral(Pki(), s.crls);
+  OrDie(col, "MakeTdxCollateral");
+  if (s.edit_collateral) s.edit_collateral(*col);
+  Built b;
+  b.bundle.mutable_tdx()->set_quote(ToString(*q));
+  *b.bundle.mutable_tdx()->mutable_collateral() = *col;
+  b.leaf_serial = s.leaf_spec.serial;
+  return b;
+}
+
+DeviceResult RunScenario(Scenario& s, const collateral::CollateralSource* source = nullptr,
+                 absl::Duration grace = absl::ZeroDuration(), const TdxVerifier* v = nullptr) {
+  Built b = Build(s);
+  test::MapSource none;
+  core::VerifyContext ctx{s.at, source ? source : &none, std::nullopt, grace};
+  auto r = (v ? *v : Verifier()).Verify(b.bundle, ctx);
+  if (!r.ok() || r->size() != 1) {
+    ADD_FAILURE() << "Verify: " << r.status();
+    return DeviceResult{};
+  }
+  return (*r)[0];
+}
+
+const core::Check* FindCheck(const DeviceResult& d, std::string_view name) {
+  for (const auto& c : d.checks) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::string Describe(const DeviceResult& d) {
+  std::string out;
+  for (const auto& c : d.checks) {
+    out += "  " + c.name + " " + std::string(core::CheckStatusName(c.status)) + " " + c.reason +
+           ": " + c.detail + "\n";
+  }
+  return out;
+}
+
+// --- The valid baseline ------------------------------------------------------
+
+TEST(TdxBuilderEvidence, BaselinePassesEveryCheck) {
+  Scenario s;
+  const DeviceResult d = RunScenario(s);
+  ASSERT_EQ(d.checks.size(), 14u) << Describe(d);
+  for (const auto& c : d.checks) {
+    EXPECT_EQ(c.status, CheckStatus::kPass) << c.name << " " << c.reason << ": " << c.detail;
+  }
+  EXPECT_EQ(d.claims["tcb_status"], "UpToDate");
+  EXPECT_EQ(d.claims["advisory_ids"], nlohmann::json::array());
+  EXPECT_EQ(d.claims["qe_tcb_status"], "UpToDate");
+  EXPECT_EQ(d.claims["tdx_module_tcb_status"], "UpToDate");
+  EXPECT_EQ(d.claims["fmspc"], "00906ed50000");
+  EXPECT_EQ(d.claims["td_attributes"]["sept_ve_disable"], true);
+  EXPECT_EQ(d.claims["td_attributes"]["debug"], false);
+  ASSERT_TRUE(d.report_data.has_value());
+  EXPECT_EQ((*d.report_data)[63], 63);
+  EXPECT_FALSE(d.simulated);
+}
+
+TEST(TdxBuilderEvidence, V5Td15BaselinePasses) {
+  Scenario s;
+  s.quote.UseV5(/*td15=*/true);
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["quote_version"], 5);
+  EXPECT_EQ(d.claims["tcb_status"], "UpToDate");
+  EXPECT_TRUE(d.claims.contains("mrservicetd"));
+}
+
+TEST(TdxBuilderEvidence, V5Td10BaselinePasses) {
+  Scenario s;
+  s.quote.UseV5(/*td15=*/false);
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_FALSE(d.claims.contains("mrservicetd"));
+}
+
+TEST(TdxBuilderEvidence, DebugTdIsReportedNotRejected) {
+  Scenario s;
+  s.quote.SetTdAttributes(1);  // DEBUG: the policy refuses it, verification reports it
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["td_attributes"]["debug"], true);
+}
+
+// --- TCB status combination (a verification result, not a failure) ---------
+
+TEST(TdxTcbStatus, OutOfDatePlatformPassesWithStatusAndAdvisories) {
+  Scenario s;
+  s.tcb_info["tcbLevels"][0]["tcbStatus"] = "OutOfDate";
+  s.tcb_info["tcbLevels"][0]["advisoryIDs"] = {"INTEL-SA-00837"};
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["tcb_status"], "OutOfDate");
+  EXPECT_EQ(d.claims["advisory_ids"], nlohmann::json::array({"INTEL-SA-00837"}));
+  EXPECT_EQ(FindCheck(d, kCheckTcbStatus)->status, CheckStatus::kPass);
+}
+
+TEST(TdxTcbStatus, OldModuleMakesUpToDatePlatformOutOfDate) {
+  Scenario s;
+  s.quote.SetTeeTcbSvn({0x03, 0x01, 0x03});  // module SVN 3 -> TDX_01 level isvsvn 2
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["tdx_module_tcb_status"], "OutOfDate");
+  EXPECT_EQ(d.claims["platform_tcb_status"], "UpToDate");
+  EXPECT_EQ(d.claims["tcb_status"], "OutOfDate");
+  EXPECT_EQ(d.claims["advisory_ids"], nlohmann::json::array({"INTEL-SA-00960"}));
+}
+
+TEST(TdxTcbStatus, OutOfDateQeWithConfigurationNeededPlatform) {
+  Scenario s;
+  s.tcb_info["tcbLevels"][0]["tcbStatus"] = "ConfigurationNeeded";
+  s.qe_identity["tcbLevels"][0]["tcbStatus"] = "OutOfDate";
+  s.qe_identity["tcbLevels"][0]["advisoryIDs"] = {"INTEL-SA-00615"};
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["qe_tcb_status"], "OutOfDate");
+  EXPECT_EQ(d.claims["tcb_status"], "OutOfDateConfigurationNeeded");
+  EXPECT_EQ(d.claims["advisory_ids"], nlohmann::json::array({"INTEL-SA-00615"}));
+}
+
+TEST(TdxTcbStatus, SwHardeningNeededIsRecorded) {
+  Scenario s;
+  s.tcb_info["tcbLevels"][0]["tcbStatus"] = "SWHardeningNeeded";
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["tcb_status"], "SWHardeningNeeded");
+}
+
+TEST(TdxTcbStatus, SecondLevelSelectedForOlderPlatform) {
+  Scenario s;
+  s.ext.cpusvn_components = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const DeviceResult d = RunScenario(s);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["tcb_status"], "OutOfDate");
+  EXPECT_EQ(d.claims["tcb_date"], "2018-01-04T00:00:00Z");
+  EXPECT_EQ(d.claims["advisory_ids"], nlohmann::json::array({"INTEL-SA-00106", "INTEL-SA-00115"}));
+}
+
+// --- Simulation roots and collateral freshness -------------------------------
+
+TEST(TdxTrust, SimulationRootIsFlagged) {
+  TdxTrustConfig config = TdxTrustConfig::Default();
+  config.simulation_root_pems = {Pki().root_pem};
+  auto v = TdxVerifier::Create(config);
+  ASSERT_TRUE(v.ok()) << v.status();
+  Scenario s;
+  const DeviceResult d = RunScenario(s, nullptr, absl::ZeroDuration(), v->get());
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_TRUE(d.simulated);
+}
+
+TEST(TdxTrust, DefaultConfigRejectsTestHierarchy) {
+  auto v = TdxVerifier::Create(TdxTrustConfig::Default());
+  ASSERT_TRUE(v.ok());
+  Scenario s;
+  const DeviceResult d = RunScenario(s, nullptr, absl::ZeroDuration(), v->get());
+  EXPECT_EQ(FindCheck(d, kCheckPckChain)->reason, reason::kPckChainUntrustedRoot) << Describe(d);
+  EXPECT_FALSE(d.report_data.has_value());
+}
+
+TEST(TdxTrust, UnpinnedRootRefused) {
+  TdxTrustConfig config;
+  config.intel_root_pems = {Pki().root_pem};
+  EXPECT_EQ(TdxVerifier::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Collateral from the offline layout, served stale by a cache.
+test::MapSource OfflineFrom(const attestation::v1::TdxCollateral& c) {
+  test::MapSource m;
+  nlohmann::json qvl = {{"pck_crl_issuer_chain", c.pck_crl_issuer_chain()},
+                        {"root_ca_crl", c.root_ca_crl()},
+                        {"pck_crl", c.pck_crl()},
+                        {"tcb_info_issuer_chain", c.tcb_info_issuer_chain()},
+                        {"tcb_info", c.tcb_info()},
+                        {"tcb_info_signature", c.tcb_info_signature()},
+                        {"qe_identity_issuer_chain", c.qe_identity_issuer_chain()},
+                        {"qe_identity", c.qe_identity()},
+                        {"qe_identity_signature", c.qe_identity_signature()}};
+  const std::string text = qvl.dump();
+  m.Put(QvlCollateralKey("00906ed50000"), Bytes(text.begin(), text.end()));
+  return m;
+}
+
+TEST(TdxCollateralSources, OfflinePiecesWithPcsBodies) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.Clear(); };
+  Built b = Build(s);
+  // Rebuild the pieces from a fresh collateral set.
+  testing::TdxCollateralSpec spec;
+  spec.tcb_info = s.tcb_info;
+  spec.qe_identity = s.qe_identity;
+  auto col = testing::MakeTdxCollateral(Pki(), spec);
+  ASSERT_TRUE(col.ok());
+  test::MapSource m;
+  const std::string tcb_body = "{\"tcbInfo\":" + col->tcb_info() + ",\"signature\":\"" +
+                               col->tcb_info_signature() + "\"}";
+  const std::string qe_body = "{\"enclaveIdentity\": " + col->qe_identity() +
+                              " , \"signature\":\"" + col->qe_identity_signature() + "\"}\n";
+  auto put = [&m](const std::string& k, const std::string& v) { m.Put(k, Bytes(v.begin(), v.end())); };
+  put(TcbInfoKey("00906ed50000"), tcb_body);
+  put(TcbInfoIssuerChainKey("00906ed50000"), col->tcb_info_issuer_chain());
+  put(QeIdentityKey(), qe_body);
+  put(QeIdentityIssuerChainKey(), col->qe_identity_issuer_chain());
+  m.Put(PckCrlKey("platform"), *HexDecode(col->pck_crl()));
+  m.Put(RootCaCrlKey(), *HexDecode(col->root_ca_crl()));
+  core::VerifyContext ctx{kAt, &m, std::nullopt};
+  auto r = Verifier().Verify(b.bundle, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const DeviceResult& d = (*r)[0];
+  for (const auto& c : d.checks) {
+    EXPECT_EQ(c.status, CheckStatus::kPass) << c.name << " " << c.reason << ": " << c.detail;
+  }
+  EXPECT_EQ(d.claims["tcb_status"], "UpToDate");
+}
+
+TEST(TdxCollateralSources, StaleWithinGraceIsAWarningCheck) {
+  Scenario s;
+  Built b = Build(s);
+  test::MapSource m = OfflineFrom(b.bundle.tdx().collateral());
+  m.MarkStale(QvlCollateralKey("00906ed50000"));
+  b.bundle.mutable_tdx()->clear_collateral();
+  core::VerifyContext ctx{kAt, &m, std::nullopt, absl::Hours(24)};
+  auto r = Verifier().Verify(b.bundle, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const DeviceResult& d = (*r)[0];
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  const core::Check* f = FindCheck(d, kCheckCollateralFreshness);
+  ASSERT_NE(f, nullptr) << Describe(d);
+  EXPECT_EQ(f->status, CheckStatus::kNotChecked);
+  EXPECT_EQ(f->reason, reason::kStaleCollateral);
+}
+
+TEST(TdxCollateralSources, StaleBeyondGraceFailsClosed) {
+  Scenario s;
+  Built b = Build(s);
+  test::MapSource m = OfflineFrom(b.bundle.tdx().collateral());
+  m.MarkStale(QvlCollateralKey("00906ed50000"));
+  b.bundle.mutable_tdx()->clear_collateral();
+  core::VerifyContext ctx{kAt, &m, std::nullopt};
+  auto r = Verifier().Verify(b.bundle, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const DeviceResult& d = (*r)[0];
+  // The QVL JSON is refused as a whole: every item it held fails closed.
+  EXPECT_EQ(FindCheck(d, kCheckTcbInfoCollateral)->reason, reason::kCollateralStaleBeyondGrace)
+      << Describe(d);
+  EXPECT_EQ(FindCheck(d, kCheckTcbInfoCollateral)->status, CheckStatus::kFail);
+  EXPECT_EQ(FindCheck(d, kCheckPckRevocation)->reason, reason::kCollateralStaleBeyondGrace);
+  EXPECT_FALSE(d.claims.contains("tcb_status"));
+}
+
+// --- One change, one reason ------------------------------------------------------
+
+struct Case {
+  std::string name;
+  std::function<void(Scenario&)> edit;
+  std::string check;
+  CheckStatus status = CheckStatus::kFail;
+  std::string reason;
+  // Checks that fail as a direct consequence of the same change.
+  std::vector<std::string> also_fail = {};
+};
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name << " -> " << c.check << " " << core::CheckStatusName(c.status) << " " << c.reason;
+}
+
+void FlipByte(Bytes& b, size_t offset) { b[offset] ^= 0x01; }
+
+std::vector<Case> Cases() {
+  const absl::Duration day = absl::Hours(24);
+  return {
+      // Parsing and header (tdx.quote_format).
+      {"truncated_quote", [](Scenario& s) { s.after_build = [](Bytes& q) { q.resize(1000); }; },
+       kCheckQuoteFormat, CheckStatus::kFail, "QUOTE_MALFORMED"},
+      {"wrong_version", [](Scenario& s) { s.quote.version = 3; }, kCheckQuoteFormat,
+       CheckStatus::kFail, "UNSUPPORTED_QUOTE_VERSION"},
+      {"wrong_attestation_key_type", [](Scenario& s) { s.quote.attestation_key_type = 3; },
+       kCheckQuoteFormat, CheckStatus::kFail, "UNSUPPORTED_ATTESTATION_KEY_TYPE"},
+      {"sgx_tee_type", [](Scenario& s) { s.quote.tee_type = 0; }, kCheckQuoteFormat,
+       CheckStatus::kFail, "UNSUPPORTED_TEE_TYPE"},
+      {"unknown_qe_vendor", [](Scenario& s) { s.quote.qe_vendor_id[0] ^= 0xff; },
+       kCheckQuoteFormat, CheckStatus::kFail, "UNKNOWN_QE_VENDOR"},
+      {"v5_unknown_body_type",
+       [](Scenario& s) {
+         s.quote.UseV5(false);
+         s.quote.body_type = 4;
+       },
+       kCheckQuoteFormat, CheckStatus::kFail, "UNSUPPORTED_BODY_TYPE"},
+      {"v5_body_size_mismatch",
+       [](Scenario& s) {
+         s.quote.UseV5(true);
+         s.quote.body_size_override = 584;
+       },
+       kCheckQuoteFormat, CheckStatus::kFail, "QUOTE_MALFORMED"},
+      {"unknown_certification_data_type", [](Scenario& s) { s.quote.certification_data_type = 7; },
+       kCheckQuoteFormat, CheckStatus::kFail, "UNSUPPORTED_CERTIFICATION_DATA_TYPE"},
+      {"nested_certification_data_not_pck_chain",
+       [](Scenario& s) { s.quote.pck_cert_data_type = 3; }, kCheckQuoteFormat, CheckStatus::kFail,
+       "UNSUPPORTED_CERTIFICATION_DATA_TYPE"},
+      {"trailing_bytes", [](Scenario& s) { s.quote.trailing = {0x00, 0x01}; }, kCheckQuoteFormat,
+       CheckStatus::kFail, "QUOTE_TRAILING_BYTES"},
+      {"quote_too_large", [](Scenario& s) { s.quote.trailing = Bytes(70000, 0); },
+       kCheckQuoteFormat, CheckStatus::kFail, "QUOTE_TOO_LARGE"},
+      {"pck_chain_not_pem", [](Scenario& s) { s.edit_chain = [](std::string& p) { p = "garbage"; }; },
+       kCheckQuoteFormat, CheckStatus::kFail, "QUOTE_MALFORMED"},
+      // PCK chain.
+      {"pck_chain_only_two_certs",
+       [](Scenario& s) {
+         s.edit_chain = [](std::string& p) {
+           p = p.substr(0, p.rfind("-----BEGIN CERTIFICATE-----"));
+         };
+       },
+       kCheckPckChain, CheckStatus::kFail, reason::kPckChainMalformed},
+      {"pck_chain_untrusted_root", [](Scenario& s) { s.leaf_pki = &OtherPki(); }, kCheckPckChain,
+       CheckStatus::kFail, reason::kPckChainUntrustedRoot},
+      {"pck_cert_expired", [day](Scenario& s) { s.leaf_spec.not_after = kAt - day; },
+       kCheckPckChain, CheckStatus::kFail, reason::kPckCertExpired},
+      {"pck_cert_not_yet_valid", [day](Scenario& s) { s.leaf_spec.not_before = kAt + day; },
+       kCheckPckChain, CheckStatus::kFail, reason::kPckCertNotYetValid},
+      // Revocation.
+      {"pck_revoked",
+       [](Scenario& s) { s.crls.pck_revoked = {testing::RevokedEntry{{0x3c, 0x16, 0xed}}}; },
+       kCheckPckRevocation, CheckStatus::kFail, reason::kPckRevoked},
+      {"pck_ca_revoked",
+       [](Scenario& s) { s.crls.root_revoked = {testing::RevokedEntry{{0x09, 0x56}}}; },
+       kCheckPckRevocation, CheckStatus::kFail, reason::kPckCaRevoked},
+      {"pck_crl_expired",
+       [day](Scenario& s) {
+         s.crls.pck_crl.this_update = kAt - 40 * day;
+         s.crls.pck_crl.next_update = kAt - day;
+       },
+       kCheckPckRevocation, CheckStatus::kFail, reason::kCrlNotCurrent},
+      {"pck_crl_signed_by_other_ca",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+           auto crl = testing::MakeCrl({}, OtherPki().pck_ca.cert.get(), OtherPki().pck_ca.key.get());
+           c.set_pck_crl(HexEncode(testing::CrlDer(OrDie(crl, "crl").get())));
+         };
+       },
+       kCheckPckRevocation, CheckStatus::kFail, reason::kCrlSignatureInvalid},
+      {"pck_crl_missing",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.clear_pck_crl(); };
+       },
+       kCheckPckRevocation, CheckStatus::kNotChecked, reason::kCollateralMissing},
+      // PCK extensions.
+      {"pck_extensions_duplicate_fmspc", [](Scenario& s) { s.ext.duplicate_fmspc = true; },
+       kCheckPckExtensions, CheckStatus::kFail, reason::kPckExtensionsInvalid},
+      {"pck_extensions_missing_fmspc", [](Scenario& s) { s.ext.omit_fmspc = true; },
+       kCheckPckExtensions, CheckStatus::kFail, reason::kPckExtensionsInvalid},
+      // Signatures and the QE binding.
+      {"qe_report_signed_by_other_key", [](Scenario& s) { s.sign_qe_report_with_other_key = true; },
+       kCheckQeReportSignature, CheckStatus::kFail, reason::kQeReportSignatureInvalid},
+      {"qe_report_data_not_bound", [](Scenario& s) { s.quote.bind_qe_report_data = false; },
+       kCheckQeReportData, CheckStatus::kFail, reason::kQeReportDataMismatch},
+      {"qe_report_data_tail_not_zero",
+       [](Scenario& s) {
+         auto raw = testing::RawP256PublicKey(AttestationKey());
+         Bytes in(OrDie(raw, "raw").begin(), raw->end());
+         in.insert(in.end(), s.quote.qe_auth_data.begin(), s.quote.qe_auth_data.end());
+         Bytes rd = crypto::Sha256(in);
+         rd.resize(64, 0);
+         rd[40] = 1;
+         s.quote.qe_report_data_override = rd;
+       },
+       kCheckQeReportData, CheckStatus::kFail, reason::kQeReportDataMismatch},
+      {"quote_signature_flipped",
+       [](Scenario& s) {
+         s.after_build = [](Bytes& q) { FlipByte(q, testing::kV4SignatureOffset + 40); };
+       },
+       kCheckQuoteSignature, CheckStatus::kFail, reason::kQuoteSignatureInvalid},
+      {"quote_body_changed_after_signing",
+       [](Scenario& s) { s.after_build = [](Bytes& q) { FlipByte(q, 48 + 136); }; },
+       kCheckQuoteSignature, CheckStatus::kFail, reason::kQuoteSignatureInvalid},
+      {"attestation_key_not_on_curve",
+       [](Scenario& s) {
+         s.after_build = [](Bytes& q) { FlipByte(q, testing::kV4SignatureOffset + 64 + 63); };
+       },
+       kCheckQuoteSignature, CheckStatus::kFail, reason::kAttestationKeyInvalid,
+       {kCheckQeReportData}},
+      // QE identity.
+      {"qe_identity_missing",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.clear_qe_identity(); };
+       },
+       kCheckQeIdentityCollateral, CheckStatus::kNotChecked, reason::kQeIdentityMissing},
+      {"qe_identity_signature_invalid",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+           c.set_qe_identity(c.qe_identity() + " ");
+         };
+       },
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentitySignatureInvalid},
+      {"qe_identity_expired",
+       [day](Scenario& s) {
+         s.qe_identity["issueDate"] = FormatRfc3339(kAt - 40 * day);
+         s.qe_identity["nextUpdate"] = FormatRfc3339(kAt - day);
+       },
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityExpired},
+      {"qe_identity_wrong_id", [](Scenario& s) { s.qe_identity["id"] = "QE"; },
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityUnsupported},
+      {"qe_identity_mrsigner_mismatch",
+       [](Scenario& s) { s.quote.SetQeMrSigner(std::array<uint8_t, 32>{1}); }, kCheckQeIdentity,
+       CheckStatus::kFail, reason::kQeIdentityMismatch},
+      {"qe_identity_miscselect_mismatch", [](Scenario& s) { s.quote.SetQeMiscSelect(1); },
+       kCheckQeIdentity, CheckStatus::kFail, reason::kQeIdentityMismatch},
+      {"qe_identity_isvprodid_mismatch", [](Scenario& s) { s.qe_identity["isvprodid"] = 1; },
+       kCheckQeIdentity, CheckStatus::kFail, reason::kQeIdentityMismatch},
+      {"qe_tcb_level_not_found", [](Scenario& s) { s.quote.SetQeIsvSvn(3); }, kCheckQeIdentity,
+       CheckStatus::kFail, reason::kQeTcbLevelNotFound},
+      {"qe_tcb_revoked",
+       [](Scenario& s) { s.qe_identity["tcbLevels"][0]["tcbStatus"] = "Revoked"; },
+       kCheckQeIdentity, CheckStatus::kFail, reason::kQeTcbRevoked},
+      // TCB info.
+      {"tcb_info_missing",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.clear_tcb_info(); };
+       },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kCollateralMissing},
+      {"tcb_info_signature_invalid",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+           c.set_tcb_info(c.tcb_info() + " ");
+         };
+       },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbInfoSignatureInvalid},
+      {"tcb_info_expired",
+       [day](Scenario& s) {
+         s.tcb_info["issueDate"] = FormatRfc3339(kAt - 40 * day);
+         s.tcb_info["nextUpdate"] = FormatRfc3339(kAt);
+       },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbInfoExpired},
+      {"tcb_info_not_yet_valid",
+       [day](Scenario& s) { s.tcb_info["issueDate"] = FormatRfc3339(kAt + day); },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbInfoNotYetValid},
+      {"tcb_info_sgx_id", [](Scenario& s) { s.tcb_info["id"] = "SGX"; }, kCheckTcbInfoCollateral,
+       CheckStatus::kFail, reason::kTcbInfoUnsupported},
+      {"tcb_info_malformed_level",
+       [](Scenario& s) { s.tcb_info["tcbLevels"][0]["tcbStatus"] = "Great"; },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbInfoMalformed},
+      {"tcb_signing_chain_untrusted",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+           c.set_tcb_info_issuer_chain(OtherPki().tcb_signing_chain_pem);
+         };
+       },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbSigningChainInvalid},
+      {"tcb_signing_cert_revoked",
+       [](Scenario& s) { s.crls.root_revoked = {testing::RevokedEntry{{0x7e, 0x38}}}; },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbSigningCertRevoked,
+       {kCheckQeIdentityCollateral}},
+      {"tcb_info_unknown_tcb_type", [](Scenario& s) { s.tcb_info["tcbType"] = 1; },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbInfoUnsupported},
+      {"tcb_info_signed_by_pck_ca",
+       [](Scenario& s) {
+         s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+           // A certificate Intel's root issued for another role.
+           c.set_tcb_info_issuer_chain(crypto::CertificatePem(Pki().pck_ca.cert.get()) +
+                                       Pki().root_pem);
+           auto sig = testing::SignJsonHex(Pki().pck_ca.key.get(), c.tcb_info());
+           c.set_tcb_info_signature(OrDie(sig, "sign"));
+         };
+       },
+       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbSigningChainInvalid},
+      {"fmspc_mismatch", [](Scenario& s) { s.tcb_info["fmspc"] = "00906ED50001"; },
+       kCheckTcbInfoMatch, CheckStatus::kFail, reason::kFmspcMismatch},
+      {"pce_id_mismatch", [](Scenario& s) { s.tcb_info["pceId"] = "0100"; }, kCheckTcbInfoMatch,
+       CheckStatus::kFail, reason::kPceIdMismatch},
+      // TDX module.
+      {"module_mrsigner_mismatch",
+       [](Scenario& s) { s.quote.SetMrSignerSeam(std::array<uint8_t, 48>{0xff}); }, kCheckTdxModule,
+       CheckStatus::kFail, reason::kTdxModuleIdentityMismatch},
+      {"module_attributes_mismatch", [](Scenario& s) { s.quote.SetSeamAttributes(1); },
+       kCheckTdxModule, CheckStatus::kFail, reason::kTdxModuleIdentityMismatch},
+      {"module_identity_not_found", [](Scenario& s) { s.quote.SetTeeTcbSvn({0x06, 0x02, 0x03}); },
+       kCheckTdxModule, CheckStatus::kFail, reason::kTdxModuleIdentityNotFound},
+      {"module_svn_below_every_level",
+       [](Scenario& s) { s.quote.SetTeeTcbSvn({0x01, 0x01, 0x03}); }, kCheckTdxModule,
+       CheckStatus::kFail, reason::kTdxModuleTcbLevelNotFound},
+      {"base_module_mrsigner_mismatch",
+       [](Scenario& s) {
+         s.quote.SetTeeTcbSvn({0x06, 0x00, 0x03});  // major 0: matched against tdxModule
+         s.tcb_info["tdxModule"]["mrsigner"] = std::string(95, '0') + "1";
+       },
+       kCheckTdxModule, CheckStatus::kFail, reason::kTdxModuleIdentityMismatch},
+      // Platform TCB level.
+      {"tcb_level_not_found",
+       [](Scenario& s) { s.ext.cpusvn_components = std::array<uint8_t, 16>{}; }, kCheckTcbLevel,
+       CheckStatus::kFail, reason::kTcbLevelNotFound},
+      {"tdx_components_below_every_level",
+       [](Scenario& s) { s.quote.SetTeeTcbSvn({0x06, 0x01, 0x00}); }, kCheckTcbLevel,
+       CheckStatus::kFail, reason::kTcbLevelNotFound},
+      {"pcesvn_below_every_level", [](Scenario& s) { s.ext.pcesvn = 4; }, kCheckTcbLevel,
+       CheckStatus::kFail, reason::kTcbLevelNotFound},
+      {"tcb_level_revoked",
+       [](Scenario& s) { s.tcb_info["tcbLevels"][0]["tcbStatus"] = "Revoked"; }, kCheckTcbLevel,
+       CheckStatus::kFail, reason::kTcbRevoked},
+      {"module_tcb_revoked",
+       [](Scenario& s) {
+         s.tcb_info["tdxModuleIdentities"][0]["tcbLevels"][0]["tcbStatus"] = "Revoked";
+       },
+       kCheckTcbStatus, CheckStatus::kFail, reason::kTcbRevoked},
+  };
+}
+
+class TdxNegativeTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TdxNegativeTest, OneChangeOneReason) {
+  const Case& c = GetParam();
+  Scenario s;
+  c.edit(s);
+  const DeviceResult d = RunScenario(s);
+  const core::Check* check = FindCheck(d, c.check);
+  ASSERT_NE(check, nullptr) << Describe(d);
+  EXPECT_EQ(check->status, c.status) << Describe(d);
+  EXPECT_EQ(check->reason, c.reason) << Describe(d);
+  // No other check fails for a different reason than the prerequisites.
+  for (const auto& other : d.checks) {
+    if (other.name == c.check || other.status != CheckStatus::kFail) continue;
+    if (std::find(c.also_fail.begin(), c.also_fail.end(), other.name) != c.also_fail.end()) continue;
+    // A revoked component makes the combined TCB status Revoked too.
+    if (other.name == kCheckTcbStatus && other.reason == reason::kTcbRevoked) continue;
+    ADD_FAILURE() << "unexpected failure " << other.name << " " << other.reason << ": "
+                  << other.detail;
+  }
+  // A failing case never leaves a usable REPORTDATA behind unless the
+  // quote's own signature chain is intact.
+  if (c.check == kCheckQuoteSignature || c.check == kCheckQeReportSignature ||
+      c.check == kCheckQeReportData || c.check == kCheckPckChain || c.check == kCheckQuoteFormat) {
+    EXPECT_FALSE(d.report_data.has_value());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, TdxNegativeTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& p) { return p.param.name; });
+
+TEST(TdxNegativeCases, ReasonsAreDistinctPerFailureKind) {
+  // Every reason code in the table is UPPER_SNAKE and the table is large.
+  const std::vector<Case> cases = Cases();
+  EXPECT_GE(cases.size(), 25u);
+  for (const Case& c : cases) {
+    for (char ch : c.reason) {
+      EXPECT_TRUE((ch >= 'A' && ch <= 'Z') || ch == '_') << c.name << ": " << c.reason;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rp::tdx

@@ -107,7 +107,8 @@ const mutations = [
   ["reason code lower case", (p) => p.reasons.push("stale")],
   ["tdx rtmr of 3", (p) => p.submods.cpu0.claims.rtmr.pop()],
   ["gpu measurements_match as string", (p) => (p.submods.gpu0.claims.measurements_match = "true")],
-  ["collateral next_update not a time", (p) => (p.collateral[0].next_update = "soon")],
+  ["collateral next_update not a time", (p) => (p.submods.cpu0.collateral[0].next_update = "soon")],
+  ["collateral sha256 too short", (p) => (p.submods.gpu0.collateral[0].sha256 = "abcd")],
   ["EC cnf without y", (p) => delete p.cnf.jwk.y],
 ];
 for (const [name, mutate] of mutations) {

@@ -188,7 +188,9 @@ TEST(RimParser, MutationsNeverCrash) {
     uint32_t last = 0;
     for (size_t k = 0; k < r->measurements.size(); ++k) {
       const RimMeasurement& m = r->measurements[k];
-      if (k > 0) EXPECT_GT(m.index, last);
+      if (k > 0) {
+        EXPECT_GT(m.index, last);
+      }
       last = m.index;
       EXPECT_LE(m.index, kMaxRimIndex);
       EXPECT_FALSE(m.alternatives.empty());

@@ -106,7 +106,7 @@ inline const core::Check* FindCheck(const core::DeviceResult& r, const std::stri
 inline std::string Outcome(const core::DeviceResult& r, const std::string& name) {
   const core::Check* c = FindCheck(r, name);
   if (c == nullptr) return "<absent>";
-  return absl::StrCat(core::CheckStatusName(c->status), "/", c->reason);
+  return std::string(core::CheckStatusName(c->status)) + "/" + c->reason;
 }
 
 // SPDM 1.1 GET_MEASUREMENTS request (37 B) + MEASUREMENTS response; returns

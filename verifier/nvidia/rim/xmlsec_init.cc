@@ -40,8 +40,6 @@ absl::Status EnsureXmlsecInitialized() {
       status = new absl::Status(absl::InternalError("xmlSecInit failed"));
       return;
     }
-    // After xmlSecInit, which resets the callback to the stderr default.
-    xmlSecErrorsSetCallback(&ErrorCallback);
     if (xmlSecCheckVersion() != 1) {
       status = new absl::Status(absl::InternalError("xmlsec1 library version mismatch"));
       return;
@@ -51,6 +49,8 @@ absl::Status EnsureXmlsecInitialized() {
           absl::StrCat("xmlsec1 OpenSSL backend init failed: ", TakeXmlsecErrors())));
       return;
     }
+    // Last: the init functions reset the callback to the stderr default.
+    xmlSecErrorsSetCallback(&ErrorCallback);
     status = new absl::Status();
   });
   return *status;

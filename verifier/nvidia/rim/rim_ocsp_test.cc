@@ -1,0 +1,465 @@
+// OCSP for RIM signing chains against REAL `openssl ocsp` responders on
+// loopback (one per issuer: root, CA, L3), with a simulated RIM hierarchy
+// whose certificates carry AIA OCSP URLs pointing at them. Responses are
+// fetched through collateral::HttpOcspFetcher (POST, cache, nonce).
+#include "verifier/nvidia/rim/rim_ocsp.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <openssl/pem.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/testing/cert_factory.h"
+#include "tests/testing/rim_builder.h"
+#include "verifier/collateral/http_fetcher.h"
+#include "verifier/collateral/ocsp_fetcher.h"
+#include "verifier/common/clock.h"
+#include "verifier/common/status_macros.h"
+#include "verifier/crypto/ocsp.h"
+#include "verifier/crypto/x509.h"
+#include "verifier/nvidia/rim/appraise.h"
+#include "verifier/nvidia/rim/reasons.h"
+#include "verifier/nvidia/rim/rim_signature.h"
+#include "verifier/nvidia/rim/rim_source.h"
+#include "verifier/nvidia/rim/rim_test_util.h"
+
+namespace rp::nvidia::rim {
+namespace {
+
+using ::rp::nvidia::rim::testing::MapSource;
+using ::rp::nvidia::rim::testing::Outcome;
+using ::rp::testing::CertSpec;
+using ::rp::testing::Issued;
+using ::rp::testing::KeyType;
+using ::testing::HasSubstr;
+
+const absl::Time kRevokedAt = absl::FromUnixSeconds(1650000000);
+
+std::string FindOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// One `openssl ocsp` process (killed in the destructor; PR_SET_PDEATHSIG
+// if the test dies), listening on a kernel-chosen port.
+class Responder {
+ public:
+  static absl::StatusOr<std::unique_ptr<Responder>> Start(const std::string& openssl,
+                                                          std::vector<std::string> args,
+                                                          const std::filesystem::path& dir,
+                                                          const std::string& name) {
+    const std::string out_path = (dir / (name + ".out")).string();
+    const std::string err_path = (dir / (name + ".err")).string();
+    args.insert(args.begin(), {openssl, "ocsp"});
+    for (const char* a : {"-port", "0", "-ignore_err"}) args.emplace_back(a);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid < 0) return absl::InternalError("fork");
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(126);
+      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(125);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    std::unique_ptr<Responder> r(new Responder(pid));
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (waitpid(pid, nullptr, WNOHANG) == pid) {
+        r->pid_ = -1;
+        return absl::InternalError(absl::StrCat("openssl ocsp exited: ", ReadAll(err_path)));
+      }
+      const std::string out = ReadAll(out_path);
+      const size_t accept = out.find("ACCEPT ");
+      const size_t end = accept == std::string::npos ? accept : out.find(' ', accept + 7);
+      if (end != std::string::npos) {
+        const std::string addr = out.substr(accept + 7, end - accept - 7);
+        int port = 0;
+        if (!absl::SimpleAtoi(addr.substr(addr.rfind(':') + 1), &port) || port <= 0) {
+          return absl::InternalError("cannot parse " + out);
+        }
+        // "[::]:port" listens on both families; use IPv4 loopback if it
+        // answers, else IPv6 (decided by the first fetch in WaitReady).
+        r->url_ = absl::StrCat("http://127.0.0.1:", port, "/");
+        r->url6_ = absl::StrCat("http://[::1]:", port, "/");
+        return r;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return absl::DeadlineExceededError("openssl ocsp not ready: " + ReadAll(err_path));
+  }
+  ~Responder() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  explicit Responder(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  std::string url_, url6_;
+};
+
+bool WritePem(const std::filesystem::path& path, const X509* cert, const EVP_PKEY* key) {
+  crypto::OpensslPtr<BIO> bio(BIO_new_file(path.c_str(), "w"));
+  if (bio == nullptr) return false;
+  if (cert != nullptr && PEM_write_bio_X509(bio.get(), cert) != 1) return false;
+  return key == nullptr ||
+         PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+}
+
+std::string IndexTime(absl::Time t) { return absl::FormatTime("%y%m%d%H%M%SZ", t, absl::UTCTimeZone()); }
+
+// One `openssl ca` index.txt line (serial upper-case hex, even length).
+std::string IndexLine(const X509* cert, const std::string& revocation) {
+  std::string serial = crypto::SerialHex(cert);
+  if (serial.size() % 2 != 0) serial.insert(serial.begin(), '0');
+  std::transform(serial.begin(), serial.end(), serial.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return absl::StrCat(revocation.empty() ? "V" : "R", "\t", IndexTime(crypto::NotAfter(cert)),
+                      "\t", revocation, "\t", serial, "\tunknown\t/CN=",
+                      crypto::SubjectCommonName(cert), "\n");
+}
+
+// Simulated RIM hierarchy root → CA → L3 → {L4 good, revoked, hold, unknown},
+// each non-root certificate with an AIA pointing at its issuer's responder.
+struct Pki {
+  std::filesystem::path dir;
+  Issued root, ca, l3;
+  Issued l4_good, l4_revoked, l4_hold, l4_unknown;
+  std::unique_ptr<Responder> by_root, by_ca, by_l3;
+  ~Pki() {
+    by_root.reset();
+    by_ca.reset();
+    by_l3.reset();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+};
+
+CertSpec Spec(const std::string& cn, uint8_t serial, bool ca, const std::string& ocsp_url) {
+  CertSpec s;
+  s.common_name = cn;
+  s.serial = {serial};
+  s.is_ca = ca;
+  if (!ocsp_url.empty()) {
+    s.extensions.push_back({"1.3.6.1.5.5.7.1.1", rp::testing::AiaOcspExtensionValue(ocsp_url)});
+  }
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<Responder>> StartFor(const std::string& openssl, const Pki& p,
+                                                    const std::string& name, const Issued& issuer,
+                                                    const std::string& index) {
+  std::ofstream(p.dir / (name + ".idx")) << index;
+  if (!WritePem(p.dir / (name + ".pem"), issuer.cert.get(), nullptr) ||
+      !WritePem(p.dir / (name + ".key"), nullptr, issuer.key.get())) {
+    return absl::InternalError("writing PEM");
+  }
+  return Responder::Start(openssl,
+                          {"-index", (p.dir / (name + ".idx")).string(), "-CA",
+                           (p.dir / (name + ".pem")).string(), "-rsigner",
+                           (p.dir / (name + ".pem")).string(), "-rkey",
+                           (p.dir / (name + ".key")).string(), "-ndays", "1"},
+                          p.dir, name);
+}
+
+absl::StatusOr<std::unique_ptr<Pki>> MakePki() {
+  auto p = std::make_unique<Pki>();
+  const std::string openssl = FindOnPath("openssl");
+  if (openssl.empty()) return absl::FailedPreconditionError("`openssl` not on PATH");
+  std::string tmpl = (std::filesystem::temp_directory_path() / "rp_rim_ocsp_XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp");
+  p->dir = tmpl;
+  ASSIGN_OR_RETURN(p->root, rp::testing::MakeRoot(Spec("Sim CoRIM signing Root CA", 1, true, ""),
+                                                  KeyType::kEcP384));
+  // Issuance order follows the responders: a certificate's AIA needs its
+  // issuer's responder URL; a responder needs its subjects' serials only.
+  Issued ca_tmp;
+  ASSIGN_OR_RETURN(p->by_root,
+                   StartFor(openssl, *p, "root", p->root,
+                            // CA (serial 02) good.
+                            "V\t491231235959Z\t\t02\tunknown\t/CN=Sim Reference Value CA\n"));
+  ASSIGN_OR_RETURN(p->ca, rp::testing::MakeCert(
+                              Spec("Sim Reference Value CA", 2, true, p->by_root->url()),
+                              KeyType::kEcP384, p->root.cert.get(), p->root.key.get()));
+  ASSIGN_OR_RETURN(p->by_ca,
+                   StartFor(openssl, *p, "ca", p->ca,
+                            "V\t491231235959Z\t\t03\tunknown\t/CN=Sim Reference Value L3\n"));
+  ASSIGN_OR_RETURN(p->l3, rp::testing::MakeCert(
+                              Spec("Sim Reference Value L3", 3, true, p->by_ca->url()),
+                              KeyType::kEcP384, p->ca.cert.get(), p->ca.key.get()));
+  // L3's responder knows L4 serials 40 (good), 41 (revoked), 42 (hold); 43 is unknown.
+  const std::string revoked = absl::StrCat(IndexTime(kRevokedAt), ",keyCompromise");
+  const std::string hold = absl::StrCat(IndexTime(kRevokedAt), ",certificateHold");
+  const std::string l3_index = absl::StrCat(
+      "V\t491231235959Z\t\t40\tunknown\t/CN=Sim L4 good\n",
+      "R\t491231235959Z\t", revoked, "\t41\tunknown\t/CN=Sim L4 revoked\n",
+      "R\t491231235959Z\t", hold, "\t42\tunknown\t/CN=Sim L4 hold\n");
+  ASSIGN_OR_RETURN(p->by_l3, StartFor(openssl, *p, "l3", p->l3, l3_index));
+  const std::string l3_url = p->by_l3->url();
+  ASSIGN_OR_RETURN(p->l4_good, rp::testing::MakeCert(Spec("Sim L4 good", 0x40, false, l3_url),
+                                                     KeyType::kEcP384, p->l3.cert.get(), p->l3.key.get()));
+  ASSIGN_OR_RETURN(p->l4_revoked, rp::testing::MakeCert(Spec("Sim L4 revoked", 0x41, false, l3_url),
+                                                        KeyType::kEcP384, p->l3.cert.get(), p->l3.key.get()));
+  ASSIGN_OR_RETURN(p->l4_hold, rp::testing::MakeCert(Spec("Sim L4 hold", 0x42, false, l3_url),
+                                                     KeyType::kEcP384, p->l3.cert.get(), p->l3.key.get()));
+  ASSIGN_OR_RETURN(p->l4_unknown, rp::testing::MakeCert(Spec("Sim L4 unknown", 0x43, false, l3_url),
+                                                        KeyType::kEcP384, p->l3.cert.get(), p->l3.key.get()));
+  return p;
+}
+
+class RimOcspResponderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<Pki>> p = MakePki();
+    if (p.ok()) {
+      pki_ = std::move(*p);
+    } else {
+      setup_ = p.status();  // reported by every test: never a silent skip
+    }
+  }
+  static void TearDownTestSuite() { pki_.reset(); }
+  void SetUp() override {
+    ASSERT_TRUE(setup_.ok()) << setup_;
+    auto http = collateral::CurlHttpFetcher::Create({});
+    ASSERT_TRUE(http.ok());
+    http_ = std::move(*http);
+    collateral::OcspFetcherOptions o;
+    o.limits.rate_per_second = 0;
+    auto f = collateral::HttpOcspFetcher::Create(o, nullptr, http_.get(), Clock::Real());
+    ASSERT_TRUE(f.ok()) << f.status();
+    fetcher_ = std::move(*f);
+  }
+
+  // A verified path leaf..root for `leaf` (signature and chain checked by
+  // VerifyRim on a builder RIM, exactly as in production).
+  std::vector<crypto::OpensslPtr<X509>> PathFor(const Issued& leaf) {
+    const rp::testing::RimContent content = rp::testing::MakeRimContent("1.0", {});
+    absl::StatusOr<std::string> xml = rp::testing::SignRimXml(
+        rp::testing::RimXmlUnsigned(content), leaf.key.get(),
+        {leaf.cert.get(), pki_->l3.cert.get(), pki_->ca.cert.get()});
+    EXPECT_TRUE(xml.ok()) << xml.status();
+    absl::StatusOr<RimVerification> v = VerifyRim(*xml, Trust(), absl::Now());
+    EXPECT_TRUE(v.ok() && v->ok());
+    return v.ok() ? std::move(v->path) : std::vector<crypto::OpensslPtr<X509>>{};
+  }
+  static RimTrustConfig Trust() {
+    RimTrustConfig t;
+    t.trust_nvidia_root = false;
+    t.extra_root_pems = {crypto::CertificatePem(pki_->root.cert.get())};
+    return t;
+  }
+  // The responders stamp thisUpdate with the real clock: verify at real time.
+  ChainOcspResult Check(const Issued& leaf, const RimTrustConfig& trust) {
+    return CheckRimChainOcsp(PathFor(leaf), trust, {absl::Now(), fetcher_.get(), nullptr, {}});
+  }
+
+  static inline std::unique_ptr<Pki> pki_;
+  static inline absl::Status setup_;
+  std::unique_ptr<collateral::CurlHttpFetcher> http_;
+  std::unique_ptr<collateral::HttpOcspFetcher> fetcher_;
+};
+
+std::string S(core::CheckStatus s) { return std::string(core::CheckStatusName(s)); }
+
+TEST_F(RimOcspResponderTest, AllGood) {
+  ChainOcspResult r = Check(pki_->l4_good, Trust());
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "pass/OK") << r.detail;
+  ASSERT_EQ(r.certs.size(), 3u);
+  EXPECT_EQ(r.certs[0].subject, "Sim Reference Value CA");  // top down
+  EXPECT_EQ(r.certs[2].subject, "Sim L4 good");
+  for (const CertOcspResult& c : r.certs) {
+    EXPECT_EQ(c.ocsp_status, "good") << c.detail;
+    EXPECT_THAT(c.key, ::testing::StartsWith("nvidia/ocsp/"));
+  }
+}
+
+TEST_F(RimOcspResponderTest, Revoked) {
+  ChainOcspResult r = Check(pki_->l4_revoked, Trust());
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/CERT_REVOKED") << r.detail;
+  EXPECT_EQ(r.certs[2].revocation_reason, 1);  // keyCompromise
+}
+
+TEST_F(RimOcspResponderTest, HoldForbiddenByDefaultAllowedByKnob) {
+  ChainOcspResult r = Check(pki_->l4_hold, Trust());
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/CERT_ON_HOLD") << r.detail;
+  RimTrustConfig allow = Trust();
+  allow.allow_hold = true;
+  r = Check(pki_->l4_hold, allow);
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "not-checked/CERT_ON_HOLD") << r.detail;
+  // allow_hold does not make a real revocation acceptable.
+  r = Check(pki_->l4_revoked, allow);
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/CERT_REVOKED") << r.detail;
+}
+
+TEST_F(RimOcspResponderTest, UnknownForbiddenByDefaultAllowedByKnob) {
+  ChainOcspResult r = Check(pki_->l4_unknown, Trust());
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/OCSP_UNKNOWN") << r.detail;
+  RimTrustConfig allow = Trust();
+  allow.allow_unknown = true;
+  r = Check(pki_->l4_unknown, allow);
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "not-checked/OCSP_UNKNOWN") << r.detail;
+}
+
+TEST_F(RimOcspResponderTest, ResponderDownFailsClosedUnlessSoftFail) {
+  RimTrustConfig down = Trust();
+  down.ocsp_url_override = "http://127.0.0.1:1/";  // nothing listens on port 1
+  ChainOcspResult r = Check(pki_->l4_good, down);
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/OCSP_UNAVAILABLE") << r.detail;
+  down.soft_fail_unreachable = true;
+  r = Check(pki_->l4_good, down);
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "not-checked/OCSP_UNAVAILABLE") << r.detail;
+  // Soft-fail never hides a revocation the responder does report.
+  RimTrustConfig soft = Trust();
+  soft.soft_fail_unreachable = true;
+  r = Check(pki_->l4_revoked, soft);
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/CERT_REVOKED") << r.detail;
+}
+
+TEST_F(RimOcspResponderTest, WrongResponderIsNotTrusted) {
+  // Every certificate asked at the L3 responder: its answers for CA and L3
+  // are signed by L3, which is not their issuer → not authorized.
+  RimTrustConfig wrong = Trust();
+  wrong.ocsp_url_override = pki_->by_l3->url();
+  ChainOcspResult r = Check(pki_->l4_good, wrong);
+  EXPECT_EQ(S(r.status), "fail") << r.detail;
+  EXPECT_EQ(r.certs[0].ocsp_status, "invalid") << r.certs[0].detail;
+  EXPECT_EQ(r.certs[2].ocsp_status, "good") << r.certs[2].detail;
+}
+
+TEST_F(RimOcspResponderTest, NoFetcherIsNotConfiguredNeverPass) {
+  ChainOcspResult r =
+      CheckRimChainOcsp(PathFor(pki_->l4_good), Trust(), {absl::Now(), nullptr, nullptr, {}});
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "not-checked/OCSP_NOT_CONFIGURED");
+}
+
+TEST_F(RimOcspResponderTest, OfflineResponsesFromCollateral) {
+  // Answers fetched once, then served from the collateral under their keys
+  // without a fetcher (offline bundle): verified without a nonce.
+  ChainOcspResult live = Check(pki_->l4_revoked, Trust());
+  ASSERT_EQ(live.certs.size(), 3u);
+  MapSource offline;
+  std::vector<crypto::OpensslPtr<X509>> path = PathFor(pki_->l4_revoked);
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    absl::StatusOr<crypto::OcspRequest> req =
+        crypto::BuildOcspRequest(path[i].get(), path[i + 1].get(), {.with_nonce = false});
+    ASSERT_TRUE(req.ok());
+    collateral::OcspQuery q;
+    q.key = absl::StrCat("nvidia/ocsp/", crypto::OcspCacheKey(req->issuer_key_hash, req->serial_hex), ".der");
+    q.url = i == 0 ? pki_->by_l3->url() : (i == 1 ? pki_->by_ca->url() : pki_->by_root->url());
+    q.request_der = req->der;
+    auto got = fetcher_->Fetch(q, {});
+    ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+    offline.Put(q.key, ToString((*got)->item.data));
+  }
+  ChainOcspResult r = CheckRimChainOcsp(path, Trust(), {absl::Now(), nullptr, &offline, {}});
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/CERT_REVOKED") << r.detail;
+  EXPECT_EQ(r.certs[0].ocsp_status, "good");
+}
+
+TEST_F(RimOcspResponderTest, AppraisalWiresOcspIntoChecks) {
+  const rp::testing::RimContent content = rp::testing::MakeRimContent("1.0", {});
+  auto sign = [&](const Issued& leaf, const std::string& version) {
+    rp::testing::RimContent c = rp::testing::MakeRimContent(version, {});
+    absl::StatusOr<std::string> xml = rp::testing::SignRimXml(
+        rp::testing::RimXmlUnsigned(c), leaf.key.get(),
+        {leaf.cert.get(), pki_->l3.cert.get(), pki_->ca.cert.get()});
+    EXPECT_TRUE(xml.ok());
+    return *xml;
+  };
+  MapSource src;
+  src.Put(RimCollateralKey("NV_GPU_DRIVER_GH100_570.00"), sign(pki_->l4_good, "570.00"));
+  src.Put(RimCollateralKey("NV_GPU_VBIOS_1010_0200_882_9600AA0001"),
+          sign(pki_->l4_hold, "96.00.AA.00.01"));
+  RimInputs in;
+  in.driver_version = "570.00";
+  in.vbios_version = "96.00.AA.00.01";
+  in.project = "1010";
+  in.project_sku = "0200";
+  in.chip_sku = "882";
+  in.nvdec0_enabled = false;
+  core::DeviceResult out;
+  ASSERT_TRUE(
+      AppraiseGpuMeasurements(in, Trust(), {absl::Now(), &src, fetcher_.get()}, out).ok());
+  EXPECT_EQ(Outcome(out, "nvidia.driver_rim.ocsp"), "pass/OK");
+  EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.ocsp"), "fail/CERT_ON_HOLD");
+  EXPECT_EQ(out.claims["vbios_rim"]["ocsp_status"], "revoked");
+  EXPECT_EQ(out.claims["vbios_rim"]["ocsp"][2]["revocation_reason"], 6);
+}
+
+// Real NVIDIA RIM certificates carry AIA http://ocsp.ndis.nvidia.com; the
+// query goes there unless overridden (no network: a recording fetcher).
+class RecordingFetcher : public collateral::OcspFetcher {
+ public:
+  absl::StatusOr<std::optional<collateral::OcspFetchResult>> Fetch(
+      const collateral::OcspQuery& q, const collateral::GetOptions&) const override {
+    urls.push_back(q.url);
+    keys.push_back(q.key);
+    return absl::UnavailableError("offline test");
+  }
+  mutable std::vector<std::string> urls, keys;
+};
+
+TEST(RimOcspAia, RealNvidiaChainUsesItsAiaUrl) {
+  absl::StatusOr<RimVerification> v = VerifyRim(
+      testing::ReadRim("store_545.00_testnogpu/NV_GPU_DRIVER_GH100_545.00.xml"), {},
+      testing::At20250115());
+  ASSERT_TRUE(v.ok() && v->ok());
+  RecordingFetcher rec;
+  ChainOcspResult r = CheckRimChainOcsp(v->path, {}, {testing::At20250115(), &rec, nullptr, {}});
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/OCSP_UNAVAILABLE");
+  ASSERT_EQ(rec.urls.size(), 3u);
+  for (const std::string& u : rec.urls) EXPECT_EQ(u, "http://ocsp.ndis.nvidia.com");
+  EXPECT_EQ(r.certs[0].subject, "NVIDIA Reference Value GH100 CA");
+  EXPECT_EQ(r.certs[2].subject, "HCC RIM L4 Signer");
+  RimTrustConfig override_url;
+  override_url.ocsp_url_override = "http://127.0.0.1:9/ocsp";
+  RecordingFetcher rec2;
+  CheckRimChainOcsp(v->path, override_url, {testing::At20250115(), &rec2, nullptr, {}});
+  ASSERT_EQ(rec2.urls.size(), 3u);
+  EXPECT_EQ(rec2.urls[0], "http://127.0.0.1:9/ocsp");
+}
+
+}  // namespace
+}  // namespace rp::nvidia::rim
