@@ -23,6 +23,7 @@
 #include "cli/bundle_io.h"
 #include "cli/collateral_stack.h"
 #include "cli/http_get.h"
+#include "cli/policy_cmd.h"
 #include "cli/render.h"
 #include "cli/simulate.h"
 #include "google/protobuf/util/json_util.h"
@@ -54,6 +55,9 @@ const char kUsage[] =
     "  collateral export OUT_DIR --cache-dir DIR   (offline bundle: the cache without sidecars)\n"
     "  collateral ls --cache-dir DIR\n"
     "  token verify TOKEN|@FILE --jwks FILE|URL [--at RFC3339]\n"
+    "  policy check FILE   (validate; prints OK <id> <version> sha256=<hex>; exit 0 / 2)\n"
+    "  policy eval --policy FILE --result RESULT.json|CLAIMS.json|TOKEN.jwt\n"
+    "              (dry-run release rules; exit 0 all allowed, 1 any denied, 2 error)\n"
     "  jwks [--server ADDR]\n"
     "  simulate init --sim-dir DIR\n"
     "  simulate --challenge CHALLENGE.json --sim-dir DIR --out BUNDLE.json [--tee-key-out FILE]\n"
@@ -225,8 +229,6 @@ int CmdVerify(const Args& a) {
     sim.set_trust_simulation_root(true);
     sim.set_dir(a.Get("trust-simulation"));
   }
-  auto registry = rp::policy::MakeDefaultRegistry(sim);
-  if (!registry.ok()) return Fail(registry.status());
   // Without online flags the stack is offline: --collateral only (and the
   // OCSP responses under its nvidia/ocsp/), never the network.
   attestation::v1::CollateralConfig cc = CollateralConfigFromFlags(a);
@@ -237,6 +239,11 @@ int CmdVerify(const Args& a) {
   if (!stack.ok()) return Fail(stack.status());
   std::shared_ptr<const rp::collateral::CollateralSource> source = stack->source;
   std::shared_ptr<const rp::collateral::OcspFetcher> ocsp = stack->ocsp;
+  rp::policy::RegistryOptions registry_options;
+  registry_options.offline = cc.offline();
+  registry_options.nvidia_ocsp_url = stack->nvidia_ocsp_url;
+  auto registry = rp::policy::MakeDefaultRegistry(sim, registry_options);
+  if (!registry.ok()) return Fail(registry.status());
   auto engine = rp::policy::Engine::Create(std::move(*registry), source, ocsp);
   if (!engine.ok()) return Fail(engine.status());
   auto appraisal = (*engine)->Run(*bundle, policy, rp::policy::RunOptions{at, std::nullopt});
@@ -452,6 +459,19 @@ int main(int argc, char** argv) {
       Args a = Parse(argc, argv, 3, {});
       if (!a.error.empty()) return Fail(a.error);
       return CmdTokenVerify(a);
+    }
+    if (cmd == "policy") {
+      if (argc < 3) return Fail(kUsage);
+      const std::string sub = argv[2];
+      Args a = Parse(argc, argv, 3, {});
+      if (!a.error.empty()) return Fail(a.error);
+      if (sub == "check" && a.positional.size() == 1) {
+        return rp::cli::RunPolicyCheck(a.positional[0], std::cout, std::cerr);
+      }
+      if (sub == "eval" && a.positional.empty() && a.Has("policy") && a.Has("result")) {
+        return rp::cli::RunPolicyEval(a.Get("policy"), a.Get("result"), std::cout, std::cerr);
+      }
+      return Fail(kUsage);
     }
     if (cmd == "collateral") {
       if (argc < 3) return Fail(kUsage);

@@ -14,8 +14,8 @@ namespace rp::cli {
 
 // Exit codes of the two commands.
 inline constexpr int kPolicyOk = 0;        // valid / every rule allows
-inline constexpr int kPolicyError = 1;     // invalid policy, unreadable input
-inline constexpr int kPolicyDenied = 3;    // eval: at least one rule denies
+inline constexpr int kPolicyError = 2;     // invalid policy, unreadable input (attestctl: bad input)
+inline constexpr int kPolicyDenied = 1;    // eval: at least one rule denies (attestctl: rejected)
 
 // Loads and validates `file` (policy::LoadPolicyFile: appraisal fields, then
 // the release rules). Prints "OK <id> <version> sha256=<hex>" to `out` and

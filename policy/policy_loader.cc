@@ -7,6 +7,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "policy/appraise.h"
 #include "policy/engine.h"
+#include "policy/release_rules.h"
 #include "verifier/common/clock.h"
 #include "policy/yaml_json.h"
 #include "verifier/crypto/digest.h"
@@ -164,7 +165,8 @@ absl::Status Validate(const attestation::v1::Policy& p, const std::string& origi
   }
   if (auto st = CheckHexList(origin, "sev_snp.host_data", s.host_data(), 32); !st.ok()) return st;
   if (auto st = ValidateTdx(p.tdx(), origin); !st.ok()) return st;
-  return ValidateGpu(p.nvidia(), origin);
+  if (auto st = ValidateGpu(p.nvidia(), origin); !st.ok()) return st;
+  return ValidateReleaseRules(p, origin);
 }
 
 }  // namespace

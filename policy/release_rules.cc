@@ -1,5 +1,6 @@
 #include "policy/release_rules.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -28,6 +30,36 @@ constexpr size_t kMaxVersionComponentDigits = 16;
 constexpr size_t kMaxShownText = 120;
 
 constexpr char kOps[] = "eq | ne | in | ge | le | matches | exists";
+
+// libstdc++'s default regex executor backtracks: a pattern such as (a+)+b
+// takes exponential time in the length of the text, and claim texts come
+// from the attester. __polynomial (a libstdc++ extension) selects its
+// breadth-first executor instead: time linear in the text (times the
+// pattern's state count). It cannot run back-references, so validation
+// refuses them.
+#if defined(__GLIBCXX__)
+constexpr std::regex::flag_type kRegexFlags =
+    std::regex::ECMAScript | std::regex_constants::__polynomial;
+#else
+#error "release rules need libstdc++'s polynomial regex executor (see above)"
+#endif
+
+// True if `re` has a back-reference (\1..\9) outside a bracket expression.
+bool HasBackReference(const std::string& re) {
+  bool in_class = false;
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\') {
+      if (i + 1 < re.size() && !in_class && re[i + 1] >= '1' && re[i + 1] <= '9') return true;
+      ++i;  // the escaped character
+    } else if (c == '[') {
+      in_class = true;
+    } else if (c == ']') {
+      in_class = false;
+    }
+  }
+  return false;
+}
 
 absl::Status Invalid(const std::string& origin, const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(origin, ": ", path, ": ", what));
@@ -228,7 +260,7 @@ std::optional<std::string> CheckCondition(const Condition& c, const nlohmann::js
                           " bytes; not matched");
     }
     try {
-      const std::regex re(c.value(), std::regex::ECMAScript);
+      const std::regex re(c.value(), kRegexFlags);
       if (std::regex_match(text, re)) return std::nullopt;
     } catch (const std::regex_error& e) {
       return absl::StrCat(c.claim(), ": regex /", c.value(), "/ failed: ", e.what());
@@ -324,8 +356,14 @@ absl::Status ValidateCondition(const std::string& origin, const std::string& at,
       return Invalid(origin, value_at,
                      absl::StrCat("regex longer than ", kMaxRegexLength, " characters"));
     }
+    if (HasBackReference(c.value())) {
+      return Invalid(origin, value_at,
+                     absl::StrCat("regex /", c.value(),
+                                  "/: back-references are not supported (matching must stay "
+                                  "linear in the claim's length)"));
+    }
     try {
-      const std::regex re(c.value(), std::regex::ECMAScript);
+      const std::regex re(c.value(), kRegexFlags);
     } catch (const std::regex_error& e) {
       return Invalid(origin, value_at,
                      absl::StrCat("invalid regex /", c.value(), "/: ", e.what()));

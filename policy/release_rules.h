@@ -22,9 +22,11 @@
 //    component by component ("550.90.07" ge "550.54.14"; components are hex
 //    digit runs, so VBIOS "96.00.9F.00.01" works; missing components count as
 //    0). Anything else fails the condition.
-//  - matches: ECMAScript regex (std::regex) over the scalar's text form; the
-//    whole text must match (anchor-free patterns need ".*"). Texts longer
-//    than kMaxMatchTextBytes fail instead of being searched.
+//  - matches: ECMAScript regex (std::regex, libstdc++'s non-backtracking
+//    executor, so time stays linear in the claim's length; back-references
+//    are refused) over the scalar's text form; the whole text must match
+//    (anchor-free patterns need ".*"). Texts longer than kMaxMatchTextBytes
+//    fail instead of being matched.
 #ifndef RP_POLICY_RELEASE_RULES_H_
 #define RP_POLICY_RELEASE_RULES_H_
 
@@ -47,13 +49,13 @@ inline constexpr size_t kMaxClaimPathLength = 256;
 inline constexpr size_t kMaxRegexLength = 256;
 inline constexpr size_t kMaxConditionValueLength = 1024;  // value and each of values
 inline constexpr int kMaxInValues = 256;
-// Longer claim texts fail `matches` (libstdc++'s std::regex recurses per
-// character and can exhaust the stack on very long inputs).
+// Longer claim texts fail `matches` (a bound on the work per condition).
 inline constexpr size_t kMaxMatchTextBytes = 4096;
 
 // Checks every release rule of `p`: count, names (required, [A-Za-z0-9._:/@-]
 // 1..128, unique), condition count, claim paths, operators, values (ge/le
-// values must be numbers or dotted versions, matches regexes must compile,
+// values must be numbers or dotted versions, matches regexes must compile
+// and have no back-references,
 // exists takes "true" / "false" / empty). INVALID_ARGUMENT with
 // "<origin>: release_rules[i].all_of[j].<field>: <what>" for the first error.
 absl::Status ValidateReleaseRules(const attestation::v1::Policy& p, const std::string& origin);

@@ -1,6 +1,7 @@
 #include "policy/release_rules.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -62,6 +63,13 @@ Condition Cond(const std::string& claim, const std::string& op, const std::strin
   c.set_value(value);
   for (auto& v : values) c.add_values(v);
   return c;
+}
+
+RuleResult EvalOneOn(const Condition& c, const nlohmann::json& claims) {
+  ReleaseRule r;
+  r.set_name("t");
+  *r.add_all_of() = c;
+  return EvaluateReleaseRule(r, claims);
 }
 
 RuleResult EvalOne(const Condition& c) {
@@ -189,6 +197,61 @@ TEST(ReleaseRules, MissingClaimFailsEveryOperatorExceptExistsFalse) {
   EXPECT_TRUE(EvalOne(Cond(missing, "exists", "false")).allowed);
   // A null claim is missing for comparisons too (fail closed).
   EXPECT_FALSE(EvalOne(Cond("submods.gpu0.claims.hwmodel", "ne", "GH100")).allowed);
+}
+
+TEST(ReleaseRules, LongTextsAndLargeNumbers) {
+  nlohmann::json claims = Claims();
+  claims["long"] = std::string(kMaxMatchTextBytes + 1, 'a');
+  claims["big"] = uint64_t{18446744073709551615u};
+  claims["neg"] = -5;
+  ReleaseRule r;
+  r.set_name("t");
+  *r.add_all_of() = Cond("long", "matches", "a*");
+  RuleResult res = EvaluateReleaseRule(r, claims);
+  EXPECT_FALSE(res.allowed);
+  ASSERT_THAT(res.failed, SizeIs(1));
+  EXPECT_THAT(res.failed[0], HasSubstr("long is longer than 4096 bytes; not matched"));
+  // The failure text shows a bounded prefix of long values.
+  r.clear_all_of();
+  *r.add_all_of() = Cond("long", "eq", "b");
+  res = EvaluateReleaseRule(r, claims);
+  ASSERT_THAT(res.failed, SizeIs(1));
+  EXPECT_LT(res.failed[0].size(), 400u);
+  EXPECT_THAT(res.failed[0], HasSubstr("...(4097 bytes)"));
+  for (const auto& [cond, want] : std::vector<std::pair<Condition, bool>>{
+           {Cond("big", "ge", "18446744073709551614"), true},
+           {Cond("big", "eq", "18446744073709551615"), true},
+           {Cond("neg", "le", "-4"), true},
+           {Cond("neg", "ge", "-4"), false},
+           {Cond("neg", "ge", "-5.5"), true}}) {
+    SCOPED_TRACE(cond.ShortDebugString());
+    ReleaseRule one;
+    one.set_name("n");
+    *one.add_all_of() = cond;
+    EXPECT_EQ(EvaluateReleaseRule(one, claims).allowed, want);
+  }
+}
+
+// Claim texts come from the attester: a pattern that backtracks
+// exponentially in libstdc++'s default executor must stay fast.
+TEST(ReleaseRules, MatchesDoesNotBacktrackExponentially) {
+  nlohmann::json claims = {{"s", std::string(kMaxMatchTextBytes - 1, 'a') + "!"}};
+  ReleaseRule r;
+  r.set_name("t");
+  *r.add_all_of() = Cond("s", "matches", "(a+)+b");
+  *r.add_all_of() = Cond("s", "matches", "(a|aa)*c");
+  *r.add_all_of() = Cond("s", "matches", "(.*){1,64}x");
+  const auto start = std::chrono::steady_clock::now();
+  RuleResult res = EvaluateReleaseRule(r, claims);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(res.allowed);
+  EXPECT_THAT(res.failed, SizeIs(3));
+  EXPECT_LT(elapsed, std::chrono::seconds(5));  // backtracking: longer than the universe
+  // Lookahead still works.
+  nlohmann::json build = {{"b", "attestation-rp 0.1.0"}};
+  EXPECT_TRUE(EvalOneOn(Cond("b", "matches", "(?!.*SIMULATED).*"), build).allowed);
+  build["b"] = "attestation-rp 0.1.0 (SIMULATED EVIDENCE)";
+  EXPECT_FALSE(EvalOneOn(Cond("b", "matches", "(?!.*SIMULATED).*"), build).allowed);
 }
 
 TEST(ReleaseRules, ResolveClaimPath) {
@@ -369,6 +432,10 @@ TEST(ReleaseRules, ValidationErrorsNameThePath) {
       {"bad character", OneCondition("{claim: 'submods.gpu 0', op: exists}"),
        "t.yaml: release_rules[0].all_of[0].claim: 'submods.gpu 0': segments are "
        "[A-Za-z0-9_:/@-], separated by '.'"},
+      {"too many segments",
+       OneCondition("{claim: a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a, "
+                    "op: exists}"),
+       "t.yaml: release_rules[0].all_of[0].claim: more than 32 segments"},
       {"eq without value", OneCondition("{claim: x, op: eq}"),
        "t.yaml: release_rules[0].all_of[0].value: required for op eq (use op exists for "
        "presence)"},
@@ -384,6 +451,9 @@ TEST(ReleaseRules, ValidationErrorsNameThePath) {
        "version"},
       {"exists value", OneCondition("{claim: x, op: exists, value: 'yes'}"),
        "t.yaml: release_rules[0].all_of[0].value: 'yes' is not \"true\" or \"false\""},
+      {"back-reference", OneCondition("{claim: x, op: matches, value: '(a)\\1'}"),
+       "t.yaml: release_rules[0].all_of[0].value: regex /(a)\\1/: back-references are not "
+       "supported (matching must stay linear in the claim's length)"},
       {"regex too long", OneCondition(absl::StrCat("{claim: x, op: matches, value: ", long_regex,
                                                    "}")),
        "t.yaml: release_rules[0].all_of[0].value: regex longer than 256 characters"},
@@ -420,6 +490,10 @@ TEST(ReleaseRules, BoundsAreInclusive) {
   EXPECT_TRUE(
       ParseRules(OneCondition(absl::StrCat("{claim: x, op: matches, value: ", re, "}"))).ok());
   EXPECT_TRUE(ParseRules("").ok());  // no rules is valid
+  // An escaped backslash before a digit is not a back-reference; one after a
+  // bracket expression is.
+  EXPECT_TRUE(ParseRules(OneCondition("{claim: x, op: matches, value: 'a\\\\1'}")).ok());
+  EXPECT_FALSE(ParseRules(OneCondition("{claim: x, op: matches, value: '[ab](a)\\1'}")).ok());
 }
 
 // Every shipped policy loads, validates (appraisal + release rules) and has

@@ -148,7 +148,14 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   CollateralMetrics collateral_metrics(*metrics.registry());
 
   // Verification and appraisal.
-  auto registry = policy::MakeDefaultRegistry(config.simulation());
+  policy::RegistryOptions registry_options;
+  registry_options.offline = !config.has_collateral() || config.collateral().offline();
+  if (!registry_options.offline) {
+    registry_options.nvidia_ocsp_url = config.collateral().nvidia_ocsp_url().empty()
+                                           ? std::string(cli::kDefaultNvidiaOcspUrl)
+                                           : config.collateral().nvidia_ocsp_url();
+  }
+  auto registry = policy::MakeDefaultRegistry(config.simulation(), registry_options);
   if (!registry.ok()) {
     return Fail(registry.status());
   }

@@ -117,7 +117,8 @@ GpuReportBuilder::GpuReportBuilder() {
   }
   Bytes msrscnt;
   for (int i = 0; i < 64; ++i) {
-    msrscnt.insert(msrscnt.end(), {static_cast<uint8_t>(i % 3), 0, 0, 0});
+    msrscnt.push_back(static_cast<uint8_t>(i % 3));
+    msrscnt.resize(msrscnt.size() + 3, 0);
   }
   opaque = {
       {ot::kVbiosVersion, {0x00, 0x9F, 0x00, 0x96, 0x01, 0x00, 0x00, 0x00}},
@@ -188,8 +189,10 @@ Bytes GpuReportBuilder::BuildUnsigned() const {
     PutU16Le(record, static_cast<uint16_t>(b.value.size()));
     Append(record, b.value);
   }
-  out.insert(out.end(), {response_version, response_code, response_param1, response_param2,
-                         number_of_blocks_override.value_or(static_cast<uint8_t>(blocks.size()))});
+  for (uint8_t v : {response_version, response_code, response_param1, response_param2,
+                    number_of_blocks_override.value_or(static_cast<uint8_t>(blocks.size()))}) {
+    out.push_back(v);
+  }
   PutU24Le(out, static_cast<uint32_t>(record.size()));
   Append(out, record);
   Append(out, responder_nonce);

@@ -74,7 +74,7 @@ TEST_P(RealChainTest, VerifiesToPinnedRootWithFwidAndIdentity) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vectors, RealChainTest, ::testing::ValuesIn(RealVectors()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
 
 TEST(RealChain, KnownFwidValues) {
   auto h = ParseGpuCertChain(

@@ -55,7 +55,7 @@ TEST_P(RealReportTest, DecodesToProvenanceValues) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vectors, RealReportTest, ::testing::ValuesIn(RealVectors()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
 
 // NVIDIA attestation-sdk's field dump of the 550.90.07 response.
 TEST(RealReport, MatchesNvidiaSdkParsedOutput) {
@@ -235,7 +235,7 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"OpaqueInvalidType", [](Bytes& b) { b[kOpaqueStart] = 0xFF; },
                   "OPAQUE_MALFORMED"},
         Malformed{"OpaqueTypeZero", [](Bytes& b) { b[kOpaqueStart] = 0x00; }, "OPAQUE_MALFORMED"}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& p) { return p.param.name; });
 
 TEST(Opaque, FieldRules) {
   auto tlv = [](uint16_t type, Bytes v) {

@@ -140,10 +140,12 @@ struct NvidiaTrustConfig {
 
 // Verifies bundle.nvidia(): one DeviceResult per GPU (tee "nvidia-gpu", in
 // evidence_list order) then one per switch (tee "nvidia-switch"). Per device
-// the checks are, in order: nvidia.arch (GPUs), .report_format, .cert_chain,
-// .report_signature, .fwid, .nonce, .opaque_fields + .cc_mode (GPUs),
-// .cert_ocsp, then node-level .unique_device, .gpu_modes, .ppcie_switches,
-// .ppcie_topology, and .driver_rim/.vbios_rim (GPUs). A check whose input
+// the checks are, in order: .report_format, .cert_chain, .report_signature,
+// .arch (GPUs; recorded first when the bundle arch is unsupported), .fwid,
+// .nonce, .opaque_fields + .cc_mode (GPUs), .cert_ocsp, then node-level
+// .unique_device, (.nonce NONCE_INCONSISTENT), .gpu_modes (>= 2 GPUs),
+// .ppcie_switches + .ppcie_topology (PPCIe GPUs), .driver_rim/.vbios_rim
+// (GPUs). A node over max_gpus/max_switches gets only .device_count. A check whose input
 // failed earlier is NOT_CHECKED PREREQUISITE_FAILED, so the caller sees
 // every problem. Claims come from the report as parsed; the checks say how
 // far they can be trusted.

@@ -85,6 +85,8 @@ struct Env {
   // A second, distinct GPU (own serials) built from this edit.
   std::function<void(GpuReportBuilder&)> second_gpu;
   bool empty_evidence = false;
+  int switches = 0;  // NVSwitch entries (distinct devices, default report)
+  std::function<void(Bytes&)> switch_after_signing;
 };
 
 struct Case {
@@ -144,6 +146,21 @@ absl::StatusOr<std::vector<DeviceResult>> RunEnv(Env& env,
     e->set_evidence(ToString(e2->first));
     e->set_certificate(e2->second);
   }
+  for (int i = 0; i < env.switches; ++i) {
+    GpuDeviceOptions opts;
+    opts.brom_serial = {0x61, static_cast<uint8_t>(i)};
+    opts.leaf_serial = {0x71, static_cast<uint8_t>(i)};
+    Env plain;
+    plain.pki = env.pki;
+    plain.after_signing = env.switch_after_signing;
+    GpuReportBuilder sw;
+    sw.nonce = env.report.nonce;
+    absl::StatusOr<std::pair<Bytes, std::string>> e2 = MakeEntry(plain, sw, opts);
+    if (!e2.ok()) return e2.status();
+    auto* e = b.mutable_nvidia()->add_switch_evidence_list();
+    e->set_evidence(ToString(e2->first));
+    e->set_certificate(e2->second);
+  }
   test::MapSource none;
   std::optional<Bytes> nonce;
   if (!env.no_expected_nonce) {
@@ -171,6 +188,29 @@ TEST(GpuBaseline, ValidEvidencePassesEveryCheck) {
   EXPECT_EQ(d.claims["ueid"], "1405234081");  // 0x53C22BA1
   EXPECT_EQ(d.claims["hwmodel"], "GH100 A01 GSP BROM");
   EXPECT_EQ(d.claims["cc_mode"], "cc");
+}
+
+TEST(GpuBaseline, SwitchEvidenceIsVerifiedAsSwitch) {
+  Env env;
+  env.switches = 2;
+  auto results = RunEnv(env);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 3u);
+  for (size_t i = 1; i < 3; ++i) {
+    const DeviceResult& d = (*results)[i];
+    EXPECT_EQ(d.tee, "nvidia-switch");
+    EXPECT_FALSE(d.HasFailure()) << test::DescribeChecks(d);
+    for (const char* check : {kCheckReportFormat, kCheckCertChain, kCheckReportSignature,
+                              kCheckFwid, kCheckNonce, kCheckUniqueDevice}) {
+      const core::Check* c = test::FindCheck(d, check);
+      ASSERT_NE(c, nullptr) << check;
+      EXPECT_EQ(c->status, CheckStatus::kPass) << check << " " << c->detail;
+    }
+    // GPU-only checks are not recorded for switches.
+    EXPECT_EQ(test::FindCheck(d, kCheckCcMode), nullptr);
+    EXPECT_EQ(test::FindCheck(d, kCheckDriverRim), nullptr);
+    EXPECT_FALSE(d.claims.contains("cc_mode"));
+  }
 }
 
 TEST(GpuBaseline, BlackwellChainAndExtension) {
@@ -410,6 +450,20 @@ const std::vector<Case>& Cases() {
        [](Env& e) { e.second_gpu = [](GpuReportBuilder& r) { r.SetPpcie(FourPdis()); }; },
        kCheckGpuModes, CheckStatus::kFail, reason::kMixedGpuModes, 1},
       // Node.
+      {"PpcieWithSwitchEvidence",
+       [](Env& e) {
+         e.report.SetPpcie(FourPdis());
+         e.switches = 4;
+       },
+       kCheckPpcieSwitches, CheckStatus::kPass, "OK"},
+      {"FiveSwitches", [](Env& e) { e.switches = 5; }, kCheckDeviceCount, CheckStatus::kFail,
+       reason::kTooManyDevices},
+      {"SwitchSignatureByteFlipped",
+       [](Env& e) {
+         e.switches = 1;
+         e.switch_after_signing = [](Bytes& b) { b.back() ^= 1; };
+       },
+       kCheckReportSignature, CheckStatus::kFail, reason::kSignatureInvalid, 1},
       {"SameGpuTwice", [](Env& e) { e.copies = 2; }, kCheckUniqueDevice, CheckStatus::kFail,
        reason::kDuplicateDevice, 1},
       {"NineGpus", [](Env& e) { e.copies = 9; }, kCheckDeviceCount, CheckStatus::kFail,
@@ -444,7 +498,7 @@ TEST_P(GpuNegativeTest, OneChangeOneReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, GpuNegativeTest, ::testing::ValuesIn(Cases()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
 
 TEST(GpuNegative, AtLeast25FailingRows) {
   int fails = 0;

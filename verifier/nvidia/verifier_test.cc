@@ -111,7 +111,7 @@ TEST_P(RealVerifyTest, VerifiesWithPinnedRoot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vectors, RealVerifyTest, ::testing::ValuesIn(RealVectors()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
 
 TEST(RealVerify, ClaimsOf550MatchTrustee) {
   test::MapSource none;

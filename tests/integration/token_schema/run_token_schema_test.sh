@@ -3,12 +3,16 @@
 # with an independent JSON Schema implementation (npm `ajv` + `ajv-formats`,
 # versions pinned in package.json/package-lock.json).
 #
-#   run_token_schema_test.sh [TOKEN_OR_PAYLOAD_FILE...]
+#   run_token_schema_test.sh [--issue SERVER_BINARY ATTESTCTL] [TOKEN_OR_PAYLOAD_FILE...]
 #
 # Always validates the example token in docs/token.md and checks that the
 # schema rejects one-change mutations of it; then every file given (a compact
 # JWT, whose header and payload are checked but not its signature, or a JSON
-# payload). Registered in CTest as token_schema_test
+# payload). With --issue it first gets a real token: it starts the
+# attestation-server on ephemeral loopback ports (development config, demo
+# policy, simulation root trusted), runs `attestctl challenge`, `simulate` and
+# `attest --token-out`, stops the server and validates that token too.
+# Registered in CTest as token_schema_test and token_schema_real_token
 # (tests/integration/token_schema/CMakeLists.txt).
 set -euo pipefail
 
@@ -18,6 +22,17 @@ die() {
 }
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+SERVER_BIN=""
+ATTESTCTL=""
+if [[ $# -ge 1 && $1 == "--issue" ]]; then
+  [[ $# -ge 3 ]] || die "usage: $0 [--issue SERVER_BINARY ATTESTCTL] [FILE...]"
+  SERVER_BIN=$2
+  ATTESTCTL=$3
+  shift 3
+  [[ -x "$SERVER_BIN" ]] || die "server binary not executable: $SERVER_BIN"
+  [[ -x "$ATTESTCTL" ]] || die "attestctl not executable: $ATTESTCTL"
+fi
 for f in "$@"; do
   [[ -r "$f" ]] || die "cannot read $f"
 done
@@ -34,4 +49,55 @@ echo "ajv $(node -p "require('$HERE/node_modules/ajv/package.json').version")," 
   "ajv-formats $(node -p "require('$HERE/node_modules/ajv-formats/package.json').version")," \
   "node $(node --version)"
 
-node "$HERE/validate_token_schema.mjs" "$@"
+FILES=("$@")
+if [[ -n "$SERVER_BIN" ]]; then
+  WORK=$(mktemp -d)
+  SERVER_PID=""
+  cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then
+      kill "$SERVER_PID" 2>/dev/null || true
+      wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+  }
+  trap cleanup EXIT
+  "$ATTESTCTL" simulate init --sim-dir "$WORK/sim" >/dev/null || die "attestctl simulate init failed"
+  cat >"$WORK/server.yaml" <<YAML
+environment: development
+listen: 127.0.0.1:1        # overridden below (ephemeral ports)
+http_listen: 127.0.0.1:1
+metrics_listen: 127.0.0.1:1
+token:
+  issuer: attestation-rp-schema-test
+policy_file: $ROOT/deploy/policies/demo.yaml
+simulation:
+  trust_simulation_root: true
+  dir: $WORK/sim
+audit_log: $WORK/audit.log
+YAML
+  "$SERVER_BIN" --config "$WORK/server.yaml" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    --metrics-listen=127.0.0.1:0 --port-file "$WORK/ports.json" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    [[ -s "$WORK/ports.json" ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || die "server exited during startup: $(cat "$WORK/server.log")"
+    sleep 0.1
+  done
+  [[ -s "$WORK/ports.json" ]] || die "server did not report its ports: $(cat "$WORK/server.log")"
+  GRPC_PORT=$(node -p "JSON.parse(require('fs').readFileSync('$WORK/ports.json', 'utf8')).grpc")
+  SERVER="127.0.0.1:$GRPC_PORT"
+  "$ATTESTCTL" challenge --server "$SERVER" --out "$WORK/challenge.json" >/dev/null ||
+    die "attestctl challenge failed: $(cat "$WORK/server.log")"
+  "$ATTESTCTL" simulate --challenge "$WORK/challenge.json" --sim-dir "$WORK/sim" \
+    --out "$WORK/bundle.json" >/dev/null || die "attestctl simulate failed"
+  # Exit 1 (contraindicated) still yields a token, which must validate too.
+  rc=0
+  "$ATTESTCTL" attest --server "$SERVER" --evidence "$WORK/bundle.json" \
+    --challenge "$WORK/challenge.json" --token-out "$WORK/token.jwt" >"$WORK/attest.out" || rc=$?
+  [[ $rc -le 1 && -s "$WORK/token.jwt" ]] ||
+    die "attestctl attest (exit $rc) issued no token: $(cat "$WORK/attest.out")"
+  echo "real token issued by $(basename "$SERVER_BIN") (attest exit $rc)"
+  FILES+=("$WORK/token.jwt")
+fi
+
+node "$HERE/validate_token_schema.mjs" "${FILES[@]}"

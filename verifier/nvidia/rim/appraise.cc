@@ -106,6 +106,9 @@ absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_vie
   side.claim["fetched"] = true;
   side.claim["source"] = it.source;
   if (it.stale) stale.push_back(key);
+  out.collateral.push_back(core::CollateralRef{
+      "rim", key, HexEncode(crypto::Sha256(it.data)),
+      it.fresh_until == absl::InfiniteFuture() ? "" : FormatRfc3339(it.fresh_until), it.source});
   absl::StatusOr<RimVerification> v = VerifyRim(
       std::string_view(reinterpret_cast<const char*>(it.data.data()), it.data.size()),  // NOLINT
       trust, ctx.at);
@@ -142,6 +145,11 @@ absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_vie
       certs.push_back({{"subject", c.subject}, {"status", c.ocsp_status}, {"reason", c.reason}});
       if (c.revocation_reason >= 0) certs.back()["revocation_reason"] = c.revocation_reason;
       if (c.stale) stale.push_back(c.key);
+      if (!c.response_sha256.empty()) {
+        out.collateral.push_back(core::CollateralRef{
+            "ocsp", c.key, c.response_sha256,
+            c.next_update == absl::InfinitePast() ? "" : FormatRfc3339(c.next_update), c.source});
+      }
       if (worst == "good" && c.ocsp_status != "good") worst = c.ocsp_status;
     }
     side.claim["ocsp_status"] = worst;

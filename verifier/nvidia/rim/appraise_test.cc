@@ -93,6 +93,11 @@ TEST(Appraise, RealPositiveSetMatchesEveryActiveIndex) {
   EXPECT_EQ(out.claims["vbios_rim"]["signer"], "HCC RIM L4 Signer");
   EXPECT_EQ(out.claims["oemid"], "5703");
   EXPECT_FALSE(out.HasFailure());
+  ASSERT_EQ(out.collateral.size(), 2u);
+  EXPECT_EQ(out.collateral[0].kind, "rim");
+  EXPECT_EQ(out.collateral[0].id, "nvidia/rims/NV_GPU_DRIVER_GH100_545.00.xml");
+  EXPECT_EQ(out.collateral[0].sha256.size(), 64u);
+  EXPECT_EQ(out.collateral[0].source, "map");
 }
 
 TEST(Appraise, Index35MatchesToo) {

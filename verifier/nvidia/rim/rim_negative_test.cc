@@ -67,7 +67,7 @@ struct SigCase {
   std::string want_signature;
   std::string want_chain = "OK";
   // Build differently than with the default hierarchy/key (optional).
-  enum class Signer { kDefault, kWrongKey, kNoL3, kExpiredLeaf, kUntrusted } signer = Signer::kDefault;
+  enum class Signer { kDefault, kWrongKey, kSmuggledKey, kNoL3, kExpiredLeaf, kUntrusted } signer = Signer::kDefault;
 };
 
 void PrintTo(const SigCase& c, std::ostream* os) { *os << c.name; }
@@ -89,6 +89,15 @@ TEST_P(RimSignatureNegativeTest, OneFlip) {
       break;
     case SigCase::Signer::kWrongKey:  // L3's key, but L4's certificate in KeyInfo
       xml = rp::testing::SignRimXml(unsigned_xml, h_->l3.key.get(), h_->Chain(), options);
+      break;
+    case SigCase::Signer::kSmuggledKey:
+      // Signed by another hierarchy's L4, whose certificate is appended to
+      // the trusted chain in X509Data: only the first (validated)
+      // certificate's key may be used.
+      xml = rp::testing::SignRimXml(unsigned_xml, other_->l4.key.get(),
+                                    {h_->l4.cert.get(), h_->l3.cert.get(), h_->ca.cert.get(),
+                                     other_->l4.cert.get()},
+                                    options);
       break;
     case SigCase::Signer::kNoL3:
       xml = rp::testing::SignRimXml(unsigned_xml, h_->l4.key.get(),
@@ -153,6 +162,8 @@ INSTANTIATE_TEST_SUITE_P(
                 reason::kRimDigestMismatch},
         SigCase{"signed_with_another_key_than_the_leaf", nullptr, reason::kRimSignatureInvalid,
                 "OK", SigCase::Signer::kWrongKey},
+        SigCase{"signer_key_smuggled_into_x509data", nullptr, reason::kRimSignatureInvalid,
+                "OK", SigCase::Signer::kSmuggledKey},
         SigCase{"chain_missing_l3", nullptr, "OK", reason::kRimChainInvalid,
                 SigCase::Signer::kNoL3},
         SigCase{"leaf_expired", nullptr, "OK", reason::kRimSignerExpired,
@@ -249,7 +260,7 @@ INSTANTIATE_TEST_SUITE_P(
     Table, RimAppraiseRulesTest,
     ::testing::Values(
         AppraiseCase{"baseline_match", {Active(7, {Digest(7)})}, {Active(1, {Digest(1)})},
-                     Runtime(), false, "570.00", "pass/OK"},
+                     Runtime(), false, "570.00", "pass/OK", {}},
         AppraiseCase{"one_runtime_value_differs", {Active(7, {Digest(7)})},
                      {Active(1, {Digest(1)})}, Runtime({{2, Digest(99)}}), false, "570.00",
                      "fail/MEASUREMENT_MISMATCH", {1}},
@@ -261,13 +272,13 @@ INSTANTIATE_TEST_SUITE_P(
                      "not-checked/PREREQUISITE_FAILED", {}, "fail/RIM_INDICES_OVERLAP"},
         AppraiseCase{"third_alternative_matches",
                      {Active(7, {Digest(70), Digest(71), Digest(7)})}, {Active(1, {Digest(1)})},
-                     Runtime(), false, "570.00", "pass/OK"},
+                     Runtime(), false, "570.00", "pass/OK", {}},
         AppraiseCase{"no_alternative_matches", {Active(7, {Digest(70), Digest(71)})},
                      {Active(1, {Digest(1)})}, Runtime(), false, "570.00",
                      "fail/MEASUREMENT_MISMATCH", {7}},
         AppraiseCase{"inactive_index_ignored", {Active(7, {Digest(7)})},
                      {Active(1, {Digest(1)})}, Runtime({{5, Digest(123)}}), false, "570.00",
-                     "pass/OK"},
+                     "pass/OK", {}},
         AppraiseCase{"runtime_value_missing", {Active(7, {Digest(7)})},
                      {Active(1, {Digest(1)}), Active(4, {Digest(4)})}, Runtime(), false,
                      "570.00", "fail/MEASUREMENT_MISMATCH", {4}},
@@ -276,7 +287,7 @@ INSTANTIATE_TEST_SUITE_P(
                      "fail/MEASUREMENT_MISMATCH", {7}},
         AppraiseCase{"nvdec0_disabled_skips_index_35",
                      {Active(7, {Digest(7)}), Active(35, {Digest(200)})},
-                     {Active(1, {Digest(1)})}, Runtime(), false, "570.00", "pass/OK"},
+                     {Active(1, {Digest(1)})}, Runtime(), false, "570.00", "pass/OK", {}},
         AppraiseCase{"nvdec0_enabled_compares_index_35",
                      {Active(7, {Digest(7)}), Active(35, {Digest(200)})},
                      {Active(1, {Digest(1)})}, Runtime(), true, "570.00",
@@ -287,10 +298,10 @@ INSTANTIATE_TEST_SUITE_P(
                      "fail/MEASUREMENT_MISMATCH", {35}},
         AppraiseCase{"nvdec0_enabled_index_35_matches",
                      {Active(7, {Digest(7)}), Active(35, {Digest(35)})},
-                     {Active(1, {Digest(1)})}, Runtime(), true, "570.00", "pass/OK"},
+                     {Active(1, {Digest(1)})}, Runtime(), true, "570.00", "pass/OK", {}},
         AppraiseCase{"block_index_zero_is_malformed", {Active(7, {Digest(7)})},
                      {Active(1, {Digest(1)})}, Runtime({{0, Digest(0)}}), false, "570.00",
-                     "fail/MEASUREMENTS_MALFORMED"}),
+                     "fail/MEASUREMENTS_MALFORMED", {}}),
     [](const ::testing::TestParamInfo<AppraiseCase>& i) { return i.param.name; });
 
 }  // namespace

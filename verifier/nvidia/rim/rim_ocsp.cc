@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/ocsp.h"
 #include "verifier/crypto/x509.h"
 #include "verifier/nvidia/rim/reasons.h"
@@ -112,6 +113,8 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
     }
   }
   r.stale = item->stale;
+  r.response_sha256 = HexEncode(crypto::Sha256(item->data));
+  r.source = item->source;
   std::optional<std::span<const uint8_t>> nonce;
   crypto::OcspVerifyOptions options;
   if (fresh_answer && !req->nonce.empty()) {
@@ -134,6 +137,7 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
     return r;
   }
   r.revocation_reason = res->revocation_reason;
+  r.next_update = res->next_update;
   r.detail = absl::StrCat("'", r.subject, "': ", res->reason_code, " (", res->responder, ")");
   switch (res->status) {
     case crypto::OcspStatus::kGood:

@@ -48,6 +48,11 @@ struct CertOcspResult {
   int revocation_reason = -1;
   std::string detail;
   bool stale = false;      // served past freshness within the grace
+  // The response that was judged (empty when none was): for the result's
+  // collateral list.
+  std::string response_sha256;  // lower-case hex
+  std::string source;
+  absl::Time next_update = absl::InfinitePast();
 };
 
 struct ChainOcspResult {

@@ -150,17 +150,6 @@ bool WritePem(const std::filesystem::path& path, const X509* cert, const EVP_PKE
 
 std::string IndexTime(absl::Time t) { return absl::FormatTime("%y%m%d%H%M%SZ", t, absl::UTCTimeZone()); }
 
-// One `openssl ca` index.txt line (serial upper-case hex, even length).
-std::string IndexLine(const X509* cert, const std::string& revocation) {
-  std::string serial = crypto::SerialHex(cert);
-  if (serial.size() % 2 != 0) serial.insert(serial.begin(), '0');
-  std::transform(serial.begin(), serial.end(), serial.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return absl::StrCat(revocation.empty() ? "V" : "R", "\t", IndexTime(crypto::NotAfter(cert)),
-                      "\t", revocation, "\t", serial, "\tunknown\t/CN=",
-                      crypto::SubjectCommonName(cert), "\n");
-}
-
 // Simulated RIM hierarchy root → CA → L3 → {L4 good, revoked, hold, unknown},
 // each non-root certificate with an AIA pointing at its issuer's responder.
 struct Pki {
@@ -215,7 +204,6 @@ absl::StatusOr<std::unique_ptr<Pki>> MakePki() {
                                                   KeyType::kEcP384));
   // Issuance order follows the responders: a certificate's AIA needs its
   // issuer's responder URL; a responder needs its subjects' serials only.
-  Issued ca_tmp;
   ASSIGN_OR_RETURN(p->by_root,
                    StartFor(openssl, *p, "root", p->root,
                             // CA (serial 02) good.
@@ -399,7 +387,6 @@ TEST_F(RimOcspResponderTest, OfflineResponsesFromCollateral) {
 }
 
 TEST_F(RimOcspResponderTest, AppraisalWiresOcspIntoChecks) {
-  const rp::testing::RimContent content = rp::testing::MakeRimContent("1.0", {});
   auto sign = [&](const Issued& leaf, const std::string& version) {
     rp::testing::RimContent c = rp::testing::MakeRimContent(version, {});
     absl::StatusOr<std::string> xml = rp::testing::SignRimXml(
@@ -426,6 +413,9 @@ TEST_F(RimOcspResponderTest, AppraisalWiresOcspIntoChecks) {
   EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.ocsp"), "fail/CERT_ON_HOLD");
   EXPECT_EQ(out.claims["vbios_rim"]["ocsp_status"], "revoked");
   EXPECT_EQ(out.claims["vbios_rim"]["ocsp"][2]["revocation_reason"], 6);
+  size_t ocsp_refs = 0;
+  for (const core::CollateralRef& c : out.collateral) ocsp_refs += c.kind == "ocsp" ? 1 : 0;
+  EXPECT_EQ(ocsp_refs, 6u);  // 3 per chain
 }
 
 // Real NVIDIA RIM certificates carry AIA http://ocsp.ndis.nvidia.com; the

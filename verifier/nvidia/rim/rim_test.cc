@@ -1,6 +1,8 @@
 #include "verifier/nvidia/rim/rim.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -176,6 +178,29 @@ TEST(RimVerify, WrongAnchorCertIsNotARoot) {
       VerifyRim(ReadRim("vbios/NV_GPU_VBIOS_1010_0200_882_96005E0001.xml"), trust, At20250115());
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->chain.reason, reason::kRimChainInvalid) << v->chain.detail;
+}
+
+TEST(RimVerify, ConcurrentVerificationsAgree) {
+  // One-time xmlsec1 init and per-call contexts: many threads at once.
+  const std::vector<std::string> files = GenuineRims();
+  std::vector<std::string> xmls;
+  for (const std::string& f : files) xmls.push_back(ReadRim(f));
+  xmls.push_back(ReadRim("negative/NV_GPU_DRIVER_GH100_535.86.09__TAMPERED_digest_invalid.xml"));
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 3; ++round) {
+        for (size_t i = 0; i < xmls.size(); ++i) {
+          absl::StatusOr<RimVerification> v = VerifyRim(xmls[(i + static_cast<size_t>(t)) % xmls.size()], {}, At20250115());
+          const bool tampered = (i + static_cast<size_t>(t)) % xmls.size() == xmls.size() - 1;
+          if (!v.ok() || v->ok() == tampered) ++bad;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 }  // namespace
