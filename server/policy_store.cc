@@ -51,7 +51,7 @@ absl::StatusOr<std::vector<std::string>> PolicyStore::HashFiles() const {
   if (!options_.default_file.empty()) paths.push_back(options_.default_file);
   for (const std::string& f : options_.files) paths.push_back(f);
   for (const std::string& path : paths) {
-    ASSIGN_OR_RETURN(std::string text, policy::ReadSmallFile(path, policy::kMaxDocumentBytes));
+    ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, kMaxDocumentBytes));
     hashes.push_back(HexEncode(crypto::Sha256(AsBytes(text))));
   }
   return hashes;

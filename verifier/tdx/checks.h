@@ -43,7 +43,6 @@ inline constexpr char kCrlSignatureInvalid[] = "CRL_SIGNATURE_INVALID";
 inline constexpr char kCrlIssuerMismatch[] = "CRL_ISSUER_MISMATCH";
 inline constexpr char kCrlMalformed[] = "CRL_MALFORMED";
 inline constexpr char kCollateralMissing[] = "COLLATERAL_MISSING";
-inline constexpr char kCollateralMalformed[] = "COLLATERAL_MALFORMED";
 inline constexpr char kStaleCollateral[] = "STALE_COLLATERAL";
 inline constexpr char kCollateralStaleBeyondGrace[] = "COLLATERAL_STALE_BEYOND_GRACE";
 // PCK extensions.

@@ -73,8 +73,8 @@ struct Piece {
 // then the individual offline items. Remembers stale items actually used.
 class Collateral {
  public:
-  Collateral(const attestation::v1::TdxCollateral& bundle, const core::VerifyContext& ctx)
-      : bundle_(bundle), source_(*ctx.collateral), grace_(ctx.collateral_grace) {}
+  explicit Collateral(const core::VerifyContext& ctx)
+      : source_(*ctx.collateral), grace_(ctx.collateral_grace) {}
 
   // Loads the QVL JSON for `fmspc` if the source has it. Errors: the
   // source failed (returned to the caller) or the JSON is malformed.
@@ -118,7 +118,6 @@ class Collateral {
     return Piece{*std::move(text), absl::StrFormat("collateral %s", offline_key)};
   }
 
-  const attestation::v1::TdxCollateral& bundle() const { return bundle_; }
   const std::vector<std::string>& stale() const { return stale_; }
   absl::Duration grace() const { return grace_; }
   std::string Describe() const {
@@ -144,7 +143,6 @@ class Collateral {
     return std::optional<std::string>(ToString((*item)->data));
   }
 
-  const attestation::v1::TdxCollateral& bundle_;
   const collateral::CollateralSource& source_;
   const absl::Duration grace_;
   std::optional<QvlCollateral> qvl_;
@@ -585,7 +583,7 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
   const std::string fmspc = ext ? Lower(HexEncode(ext->fmspc)) : "";
   const std::string ca = pck.owned.empty() ? "" : PckCa(pck.owned.front().get());
 
-  Collateral col(ev.collateral(), ctx);
+  Collateral col(ctx);
   RETURN_IF_ERROR(col.LoadQvl(fmspc));
   const attestation::v1::TdxCollateral& b = ev.collateral();
 
