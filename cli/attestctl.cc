@@ -59,9 +59,11 @@ const char kUsage[] =
     "  policy eval --policy FILE --result RESULT.json|CLAIMS.json|TOKEN.jwt\n"
     "              (dry-run release rules; exit 0 all allowed, 1 any denied, 2 error)\n"
     "  jwks [--server ADDR]\n"
-    "  simulate init --sim-dir DIR\n"
+    "  simulate init --sim-dir DIR   (all simulation roots; collateral in DIR/collateral)\n"
     "  simulate --challenge CHALLENGE.json --sim-dir DIR --out BUNDLE.json [--tee-key-out FILE]\n"
-    "           [--debug] [--vmpl N]   (simulated product: Milan)\n"
+    "           [--tee snp|tdx] [--gpus 0..8] [--gpu-mode cc|ppcie|off] [--debug] [--vmpl N]\n"
+    "           (SNP: Milan; GPUs: H100; verify with --trust-simulation DIR\n"
+    "            --collateral DIR/collateral)\n"
     "common: --tls-ca FILE [--tls-cert FILE --tls-key FILE] for a TLS server\n"
     "exit codes: 0 accepted, 1 rejected, 2 bad input / usage / transport error\n";
 
@@ -307,19 +309,43 @@ int CmdJwks(const Args& a) {
 
 int CmdSimulate(const Args& a) {
   if (!a.Has("sim-dir")) return Fail(kUsage);
-  auto root = rp::sim::LoadOrCreateSimulationRoot(a.Get("sim-dir"));
-  if (!root.ok()) return Fail(root.status());
+  auto roots = rp::sim::LoadOrCreateSimulationRoots(a.Get("sim-dir"));
+  if (!roots.ok()) return Fail(roots.status());
   if (!a.positional.empty() && a.positional[0] == "init") {
-    std::cout << "simulation root ready in " << a.Get("sim-dir") << "\n";
+    std::cout << "simulation roots ready in " << a.Get("sim-dir")
+              << (rp::sim::CompositeSimulationAvailable()
+                      ? " (SEV-SNP, TDX, GPU, RIM; collateral in " + roots->CollateralDir() + ")"
+                      : " (SEV-SNP only: this build has no TDX / GPU simulation)")
+              << "\n";
     return kAccepted;
   }
   if (!a.Has("challenge") || !a.Has("out")) return Fail(kUsage);
   auto challenge = rp::cli::ReadChallengeFile(a.Get("challenge"));
   if (!challenge.ok()) return Fail(challenge.status());
-  rp::sim::SnpSimulationOptions opts;
-  opts.debug = a.Has("debug");
-  opts.vmpl = std::stoi(a.Get("vmpl", "0"));
-  auto ev = rp::sim::SimulateSnpEvidence(*root, challenge->nonce(), absl::Now(), opts);
+  rp::sim::NodeSimulationOptions opts;
+  const std::string tee = a.Get("tee", "snp");
+  if (tee == "snp") {
+    opts.tee = rp::sim::SimulatedTee::kSnp;
+  } else if (tee == "tdx") {
+    opts.tee = rp::sim::SimulatedTee::kTdx;
+  } else {
+    return Fail(absl::StrCat("--tee must be snp or tdx, not '", tee, "'"));
+  }
+  if (!absl::SimpleAtoi(a.Get("gpus", "0"), &opts.gpus) || opts.gpus < 0 ||
+      opts.gpus > rp::sim::kMaxSimulatedGpus) {
+    return Fail(absl::StrCat("--gpus must be 0..", rp::sim::kMaxSimulatedGpus));
+  }
+  auto mode = rp::sim::ParseGpuMode(a.Get("gpu-mode", "cc"));
+  if (!mode.ok()) return Fail(mode.status());
+  opts.gpu_mode = *mode;
+  opts.snp.debug = opts.tdx.debug = a.Has("debug");
+  if (!absl::SimpleAtoi(a.Get("vmpl", "0"), &opts.snp.vmpl)) return Fail("--vmpl must be 0..3");
+  if ((opts.tee == rp::sim::SimulatedTee::kTdx || opts.gpus > 0) &&
+      !rp::sim::CompositeSimulationAvailable()) {
+    return Fail("this attestctl was built without TDX / GPU simulation (configure with "
+                "BUILD_TESTING=ON); only --tee snp --gpus 0 is available");
+  }
+  auto ev = rp::sim::SimulateNode(*roots, challenge->nonce(), absl::Now(), opts);
   if (!ev.ok()) return Fail(ev.status());
   if (auto w = rp::cli::WriteFile(a.Get("out"), rp::cli::BundleToJson(ev->bundle)); !w.ok()) {
     return Fail(w);
@@ -329,8 +355,14 @@ int CmdSimulate(const Args& a) {
       return Fail(w);
     }
   }
-  std::cout << "simulated SEV-SNP evidence (Milan, bound with attest-v1 to nonce "
-            << rp::HexEncode(rp::AsBytes(challenge->nonce())) << ") written to " << a.Get("out")
+  std::cout << "simulated "
+            << (opts.tee == rp::sim::SimulatedTee::kTdx ? "TDX" : "SEV-SNP (Milan)")
+            << " evidence";
+  if (opts.gpus > 0) {
+    std::cout << " + " << opts.gpus << " H100 GPU(s) (mode " << a.Get("gpu-mode", "cc") << ")";
+  }
+  std::cout << ", bound with attest-v1 to nonce "
+            << rp::HexEncode(rp::AsBytes(challenge->nonce())) << ", written to " << a.Get("out")
             << "\n";
   return kAccepted;
 }

@@ -136,14 +136,28 @@ TEST(AttestctlVerify, BadInputIsExitCode2) {
   EXPECT_EQ(Attestctl("verify --evidence /nonexistent.json").exit_code, 2);
 }
 
-TEST(AttestctlVerify, TypesWithoutVerifierAreUnimplementedNotPass) {
-  std::string path = ::testing::TempDir() + "/tdx.json";
-  std::ofstream(path) << R"({"tdx": {"quote": "AAAA"}})";
-  CmdResult r = Attestctl("verify --evidence " + path);
-  EXPECT_EQ(r.exit_code, 2);
-  std::string gpu = ::testing::TempDir() + "/gpu.json";
-  std::ofstream(gpu) << R"({"nvidia": {"arch": "HOPPER", "evidence_list": [{"evidence": "AAAA"}]}})";
-  EXPECT_EQ(Attestctl("verify --evidence " + gpu).exit_code, 2);
+TEST(AttestctlVerify, GarbageTdxAndGpuEvidenceIsRejectedNotPassed) {
+  struct Case {
+    const char* name;
+    const char* bundle;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"tdx", R"({"tdx": {"quote": "AAAA"}})", "QUOTE_"},
+      {"gpu", R"({"nvidia": {"arch": "HOPPER", "evidence_list": [{"evidence": "AAAA"}]}})",
+       "REPORT_"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string path = ::testing::TempDir() + "/" + c.name + ".json";
+    std::ofstream(path) << c.bundle;
+    CmdResult r = Attestctl("verify --json --evidence " + path);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    nlohmann::json got = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(got.is_discarded()) << r.out;
+    EXPECT_EQ(got["verdict"], "contraindicated");
+    EXPECT_NE(got["reasons"].dump().find(c.reason), std::string::npos) << got["reasons"];
+  }
 }
 
 TEST(AttestctlVerify, TruncatedReportIsRejectedWithReason) {

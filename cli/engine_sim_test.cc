@@ -128,10 +128,12 @@ TEST_F(EngineSimTest, BundleMisuseIsInvalidArgument) {
   both.mutable_tdx()->set_quote("y");
   EXPECT_EQ(engine->Run(both, DevPolicy(), {absl::Now(), std::nullopt}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // A malformed quote is a verdict, not an error.
   attestation::v1::EvidenceBundle tdx;
   tdx.mutable_tdx()->set_quote("y");
-  EXPECT_EQ(engine->Run(tdx, DevPolicy(), {absl::Now(), std::nullopt}).status().code(),
-            absl::StatusCode::kUnimplemented);
+  auto garbage = engine->Run(tdx, DevPolicy(), {absl::Now(), std::nullopt});
+  ASSERT_TRUE(garbage.ok()) << garbage.status();
+  EXPECT_EQ(garbage->verdict, policy::Verdict::kContraindicated);
 }
 
 }  // namespace

@@ -1,27 +1,52 @@
 #!/usr/bin/env bash
-# The demo: builds, starts the server on loopback with the embedded default
-# config (deploy/config/local.yaml), does a full round trip with simulated
-# SEV-SNP evidence, verifies the token (attestctl and the independent `jose`
-# library) against the served JWKS, shows that a replayed challenge is
-# refused, verifies a REAL SEV-SNP report offline at its valid time, and
-# stops the server. Exits 0 when all of that worked.
+# The demo: builds attestctl and attestation-server, creates the simulation
+# roots (SEV-SNP, TDX, GPU, RIM), starts the server on loopback with the
+# embedded default config (deploy/config/local.yaml) pointed at the
+# simulator's collateral directory (RIMs, OCSP answers, CRL) and the demo
+# policy, and attests end to end (challenge → simulate → attest → token
+# verify):
+#   (a) a simulated SEV-SNP CVM with 8 simulated H100 GPUs
+#   (b) a simulated TDX CVM with 8 simulated H100 GPUs
+# then verifies a token with the independent `jose` library, shows that a
+# replayed challenge is refused, verifies a simulated bundle offline, verifies
+# REAL SEV-SNP reports offline at their valid time, and stops the server.
+# Prints "demo OK" and exits 0 only when all of that worked.
+#
+# BUILD_DIR (default build/) is configured if needed; only the two binaries
+# are built.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
-"$ROOT/scripts/build.sh" >/dev/null
+"$ROOT/scripts/install_deps.sh"
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  GEN=()
+  command -v ninja >/dev/null && GEN=(-G Ninja)
+  cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBUILD_TESTING=ON >/dev/null
+fi
+cmake --build "$BUILD_DIR" --target attestctl attestation-server -j"$(nproc)" >/dev/null
 CTL="$BUILD_DIR/cli/attestctl"
 SRV="$BUILD_DIR/server/attestation-server"
+SIM="$ROOT/var/sim"
 WORK="$ROOT/var/demo"
 mkdir -p "$WORK"
 rm -f "$WORK"/*
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "simulation root (dev only; trusted because local.yaml says so)"
-"$CTL" simulate init --sim-dir "$ROOT/var/sim"
+step "simulation roots (dev only; trusted because local.yaml says so)"
+"$CTL" simulate init --sim-dir "$SIM"
 
-step "start attestation-server (deploy/config/local.yaml, ports chosen by the OS)"
-"$SRV" --config "$ROOT/deploy/config/local.yaml" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+# local.yaml with the simulator's collateral directory and the demo policy
+# (absolute paths: the copy lives in var/demo/).
+sed -e "s|^collateral_dir:.*|collateral_dir: $SIM/collateral|" \
+    -e "s|^policy_file:.*|policy_file: $ROOT/deploy/policies/demo.yaml|" \
+    -e "s|^  dir: .*|  dir: $SIM|" \
+    "$ROOT/deploy/config/local.yaml" >"$WORK/server.yaml"
+grep -q "^collateral_dir: $SIM/collateral" "$WORK/server.yaml" || { echo "config rewrite failed"; exit 1; }
+
+step "start attestation-server (local.yaml + sim collateral + demo policy, ports chosen by the OS)"
+"$SRV" --config "$WORK/server.yaml" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
   --metrics-listen 127.0.0.1:0 --port-file "$WORK/ports.json" >"$WORK/server.log" 2>&1 &
 SRV_PID=$!
 cleanup() { kill -TERM "$SRV_PID" 2>/dev/null || true; }
@@ -34,37 +59,69 @@ for _ in $(seq 1 100); do curl -fs "$HTTP/readyz" >/dev/null 2>&1 && break; slee
 echo "gRPC $GRPC   HTTP $HTTP   metrics $METRICS/metrics"
 curl -fs "$HTTP/healthz"; echo " (healthz)"
 
-step "attestctl challenge"
-"$CTL" challenge --server "$GRPC" --out "$WORK/challenge.json"
-cat "$WORK/challenge.json"
+# attest_node NAME TEE: challenge → simulate (8 GPUs) → attest → token verify.
+attest_node() {
+  local name=$1 tee=$2
+  step "($name) attestctl challenge"
+  "$CTL" challenge --server "$GRPC" --out "$WORK/$name.challenge.json"
+  cat "$WORK/$name.challenge.json"; echo
+  step "($name) attestctl simulate --tee $tee --gpus 8 (bound with attest-v1 to that challenge)"
+  "$CTL" simulate --challenge "$WORK/$name.challenge.json" --sim-dir "$SIM" --tee "$tee" --gpus 8 \
+    --out "$WORK/$name.bundle.json" --tee-key-out "$WORK/$name.tee_key.pem"
+  step "($name) attestctl attest"
+  "$CTL" attest --server "$GRPC" --evidence "$WORK/$name.bundle.json" \
+    --challenge "$WORK/$name.challenge.json" --json --token-out "$WORK/$name.token.jwt" \
+    >"$WORK/$name.result.json" || { cat "$WORK/$name.result.json"; echo "($name) not accepted"; exit 1; }
+  node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const subs = r.submods || {};
+console.log("verdict:", r.verdict, " reasons:", JSON.stringify(r.reasons));
+const names = Object.keys(subs).sort((a, b) =>
+  (a.startsWith("cpu") ? 0 : 1) - (b.startsWith("cpu") ? 0 : 1) || a.length - b.length || a.localeCompare(b));
+let bad = "";
+for (const n of names) {
+  const s = subs[n], c = s.claims || {};
+  let extra = "";
+  if (n.startsWith("gpu")) {
+    extra = ` ueid=${c.ueid} cc_mode=${c.cc_mode} measurements_match=${c.measurements_match}`;
+    if (c.measurements_match !== true) bad += `${n}: measurements do not match the RIMs\n`;
+  }
+  console.log(`  ${n.padEnd(5)} ${String(s.tee || s.class || "").padEnd(12)} ${s.status}${extra}`);
+}
+if (!["affirming", "warning"].includes(r.verdict)) bad += `verdict ${r.verdict}\n`;
+if (bad) { process.stderr.write(bad); process.exit(1); }
+' "$WORK/$name.result.json"
+  [ -s "$WORK/$name.token.jwt" ] || { echo "($name) no token"; exit 1; }
+  step "($name) token verified by attestctl against the served JWKS"
+  "$CTL" token verify "@$WORK/$name.token.jwt" --jwks "$HTTP/.well-known/jwks.json" \
+    >"$WORK/$name.claims.json"
+  node -e 'const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+console.log(`token: ear.status=${c["ear.status"]}, submods=${Object.keys(c.submods || {}).sort().join(",")}`);' \
+    "$WORK/$name.claims.json"
+}
 
-step "attestctl simulate (SEV-SNP report bound with attest-v1 to that challenge)"
-"$CTL" simulate --challenge "$WORK/challenge.json" --sim-dir "$ROOT/var/sim" \
-  --out "$WORK/bundle.json" --tee-key-out "$WORK/tee_key.pem"
-
-step "attestctl attest"
-"$CTL" attest --server "$GRPC" --evidence "$WORK/bundle.json" --challenge "$WORK/challenge.json" \
-  --token-out "$WORK/token.jwt"
-
-step "token verified by attestctl against the served JWKS"
-curl -fs "$HTTP/.well-known/jwks.json" -o "$WORK/jwks.json"
-"$CTL" token verify "@$WORK/token.jwt" --jwks "$HTTP/.well-known/jwks.json" >"$WORK/claims.json"
-echo "claims: $(head -c 300 "$WORK/claims.json" | tr -d '\n' | tr -s ' ')..."
+attest_node snp-8gpu snp
+attest_node tdx-8gpu tdx
 
 step "token verified by the independent JOSE library (npm jose) against the served JWKS"
 JOSE_DIR="$ROOT/tests/integration/jose"
 [ -d "$JOSE_DIR/node_modules/jose" ] || (cd "$JOSE_DIR" && npm ci --no-audit --no-fund --silent)
-node "$JOSE_DIR/verify_token.mjs" --token "$(cat "$WORK/token.jwt")" --jwks-url "$HTTP/.well-known/jwks.json" \
-  >"$WORK/jose.json"
+node "$JOSE_DIR/verify_token.mjs" --token "$(cat "$WORK/tdx-8gpu.token.jwt")" \
+  --jwks-url "$HTTP/.well-known/jwks.json" >"$WORK/jose.json"
 echo "jose: signature and claims OK ($(wc -c <"$WORK/jose.json") bytes of payload)"
 
 step "the same challenge again is refused (single use)"
 set +e
-"$CTL" attest --server "$GRPC" --evidence "$WORK/bundle.json" --challenge "$WORK/challenge.json" >"$WORK/replay.txt"
+"$CTL" attest --server "$GRPC" --evidence "$WORK/tdx-8gpu.bundle.json" \
+  --challenge "$WORK/tdx-8gpu.challenge.json" >"$WORK/replay.txt"
 rc=$?
 set -e
 grep -E "verdict|NONCE" "$WORK/replay.txt" || true
 [ "$rc" -eq 1 ] || { echo "replay was not rejected (exit $rc)"; exit 1; }
+
+step "offline: the simulated TDX + 8 GPU bundle with attestctl verify (no nonce: binding not-checked)"
+"$CTL" verify --evidence "$WORK/tdx-8gpu.bundle.json" --trust-simulation "$SIM" \
+  --collateral "$SIM/collateral" --policy "$ROOT/deploy/policies/demo.yaml" | grep -E "^verdict|^verification" || true
 
 step "offline: a REAL AMD SEV-SNP report (Turin, report v5) at its valid time"
 "$CTL" verify --evidence "$ROOT/tests/data/snp/bundles/turin_v5_oak.json" \

@@ -232,7 +232,8 @@ TEST_F(ServiceTest, PolicyHotReloadUnderLoad) {
   const std::string file = dir + "/policy.yaml";
   const std::string v1 = std::string(kDevPolicy);
   std::string v2 = v1;
-  v2.replace(v2.find("version: \"1\""), 13, "version: \"2\"");
+  const std::string from = "version: \"1\"";
+  v2.replace(v2.find(from), from.size(), "version: \"2\"");
   auto write = [&file](const std::string& text) {
     std::ofstream(file + ".tmp", std::ios::trunc) << text;
     fs::rename(file + ".tmp", file);
@@ -268,7 +269,8 @@ TEST_F(ServiceTest, PolicyHotReloadUnderLoad) {
   std::string sha2;
   for (int round = 0; next.load() < kRequests && round < 200; ++round) {
     write(round % 2 == 0 ? v2 : v1);
-    ASSERT_TRUE((*store)->Reload().ok());
+    const absl::Status reloaded = (*store)->Reload();
+    EXPECT_TRUE(reloaded.ok()) << reloaded;  // no ASSERT: the workers must be joined
     if (sha2.empty()) sha2 = (*store)->Current()->default_policy().sha256_hex;
     if (round == 3) {
       write("id: dev\nsev_snp: {max_vmpl: 9}\n");
@@ -315,6 +317,45 @@ TEST_F(ServiceTest, ReplayedChallengeIsAVerdictWithoutToken) {
   EXPECT_EQ(line["reasons"][0], "NONCE_REPLAYED");
   EXPECT_THAT(line["request_id"].get<std::string>(),
               ::testing::StartsWith("req-"));
+}
+
+// Issue 6: a composite simulated node (TDX + 8 GPUs, RIMs and OCSP answers
+// from the simulator's collateral dir) gets a token once; the same challenge
+// again is refused before any evidence is looked at.
+TEST_F(ServiceTest, CompositeTdxGpuNodeIsAttestedOnceThenReplayRefused) {
+  if (!sim::CompositeSimulationAvailable()) GTEST_SKIP() << "built without the builders";
+  auto roots = sim::LoadOrCreateSimulationRoots(*sim_dir_);
+  ASSERT_TRUE(roots.ok()) << roots.status();
+  attestation::v1::SimulationConfig sc;
+  sc.set_trust_simulation_root(true);
+  sc.set_dir(*sim_dir_);
+  auto registry = policy::MakeDefaultRegistry(sc);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto engine = policy::Engine::Create(
+      *std::move(registry),
+      std::make_shared<collateral::OfflineDirectorySource>(roots->CollateralDir()));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  ServiceDeps deps{clock_,    *nonces_,   *tokens_,       *keys_,
+                   **engine, *policies_, metrics_.get(), audit_.get()};
+  AttestationServiceImpl service(deps, ServiceOptions{4 * 1024 * 1024});
+  Challenge c;
+  ASSERT_TRUE(service.DoGetChallenge(&c).ok());
+  sim::NodeSimulationOptions o;
+  o.tee = sim::SimulatedTee::kTdx;
+  o.gpus = 8;
+  auto ev = sim::SimulateNode(*roots, c.nonce(), clock_.Now(), o);
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  AttestRequest req;
+  *req.mutable_challenge() = c;
+  *req.mutable_evidence() = ev->bundle;
+  AttestResponse first, second;
+  ASSERT_TRUE(service.DoAttest(req, "", &first).ok());
+  EXPECT_EQ(first.verdict(), attestation::v1::WARNING);  // SIMULATED_EVIDENCE only
+  ASSERT_FALSE(first.token().empty());
+  grpc::Status st = service.DoAttest(req, "", &second);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ExpectNonceRejection(second, "NONCE_REPLAYED");
+  EXPECT_TRUE(second.token().empty());
 }
 
 TEST_F(ServiceTest, ExpiredChallengeIsAVerdict) {

@@ -657,15 +657,14 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
                       "no RIM appraiser configured: measurements not compared");
       continue;
     }
-    if (!g->report || !g->signature_ok || !g->chain_ok) {
-      Skip(g->d, kCheckDriverRim, Component::kExecutables,
-           "the report signature or chain did not verify");
-      Skip(g->d, kCheckVbiosRim, Component::kExecutables,
-           "the report signature or chain did not verify");
+    if (!g->report || !g->signature_ok || !g->chain_ok || !arch) {
+      const char* why = !arch ? "the bundle architecture is not supported"
+                              : "the report signature or chain did not verify";
+      Skip(g->d, kCheckDriverRim, Component::kExecutables, why);
+      Skip(g->d, kCheckVbiosRim, Component::kExecutables, why);
       continue;
     }
-    const VerifiedGpu view = DescribeVerifiedGpu(*g->report, arch.value_or(GpuArch::kHopper),
-                                                 false, g->ueid, g->hwmodel);
+    const VerifiedGpu view = DescribeVerifiedGpu(*g->report, *arch, false, g->ueid, g->hwmodel);
     absl::Status s = config_.rim_appraiser->Appraise(view, ctx, g->d);
     if (!s.ok()) return s;
   }

@@ -1,0 +1,234 @@
+// Composite simulated nodes (TDX or SNP + 8 GPUs) through the whole offline
+// pipeline in-process (registry trusting a temp simulation dir → verifiers →
+// RIM appraisal from the simulator's collateral dir → binding → policy):
+// the strict production policy (with allow_simulated switched on) affirms
+// every check but the simulation notice; a GPU report swapped in from
+// another node breaks the binding; a GPU in CC-off mode is refused.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cli/collateral_stack.h"
+#include "cli/simulate.h"
+#include "gtest/gtest.h"
+#include "policy/engine.h"
+#include "policy/registry_factory.h"
+#include "policy/yaml_json.h"
+#include "verifier/crypto/digest.h"
+
+namespace rp {
+namespace {
+
+bool Has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Reasons of the failed / not-checked checks of one device.
+std::vector<std::string> DeviceReasons(const policy::AppraisedDevice& d) {
+  std::vector<std::string> out;
+  for (const core::Check& c : d.device.checks) {
+    if (c.status != core::CheckStatus::kPass) out.push_back(c.reason);
+  }
+  return out;
+}
+
+const core::Check* FindCheck(const policy::AppraisedDevice& d, const std::string& name) {
+  for (const core::Check& c : d.device.checks) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+class CompositeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!sim::CompositeSimulationAvailable()) return;
+    dir_ = new std::string(::testing::TempDir() + "/composite_sim_root");
+    auto roots = sim::LoadOrCreateSimulationRoots(*dir_);
+    ASSERT_TRUE(roots.ok()) << roots.status();
+    roots_ = new sim::SimulationRoots(std::move(*roots));
+  }
+  static void TearDownTestSuite() {
+    delete roots_;
+    delete dir_;
+    roots_ = nullptr;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!sim::CompositeSimulationAvailable()) GTEST_SKIP() << "built without the builders";
+  }
+
+  // The same stack `attestctl verify --trust-simulation DIR --collateral
+  // DIR/collateral` builds (offline).
+  std::unique_ptr<policy::Engine> MakeEngine(absl::Time at) {
+    attestation::v1::SimulationConfig sc;
+    sc.set_trust_simulation_root(true);
+    sc.set_dir(*dir_);
+    attestation::v1::CollateralConfig cc;
+    cc.set_offline(true);
+    auto stack = cli::BuildCollateralStack(cc, roots_->CollateralDir(), at);
+    EXPECT_TRUE(stack.ok()) << stack.status();
+    policy::RegistryOptions ro;
+    ro.offline = true;
+    auto reg = policy::MakeDefaultRegistry(sc, ro);
+    EXPECT_TRUE(reg.ok()) << reg.status();
+    auto e = policy::Engine::Create(std::move(*reg), stack->source, stack->ocsp);
+    EXPECT_TRUE(e.ok()) << e.status();
+    return std::move(*e);
+  }
+
+  // deploy/policies/strict-production.yaml with allow_simulated: true.
+  static policy::LoadedPolicy StrictWithSimulation() {
+    auto text = ReadSmallFile(std::string(RP_SOURCE_DIR) +
+                                  "/deploy/policies/strict-production.yaml",
+                              1024 * 1024);
+    EXPECT_TRUE(text.ok()) << text.status();
+    std::string t = *text;
+    const std::string from = "allow_simulated: false";
+    const size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos);
+    t.replace(at, from.size(), "allow_simulated: true");
+    auto p = policy::ParsePolicy(t, "strict-production (allow_simulated)");
+    EXPECT_TRUE(p.ok()) << p.status();
+    return *p;
+  }
+
+  static absl::StatusOr<sim::SimulatedEvidence> Node(sim::SimulatedTee tee, const std::string& nonce,
+                                                     int off_index = -1) {
+    sim::NodeSimulationOptions o;
+    o.tee = tee;
+    o.gpus = 8;
+    o.gpu_mode_off_index = off_index;
+    return sim::SimulateNode(*roots_, nonce, absl::Now(), o);
+  }
+
+  absl::StatusOr<policy::Appraisal> Run(const attestation::v1::EvidenceBundle& b,
+                                        const std::string& nonce) {
+    const absl::Time now = absl::Now();
+    return MakeEngine(now)->Run(b, StrictWithSimulation(),
+                                policy::RunOptions{now, Bytes(nonce.begin(), nonce.end())});
+  }
+
+  void ExpectOnlySimulationNotice(sim::SimulatedTee tee, const std::string& cpu_tee) {
+    const std::string nonce = ToString(crypto::RandomBytes(32));
+    auto ev = Node(tee, nonce);
+    ASSERT_TRUE(ev.ok()) << ev.status();
+    ASSERT_EQ(ev->bundle.nvidia().evidence_list_size(), 8);
+    auto a = Run(ev->bundle, nonce);
+    ASSERT_TRUE(a.ok()) << a.status();
+    const std::string dump = a->ToJson().dump(1);
+    EXPECT_EQ(a->verdict, policy::Verdict::kWarning) << dump;
+    EXPECT_EQ(a->reasons, std::vector<std::string>{"SIMULATED_EVIDENCE"}) << dump;
+    EXPECT_TRUE(a->simulated);
+    for (const core::Check& c : a->bundle_checks) {
+      EXPECT_EQ(c.status, core::CheckStatus::kPass) << c.name << " " << c.reason;
+    }
+    ASSERT_EQ(a->devices.size(), 9u) << dump;
+    EXPECT_EQ(a->devices[0].device.tee, cpu_tee);
+    int gpus = 0;
+    for (const policy::AppraisedDevice& d : a->devices) {
+      EXPECT_EQ(d.status, policy::Verdict::kWarning) << d.device.name;
+      for (const core::Check& c : d.device.checks) {
+        if (c.reason == "SIMULATED_EVIDENCE" || !c.affects_status) continue;
+        EXPECT_EQ(c.status, core::CheckStatus::kPass)
+            << d.device.name << " " << c.name << " " << c.reason << " " << c.detail;
+      }
+      if (d.device.tee == "nvidia-gpu") {
+        ++gpus;
+        EXPECT_EQ(d.device.claims.value("measurements_match", nlohmann::json()), true)
+            << d.device.name;
+        EXPECT_EQ(d.device.claims.value("cc_mode", nlohmann::json()), "cc") << d.device.name;
+      }
+    }
+    EXPECT_EQ(gpus, 8);
+  }
+
+  static std::string* dir_;
+  static sim::SimulationRoots* roots_;
+};
+std::string* CompositeTest::dir_ = nullptr;
+sim::SimulationRoots* CompositeTest::roots_ = nullptr;
+
+TEST_F(CompositeTest, TdxWithEightGpusPassesStrictPolicyButForTheSimulationNotice) {
+  ExpectOnlySimulationNotice(sim::SimulatedTee::kTdx, "tdx");
+}
+
+TEST_F(CompositeTest, SnpWithEightGpusPassesStrictPolicyButForTheSimulationNotice) {
+  ExpectOnlySimulationNotice(sim::SimulatedTee::kSnp, "sev-snp");
+}
+
+TEST_F(CompositeTest, GpuReportFromAnotherNodeBreaksTheBinding) {
+  for (auto tee : {sim::SimulatedTee::kTdx, sim::SimulatedTee::kSnp}) {
+    const std::string nonce = ToString(crypto::RandomBytes(32));
+    auto ev = Node(tee, nonce);
+    ASSERT_TRUE(ev.ok()) << ev.status();
+    // Another node, attesting to another challenge.
+    auto other = Node(sim::SimulatedTee::kTdx, ToString(crypto::RandomBytes(32)));
+    ASSERT_TRUE(other.ok()) << other.status();
+    attestation::v1::EvidenceBundle swapped = ev->bundle;
+    *swapped.mutable_nvidia()->mutable_evidence_list(3) = other->bundle.nvidia().evidence_list(3);
+    auto a = Run(swapped, nonce);
+    ASSERT_TRUE(a.ok()) << a.status();
+    const std::string dump = a->ToJson().dump(1);
+    EXPECT_EQ(a->verdict, policy::Verdict::kContraindicated) << dump;
+    EXPECT_TRUE(Has(a->reasons, "BINDING_MISMATCH")) << dump;
+    EXPECT_TRUE(Has(a->reasons, "NONCE_MISMATCH")) << dump;
+    ASSERT_EQ(a->devices.size(), 9u);
+    const core::Check* nonce_check = FindCheck(a->devices[4], "nvidia.nonce");  // gpu3
+    ASSERT_NE(nonce_check, nullptr);
+    EXPECT_EQ(nonce_check->reason, "NONCE_MISMATCH");
+    EXPECT_EQ(a->devices[4].status, policy::Verdict::kContraindicated);
+    // The swapped report is authentic: only its freshness / binding fail.
+    EXPECT_EQ(FindCheck(a->devices[4], "nvidia.report_signature")->status,
+              core::CheckStatus::kPass);
+
+    // The same swap with the CPU report re-bound to the foreign GPU report
+    // is impossible without the CPU's key; the untouched node still passes.
+    auto ok = Run(ev->bundle, nonce);
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok->verdict, policy::Verdict::kWarning) << ok->ToJson().dump(1);
+  }
+}
+
+TEST_F(CompositeTest, GpuInCcOffModeIsRefused) {
+  for (auto tee : {sim::SimulatedTee::kTdx, sim::SimulatedTee::kSnp}) {
+    const std::string nonce = ToString(crypto::RandomBytes(32));
+    auto ev = Node(tee, nonce, /*off_index=*/2);
+    ASSERT_TRUE(ev.ok()) << ev.status();
+    auto a = Run(ev->bundle, nonce);
+    ASSERT_TRUE(a.ok()) << a.status();
+    const std::string dump = a->ToJson().dump(1);
+    EXPECT_EQ(a->verdict, policy::Verdict::kContraindicated) << dump;
+    ASSERT_EQ(a->devices.size(), 9u);
+    const policy::AppraisedDevice& gpu2 = a->devices[3];
+    EXPECT_EQ(gpu2.device.name, "gpu2");
+    EXPECT_EQ(gpu2.status, policy::Verdict::kContraindicated) << dump;
+    const std::vector<std::string> r = DeviceReasons(gpu2);
+    EXPECT_TRUE(Has(r, "GPU_NOT_IN_CC_MODE") || Has(r, "CC_MODE_OFF")) << dump;
+    EXPECT_TRUE(gpu2.device.claims.value("cc_mode", nlohmann::json()).is_null()) << dump;
+    // The other GPUs and the binding are fine.
+    for (const core::Check& c : a->bundle_checks) {
+      EXPECT_EQ(c.status, core::CheckStatus::kPass) << c.name << " " << c.reason;
+    }
+    EXPECT_EQ(a->devices[4].status, policy::Verdict::kWarning) << dump;
+  }
+}
+
+TEST_F(CompositeTest, SimulatorRefusesBadInput) {
+  const std::string nonce = ToString(crypto::RandomBytes(32));
+  EXPECT_FALSE(sim::SimulateGpuEvidence(*roots_, 9, nonce, sim::GpuMode::kCc, absl::Now()).ok());
+  EXPECT_FALSE(sim::SimulateGpuEvidence(*roots_, 1, "short", sim::GpuMode::kCc, absl::Now()).ok());
+  EXPECT_FALSE(sim::ParseGpuMode("devtools").ok());
+  EXPECT_EQ(*sim::ParseGpuMode("off"), sim::GpuMode::kOff);
+  // Distinct ueids and the challenge nonce in every report.
+  auto g = sim::SimulateGpuEvidence(*roots_, 8, nonce, sim::GpuMode::kCc, absl::Now());
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_EQ(g->reports.size(), 8u);
+  for (const Bytes& r : g->reports) {
+    ASSERT_GT(r.size(), 36u);
+    EXPECT_EQ(std::string(r.begin() + 4, r.begin() + 36), nonce);
+  }
+}
+
+}  // namespace
+}  // namespace rp
