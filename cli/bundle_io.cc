@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 #include "policy/yaml_json.h"
 
 namespace rp::cli {
@@ -35,6 +36,44 @@ absl::StatusOr<attestation::v1::EvidenceBundle> ParseBundleJson(const std::strin
   if (json.size() > kMaxBundleBytes) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": bundle is ", json.size(),
                                                    " bytes, limit ", kMaxBundleBytes));
+  }
+  // NVIDIA's tools (nvtrust, the SDKs, NRAS requests) write a GPU evidence
+  // list: [{"arch", "nonce" (hex), "evidence" (base64), "certificate"
+  // (base64 PEM chain)}, ...]. Accept it as a GPU-only bundle.
+  const size_t first = json.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && json[first] == '[') {
+    nlohmann::json list = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+    if (list.is_discarded() || !list.is_array() || list.empty() || list.size() > 64) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, ": a top-level array must be an NVIDIA evidence list of 1..64 entries"));
+    }
+    nlohmann::json bundle = {{"nvidia", {{"evidence_list", nlohmann::json::array()}}}};
+    std::string arch, nonce;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const nlohmann::json& e = list[i];
+      const std::string where = absl::StrCat(origin, ": [", i, "]");
+      if (!e.is_object() || !e.contains("evidence") || !e["evidence"].is_string() ||
+          !e.contains("certificate") || !e["certificate"].is_string()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": needs string fields evidence and certificate"));
+      }
+      const std::string a = e.value("arch", std::string());
+      const std::string n = e.value("nonce", std::string());
+      if (i == 0) {
+        arch = a;
+        nonce = n;
+      } else if (a != arch || n != nonce) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": arch and nonce must be the same for every GPU"));
+      }
+      bundle["nvidia"]["evidence_list"].push_back(
+          {{"evidence", e["evidence"]}, {"certificate", e["certificate"]}});
+    }
+    if (!arch.empty()) bundle["nvidia"]["arch"] = arch;
+    if (!nonce.empty()) bundle["nonce"] = nonce;
+    attestation::v1::EvidenceBundle b;
+    if (auto st = FromJson(bundle.dump(), origin, &b); !st.ok()) return st;
+    return b;
   }
   attestation::v1::EvidenceBundle b;
   if (auto st = FromJson(json, origin, &b); !st.ok()) return st;
