@@ -296,8 +296,9 @@ TEST_F(ServiceTest, PolicyHotReloadUnderLoad) {
     EXPECT_EQ((*claims)["policy"]["sha256"], sha) << i;
     seen.insert(sha);
   }
-  // Informational: how many distinct policies the run observed.
-  RecordProperty("distinct_policy_hashes", static_cast<int>(seen.size()));
+  // Reloads ran throughout the 1,000 requests (several seconds): both
+  // policies were in use.
+  EXPECT_EQ(seen.size(), 2u);
 }
 
 TEST_F(ServiceTest, ReplayedChallengeIsAVerdictWithoutToken) {
