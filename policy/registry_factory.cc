@@ -20,7 +20,8 @@ namespace {
 // chain verified, fetch, authenticate and compare its driver and VBIOS RIMs.
 class RimAppraiser : public nvidia::GpuRimAppraiser {
  public:
-  explicit RimAppraiser(nvidia::rim::RimTrustConfig trust) : trust_(std::move(trust)) {}
+  RimAppraiser(nvidia::rim::RimTrustConfig trust, bool offline)
+      : trust_(std::move(trust)), offline_(offline) {}
 
   absl::Status Appraise(const nvidia::VerifiedGpu& gpu, const core::VerifyContext& ctx,
                         core::DeviceResult& device) const override {
@@ -40,13 +41,17 @@ class RimAppraiser : public nvidia::GpuRimAppraiser {
     nvidia::rim::RimContext rc;
     rc.at = ctx.at;
     rc.collateral = ctx.collateral;
-    rc.ocsp = ctx.ocsp;
+    // Offline: RIM certificates name a responder (AIA) that must not be
+    // contacted; stored responses in the collateral directory still count,
+    // and without one the check is not-checked (OCSP_NOT_CONFIGURED).
+    rc.ocsp = offline_ ? nullptr : ctx.ocsp;
     rc.grace = ctx.collateral_grace;
     return nvidia::rim::AppraiseGpuMeasurements(in, trust_, rc, device);
   }
 
  private:
   const nvidia::rim::RimTrustConfig trust_;
+  const bool offline_;
 };
 
 // Owns the RIM appraiser the GPU verifier points to.
@@ -127,7 +132,7 @@ absl::StatusOr<std::unique_ptr<core::Registry>> MakeDefaultRegistry(
   }
   // RIM certificates name their responder (AIA); an offline collateral
   // stack answers OCSP from its directory / cache only.
-  auto rims = std::make_unique<RimAppraiser>(std::move(rim_trust));
+  auto rims = std::make_unique<RimAppraiser>(std::move(rim_trust), options.offline);
   nvidia::NvidiaTrustConfig gpu_trust = nvidia::NvidiaTrustConfig::Default();
   gpu_trust.ocsp_url = options.offline ? "" : options.nvidia_ocsp_url;
   if (sim) {

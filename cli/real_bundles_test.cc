@@ -1,0 +1,111 @@
+// The real TDX quotes and NVIDIA GPU reports, as bundles, through the real
+// attestctl binary at the times PROVENANCE gives (tests/data/bundles/).
+#include <string>
+#include <vector>
+
+#include "cli/attestctl_test_runner.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using rp::cli::testing::Attestctl;
+using rp::cli::testing::CmdResult;
+
+const std::string kData = std::string(RP_SOURCE_DIR) + "/tests/data/bundles";
+
+struct Case {
+  std::string bundle;
+  std::string at;
+  std::string verdict;
+  std::vector<std::string> reasons;  // exactly these, in order
+  std::string device;                // submod to inspect
+  std::string claim;                 // claim that must have `value`
+  nlohmann::json value;
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.bundle; }
+
+class RealBundles : public ::testing::TestWithParam<Case> {};
+
+TEST_P(RealBundles, VerdictReasonsAndClaims) {
+  const Case& c = GetParam();
+  CmdResult r = Attestctl("verify --json --evidence " + kData + "/" + c.bundle +
+                          ".json --collateral " + kData + "/offline --at " + c.at);
+  nlohmann::json got = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(got.is_discarded()) << r.out;
+  EXPECT_EQ(got["verdict"], c.verdict) << got["reasons"];
+  EXPECT_EQ(r.exit_code, c.verdict == "contraindicated" ? 1 : 0);
+  EXPECT_EQ(got["reasons"], nlohmann::json(c.reasons));
+  ASSERT_TRUE(got["submods"].contains(c.device)) << got["submods"].dump();
+  EXPECT_EQ(got["submods"][c.device]["claims"][c.claim], c.value) << c.claim;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Vectors, RealBundles,
+    ::testing::Values(
+        // TDX UpToDate; offline verify has no nonce, so the binding is
+        // not-checked and the verdict at best a warning.
+        Case{"tdx_phala_uptodate", "2025-07-01T00:00:00Z", "warning", {"NONCE_NOT_PROVIDED"},
+             "cpu0", "tcb_status", "UpToDate"},
+        Case{"tdx_phala_uptodate", "2025-07-01T00:00:00Z", "warning", {"NONCE_NOT_PROVIDED"},
+             "cpu0", "fmspc", "b0c06f000000"},
+        Case{"tdx_phala_no_tcb_level", "2026-03-01T00:00:00Z", "contraindicated",
+             {"NONCE_NOT_PROVIDED", "TCB_LEVEL_NOT_FOUND", "PREREQUISITE_FAILED"}, "cpu0",
+             "quote_version", 5},
+        // No QE identity of that era exists: reported missing, never passed.
+        Case{"tdx_gotdx_v5", "2026-02-15T00:00:00Z", "warning",
+             {"NONCE_NOT_PROVIDED", "COLLATERAL_MISSING", "QE_IDENTITY_MISSING",
+              "PREREQUISITE_FAILED"},
+             "cpu0", "quote_version", 5},
+        // NVIDIA-signed test RIMs (offline/nvidia/rims) match the 545.00
+        // report on every active index; OCSP cannot be asked offline.
+        Case{"gpu_h100_drv545.00", "2025-01-15T00:00:00Z", "warning",
+             {"NONCE_NOT_PROVIDED", "OCSP_NOT_CONFIGURED"}, "gpu0", "measurements_match", true},
+        Case{"gpu_h100_drv545.00", "2025-01-15T00:00:00Z", "warning",
+             {"NONCE_NOT_PROVIDED", "OCSP_NOT_CONFIGURED"}, "gpu0", "driver_version", "545.00"},
+        // Later, the RIM signers have expired: the RIM chains fail (the
+        // genuine golden values still compare equal), so the GPU fails.
+        Case{"gpu_h100_drv545.00", "2026-11-22T00:00:00Z", "contraindicated",
+             {"NONCE_NOT_PROVIDED", "OCSP_NOT_CONFIGURED", "RIM_SIGNER_EXPIRED",
+              "PREREQUISITE_FAILED"},
+             "gpu0", "hwmodel", "GH100 A01 GSP BROM"},
+        Case{"gpu_gb100_drv575.32", "2026-11-22T00:00:00Z", "contraindicated",
+             {"NONCE_NOT_PROVIDED", "OCSP_NOT_CONFIGURED", "RIM_NOT_FOUND", "PREREQUISITE_FAILED",
+              "RIM_MATCH_REQUIRED"},
+             "gpu0", "arch", "BLACKWELL"}),
+    [](const auto& info) {
+      std::string n = info.param.bundle + "_" + std::to_string(info.index);
+      for (char& ch : n) {
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return n;
+    });
+
+TEST(RealBundlesNegative, BadSignatureIsRejected) {
+  CmdResult r = Attestctl("verify --json --evidence " + kData +
+                          "/gpu_h100_NEG_badsig.json --at 2026-11-22T00:00:00Z");
+  nlohmann::json got = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(got.is_discarded()) << r.out;
+  EXPECT_EQ(got["verdict"], "contraindicated");
+  EXPECT_EQ(got["reasons"][0], "SIGNATURE_INVALID");
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST(RealBundlesNegative, NvidiaEvidenceListFormatIsAccepted) {
+  // The 4-GPU PPCIe set as NVIDIA's tools write it: one node of 4 GPUs.
+  CmdResult r = Attestctl("verify --json --evidence " + std::string(RP_SOURCE_DIR) +
+                          "/tests/data/nvidia/evidence_json/hgx_h100_4gpu_drv590.12_ppcie_evidence.json"
+                          " --at 2026-11-22T00:00:00Z");
+  nlohmann::json got = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(got.is_discarded()) << r.out;
+  for (const char* gpu : {"gpu0", "gpu1", "gpu2", "gpu3"}) {
+    ASSERT_TRUE(got["submods"].contains(gpu)) << gpu;
+    EXPECT_EQ(got["submods"][gpu]["claims"]["cc_mode"], "ppcie");
+  }
+  EXPECT_FALSE(got["submods"].contains("gpu4"));
+  // The evidence list carries its nonce: the GPU nonce check ran.
+  EXPECT_EQ(got["reasons"].dump().find("NONCE_NOT_PROVIDED"), std::string::npos) << got["reasons"];
+}
+
+}  // namespace
