@@ -19,6 +19,11 @@ for b in snp_verify_bench tdx_verify_bench gpu_verify_bench; do
       | tee "$BUILD_DIR/$b.txt"
   fi
 done
+# The same TDX quote and collateral through an independent verifier.
+DQ="$ROOT/tests/integration/dcap_qvl"
+if command -v node >/dev/null && [ -d "$DQ/node_modules/@phala/dcap-qvl" ]; then
+  node "$DQ/bench.mjs" "$ROOT/tests/data/tdx" 3 | tee "$BUILD_DIR/dcap_qvl_bench.txt"
+fi
 for alg in ecdsap256 ecdsap384 rsa4096; do
   openssl speed -seconds 3 "$alg" 2>/dev/null | tail -1 | tee "$BUILD_DIR/speed_$alg.txt"
 done
