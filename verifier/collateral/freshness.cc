@@ -90,6 +90,7 @@ absl::StatusOr<std::optional<absl::Time>> ContentExpiry(std::string_view key,
       for (const char* field : {"tcbInfo", "enclaveIdentity"}) {
         if (j.contains(field)) RETURN_IF_ERROR(consider(j[field]));
       }
+      RETURN_IF_ERROR(consider(j));  // the signed text itself (QVL fields)
       for (const char* field : {"tcb_info", "qe_identity"}) {
         if (j.contains(field) && j[field].is_string()) {
           nlohmann::json inner = nlohmann::json::parse(j[field].get<std::string>(), nullptr, false);

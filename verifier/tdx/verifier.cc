@@ -12,9 +12,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "verifier/collateral/freshness.h"
 #include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
@@ -107,16 +109,26 @@ class Collateral {
                                            const std::string& bundle_value,
                                            const std::string& bundle_name,
                                            const std::string& offline_key) {
-    if (!bundle_value.empty()) return Piece{bundle_value, "bundle " + bundle_name};
+    if (!bundle_value.empty()) {
+      return Used(bundle_name, Piece{bundle_value, "bundle " + bundle_name}, "bundle");
+    }
     if (qvl_ && !((*qvl_).*field).empty()) {
-      return Piece{(*qvl_).*field, absl::StrFormat("collateral %s (%s)", qvl_key_, bundle_name)};
+      return Used(bundle_name,
+                  Piece{(*qvl_).*field,
+                        absl::StrFormat("collateral %s (%s)", qvl_key_, bundle_name)},
+                  qvl_key_);
     }
     if (!qvl_refused_.ok()) return qvl_refused_;
     if (offline_key.empty()) return std::optional<Piece>();
     ASSIGN_OR_RETURN(std::optional<std::string> text, Fetch(offline_key));
     if (!text) return std::optional<Piece>();
-    return Piece{*std::move(text), absl::StrFormat("collateral %s", offline_key)};
+    return Used(bundle_name,
+                Piece{*std::move(text), absl::StrFormat("collateral %s", offline_key)},
+                offline_key);
   }
+
+  // Every item handed out, for the token's collateral list.
+  const std::vector<core::CollateralRef>& used() const { return used_; }
 
   const std::vector<std::string>& stale() const { return stale_; }
   absl::Duration grace() const { return grace_; }
@@ -150,6 +162,30 @@ class Collateral {
   std::string qvl_error_;
   absl::Status qvl_refused_;
   std::vector<std::string> stale_;
+  std::vector<core::CollateralRef> used_;
+
+  std::optional<Piece> Used(const std::string& kind, Piece piece, const std::string& id) {
+    core::CollateralRef ref;
+    ref.kind = kind;
+    ref.id = id;
+    ref.sha256 = HexEncode(crypto::Sha256(AsBytes(piece.data)));
+    // CRLs (hex DER in QVL JSON, DER offline) and signed JSON name their
+    // own next update.
+    Bytes bytes(piece.data.begin(), piece.data.end());
+    std::string key = id;
+    if (absl::StrContains(kind, "crl") && !absl::StrContains(kind, "issuer_chain")) {
+      absl::StatusOr<Bytes> der = HexDecode(piece.data);
+      if (der.ok()) bytes = *std::move(der);
+      key = "intel/" + kind + ".der";
+    } else if (kind == "tcb_info" || kind == "qe_identity") {
+      key = "intel/" + kind + ".json";
+    }
+    absl::StatusOr<std::optional<absl::Time>> next = collateral::ContentExpiry(key, bytes);
+    if (next.ok() && next->has_value()) ref.next_update = FormatRfc3339(**next);
+    ref.source = piece.origin;
+    used_.push_back(std::move(ref));
+    return piece;
+  }
 };
 
 // A collateral lookup that did not yield the item, as an outcome; nullopt
@@ -915,6 +951,7 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
     d.report_data = Bytes(q.body.report_data.begin(), q.body.report_data.end());
   }
   d.simulated = pck.ok && pck.simulated;
+  d.collateral = col.used();
   d.claims = std::move(claims);
   return d;
 }
