@@ -12,6 +12,8 @@
 #include "absl/strings/str_format.h"
 #include "verifier/common/byte_reader.h"
 #include "verifier/common/clock.h"
+#include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/ocsp.h"
 #include "verifier/crypto/x509.h"
 
@@ -249,6 +251,8 @@ CertOcspOutcome CheckOne(const X509* cert, const X509* issuer, size_t index,
     o.source = "cache/offline";
   }
 
+  o.key = key;
+  o.response_sha256 = HexEncode(crypto::Sha256(response));
   std::optional<std::span<const uint8_t>> nonce;
   if (fresh) nonce = std::span<const uint8_t>(request->nonce);
   absl::StatusOr<crypto::OcspResult> r =

@@ -96,6 +96,8 @@ struct CertOcspOutcome {
   std::string reason;        // OK, CERT_REVOKED, CERT_ON_HOLD, ...
   std::string detail;
   std::string source;        // "responder" | "cache/offline" | ""
+  std::string key;              // nvidia/ocsp/<...>.der when a response was obtained
+  std::string response_sha256;  // hex SHA-256 of that response
   int revocation_reason = -1;
   std::optional<absl::Time> this_update, next_update, revocation_time;
 };

@@ -465,6 +465,11 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
         json entry = {{"index", o.index},     {"subject", o.subject}, {"serial", o.serial_hex},
                       {"status", o.status},   {"reason", o.reason},   {"source", o.source}};
         if (o.revocation_reason >= 0) entry["revocation_reason"] = o.revocation_reason;
+        if (!o.response_sha256.empty()) {
+          d.collateral.push_back(core::CollateralRef{
+              "ocsp", o.key, o.response_sha256,
+              o.next_update ? FormatRfc3339(*o.next_update) : std::string(), o.source});
+        }
         if (o.this_update) entry["this_update"] = FormatRfc3339(*o.this_update);
         if (o.next_update) entry["next_update"] = FormatRfc3339(*o.next_update);
         ocsp_claim.push_back(std::move(entry));
