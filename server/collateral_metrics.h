@@ -21,7 +21,7 @@ namespace rp::server {
 //                                               rate_limited | breaker_open |
 //                                               invalid_key
 //   rp_collateral_cache_total{result}           hit | miss | stale |
-//                                               negative_hit | stale_refused
+//                                               negative_hit | stale_refused | disk_error
 //   rp_collateral_upstream_seconds{source}      upstream request latency
 //   rp_collateral_breaker_state{upstream}       0 closed, 1 half-open, 2 open
 // `source` / `upstream` values come from the server's configuration (a few
@@ -50,7 +50,7 @@ class CollateralMetrics : public collateral::CollateralObserver {
   prometheus::Family<prometheus::Histogram>& upstream_seconds_;
   prometheus::Family<prometheus::Gauge>& breaker_state_;
   // Indexed by CacheOutcome; created up front.
-  std::array<prometheus::Counter*, 5> cache_{};
+  std::array<prometheus::Counter*, 6> cache_{};
 };
 
 }  // namespace rp::server

@@ -251,14 +251,20 @@ inline std::string IndexTime(absl::Time t) {
 
 // One line of an `openssl ca` index.txt. The serial column is what the
 // responder looks up: BN_bn2hex, i.e. upper-case, two digits per byte.
-inline std::string IndexLine(const X509* cert, const std::string& revocation) {
+// `expiry` is the expiry column as written (YYMMDDHHMMSSZ); empty (the
+// default) writes the certificate's notAfter. Certificates valid beyond the
+// two-digit index year (e.g. to 9999) pass a fixed value such as
+// "491231235959Z"; `openssl ocsp` does not read the column.
+inline std::string IndexLine(const X509* cert, const std::string& revocation,
+                             absl::string_view expiry = {}) {
   std::string serial = SerialHex(cert);
   if (serial.size() % 2 != 0) {
     serial.insert(serial.begin(), '0');
   }
   std::transform(serial.begin(), serial.end(), serial.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return absl::StrCat(revocation.empty() ? "V" : "R", "\t", IndexTime(NotAfter(cert)), "\t",
+  return absl::StrCat(revocation.empty() ? "V" : "R", "\t",
+                      expiry.empty() ? IndexTime(NotAfter(cert)) : std::string(expiry), "\t",
                       revocation, "\t", serial, "\tunknown\t/CN=", SubjectCommonName(cert), "\n");
 }
 

@@ -10,29 +10,25 @@
 // The responders stamp thisUpdate with the real clock, so verification runs
 // at the real time here (the library itself never reads a clock).
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
-#include <openssl/pem.h>
-
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/testing/gpu_evidence_builder.h"
+#include "tests/testing/ocsp_responder.h"
 #include "verifier/collateral/ocsp_fetcher.h"
 #include "verifier/crypto/ocsp.h"
 #include "verifier/crypto/x509.h"
@@ -44,176 +40,19 @@ namespace {
 
 using core::CheckStatus;
 using core::DeviceResult;
-using crypto::OpensslPtr;
 using testing::GpuTestDevice;
 using testing::GpuTestPki;
 
-std::string FindOnPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
-    if (dir.empty()) continue;
-    const std::string candidate = absl::StrCat(dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
+using ::rp::testing::ocsp::FindOnPath;
+using ::rp::testing::ocsp::IndexLine;
+using ::rp::testing::ocsp::IndexTime;
+using ::rp::testing::ocsp::PostOcsp;
+using ::rp::testing::ocsp::Responder;
+using ::rp::testing::ocsp::WritePem;
 
-size_t CurlWrite(char* data, size_t size, size_t count, void* user) {
-  auto* out = static_cast<Bytes*>(user);
-  const size_t n = size * count;
-  if (out->size() + n > crypto::kMaxOcspResponseBytes) return 0;  // size cap
-  out->insert(out->end(), data, data + n);
-  return n;
-}
-
-// RFC 6960 Appendix A.1 POST with timeouts and a size cap.
-absl::StatusOr<Bytes> PostOcsp(const std::string& url, std::span<const uint8_t> der) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (curl == nullptr) return absl::InternalError("curl_easy_init");
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
-      curl_slist_append(nullptr, "Content-Type: application/ocsp-request"), curl_slist_free_all);
-  headers.reset(curl_slist_append(headers.release(), "Connection: close"));
-  Bytes body;
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, der.data());
-  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(der.size()));
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &CurlWrite);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
-  const CURLcode rc = curl_easy_perform(curl.get());
-  if (rc != CURLE_OK) {
-    return absl::UnavailableError(absl::StrCat("POST ", url, ": ", curl_easy_strerror(rc)));
-  }
-  long http = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &http);
-  if (http != 200) return absl::UnavailableError(absl::StrCat("POST ", url, ": HTTP ", http));
-  return body;
-}
-
-std::string ReadAll(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// One `openssl ocsp` process (as in verifier/crypto/ocsp_test.cc). Killed by
-// the destructor, and by PR_SET_PDEATHSIG should the test crash.
-class Responder {
- public:
-  static absl::StatusOr<std::unique_ptr<Responder>> Start(const std::string& openssl,
-                                                          std::vector<std::string> args,
-                                                          const std::filesystem::path& dir,
-                                                          const std::string& name) {
-    const std::string out_path = (dir / (name + ".out")).string();
-    const std::string err_path = (dir / (name + ".err")).string();
-    args.insert(args.begin(), {openssl, "ocsp"});
-    for (const char* a : {"-port", "0", "-ignore_err"}) args.emplace_back(a);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) return absl::InternalError("fork");
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(126);
-      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(125);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    std::unique_ptr<Responder> r(new Responder(pid));
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < deadline) {
-      if (waitpid(pid, nullptr, WNOHANG) == pid) {
-        r->pid_ = -1;
-        return absl::InternalError(
-            absl::StrCat("openssl ocsp (", name, ") exited: ", ReadAll(err_path)));
-      }
-      const std::string out = ReadAll(out_path);
-      const size_t accept = out.find("ACCEPT ");
-      const size_t end = accept == std::string::npos ? accept : out.find(' ', accept + 7);
-      if (end != std::string::npos) {
-        const std::string addr = out.substr(accept + 7, end - accept - 7);
-        if (!absl::SimpleAtoi(addr.substr(addr.rfind(':') + 1), &r->port_) || r->port_ <= 0) {
-          return absl::InternalError(absl::StrCat("cannot parse '", out, "'"));
-        }
-        r->deadline_ = deadline;
-        return r;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return absl::DeadlineExceededError(absl::StrCat("openssl ocsp (", name, ") not ready"));
-  }
-
-  ~Responder() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  Responder(const Responder&) = delete;
-  Responder& operator=(const Responder&) = delete;
-
-  // Readiness with a real request (OpenSSL 3.0's responder stops serving
-  // after a bare connect without a request).
-  absl::Status WaitReady(std::span<const uint8_t> probe) {
-    absl::Status last = absl::DeadlineExceededError("not tried");
-    while (absl::Now() < deadline_) {
-      for (const char* host : {"127.0.0.1", "[::1]"}) {
-        const std::string url = absl::StrCat("http://", host, ":", port_, "/");
-        absl::StatusOr<Bytes> answer = PostOcsp(url, probe);
-        if (answer.ok()) {
-          url_ = url;
-          return absl::OkStatus();
-        }
-        last = answer.status();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return last;
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  explicit Responder(pid_t pid) : pid_(pid) {}
-  pid_t pid_;
-  int port_ = 0;
-  absl::Time deadline_;
-  std::string url_;
-};
-
-bool WritePem(const std::filesystem::path& path, const X509* cert, const EVP_PKEY* key) {
-  OpensslPtr<BIO> bio(BIO_new_file(path.c_str(), "w"));
-  if (bio == nullptr) return false;
-  if (cert != nullptr && PEM_write_bio_X509(bio.get(), cert) != 1) return false;
-  return key == nullptr ||
-         PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-}
-
-std::string IndexTime(absl::Time t) {
-  return absl::FormatTime("%y%m%d%H%M%SZ", t, absl::UTCTimeZone());
-}
-
-// One line of an `openssl ca` index (serial: upper-case, even length).
-std::string IndexLine(const X509* cert, const std::string& revocation) {
-  std::string serial = crypto::SerialHex(cert);
-  if (serial.size() % 2 != 0) serial.insert(serial.begin(), '0');
-  for (char& c : serial) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  // Device certificates run to 9999: beyond the two-digit index year, and
-  // the expiry column does not matter to the responder.
-  return absl::StrCat(revocation.empty() ? "V" : "R", "\t", "491231235959Z", "\t", revocation,
-                      "\t", serial, "\tunknown\t/CN=", crypto::SubjectCommonName(cert), "\n");
-}
+// Device certificates run to 9999: beyond the two-digit index year, and the
+// expiry column does not matter to the responder.
+constexpr absl::string_view kIndexExpiry = "491231235959Z";
 
 // Routes each query to the responder of its issuer (the issuer key hash in
 // the key "nvidia/ocsp/<issuer-sha256>-<serial>.der"); `down` makes every
@@ -290,12 +129,14 @@ absl::StatusOr<std::unique_ptr<Fixture>> MakeFixture() {
   const std::string revoked_at = IndexTime(absl::FromUnixSeconds(1700000000));
   // Root answers for the Identity CA, Identity for the Provisioner ICA,
   // Provisioner for the BROMs (the unknown device's BROM is not listed).
-  std::ofstream(f->dir / "root_index.txt") << IndexLine(f->pki.identity.cert.get(), "");
-  std::ofstream(f->dir / "identity_index.txt") << IndexLine(f->pki.provisioner.cert.get(), "");
+  std::ofstream(f->dir / "root_index.txt")
+      << IndexLine(f->pki.identity.cert.get(), "", kIndexExpiry);
+  std::ofstream(f->dir / "identity_index.txt")
+      << IndexLine(f->pki.provisioner.cert.get(), "", kIndexExpiry);
   std::ofstream(f->dir / "provisioner_index.txt")
-      << IndexLine(f->good.brom.cert.get(), "")
-      << IndexLine(f->revoked.brom.cert.get(), revoked_at + ",keyCompromise")
-      << IndexLine(f->hold.brom.cert.get(), revoked_at + ",certificateHold");
+      << IndexLine(f->good.brom.cert.get(), "", kIndexExpiry)
+      << IndexLine(f->revoked.brom.cert.get(), revoked_at + ",keyCompromise", kIndexExpiry)
+      << IndexLine(f->hold.brom.cert.get(), revoked_at + ",certificateHold", kIndexExpiry);
   for (const auto& [name, issued] : std::vector<std::pair<std::string, const testing::Issued*>>{
            {"root", &f->pki.root}, {"identity", &f->pki.identity},
            {"provisioner", &f->pki.provisioner}}) {

@@ -4,31 +4,22 @@
 // fetched through collateral::HttpOcspFetcher (POST, cache, nonce).
 #include "verifier/nvidia/rim/rim_ocsp.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cctype>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <openssl/pem.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/testing/cert_factory.h"
+#include "tests/testing/ocsp_responder.h"
 #include "tests/testing/rim_builder.h"
 #include "verifier/collateral/http_fetcher.h"
 #include "verifier/collateral/ocsp_fetcher.h"
@@ -50,105 +41,13 @@ using ::rp::nvidia::rim::testing::Outcome;
 using ::rp::testing::CertSpec;
 using ::rp::testing::Issued;
 using ::rp::testing::KeyType;
+using ::rp::testing::ocsp::FindOnPath;
+using ::rp::testing::ocsp::IndexTime;
+using ::rp::testing::ocsp::Responder;
+using ::rp::testing::ocsp::WritePem;
 using ::testing::HasSubstr;
 
 const absl::Time kRevokedAt = absl::FromUnixSeconds(1650000000);
-
-std::string FindOnPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
-    if (dir.empty()) continue;
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
-std::string ReadAll(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// One `openssl ocsp` process (killed in the destructor; PR_SET_PDEATHSIG
-// if the test dies), listening on a kernel-chosen port.
-class Responder {
- public:
-  static absl::StatusOr<std::unique_ptr<Responder>> Start(const std::string& openssl,
-                                                          std::vector<std::string> args,
-                                                          const std::filesystem::path& dir,
-                                                          const std::string& name) {
-    const std::string out_path = (dir / (name + ".out")).string();
-    const std::string err_path = (dir / (name + ".err")).string();
-    args.insert(args.begin(), {openssl, "ocsp"});
-    for (const char* a : {"-port", "0", "-ignore_err"}) args.emplace_back(a);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) return absl::InternalError("fork");
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(126);
-      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(125);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    std::unique_ptr<Responder> r(new Responder(pid));
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < deadline) {
-      if (waitpid(pid, nullptr, WNOHANG) == pid) {
-        r->pid_ = -1;
-        return absl::InternalError(absl::StrCat("openssl ocsp exited: ", ReadAll(err_path)));
-      }
-      const std::string out = ReadAll(out_path);
-      const size_t accept = out.find("ACCEPT ");
-      const size_t end = accept == std::string::npos ? accept : out.find(' ', accept + 7);
-      if (end != std::string::npos) {
-        const std::string addr = out.substr(accept + 7, end - accept - 7);
-        int port = 0;
-        if (!absl::SimpleAtoi(addr.substr(addr.rfind(':') + 1), &port) || port <= 0) {
-          return absl::InternalError("cannot parse " + out);
-        }
-        // "[::]:port" listens on both families; use IPv4 loopback if it
-        // answers, else IPv6 (decided by the first fetch in WaitReady).
-        r->url_ = absl::StrCat("http://127.0.0.1:", port, "/");
-        r->url6_ = absl::StrCat("http://[::1]:", port, "/");
-        return r;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return absl::DeadlineExceededError("openssl ocsp not ready: " + ReadAll(err_path));
-  }
-  ~Responder() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  explicit Responder(pid_t pid) : pid_(pid) {}
-  pid_t pid_;
-  std::string url_, url6_;
-};
-
-bool WritePem(const std::filesystem::path& path, const X509* cert, const EVP_PKEY* key) {
-  crypto::OpensslPtr<BIO> bio(BIO_new_file(path.c_str(), "w"));
-  if (bio == nullptr) return false;
-  if (cert != nullptr && PEM_write_bio_X509(bio.get(), cert) != 1) return false;
-  return key == nullptr ||
-         PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-}
-
-std::string IndexTime(absl::Time t) { return absl::FormatTime("%y%m%d%H%M%SZ", t, absl::UTCTimeZone()); }
 
 // Simulated RIM hierarchy root → CA → L3 → {L4 good, revoked, hold, unknown},
 // each non-root certificate with an AIA pointing at its issuer's responder.
@@ -185,12 +84,21 @@ absl::StatusOr<std::unique_ptr<Responder>> StartFor(const std::string& openssl, 
       !WritePem(p.dir / (name + ".key"), nullptr, issuer.key.get())) {
     return absl::InternalError("writing PEM");
   }
-  return Responder::Start(openssl,
-                          {"-index", (p.dir / (name + ".idx")).string(), "-CA",
-                           (p.dir / (name + ".pem")).string(), "-rsigner",
-                           (p.dir / (name + ".pem")).string(), "-rkey",
-                           (p.dir / (name + ".key")).string(), "-ndays", "1"},
-                          p.dir, name);
+  ASSIGN_OR_RETURN(std::unique_ptr<Responder> r,
+                   Responder::Start(openssl,
+                                    {"-index", (p.dir / (name + ".idx")).string(), "-CA",
+                                     (p.dir / (name + ".pem")).string(), "-rsigner",
+                                     (p.dir / (name + ".pem")).string(), "-rkey",
+                                     (p.dir / (name + ".key")).string(), "-ndays", "1"},
+                                    p.dir, name));
+  // The responder's URL (IPv4 loopback if it answers, else IPv6) is known
+  // once it answers a real request. Its subjects may not be issued yet (their
+  // AIA needs this URL), so the probe asks about the issuer itself: any
+  // answer, even "unknown", shows the responder serves.
+  ASSIGN_OR_RETURN(crypto::OcspRequest probe,
+                   crypto::BuildOcspRequest(issuer.cert.get(), issuer.cert.get(), {}));
+  RETURN_IF_ERROR(r->WaitReady(probe.der));
+  return r;
 }
 
 absl::StatusOr<std::unique_ptr<Pki>> MakePki() {
