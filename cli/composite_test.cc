@@ -190,7 +190,7 @@ TEST_F(CompositeTest, GpuReportFromAnotherNodeBreaksTheBinding) {
 // (cl.value("cc_mode", "") on a null claim: nlohmann type_error 302), which
 // is reported to the policy owner; once fixed, the engine gives
 // GPU_NOT_IN_CC_MODE (contraindicated) for it.
-TEST_F(CompositeTest, GpuInCcOffModeIsRefusedByTheGpuVerifier) {
+TEST_F(CompositeTest, GpuInCcOffModeIsRefusedByVerifierAndPolicy) {
   const std::string nonce = ToString(crypto::RandomBytes(32));
   auto ev = Node(sim::SimulatedTee::kTdx, nonce, /*off_index=*/2);
   ASSERT_TRUE(ev.ok()) << ev.status();
@@ -226,6 +226,16 @@ TEST_F(CompositeTest, GpuInCcOffModeIsRefusedByTheGpuVerifier) {
       EXPECT_EQ(d.claims.value("cc_mode", nlohmann::json()), "cc") << i;
     }
   }
+  // Through the whole engine and the strict policy: the node is refused,
+  // and the policy names the GPU that is not in CC mode, whatever else.
+  auto a = Run(ev->bundle, nonce);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->verdict, policy::Verdict::kContraindicated);
+  const std::string dump = a->ToJson().dump();
+  EXPECT_NE(dump.find("GPU_NOT_IN_CC_MODE"), std::string::npos) << dump.substr(0, 2000);
+  ASSERT_GE(a->devices.size(), 4u);
+  EXPECT_EQ(a->devices[3].device.name, "gpu2");
+  EXPECT_EQ(a->devices[3].status, policy::Verdict::kContraindicated);
 }
 
 TEST_F(CompositeTest, SimulatorRefusesBadInput) {

@@ -26,6 +26,20 @@ bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, const
                      [&](const std::string& x) { return absl::AsciiStrToLower(x) == lv; });
 }
 
+// Claims come from evidence: a missing, null or differently typed claim
+// reads as the fallback, never as an exception.
+std::string JsonString(const nlohmann::json& j, const char* key, const char* fallback = "") {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+}
+
+int64_t JsonInt(const nlohmann::json& j, const char* key, int64_t fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+
 bool JsonBool(const nlohmann::json& j, const char* key) {
   return j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
 }
@@ -44,7 +58,7 @@ void Allowlist(DeviceResult& d, const char* check, const char* claim,
     NotConfigured(d, check, c, absl::StrCat(claim, " allowlist"));
     return;
   }
-  std::string value = d.claims.value(claim, "");
+  std::string value = JsonString(d.claims, claim);
   if (Contains(allowed, value)) {
     d.Pass(check, c, absl::StrCat(claim, " ", value, " is in the policy allowlist"));
   } else {
@@ -111,7 +125,7 @@ void AppraiseSnp(const attestation::v1::SnpPolicy& p, DeviceResult& d) {
   } else {
     NotConfigured(d, "policy.sev_snp.vmpl", Component::kConfiguration, "VMPL maximum");
   }
-  int version = cl.value("version", 0);
+  int version = static_cast<int>(JsonInt(cl, "version", 0));
   int min_version = p.has_min_version() ? p.min_version() : 2;
   if (version < min_version) {
     d.Fail("policy.sev_snp.min_version", Component::kHardware, "REPORT_VERSION_TOO_OLD",
@@ -119,7 +133,7 @@ void AppraiseSnp(const attestation::v1::SnpPolicy& p, DeviceResult& d) {
   } else {
     d.Pass("policy.sev_snp.min_version", Component::kHardware);
   }
-  if (p.forbid_vlek() && cl.value("signing_key", "") == "vlek") {
+  if (p.forbid_vlek() && JsonString(cl, "signing_key") == "vlek") {
     d.Fail("policy.sev_snp.signing_key", Component::kHardware, "VLEK_NOT_ALLOWED",
            "report signed by a VLEK and the policy forbids VLEKs");
   }
@@ -281,7 +295,7 @@ void AppraiseTdx(const attestation::v1::TdxPolicy& p, DeviceResult& d) {
     }
   }
   if (p.has_min_tcb_evaluation_data_number()) {
-    const int64_t n = cl.value("tcb_evaluation_data_number", int64_t{-1});
+    const int64_t n = JsonInt(cl, "tcb_evaluation_data_number", -1);
     if (n < p.min_tcb_evaluation_data_number()) {
       d.Fail("policy.tdx.tcb_evaluation_data_number", Component::kSourcedData,
              "COLLATERAL_TOO_OLD",
@@ -292,16 +306,16 @@ void AppraiseTdx(const attestation::v1::TdxPolicy& p, DeviceResult& d) {
     }
   }
   if (!p.min_tcb_date_by_fmspc().empty()) {
-    const std::string fmspc = absl::AsciiStrToLower(cl.value("fmspc", ""));
+    const std::string fmspc = absl::AsciiStrToLower(JsonString(cl, "fmspc"));
     for (const auto& [key, min_date] : p.min_tcb_date_by_fmspc()) {
       if (absl::AsciiStrToLower(key) != fmspc) continue;
       absl::StatusOr<absl::Time> want = ParseTime(min_date);
-      absl::StatusOr<absl::Time> have = ParseTime(cl.value("tcb_date", ""));
+      absl::StatusOr<absl::Time> have = ParseTime(JsonString(cl, "tcb_date"));
       if (want.ok() && have.ok() && *have >= *want) {
         d.Pass("policy.tdx.min_tcb_date", Component::kHardware);
       } else {
         d.Fail("policy.tdx.min_tcb_date", Component::kHardware, "TCB_TOO_OLD",
-               absl::StrCat("TCB date ", cl.value("tcb_date", "(none)"), " < policy minimum ",
+               absl::StrCat("TCB date ", JsonString(cl, "tcb_date", "(none)"), " < policy minimum ",
                             min_date, " for FMSPC ", fmspc));
       }
     }
@@ -328,7 +342,7 @@ void AppraiseGpu(const attestation::v1::GpuPolicy& p, DeviceResult& d) {
     c.affects_status = false;
     return;
   }
-  const std::string mode = cl.value("cc_mode", "");
+  const std::string mode = JsonString(cl, "cc_mode");
   const std::string want = p.mode().empty() ? "cc" : p.mode();
   if (mode != "cc" && mode != "ppcie") {
     // CC off or developer mode: never trusted, whatever else the policy says.
@@ -360,7 +374,7 @@ void AppraiseGpu(const attestation::v1::GpuPolicy& p, DeviceResult& d) {
       NotConfigured(d, m.check, Component::kExecutables, absl::StrCat("minimum ", m.claim));
       continue;
     }
-    const std::string have = cl.value(m.claim, "");
+    const std::string have = JsonString(cl, m.claim);
     if (CompareDottedVersions(have, m.min, m.hex) >= 0) {
       d.Pass(m.check, Component::kExecutables, absl::StrCat(m.claim, " ", have, " >= ", m.min));
     } else {

@@ -106,7 +106,7 @@ attest_node tdx-8gpu tdx
 step "token verified by the independent JOSE library (npm jose) against the served JWKS"
 JOSE_DIR="$ROOT/tests/integration/jose"
 [ -d "$JOSE_DIR/node_modules/jose" ] || (cd "$JOSE_DIR" && npm ci --no-audit --no-fund --silent)
-node "$JOSE_DIR/verify_token.mjs" --token "$(cat "$WORK/tdx-8gpu.token.jwt")" \
+node "$JOSE_DIR/verify_token.mjs" --token "@$WORK/tdx-8gpu.token.jwt" \
   --jwks-url "$HTTP/.well-known/jwks.json" >"$WORK/jose.json"
 echo "jose: signature and claims OK ($(wc -c <"$WORK/jose.json") bytes of payload)"
 
