@@ -41,8 +41,9 @@ command -v node >/dev/null || die "node is not installed (Node.js >= 20 required
 command -v npm >/dev/null || die "npm is not installed"
 
 # Dependencies exactly as locked; only when missing.
-if [[ ! -f "$HERE/node_modules/ajv/package.json" || ! -f "$HERE/node_modules/ajv-formats/package.json" ]]; then
-  echo "installing ajv from package-lock.json (npm ci)"
+if [[ ! -f "$HERE/node_modules/ajv/package.json" || ! -f "$HERE/node_modules/ajv-formats/package.json" ||
+      ! -f "$HERE/node_modules/jose/package.json" ]]; then
+  echo "installing ajv and jose from package-lock.json (npm ci)"
   (cd "$HERE" && npm ci --no-audit --no-fund) || die "npm ci failed"
 fi
 echo "ajv $(node -p "require('$HERE/node_modules/ajv/package.json').version")," \
@@ -62,6 +63,9 @@ if [[ -n "$SERVER_BIN" ]]; then
   }
   trap cleanup EXIT
   "$ATTESTCTL" simulate init --sim-dir "$WORK/sim" >/dev/null || die "attestctl simulate init failed"
+  # A TDX node with 8 GPUs: the token then carries every kind of submod and
+  # collateral reference. The simulator writes the RIMs / OCSP answers here.
+  mkdir -p "$WORK/sim/collateral"
   cat >"$WORK/server.yaml" <<YAML
 environment: development
 listen: 127.0.0.1:1        # overridden below (ephemeral ports)
@@ -70,6 +74,7 @@ metrics_listen: 127.0.0.1:1
 token:
   issuer: attestation-rp-schema-test
 policy_file: $ROOT/deploy/policies/demo.yaml
+collateral_dir: $WORK/sim/collateral
 simulation:
   trust_simulation_root: true
   dir: $WORK/sim
@@ -89,7 +94,7 @@ YAML
   "$ATTESTCTL" challenge --server "$SERVER" --out "$WORK/challenge.json" >/dev/null ||
     die "attestctl challenge failed: $(cat "$WORK/server.log")"
   "$ATTESTCTL" simulate --challenge "$WORK/challenge.json" --sim-dir "$WORK/sim" \
-    --out "$WORK/bundle.json" >/dev/null || die "attestctl simulate failed"
+    --tee tdx --gpus 8 --out "$WORK/bundle.json" >/dev/null || die "attestctl simulate failed"
   # Exit 1 (contraindicated) still yields a token, which must validate too.
   rc=0
   "$ATTESTCTL" attest --server "$SERVER" --evidence "$WORK/bundle.json" \
@@ -101,3 +106,4 @@ YAML
 fi
 
 node "$HERE/validate_token_schema.mjs" "${FILES[@]}"
+node "$HERE/verify_example_jws.mjs" "$ROOT/docs/token.md"
