@@ -133,6 +133,15 @@ class CompositeTest : public ::testing::Test {
       }
     }
     EXPECT_EQ(gpus, 8);
+    // The result keeps the raw GPU measurements; the token does not (size),
+    // but carries the verdict on them.
+    const nlohmann::json result = a->ToJson();
+    const nlohmann::json token = a->EarClaims(nullptr, "test");
+    EXPECT_TRUE(result["submods"]["gpu0"]["claims"].contains("measurements"));
+    EXPECT_FALSE(token["submods"]["gpu0"]["claims"].contains("measurements"));
+    EXPECT_EQ(token["submods"]["gpu0"]["claims"]["measurements_match"], true);
+    EXPECT_FALSE(token["submods"]["gpu0"]["collateral"].empty());
+    EXPECT_LT(token.dump().size(), 64u * 1024) << "token claims for a 9-device node";
   }
 
   static std::string* dir_;

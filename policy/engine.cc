@@ -164,6 +164,14 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
     s["ear.appraisal-policy-id"] = policy_ref;
     s["tee"] = d.device.tee;
     s["claims"] = d.device.claims;
+    if (s["claims"].is_object()) {
+      // Raw GPU measurements (64 per GPU) and per-index comparison records
+      // stay in the Attest response: a token must fit the HTTP headers and
+      // key-release requests it travels in. The verdict on them is in
+      // measurements_match / mismatched_indices.
+      s["claims"].erase("measurements");
+      s["claims"].erase("mismatch_records");
+    }
     std::vector<std::string> rs;
     for (const auto& c : d.device.checks) {
       if (c.status != core::CheckStatus::kPass && c.affects_status) rs.push_back(c.reason);
