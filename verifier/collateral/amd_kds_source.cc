@@ -20,13 +20,6 @@ constexpr size_t kTcbHexChars = 16;       // 8-byte TCB_VERSION (specs/sev-snp.m
 constexpr size_t kLegacyHwidHexChars = 128;  // CHIP_ID, 64 bytes (Milan/Genoa)
 constexpr size_t kTurinHwidHexChars = 16;    // CHIP_ID[0..8] (Turin, §3.4)
 
-bool IsHex(std::string_view s) {
-  for (char c : s) {
-    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
 bool IsKnownProduct(std::string_view p) { return p == "Milan" || p == "Genoa" || p == "Turin"; }
 
 absl::Status BadKey(std::string_view key, std::string_view why) {
@@ -44,11 +37,11 @@ absl::StatusOr<std::string> VcekPathAndQuery(std::string_view key, const std::st
   const std::string& tcb_hex = parts[1];
   const bool turin = product == "Turin";
   const size_t want_hwid = turin ? kTurinHwidHexChars : kLegacyHwidHexChars;
-  if (hwid.size() != want_hwid || !IsHex(hwid)) {
+  if (hwid.size() != want_hwid || !IsHexString(hwid)) {
     return BadKey(key, absl::StrCat("hwid must be ", want_hwid, " hex characters for ", product,
                                     ", got ", hwid.size()));
   }
-  if (tcb_hex.size() != kTcbHexChars || !IsHex(tcb_hex)) {
+  if (tcb_hex.size() != kTcbHexChars || !IsHexString(tcb_hex)) {
     return BadKey(key, absl::StrCat("TCB must be ", kTcbHexChars, " hex characters"));
   }
   absl::StatusOr<Bytes> tcb = HexDecode(tcb_hex);

@@ -24,13 +24,6 @@ constexpr char kIssuerChainSuffix[] = ".issuer_chain.pem";
 // Debian's Abseil has its own string_view type.
 absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-bool IsHex(std::string_view s) {
-  for (char c : s) {
-    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
 absl::Status BadKey(std::string_view key, std::string_view why) {
   return absl::InvalidArgumentError(
       absl::StrCat("intel-pcs: key '", std::string(key), "': ", std::string(why)));
@@ -50,11 +43,7 @@ std::string ItemKey(std::string_view key, bool* chain) {
 }
 
 bool LooksLikeHexText(std::span<const uint8_t> body) {
-  if (body.empty() || body.size() % 2 != 0) return false;
-  for (uint8_t c : body) {
-    if (!absl::ascii_isxdigit(c)) return false;
-  }
-  return true;
+  return !body.empty() && body.size() % 2 == 0 && IsHexString(ToString(body));
 }
 
 absl::StatusOr<Bytes> Extract(std::string_view key, const HttpResponse& response) {
@@ -109,7 +98,7 @@ absl::StatusOr<std::string> PercentDecode(std::string_view in) {
     }
     if (in.size() - i < 3) return absl::InvalidArgumentError("truncated percent escape");
     const std::string hex(in.substr(i + 1, 2));
-    if (!IsHex(hex)) return absl::InvalidArgumentError("bad percent escape");
+    if (!IsHexString(hex)) return absl::InvalidArgumentError("bad percent escape");
     out.push_back(static_cast<char>(std::stoi(hex, nullptr, 16)));
     i += 2;
   }
@@ -138,7 +127,7 @@ absl::StatusOr<std::optional<std::string>> IntelPcsUrlForKey(const IntelPcsOptio
       if (!absl::EndsWith(fmspc, ".json")) return BadKey(key, "TCB info must be <fmspc>.json");
       fmspc = fmspc.substr(0, fmspc.size() - 5);
     }
-    if (fmspc.size() != kFmspcHexChars || !IsHex(fmspc)) {
+    if (fmspc.size() != kFmspcHexChars || !IsHexString(fmspc)) {
       return BadKey(key, "FMSPC must be 12 hex characters");
     }
     return std::optional<std::string>(absl::StrCat(base, "/tdx/certification/v4/tcb?fmspc=",

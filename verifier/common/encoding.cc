@@ -65,6 +65,14 @@ std::string HexEncode(std::span<const uint8_t> data) {
   return out;
 }
 
+bool IsHexString(std::string_view s) {
+  for (char c : s) {
+    const bool digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!digit) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<Bytes> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrFormat("hex: odd length %d", hex.size()));

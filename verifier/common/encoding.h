@@ -17,6 +17,8 @@ using Bytes = std::vector<uint8_t>;
 std::string HexEncode(std::span<const uint8_t> data);
 // Accepts upper or lower case; rejects odd length and non-hex characters.
 absl::StatusOr<Bytes> HexDecode(std::string_view hex);
+// True when every character is a hex digit (either case); any length.
+bool IsHexString(std::string_view s);
 
 // Standard alphabet with padding.
 std::string Base64Encode(std::span<const uint8_t> data);

@@ -37,4 +37,13 @@ TEST(Clock, ParsesRfc3339AndUnix) {
 }
 
 }  // namespace
+TEST(HexTest, IsHexString) {
+  EXPECT_TRUE(IsHexString("0123456789abcdefABCDEF"));
+  EXPECT_TRUE(IsHexString(""));
+  EXPECT_TRUE(IsHexString("abc"));  // any length
+  EXPECT_FALSE(IsHexString("0g"));
+  EXPECT_FALSE(IsHexString("12 34"));
+  EXPECT_FALSE(IsHexString(std::string_view("\x00", 1)));
+}
+
 }  // namespace rp
