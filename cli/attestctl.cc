@@ -21,14 +21,14 @@
 #include "absl/strings/str_cat.h"
 #include "attestation/v1/attestation.grpc.pb.h"
 #include "cli/bundle_io.h"
-#include "cli/collateral_stack.h"
+#include "appraisal/collateral_stack.h"
 #include "cli/http_get.h"
 #include "cli/policy_cmd.h"
 #include "cli/render.h"
 #include "cli/simulate.h"
 #include "google/protobuf/util/json_util.h"
-#include "policy/engine.h"
-#include "policy/registry_factory.h"
+#include "appraisal/engine.h"
+#include "appraisal/registry_factory.h"
 #include "policy/yaml_json.h"
 #include "server/token/token_verifier.h"
 #include "verifier/collateral/source.h"
@@ -237,18 +237,18 @@ int CmdVerify(const Args& a) {
   if (!(a.Has("kds-url") || a.Has("cache-dir") || a.Has("pcs-url") || a.Has("ocsp-url"))) {
     cc.set_offline(true);
   }
-  auto stack = rp::cli::BuildCollateralStack(cc, a.Get("collateral"), at);
+  auto stack = rp::appraisal::BuildCollateralStack(cc, a.Get("collateral"), at);
   if (!stack.ok()) return Fail(stack.status());
   std::shared_ptr<const rp::collateral::CollateralSource> source = stack->source;
   std::shared_ptr<const rp::collateral::OcspFetcher> ocsp = stack->ocsp;
-  rp::policy::RegistryOptions registry_options;
+  rp::appraisal::RegistryOptions registry_options;
   registry_options.offline = cc.offline();
   registry_options.nvidia_ocsp_url = stack->nvidia_ocsp_url;
-  auto registry = rp::policy::MakeDefaultRegistry(sim, registry_options);
+  auto registry = rp::appraisal::MakeDefaultRegistry(sim, registry_options);
   if (!registry.ok()) return Fail(registry.status());
-  auto engine = rp::policy::Engine::Create(std::move(*registry), source, ocsp);
+  auto engine = rp::appraisal::Engine::Create(std::move(*registry), source, ocsp);
   if (!engine.ok()) return Fail(engine.status());
-  auto appraisal = (*engine)->Run(*bundle, policy, rp::policy::RunOptions{at, std::nullopt});
+  auto appraisal = (*engine)->Run(*bundle, policy, rp::appraisal::RunOptions{at, std::nullopt});
   if (!appraisal.ok()) return Fail(appraisal.status());
   nlohmann::json result = appraisal->ToJson();
   result["verification_time"] = rp::FormatRfc3339(at);
@@ -378,13 +378,13 @@ int CmdCollateralFetch(const Args& a, const std::vector<std::string>& bundles) {
     if (!t.ok()) return Fail(t.status());
     at = *t;
   }
-  auto stack = rp::cli::BuildCollateralStack(PrefetchConfigFromFlags(a), a.Get("collateral"), at);
+  auto stack = rp::appraisal::BuildCollateralStack(PrefetchConfigFromFlags(a), a.Get("collateral"), at);
   if (!stack.ok()) return Fail(stack.status());
   int failures = 0;
   for (const std::string& path : bundles) {
     auto bundle = rp::cli::ReadBundleFile(path);
     if (!bundle.ok()) return Fail(bundle.status());
-    auto keys = rp::cli::SnpCollateralKeys(*bundle);
+    auto keys = rp::appraisal::SnpCollateralKeys(*bundle);
     if (!keys.ok()) return Fail(absl::StrCat(path, ": ", keys.status().message()));
     std::cout << path << ": " << keys->size() << " collateral items\n";
     for (const std::string& key : *keys) {

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "cli/collateral_stack.h"
+#include "appraisal/collateral_stack.h"
 #include "cli/simulate.h"
 #include "gtest/gtest.h"
-#include "policy/engine.h"
-#include "policy/registry_factory.h"
+#include "appraisal/engine.h"
+#include "appraisal/registry_factory.h"
 #include "policy/yaml_json.h"
 #include "verifier/core/verifier.h"
 #include "verifier/crypto/digest.h"
@@ -52,19 +52,19 @@ class CompositeTest : public ::testing::Test {
 
   // The same stack `attestctl verify --trust-simulation DIR --collateral
   // DIR/collateral` builds (offline).
-  std::unique_ptr<policy::Engine> MakeEngine(absl::Time at) {
+  std::unique_ptr<appraisal::Engine> MakeEngine(absl::Time at) {
     attestation::v1::SimulationConfig sc;
     sc.set_trust_simulation_root(true);
     sc.set_dir(*dir_);
     attestation::v1::CollateralConfig cc;
     cc.set_offline(true);
-    auto stack = cli::BuildCollateralStack(cc, roots_->CollateralDir(), at);
+    auto stack = appraisal::BuildCollateralStack(cc, roots_->CollateralDir(), at);
     EXPECT_TRUE(stack.ok()) << stack.status();
-    policy::RegistryOptions ro;
+    appraisal::RegistryOptions ro;
     ro.offline = true;
-    auto reg = policy::MakeDefaultRegistry(sc, ro);
+    auto reg = appraisal::MakeDefaultRegistry(sc, ro);
     EXPECT_TRUE(reg.ok()) << reg.status();
-    auto e = policy::Engine::Create(std::move(*reg), stack->source, stack->ocsp);
+    auto e = appraisal::Engine::Create(std::move(*reg), stack->source, stack->ocsp);
     EXPECT_TRUE(e.ok()) << e.status();
     return std::move(*e);
   }
@@ -98,7 +98,7 @@ class CompositeTest : public ::testing::Test {
                                         const std::string& nonce) {
     const absl::Time now = absl::Now();
     return MakeEngine(now)->Run(b, StrictWithSimulation(),
-                                policy::RunOptions{now, Bytes(nonce.begin(), nonce.end())});
+                                appraisal::RunOptions{now, Bytes(nonce.begin(), nonce.end())});
   }
 
   void ExpectOnlySimulationNotice(sim::SimulatedTee tee, const std::string& cpu_tee) {
@@ -194,7 +194,7 @@ TEST_F(CompositeTest, GpuReportFromAnotherNodeBreaksTheBinding) {
 // A GPU in CC-off mode (the simulator writes a report without a valid CC
 // mode) is refused by the GPU verifier of the same registry: nvidia.cc_mode
 // fails and the cc_mode claim is null; the node's other GPUs are fine.
-// NOTE: checked at the verifier level only. Through policy::Engine this
+// NOTE: checked at the verifier level only. Through appraisal::Engine this
 // device currently makes policy/appraise.cc AppraiseGpu throw
 // (cl.value("cc_mode", "") on a null claim: nlohmann type_error 302), which
 // is reported to the policy owner; once fixed, the engine gives
@@ -206,13 +206,13 @@ TEST_F(CompositeTest, GpuInCcOffModeIsRefusedByVerifierAndPolicy) {
   attestation::v1::SimulationConfig sc;
   sc.set_trust_simulation_root(true);
   sc.set_dir(*dir_);
-  auto reg = policy::MakeDefaultRegistry(sc, policy::RegistryOptions{"", true});
+  auto reg = appraisal::MakeDefaultRegistry(sc, appraisal::RegistryOptions{"", true});
   ASSERT_TRUE(reg.ok()) << reg.status();
   const core::EvidenceVerifier* gpus = (*reg)->Find(core::TeeType::kNvidia);
   ASSERT_NE(gpus, nullptr);
   attestation::v1::CollateralConfig cc;
   cc.set_offline(true);
-  auto stack = cli::BuildCollateralStack(cc, roots_->CollateralDir(), absl::Now());
+  auto stack = appraisal::BuildCollateralStack(cc, roots_->CollateralDir(), absl::Now());
   ASSERT_TRUE(stack.ok()) << stack.status();
   core::VerifyContext ctx{absl::Now(), stack->source.get(), Bytes(nonce.begin(), nonce.end())};
   auto devices = gpus->Verify(ev->bundle, ctx);

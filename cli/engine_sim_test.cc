@@ -5,8 +5,8 @@
 
 #include "cli/simulate.h"
 #include "gtest/gtest.h"
-#include "policy/engine.h"
-#include "policy/registry_factory.h"
+#include "appraisal/engine.h"
+#include "appraisal/registry_factory.h"
 #include "verifier/crypto/digest.h"
 
 namespace rp {
@@ -25,13 +25,13 @@ class EngineSimTest : public ::testing::Test {
     delete dir_;
   }
 
-  std::unique_ptr<policy::Engine> MakeEngine(bool trust_sim) {
+  std::unique_ptr<appraisal::Engine> MakeEngine(bool trust_sim) {
     attestation::v1::SimulationConfig sc;
     sc.set_trust_simulation_root(trust_sim);
     sc.set_dir(*dir_);
-    auto reg = policy::MakeDefaultRegistry(sc);
+    auto reg = appraisal::MakeDefaultRegistry(sc);
     EXPECT_TRUE(reg.ok()) << reg.status();
-    auto e = policy::Engine::Create(std::move(*reg), nullptr);
+    auto e = appraisal::Engine::Create(std::move(*reg), nullptr);
     EXPECT_TRUE(e.ok());
     return std::move(*e);
   }
@@ -53,7 +53,7 @@ TEST_F(EngineSimTest, BoundEvidenceIsAcceptedWithSimulationWarning) {
   ASSERT_TRUE(ev.ok()) << ev.status();
   auto engine = MakeEngine(true);
   auto a = engine->Run(ev->bundle, DevPolicy(),
-                       policy::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
+                       appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->verdict, policy::Verdict::kWarning) << a->ToJson().dump(1);
   ASSERT_EQ(a->bundle_checks.size(), 1u);
@@ -61,7 +61,7 @@ TEST_F(EngineSimTest, BoundEvidenceIsAcceptedWithSimulationWarning) {
   EXPECT_TRUE(a->simulated);
   // The default policy refuses simulated evidence.
   auto d = engine->Run(ev->bundle, policy::DefaultPolicy(),
-                       policy::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
+                       appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->verdict, policy::Verdict::kContraindicated);
 }
@@ -72,7 +72,7 @@ TEST_F(EngineSimTest, OtherNonceOrKeyBreaksTheBinding) {
   ASSERT_TRUE(ev.ok());
   auto engine = MakeEngine(true);
   Bytes other = crypto::RandomBytes(32);
-  auto a = engine->Run(ev->bundle, DevPolicy(), policy::RunOptions{absl::Now(), other});
+  auto a = engine->Run(ev->bundle, DevPolicy(), appraisal::RunOptions{absl::Now(), other});
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->verdict, policy::Verdict::kContraindicated);
   EXPECT_EQ(a->bundle_checks[0].reason, "BINDING_MISMATCH");
@@ -82,7 +82,7 @@ TEST_F(EngineSimTest, OtherNonceOrKeyBreaksTheBinding) {
   ASSERT_TRUE(ev2.ok());
   *swapped.mutable_tee_public_key() = ev2->bundle.tee_public_key();  // attacker's key
   auto b = engine->Run(swapped, DevPolicy(),
-                       policy::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
+                       appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->bundle_checks[0].reason, "BINDING_MISMATCH");
 }
@@ -93,7 +93,7 @@ TEST_F(EngineSimTest, SimulationRootUntrustedByDefault) {
   ASSERT_TRUE(ev.ok());
   auto engine = MakeEngine(false);
   auto a = engine->Run(ev->bundle, DevPolicy(),
-                       policy::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
+                       appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->verdict, policy::Verdict::kContraindicated);
   EXPECT_NE(std::find(a->reasons.begin(), a->reasons.end(), "CHAIN_UNTRUSTED_ROOT"),
@@ -110,7 +110,7 @@ TEST_F(EngineSimTest, DebugAndVmplAreAppraised) {
   auto engine = MakeEngine(true);
   auto p = *policy::ParsePolicy("id: strict\nallow_simulated: true\nsev_snp: {max_vmpl: 0}\n", "s");
   auto a = engine->Run(ev->bundle, p,
-                       policy::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
+                       appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->verdict, policy::Verdict::kContraindicated);
   for (const char* r : {"DEBUG_ENABLED", "VMPL_NOT_ALLOWED"}) {

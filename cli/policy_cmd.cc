@@ -8,7 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "policy/engine.h"
+#include "policy/appraisal.h"
 #include "policy/release_rules.h"
 #include "policy/yaml_json.h"
 #include "verifier/common/encoding.h"

@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "policy/appraise.h"
-#include "policy/engine.h"
+#include "policy/appraisal.h"
 #include "verifier/common/encoding.h"
 
 namespace rp::cli {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "policy/engine.h"
+#include "policy/appraisal.h"
 
 namespace rp::policy {
 

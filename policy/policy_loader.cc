@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "policy/appraise.h"
-#include "policy/engine.h"
+#include "policy/appraisal.h"
 #include "policy/release_rules.h"
 #include "verifier/common/clock.h"
 #include "policy/yaml_json.h"

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "policy/engine.h"
+#include "policy/appraisal.h"
 #include "policy/yaml_json.h"
 
 namespace rp::policy {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "appraisal/collateral_stack.h"
 #include "attestation/v1/config.pb.h"
 
 namespace rp::server {
@@ -32,18 +33,18 @@ inline constexpr int64_t kMaxLifetimeSeconds = 24 * 3600;
 // development relaxations explicitly.
 inline constexpr char kEnvironmentProduction[] = "production";
 inline constexpr char kEnvironmentDevelopment[] = "development";
-// Online collateral (collateral: block); applied only when the block is present.
-inline constexpr char kDefaultKdsBaseUrl[] = "https://kdsintf.amd.com";
-inline constexpr int64_t kDefaultCollateralConnectTimeoutMs = 5000;
-inline constexpr int64_t kDefaultCollateralTimeoutMs = 20000;
-inline constexpr int64_t kMaxCollateralResponseBytes = int64_t{4} * 1024 * 1024;
-inline constexpr double kDefaultKdsRatePerSecond = 0.1;
-inline constexpr double kDefaultKdsBurst = 3;
-inline constexpr int32_t kDefaultKdsMaxConcurrency = 4;
-inline constexpr int32_t kDefaultKdsBreakerThreshold = 5;
-inline constexpr int64_t kDefaultKdsBreakerCooldownSeconds = 60;
-inline constexpr int64_t kDefaultCollateralMaxTtlSeconds = 24 * 3600;
-inline constexpr int64_t kDefaultCollateralNegativeTtlSeconds = 30;
+// Online collateral defaults (collateral: block) live with the stack builder.
+using appraisal::kDefaultKdsBaseUrl;
+using appraisal::kDefaultCollateralConnectTimeoutMs;
+using appraisal::kDefaultCollateralTimeoutMs;
+using appraisal::kMaxCollateralResponseBytes;
+using appraisal::kDefaultKdsRatePerSecond;
+using appraisal::kDefaultKdsBurst;
+using appraisal::kDefaultKdsMaxConcurrency;
+using appraisal::kDefaultKdsBreakerThreshold;
+using appraisal::kDefaultKdsBreakerCooldownSeconds;
+using appraisal::kDefaultCollateralMaxTtlSeconds;
+using appraisal::kDefaultCollateralNegativeTtlSeconds;
 
 // Command line of attestation-server. The listen flags override the file.
 struct CommandLine {

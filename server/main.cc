@@ -28,11 +28,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "cli/collateral_stack.h"
+#include "appraisal/collateral_stack.h"
 #include "server/collateral_metrics.h"
 #include "nlohmann/json.hpp"
-#include "policy/engine.h"
-#include "policy/registry_factory.h"
+#include "appraisal/engine.h"
+#include "appraisal/registry_factory.h"
 #include "server/audit.h"
 #include "server/config.h"
 #include "server/grpc_server.h"
@@ -148,14 +148,14 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   CollateralMetrics collateral_metrics(*metrics.registry());
 
   // Verification and appraisal.
-  policy::RegistryOptions registry_options;
+  appraisal::RegistryOptions registry_options;
   registry_options.offline = !config.has_collateral() || config.collateral().offline();
   if (!registry_options.offline) {
     registry_options.nvidia_ocsp_url = config.collateral().nvidia_ocsp_url().empty()
-                                           ? std::string(cli::kDefaultNvidiaOcspUrl)
+                                           ? std::string(appraisal::kDefaultNvidiaOcspUrl)
                                            : config.collateral().nvidia_ocsp_url();
   }
-  auto registry = policy::MakeDefaultRegistry(config.simulation(), registry_options);
+  auto registry = appraisal::MakeDefaultRegistry(config.simulation(), registry_options);
   if (!registry.ok()) {
     return Fail(registry.status());
   }
@@ -174,7 +174,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     // never the network. Shared with attestctl (cli/collateral_stack.h).
     attestation::v1::CollateralConfig cc = config.collateral();
     if (!config.has_collateral()) cc.set_offline(true);
-    auto stack = cli::BuildCollateralStack(cc, config.collateral_dir(), std::nullopt,
+    auto stack = appraisal::BuildCollateralStack(cc, config.collateral_dir(), std::nullopt,
                                            collateral_metrics);
     if (!stack.ok()) {
       return Fail(stack.status());
@@ -183,7 +183,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     ocsp = stack->ocsp;
   }
   Log(absl::StrCat("collateral: ", collateral->Describe()));
-  auto engine = policy::Engine::Create(*std::move(registry), collateral, ocsp);
+  auto engine = appraisal::Engine::Create(*std::move(registry), collateral, ocsp);
   if (!engine.ok()) {
     return Fail(engine.status());
   }

@@ -295,7 +295,7 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
 
   // (e) Verify and appraise at the current time, against this challenge.
   const Stopwatch verify_timer;
-  policy::RunOptions run;
+  appraisal::RunOptions run;
   run.at = deps_.clock.Now();
   const std::string& nonce = request.challenge().nonce();
   run.expected_nonce = Bytes(nonce.begin(), nonce.end());

@@ -13,7 +13,7 @@
 #include "attestation/v1/attestation.grpc.pb.h"
 #include "attestation/v1/attestation.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "policy/engine.h"
+#include "appraisal/engine.h"
 #include "server/audit.h"
 #include "server/metrics.h"
 #include "server/nonce/nonce_service.h"
@@ -51,7 +51,7 @@ struct ServiceDeps {
   const nonce::NonceService& nonces;
   const token::TokenIssuer& tokens;
   const token::KeyManager& keys;
-  const policy::Engine& engine;
+  const appraisal::Engine& engine;
   const PolicyStore& policies;  // a snapshot is taken per request
   Metrics* metrics = nullptr;  // optional
   AuditLog* audit = nullptr;   // optional

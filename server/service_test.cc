@@ -23,8 +23,8 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "policy/engine.h"
-#include "policy/registry_factory.h"
+#include "appraisal/engine.h"
+#include "appraisal/registry_factory.h"
 #include "server/audit.h"
 #include "server/grpc_server.h"
 #include "server/metrics.h"
@@ -112,11 +112,11 @@ class ServiceTest : public ::testing::Test {
       attestation::v1::SimulationConfig sim;
       sim.set_trust_simulation_root(true);
       sim.set_dir(*sim_dir_);
-      auto r = policy::MakeDefaultRegistry(sim);
+      auto r = appraisal::MakeDefaultRegistry(sim);
       ASSERT_TRUE(r.ok()) << r.status();
       registry = *std::move(r);
     }
-    auto engine = policy::Engine::Create(
+    auto engine = appraisal::Engine::Create(
         std::move(registry), std::make_shared<collateral::EmptySource>());
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = *std::move(engine);
@@ -157,7 +157,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<nonce::NonceService> nonces_;
   std::unique_ptr<token::KeyManager> keys_;
   std::unique_ptr<token::TokenIssuer> tokens_;
-  std::unique_ptr<policy::Engine> engine_;
+  std::unique_ptr<appraisal::Engine> engine_;
   std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<AuditLog> audit_;
@@ -330,9 +330,9 @@ TEST_F(ServiceTest, CompositeTdxGpuNodeIsAttestedOnceThenReplayRefused) {
   attestation::v1::SimulationConfig sc;
   sc.set_trust_simulation_root(true);
   sc.set_dir(*sim_dir_);
-  auto registry = policy::MakeDefaultRegistry(sc);
+  auto registry = appraisal::MakeDefaultRegistry(sc);
   ASSERT_TRUE(registry.ok()) << registry.status();
-  auto engine = policy::Engine::Create(
+  auto engine = appraisal::Engine::Create(
       *std::move(registry),
       std::make_shared<collateral::OfflineDirectorySource>(roots->CollateralDir()));
   ASSERT_TRUE(engine.ok()) << engine.status();
@@ -597,7 +597,7 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(tokens.ok());
     tokens_ = *std::move(tokens);
     auto engine =
-        policy::Engine::Create(std::make_unique<core::Registry>(), nullptr);
+        appraisal::Engine::Create(std::make_unique<core::Registry>(), nullptr);
     ASSERT_TRUE(engine.ok());
     engine_ = *std::move(engine);
     policies_ = PolicyStore::Fixed(std::make_shared<PolicySet>(policy::DefaultPolicy()));
@@ -654,7 +654,7 @@ class TlsTest : public ::testing::Test {
   std::unique_ptr<nonce::NonceService> nonces_;
   std::unique_ptr<token::KeyManager> keys_;
   std::unique_ptr<token::TokenIssuer> tokens_;
-  std::unique_ptr<policy::Engine> engine_;
+  std::unique_ptr<appraisal::Engine> engine_;
   std::unique_ptr<PolicyStore> policies_;
   std::unique_ptr<AttestationServiceImpl> service_;
 };

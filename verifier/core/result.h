@@ -35,8 +35,16 @@ struct Check {
   std::string detail;     // human text with field/offset/expected/actual
   Component component = Component::kHardware;
   // False for informational checks (e.g. a policy allowlist that is not
-  // configured): they are listed but do not lower the device status.
+  // configured): they are listed but do not lower the device status. Only
+  // the policy layer decides this: the appraisal resets it to true for
+  // verifier checks except a short, named list (policy/relaxations.h).
   bool affects_status = true;
+  // Set only by the policy layer (policy/relaxations.h): the policy knob
+  // that allows this check to be not performed ("not-checked" then lowers
+  // the device only to warning). Empty: a not-checked check is a required
+  // check that was not performed, and the device is contraindicated.
+  // Whatever a verifier writes here is cleared before appraisal.
+  std::string relaxed_by;
 };
 
 // One piece of collateral a verification relied on, for the token's
@@ -63,6 +71,11 @@ struct DeviceResult {
   std::optional<Bytes> report_data;
   // Collateral used (filled by verifiers that fetch or receive collateral).
   std::vector<CollateralRef> collateral;
+  // True only once the evidence's signature and its certificate chain to a
+  // trusted root verified (set by the verifier, default false: fail closed).
+  // Claims of a device that is not authentic were decoded from bytes nobody
+  // vouches for: they never reach a token (policy/appraisal.cc).
+  bool evidence_authentic = false;
 
   Check& Add(std::string name_, CheckStatus status, std::string reason, std::string detail,
              Component component) {

@@ -4,9 +4,10 @@
 // OCSP fetcher (offline dir → cache → NVIDIA's responder). Used by attestation-server
 // and attestctl. Also computes the collateral keys an SEV-SNP report needs,
 // for `attestctl collateral fetch`.
-#ifndef RP_CLI_COLLATERAL_STACK_H_
-#define RP_CLI_COLLATERAL_STACK_H_
+#ifndef RP_APPRAISAL_COLLATERAL_STACK_H_
+#define RP_APPRAISAL_COLLATERAL_STACK_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,15 +21,28 @@
 #include "verifier/collateral/ocsp_fetcher.h"
 #include "verifier/collateral/source.h"
 
-namespace rp::cli {
+namespace rp::appraisal {
 
-// `config` fields left 0/empty take the server defaults (server/config.h).
+// `config` fields left 0/empty take the defaults below.
 // `offline_dir` ("" = none) is the "offline" entry of source_order.
 // `cache_time`: when set, the cache judges freshness at this fixed time
 // (attestctl --at); otherwise the real clock. Upstream rate limits always use
 // the real clock. The returned source owns every piece of the stack.
 // With neither an offline directory nor KDS the result is an EmptySource.
 // `observer` (metrics) must outlive the returned source.
+// Defaults for an online collateral: block (the server applies them when the
+// block is present).
+inline constexpr char kDefaultKdsBaseUrl[] = "https://kdsintf.amd.com";
+inline constexpr int64_t kDefaultCollateralConnectTimeoutMs = 5000;
+inline constexpr int64_t kDefaultCollateralTimeoutMs = 20000;
+inline constexpr int64_t kMaxCollateralResponseBytes = int64_t{4} * 1024 * 1024;
+inline constexpr double kDefaultKdsRatePerSecond = 0.1;
+inline constexpr double kDefaultKdsBurst = 3;
+inline constexpr int32_t kDefaultKdsMaxConcurrency = 4;
+inline constexpr int32_t kDefaultKdsBreakerThreshold = 5;
+inline constexpr int64_t kDefaultKdsBreakerCooldownSeconds = 60;
+inline constexpr int64_t kDefaultCollateralMaxTtlSeconds = 24 * 3600;
+inline constexpr int64_t kDefaultCollateralNegativeTtlSeconds = 30;
 inline constexpr char kDefaultNvidiaOcspUrl[] = "https://ocsp.ndis.nvidia.com";
 
 struct CollateralStack {
@@ -52,6 +66,6 @@ absl::StatusOr<CollateralStack> BuildCollateralStack(
 absl::StatusOr<std::vector<std::string>> SnpCollateralKeys(
     const attestation::v1::EvidenceBundle& bundle);
 
-}  // namespace rp::cli
+}  // namespace rp::appraisal
 
-#endif  // RP_CLI_COLLATERAL_STACK_H_
+#endif  // RP_APPRAISAL_COLLATERAL_STACK_H_

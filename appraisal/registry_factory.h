@@ -1,8 +1,8 @@
 // Builds the registry of every verifier this build has. Called by the
 // server's main and by `attestctl verify` (the only places that build real
 // implementations).
-#ifndef RP_POLICY_REGISTRY_FACTORY_H_
-#define RP_POLICY_REGISTRY_FACTORY_H_
+#ifndef RP_APPRAISAL_REGISTRY_FACTORY_H_
+#define RP_APPRAISAL_REGISTRY_FACTORY_H_
 
 #include <memory>
 #include <string>
@@ -11,7 +11,7 @@
 #include "attestation/v1/config.pb.h"
 #include "verifier/core/registry.h"
 
-namespace rp::policy {
+namespace rp::appraisal {
 
 struct RegistryOptions {
   // NVIDIA OCSP responder for device certificates ("" = offline / cache only;
@@ -36,6 +36,6 @@ inline constexpr char kSimRimRoot[] = "rim_root.pem";
 absl::StatusOr<std::unique_ptr<core::Registry>> MakeDefaultRegistry(
     const attestation::v1::SimulationConfig& simulation, const RegistryOptions& options = {});
 
-}  // namespace rp::policy
+}  // namespace rp::appraisal
 
-#endif  // RP_POLICY_REGISTRY_FACTORY_H_
+#endif  // RP_APPRAISAL_REGISTRY_FACTORY_H_

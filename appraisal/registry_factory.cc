@@ -1,4 +1,4 @@
-#include "policy/registry_factory.h"
+#include "appraisal/registry_factory.h"
 
 #include <filesystem>
 #include <optional>
@@ -13,7 +13,7 @@
 #include "verifier/tdx/roots.h"
 #include "verifier/tdx/verifier.h"
 
-namespace rp::policy {
+namespace rp::appraisal {
 namespace {
 
 // Connects the GPU verifier to the RIM library: after a GPU's signature and
@@ -152,4 +152,4 @@ absl::StatusOr<std::unique_ptr<core::Registry>> MakeDefaultRegistry(
   return registry;
 }
 
-}  // namespace rp::policy
+}  // namespace rp::appraisal

@@ -1,4 +1,4 @@
-#include "cli/collateral_stack.h"
+#include "appraisal/collateral_stack.h"
 
 #include "verifier/sev_snp/verifier.h"
 
@@ -8,7 +8,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/config.h"
 #include "verifier/collateral/amd_kds_source.h"
 #include "verifier/collateral/cache.h"
 #include "verifier/collateral/chained_source.h"
@@ -21,7 +20,7 @@
 #include "verifier/sev_snp/layout.h"
 #include "verifier/sev_snp/report.h"
 
-namespace rp::cli {
+namespace rp::appraisal {
 namespace {
 
 using attestation::v1::CollateralConfig;
@@ -44,11 +43,11 @@ struct StackHolder {
 collateral::HttpFetcherOptions FetcherOptions(const CollateralConfig& config) {
   collateral::HttpFetcherOptions fo;
   fo.connect_timeout = absl::Milliseconds(
-      Or<int64_t>(config.connect_timeout_ms(), server::kDefaultCollateralConnectTimeoutMs));
+      Or<int64_t>(config.connect_timeout_ms(), kDefaultCollateralConnectTimeoutMs));
   fo.total_timeout =
-      absl::Milliseconds(Or<int64_t>(config.timeout_ms(), server::kDefaultCollateralTimeoutMs));
+      absl::Milliseconds(Or<int64_t>(config.timeout_ms(), kDefaultCollateralTimeoutMs));
   fo.max_response_bytes = static_cast<size_t>(
-      Or<int64_t>(config.max_response_bytes(), server::kMaxCollateralResponseBytes));
+      Or<int64_t>(config.max_response_bytes(), kMaxCollateralResponseBytes));
   fo.proxy = config.proxy();
   fo.ca_file = config.ca_file();
   return fo;
@@ -68,9 +67,9 @@ absl::StatusOr<CollateralStack> BuildCollateralStack(const CollateralConfig& con
     cache_clock = holder->fixed_clock.get();
   }
   const absl::Duration max_ttl = absl::Seconds(
-      Or<int64_t>(config.max_ttl_seconds(), server::kDefaultCollateralMaxTtlSeconds));
+      Or<int64_t>(config.max_ttl_seconds(), kDefaultCollateralMaxTtlSeconds));
   const absl::Duration negative_ttl = absl::Seconds(
-      Or<int64_t>(config.negative_ttl_seconds(), server::kDefaultCollateralNegativeTtlSeconds));
+      Or<int64_t>(config.negative_ttl_seconds(), kDefaultCollateralNegativeTtlSeconds));
 
   std::vector<std::string> order(config.source_order().begin(), config.source_order().end());
   if (order.empty()) order = {"offline", "kds", "pcs"};
@@ -97,16 +96,16 @@ absl::StatusOr<CollateralStack> BuildCollateralStack(const CollateralConfig& con
       if (config.offline()) continue;
       ASSIGN_OR_RETURN(const collateral::HttpFetcher* f, fetcher());
       collateral::AmdKdsOptions ko;
-      ko.base_url = config.kds_base_url().empty() ? std::string(server::kDefaultKdsBaseUrl)
+      ko.base_url = config.kds_base_url().empty() ? std::string(kDefaultKdsBaseUrl)
                                                   : config.kds_base_url();
       const auto& k = config.kds();
-      ko.limits.rate_per_second = Or(k.rate_per_second(), server::kDefaultKdsRatePerSecond);
-      ko.limits.burst = Or(k.burst(), server::kDefaultKdsBurst);
-      ko.limits.max_concurrency = Or(k.max_concurrency(), server::kDefaultKdsMaxConcurrency);
+      ko.limits.rate_per_second = Or(k.rate_per_second(), kDefaultKdsRatePerSecond);
+      ko.limits.burst = Or(k.burst(), kDefaultKdsBurst);
+      ko.limits.max_concurrency = Or(k.max_concurrency(), kDefaultKdsMaxConcurrency);
       ko.limits.breaker_failure_threshold =
-          Or(k.breaker_threshold(), server::kDefaultKdsBreakerThreshold);
+          Or(k.breaker_threshold(), kDefaultKdsBreakerThreshold);
       ko.limits.breaker_cooldown = absl::Seconds(
-          Or<int64_t>(k.breaker_cooldown_seconds(), server::kDefaultKdsBreakerCooldownSeconds));
+          Or<int64_t>(k.breaker_cooldown_seconds(), kDefaultKdsBreakerCooldownSeconds));
       ko.limits.max_token_wait = absl::Milliseconds(k.max_token_wait_ms());
       ASSIGN_OR_RETURN(std::unique_ptr<collateral::HttpCollateralSource> kds,
                        collateral::CreateAmdKdsSource(ko, *f, real, observer));
@@ -208,4 +207,4 @@ absl::StatusOr<std::vector<std::string>> SnpCollateralKeys(
   return keys;
 }
 
-}  // namespace rp::cli
+}  // namespace rp::appraisal

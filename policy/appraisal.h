@@ -1,9 +1,8 @@
-// The one verification pipeline used by the server and by `attestctl
-// verify`: parse + verify every piece of evidence (registry of verifiers),
-// check the binding, appraise with a policy, and produce the result and the
-// EAR claims for the token.
-#ifndef RP_POLICY_ENGINE_H_
-#define RP_POLICY_ENGINE_H_
+// The appraisal result (per-device status, trust vector, verdict), its
+// renderings (result JSON, AttestResponse, EAR claims) and loaded policies.
+// The pipeline that produces it is appraisal/engine.h.
+#ifndef RP_POLICY_APPRAISAL_H_
+#define RP_POLICY_APPRAISAL_H_
 
 #include <map>
 #include <memory>
@@ -16,9 +15,6 @@
 #include "attestation/v1/attestation.pb.h"
 #include "attestation/v1/policy.pb.h"
 #include "nlohmann/json.hpp"
-#include "verifier/collateral/ocsp_fetcher.h"
-#include "verifier/collateral/source.h"
-#include "verifier/core/registry.h"
 #include "verifier/core/result.h"
 
 namespace rp::policy {
@@ -60,37 +56,6 @@ struct Appraisal {
                            const std::string& verifier_developer) const;
 };
 
-struct RunOptions {
-  absl::Time at;                        // verification time
-  std::optional<Bytes> expected_nonce;  // online: from the checked challenge
-};
-
-// Immutable after Create; thread-safe.
-class Engine {
- public:
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(
-      std::unique_ptr<core::Registry> registry,
-      std::shared_ptr<const collateral::CollateralSource> collateral,
-      std::shared_ptr<const collateral::OcspFetcher> ocsp = nullptr);
-
-  // INVALID_ARGUMENT for a malformed bundle, UNIMPLEMENTED for an evidence
-  // type without a verifier, UNAVAILABLE for retryable collateral failures.
-  // Everything else is an Appraisal (possibly contraindicated).
-  absl::StatusOr<Appraisal> Run(const attestation::v1::EvidenceBundle& bundle,
-                                const LoadedPolicy& policy, const RunOptions& options) const;
-
- private:
-  Engine(std::unique_ptr<core::Registry> registry,
-         std::shared_ptr<const collateral::CollateralSource> collateral,
-         std::shared_ptr<const collateral::OcspFetcher> ocsp)
-      : registry_(std::move(registry)),
-        collateral_(std::move(collateral)),
-        ocsp_(std::move(ocsp)) {}
-  std::unique_ptr<core::Registry> registry_;
-  std::shared_ptr<const collateral::CollateralSource> collateral_;
-  std::shared_ptr<const collateral::OcspFetcher> ocsp_;  // may be null (offline)
-};
-
 // Policy documents (YAML or JSON) mapped onto attestation.v1.Policy.
 // Errors name the file / field. The built-in default is used when no file.
 absl::StatusOr<LoadedPolicy> LoadPolicyFile(const std::string& path);
@@ -99,4 +64,4 @@ LoadedPolicy DefaultPolicy();
 
 }  // namespace rp::policy
 
-#endif  // RP_POLICY_ENGINE_H_
+#endif  // RP_POLICY_APPRAISAL_H_
