@@ -21,6 +21,25 @@ bool HasNvidiaEvidence(const attestation::v1::EvidenceBundle& b) {
          (b.nvidia().evidence_list_size() > 0 || b.nvidia().switch_evidence_list_size() > 0);
 }
 
+// Bundle check "nonce": whether the evidence is judged against a nonce the
+// relying party issued. Whether the evidence commits to it is "binding".
+core::Check FreshnessCheck(const std::optional<Bytes>& expected,
+                           const std::optional<Bytes>& bundle_nonce) {
+  if (expected.has_value()) {
+    return core::Check{"nonce", core::CheckStatus::kPass, "OK",
+                       absl::StrCat("expected nonce ", HexEncode(*expected),
+                                    " from the relying party's challenge"),
+                       core::Component::kInstanceIdentity};
+  }
+  return core::Check{
+      "nonce", core::CheckStatus::kNotChecked, "NONCE_NOT_PROVIDED",
+      bundle_nonce.has_value()
+          ? "no nonce from the relying party: the nonce the bundle names is the attester's "
+            "word and proves no freshness"
+          : "no nonce: freshness cannot be checked",
+      core::Component::kInstanceIdentity};
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
@@ -44,17 +63,24 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
   }
   ASSIGN_OR_RETURN(std::string profile, core::BindingProfile(bundle));
 
-  std::optional<Bytes> nonce = options.expected_nonce;
+  // Freshness: only a nonce the relying party issued (the server's checked
+  // challenge, attestctl --nonce / --challenge) proves the evidence is new.
+  // A nonce the bundle names is the attester's word: it is used for the
+  // binding only under --no-freshness, and never reported as fresh.
+  std::optional<Bytes> bundle_nonce;
   if (!bundle.nonce().empty()) {
     auto decoded = HexDecode(bundle.nonce());
     if (!decoded.ok() || decoded->size() != core::kNonceSize) {
       return absl::InvalidArgumentError("bundle nonce must be 32 bytes of hex");
     }
-    if (nonce.has_value() && *nonce != *decoded) {
-      return absl::InvalidArgumentError("bundle nonce differs from the challenge nonce");
-    }
-    nonce = *decoded;
+    bundle_nonce = *std::move(decoded);
   }
+  if (options.expected_nonce.has_value() && bundle_nonce.has_value() &&
+      *options.expected_nonce != *bundle_nonce) {
+    return absl::InvalidArgumentError("bundle nonce differs from the challenge nonce");
+  }
+  std::optional<Bytes> nonce = options.expected_nonce;
+  if (!nonce.has_value() && options.allow_no_freshness) nonce = bundle_nonce;
 
   core::VerifyContext ctx{options.at, collateral_.get(), nonce,
                           absl::Seconds(policy.policy.collateral_grace_seconds()), ocsp_.get()};
@@ -91,10 +117,21 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
     }
   }
   std::vector<core::Check> bundle_checks;
+  bundle_checks.push_back(FreshnessCheck(options.expected_nonce, bundle_nonce));
   if (HasCpuEvidence(bundle)) {
     bundle_checks.push_back(core::CheckBinding(bundle, profile, nonce, cpu_report_data));
+  } else {
+    // Nothing in GPU evidence names a TEE key: the binding is not performed
+    // (a rejection unless the policy sets require_cpu_evidence: false).
+    bundle_checks.push_back(core::Check{
+        "binding", core::CheckStatus::kNotChecked, "BINDING_NO_CPU_EVIDENCE",
+        "no CPU evidence (TDX / SEV-SNP): nothing binds the GPU evidence to a TEE key",
+        core::Component::kInstanceIdentity});
   }
-  Appraisal out = policy::AppraiseAll(policy, profile, std::move(devices), std::move(bundle_checks));
+  policy::RelaxationContext relax;
+  relax.allow_no_freshness = options.allow_no_freshness;
+  Appraisal out =
+      policy::AppraiseAll(policy, profile, std::move(devices), std::move(bundle_checks), relax);
   out.nonce = nonce;
   return out;
 }

@@ -58,6 +58,7 @@ nlohmann::json CheckJson(const core::Check& c) {
                       {"reason", c.reason}};
   if (!c.detail.empty()) j["detail"] = c.detail;
   if (!c.affects_status) j["informational"] = true;
+  if (!c.relaxed_by.empty()) j["relaxed_by"] = c.relaxed_by;
   return j;
 }
 
@@ -67,6 +68,7 @@ void FillCheck(const core::Check& c, attestation::v1::Check* out) {
   out->set_reason(c.reason);
   out->set_detail(c.detail);
   out->set_informational(!c.affects_status);
+  out->set_relaxed_by(c.relaxed_by);
 }
 
 nlohmann::json CollateralJson(const std::vector<core::CollateralRef>& refs) {
@@ -87,6 +89,7 @@ nlohmann::json Appraisal::ToJson() const {
   j["verdict"] = std::string(VerdictName(verdict));
   j["policy"] = {{"id", policy_id}, {"version", policy_version}, {"sha256", policy_sha256}};
   j["binding"] = binding;
+  j["binding_verified"] = binding_verified;
   if (nonce.has_value()) j["nonce"] = HexEncode(*nonce);
   if (simulated) j["simulated"] = true;
   nlohmann::json checks = nlohmann::json::array();
@@ -98,7 +101,12 @@ nlohmann::json Appraisal::ToJson() const {
     nlohmann::json s;
     s["status"] = std::string(VerdictName(d.status));
     s["tee"] = d.device.tee;
-    s["claims"] = d.device.claims;
+    if (d.device.evidence_authentic) {
+      s["claims"] = d.device.claims;
+    } else {
+      s["claims"] = nlohmann::json::object();
+      s["unverified_claims"] = d.device.claims;
+    }
     nlohmann::json dc = nlohmann::json::array();
     for (const auto& c : d.device.checks) dc.push_back(CheckJson(c));
     s["checks"] = dc;
@@ -123,7 +131,9 @@ void Appraisal::ToProto(attestation::v1::AttestResponse* out) const {
     s->set_status(ToProtoVerdict(d.status));
     s->set_tee(d.device.tee);
     // Claims are plain JSON objects; the Struct mapping cannot fail for them.
-    (void)google::protobuf::util::JsonStringToMessage(d.device.claims.dump(), s->mutable_claims());
+    (void)google::protobuf::util::JsonStringToMessage(
+        d.device.claims.dump(),
+        d.device.evidence_authentic ? s->mutable_claims() : s->mutable_unverified_claims());
     for (const auto& c : d.device.checks) FillCheck(c, s->add_checks());
     for (const auto& [k, v] : d.trust_vector) (*s->mutable_trust_vector())[k] = v;
   }
@@ -138,7 +148,8 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
       {"developer", verifier_developer},
       {"build", simulated ? "attestation-rp 0.1.0 (SIMULATED EVIDENCE)" : "attestation-rp 0.1.0"}};
   j["ear.status"] = std::string(VerdictName(verdict));
-  if (tee_key != nullptr && !tee_key->kty().empty()) {
+  // cnf only when the report data was checked to commit to this key.
+  if (key_bound && tee_key != nullptr && !tee_key->kty().empty()) {
     nlohmann::json jwk = {{"kty", tee_key->kty()}};
     for (const auto& [k, v] : std::initializer_list<std::pair<const char*, std::string>>{
              {"crv", tee_key->crv()}, {"x", tee_key->x()}, {"y", tee_key->y()},
@@ -155,7 +166,10 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
     s["ear.trustworthiness-vector"] = d.trust_vector;
     s["ear.appraisal-policy-id"] = policy_ref;
     s["tee"] = d.device.tee;
-    s["claims"] = d.device.claims;
+    // Claims of evidence whose signature or chain did not verify were
+    // decoded from bytes nobody vouches for: they never enter a token.
+    s["claims"] = d.device.evidence_authentic ? d.device.claims : nlohmann::json::object();
+    if (!d.device.evidence_authentic) s["claims-omitted"] = "evidence-not-authentic";
     if (s["claims"].is_object()) {
       // Raw GPU measurements (64 per GPU) and per-index comparison records
       // stay in the Attest response: a token must fit the HTTP headers and
@@ -176,7 +190,9 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
   }
   j["submods"] = submods;
   j["policy"] = {{"id", policy_id}, {"version", policy_version}, {"sha256", policy_sha256}};
-  j["binding"] = binding;
+  // The binding profile only when the binding was verified (release rules
+  // test `binding eq attest-v1`).
+  if (binding_verified) j["binding"] = binding;
   j["reasons"] = reasons;
   return j;
 }

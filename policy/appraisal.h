@@ -42,7 +42,13 @@ struct Appraisal {
   std::vector<core::Check> bundle_checks;  // nonce, binding
   std::vector<std::string> reasons;        // every fail / not-checked reason, deduplicated
   std::string policy_id, policy_version, policy_sha256;
-  std::string binding;                     // binding profile used
+  std::string binding;                     // binding profile named by the bundle
+  // The "binding" bundle check passed: the CPU report data commits to the
+  // nonce (and, for attest-v1, the TEE key and every GPU / switch report).
+  bool binding_verified = false;
+  // binding_verified under attest-v1: only then does the token carry the
+  // TEE key as `cnf` (and the `binding` claim).
+  bool key_bound = false;
   std::optional<Bytes> nonce;
   bool simulated = false;                  // any device chained to the simulation root
 

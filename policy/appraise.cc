@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "policy/relaxations.h"
 #include "verifier/common/clock.h"
 
 namespace rp::policy {
@@ -70,20 +71,83 @@ void Allowlist(DeviceResult& d, const char* check, const char* claim,
 
 int Worst(int a, int b) { return std::max(a, b); }
 
+// A not-checked check lowers the device to warning only when the policy
+// relaxed it by name (relaxed_by); otherwise a required check was not
+// performed and the device is contraindicated.
 int TierOf(const core::Check& c) {
   if (c.status == CheckStatus::kFail) return kTierContraindicated;
-  if (c.status == CheckStatus::kNotChecked) return c.affects_status ? kTierWarning : kTierNoClaim;
+  if (c.status == CheckStatus::kNotChecked) {
+    if (!c.affects_status) return kTierNoClaim;
+    return c.relaxed_by.empty() ? kTierContraindicated : kTierWarning;
+  }
   return kTierAffirming;
+}
+
+// A not-checked entry the policy itself grants (the policy rule is the
+// knob), e.g. a tolerated TCB status.
+core::Check& Relaxed(core::Check& c, std::string knob) {
+  c.relaxed_by = std::move(knob);
+  return c;
+}
+
+// Claims a policy rule needs are missing: the rule fails (fail closed).
+void ClaimsUnavailable(DeviceResult& d, const char* check, const char* what) {
+  d.Fail(check, Component::kConfiguration, "CLAIMS_UNAVAILABLE",
+         absl::StrCat("the ", what, " did not parse; the policy rules cannot be evaluated"));
 }
 
 }  // namespace
 
+void AppraiseSnpMinTcb(const attestation::v1::SnpPolicy& p, DeviceResult& d) {
+  const std::string product = JsonString(d.claims, "product");
+  auto it = p.min_reported_tcb().find(product);
+  if (it == p.min_reported_tcb().end()) {
+    if (!p.min_reported_tcb().empty()) {
+      NotConfigured(d, "policy.sev_snp.min_reported_tcb", Component::kHardware,
+                    absl::StrCat("minimum reported TCB for product '", product, "'"));
+    }
+    return;
+  }
+  const attestation::v1::SnpTcbMinimum& min = it->second;
+  const nlohmann::json& tcb =
+      d.claims.contains("reported_tcb") ? d.claims["reported_tcb"] : nlohmann::json();
+  struct Part {
+    const char* name;
+    bool has;
+    uint32_t min;
+  };
+  const Part parts[] = {{"bootloader", min.has_bootloader(), min.bootloader()},
+                        {"tee", min.has_tee(), min.tee()},
+                        {"snp", min.has_snp(), min.snp()},
+                        {"microcode", min.has_microcode(), min.microcode()},
+                        {"fmc", min.has_fmc(), min.fmc()}};
+  std::vector<std::string> low, seen;
+  for (const Part& part : parts) {
+    if (!part.has) continue;
+    // A component the report does not carry (e.g. fmc before Turin) reads
+    // as -1: below any minimum (fail closed).
+    const int64_t have = JsonInt(tcb, part.name, -1);
+    seen.push_back(absl::StrCat(part.name, " ", have, " >= ", part.min));
+    if (have < static_cast<int64_t>(part.min)) {
+      low.push_back(absl::StrCat(part.name, " ", have < 0 ? std::string("(missing)")
+                                                          : absl::StrCat(have),
+                                 " < ", part.min));
+    }
+  }
+  if (low.empty()) {
+    d.Pass("policy.sev_snp.min_reported_tcb", Component::kHardware,
+           absl::StrCat(product, ": ", absl::StrJoin(seen, ", ")));
+  } else {
+    d.Fail("policy.sev_snp.min_reported_tcb", Component::kHardware, "TCB_TOO_OLD",
+           absl::StrCat(product, " reported TCB below the policy minimum: ",
+                        absl::StrJoin(low, ", ")));
+  }
+}
+
 void AppraiseSnp(const attestation::v1::SnpPolicy& p, DeviceResult& d) {
   const nlohmann::json& cl = d.claims;
   if (!cl.contains("policy") || !cl.contains("vmpl")) {
-    auto& c = d.NotChecked("policy.sev_snp", Component::kConfiguration, "CLAIMS_UNAVAILABLE",
-                           "the report did not parse; policy rules not evaluated");
-    c.affects_status = false;
+    ClaimsUnavailable(d, "policy.sev_snp", "report");
     return;
   }
   const nlohmann::json& gp = cl["policy"];
@@ -141,16 +205,9 @@ void AppraiseSnp(const attestation::v1::SnpPolicy& p, DeviceResult& d) {
             Component::kExecutables, "MEASUREMENT_NOT_ALLOWED");
   Allowlist(d, "policy.sev_snp.host_data", "host_data", p.host_data(), Component::kConfiguration,
             "HOST_DATA_NOT_ALLOWED");
-  if (p.require_revocation_check()) {
-    for (const auto& c : d.checks) {
-      if (c.name == "sev_snp.revocation" && c.status == CheckStatus::kNotChecked) {
-        d.Fail("policy.sev_snp.revocation_required", Component::kHardware,
-               "REVOCATION_NOT_CHECKED",
-               absl::StrCat("policy requires a revocation check: ", c.detail));
-        break;
-      }
-    }
-  }
+  AppraiseSnpMinTcb(p, d);
+  // A revocation check that could not be performed is handled like every
+  // other not-checked check (relaxations.cc: sev_snp.require_revocation_check).
 }
 
 bool IsKnownTcbStatus(const std::string& status) {
@@ -199,9 +256,7 @@ int CompareDottedVersions(const std::string& a, const std::string& b, bool hex) 
 void AppraiseTdx(const attestation::v1::TdxPolicy& p, DeviceResult& d) {
   const nlohmann::json& cl = d.claims;
   if (!cl.contains("td_attributes") || !cl.contains("mrtd")) {
-    auto& c = d.NotChecked("policy.tdx", Component::kConfiguration, "CLAIMS_UNAVAILABLE",
-                           "the quote did not parse; policy rules not evaluated");
-    c.affects_status = false;
+    ClaimsUnavailable(d, "policy.tdx", "quote");
     return;
   }
   // A debug TD exposes its memory and registers to the host.
@@ -233,9 +288,10 @@ void AppraiseTdx(const attestation::v1::TdxPolicy& p, DeviceResult& d) {
       d.Pass("policy.tdx.tcb_status", Component::kHardware,
              absl::StrCat("TCB status ", status, " is accepted"));
     } else if (status != "Revoked" && in(tolerated)) {
-      d.NotChecked("policy.tdx.tcb_status", Component::kHardware, "TCB_STATUS_TOLERATED",
-                   absl::StrCat("TCB status ", status,
-                                " is tolerated by the policy (warning), not accepted"));
+      Relaxed(d.NotChecked("policy.tdx.tcb_status", Component::kHardware, "TCB_STATUS_TOLERATED",
+                           absl::StrCat("TCB status ", status,
+                                        " is tolerated by the policy (warning), not accepted")),
+              "tdx.tolerated_tcb_statuses");
     } else {
       d.Fail("policy.tdx.tcb_status", Component::kHardware, "TCB_STATUS_NOT_ACCEPTED",
              absl::StrCat("TCB status ", status, " is neither accepted [",
@@ -243,21 +299,28 @@ void AppraiseTdx(const attestation::v1::TdxPolicy& p, DeviceResult& d) {
                           absl::StrJoin(tolerated, ", "), "]"));
     }
   } else {
-    auto& c = d.NotChecked("policy.tdx.tcb_status", Component::kHardware, "CLAIMS_UNAVAILABLE",
-                           "no tcb_status claim (see the tdx.* checks for why)");
-    c.affects_status = false;
+    // The TCB status is always constrained (accepted / tolerated lists have
+    // defaults): without the claim the constraint cannot hold.
+    d.Fail("policy.tdx.tcb_status", Component::kHardware, "TCB_STATUS_UNAVAILABLE",
+           "no tcb_status claim: the TCB status could not be established (see the tdx.* checks)");
   }
 
   if (!p.accepted_advisory_ids().empty()) {
     std::vector<std::string> unexpected;
-    if (cl.contains("advisory_ids") && cl["advisory_ids"].is_array()) {
+    const bool known = cl.contains("advisory_ids") && cl["advisory_ids"].is_array();
+    if (known) {
       for (const auto& a : cl["advisory_ids"]) {
-        if (a.is_string() && !Contains(p.accepted_advisory_ids(), a.get<std::string>())) {
+        if (!a.is_string()) {
+          unexpected.push_back(a.dump());
+        } else if (!Contains(p.accepted_advisory_ids(), a.get<std::string>())) {
           unexpected.push_back(a.get<std::string>());
         }
       }
     }
-    if (unexpected.empty()) {
+    if (!known) {
+      d.Fail("policy.tdx.advisory_ids", Component::kHardware, "ADVISORY_IDS_UNAVAILABLE",
+             "no advisory_ids claim: the advisories could not be established");
+    } else if (unexpected.empty()) {
       d.Pass("policy.tdx.advisory_ids", Component::kHardware,
              "every advisory is in the policy's accepted list");
     } else {
@@ -333,13 +396,14 @@ void AppraiseGpu(const attestation::v1::GpuPolicy& p, DeviceResult& d) {
     if (allowed) {
       c.status = CheckStatus::kNotChecked;
       c.detail = absl::StrCat(c.detail, " (accepted as a warning by policy nvidia.ocsp)");
+      c.relaxed_by = c.reason == "CERT_ON_HOLD"   ? "nvidia.ocsp.allow_hold"
+                     : c.reason == "OCSP_UNKNOWN" ? "nvidia.ocsp.allow_unknown"
+                                                  : "nvidia.ocsp.soft_fail";
       c.reason = absl::StrCat(c.reason, "_ALLOWED");
     }
   }
   if (!cl.contains("cc_mode")) {
-    auto& c = d.NotChecked("policy.nvidia", Component::kConfiguration, "CLAIMS_UNAVAILABLE",
-                           "the GPU evidence did not parse; policy rules not evaluated");
-    c.affects_status = false;
+    ClaimsUnavailable(d, "policy.nvidia", "GPU evidence");
     return;
   }
   const std::string mode = JsonString(cl, "cc_mode");
@@ -387,8 +451,10 @@ void AppraiseGpu(const attestation::v1::GpuPolicy& p, DeviceResult& d) {
     d.Pass("policy.nvidia.rim_match", Component::kExecutables,
            "measurements match the signed RIMs");
   } else if (p.allow_rim_mismatch()) {
-    d.NotChecked("policy.nvidia.rim_match", Component::kExecutables, "RIM_MISMATCH_ALLOWED",
-                 "measurements do not match (or were not compared); the policy allows it");
+    Relaxed(d.NotChecked("policy.nvidia.rim_match", Component::kExecutables,
+                         "RIM_MISMATCH_ALLOWED",
+                         "measurements do not match (or were not compared); the policy allows it"),
+            "nvidia.allow_rim_mismatch");
   } else {
     d.Fail("policy.nvidia.rim_match", Component::kExecutables, "RIM_MATCH_REQUIRED",
            "the policy requires GPU measurements matching the signed RIMs; see nvidia.* checks");
@@ -422,10 +488,64 @@ std::vector<core::Check> AppraiseGpuNode(const attestation::v1::GpuPolicy& p,
   return out;
 }
 
+namespace {
+
+// Verifiers and the engine report; they do not relax. Whatever they wrote
+// into relaxed_by is dropped, and only the named informational checks stay
+// informational.
+void ResetRelaxations(core::Check& c) {
+  c.relaxed_by.clear();
+  if (!c.affects_status && !VerifierMayBeInformational(c)) c.affects_status = true;
+}
+
+// Marks the not-checked checks the policy relaxes by name; returns the
+// names of the required checks that were not performed.
+std::vector<std::string> ApplyRelaxations(const attestation::v1::Policy& p,
+                                          const RelaxationContext& context,
+                                          std::vector<core::Check>& checks) {
+  std::vector<std::string> required;
+  for (core::Check& c : checks) {
+    if (c.status != CheckStatus::kNotChecked || !c.affects_status || !c.relaxed_by.empty()) {
+      continue;
+    }
+    if (std::optional<std::string> knob = RelaxationFor(p, c, context)) {
+      c.relaxed_by = *std::move(knob);
+    } else {
+      required.push_back(absl::StrCat(c.name, " (", c.reason, ")"));
+    }
+  }
+  return required;
+}
+
+// One visible failure naming every required check left undone, so that the
+// reasons say "required, not performed" and not only "not-checked".
+std::optional<core::Check> RequiredChecksFailure(const std::vector<std::string>& names) {
+  if (names.empty()) return std::nullopt;
+  constexpr size_t kMaxListed = 12;
+  std::vector<std::string> listed(names.begin(),
+                                  names.begin() + static_cast<std::ptrdiff_t>(
+                                                      std::min(names.size(), kMaxListed)));
+  std::string more =
+      names.size() > kMaxListed ? absl::StrCat(" and ", names.size() - kMaxListed, " more") : "";
+  return core::Check{"policy.required_checks", CheckStatus::kFail,
+                     "REQUIRED_CHECK_NOT_PERFORMED",
+                     absl::StrCat("required check(s) not performed and not relaxed by the "
+                                  "policy: ",
+                                  absl::StrJoin(listed, ", "), more),
+                     Component::kSourcedData};
+}
+
+}  // namespace
+
 Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_profile,
                       std::vector<core::DeviceResult> devices,
-                      std::vector<core::Check> bundle_checks) {
+                      std::vector<core::Check> bundle_checks,
+                      const RelaxationContext& relaxation_context) {
   const attestation::v1::Policy& p = policy.policy;
+  for (core::Check& c : bundle_checks) ResetRelaxations(c);
+  for (core::DeviceResult& d : devices) {
+    for (core::Check& c : d.checks) ResetRelaxations(c);
+  }
   Appraisal out;
   out.policy_id = policy.id;
   out.policy_version = policy.version;
@@ -450,15 +570,36 @@ Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_pro
     if (d.tee == "sev-snp") AppraiseSnp(p.sev_snp(), d);
     if (d.tee == "tdx") AppraiseTdx(p.tdx(), d);
     if (d.tee == "nvidia-gpu" || d.tee == "nvidia-switch") AppraiseGpu(p.nvidia(), d);
+    if (d.tee != "sev-snp" && d.tee != "tdx" && d.tee != "nvidia-gpu" &&
+        d.tee != "nvidia-switch") {
+      // No policy rules exist for this kind of device: it cannot be
+      // appraised, so it cannot be trusted.
+      d.Fail("policy.device_type", Component::kHardware, "DEVICE_TYPE_UNKNOWN",
+             absl::StrCat("no appraisal rules for device type '", d.tee.substr(0, 32), "'"));
+    }
     if (d.simulated) {
       out.simulated = true;
       if (p.allow_simulated()) {
-        d.NotChecked("policy.simulated", Component::kHardware, "SIMULATED_EVIDENCE",
-                     "evidence chains to the simulation root: not real hardware");
+        Relaxed(d.NotChecked("policy.simulated", Component::kHardware, "SIMULATED_EVIDENCE",
+                             "evidence chains to the simulation root: not real hardware"),
+                "allow_simulated");
       } else {
         d.Fail("policy.simulated", Component::kHardware, "SIMULATED_EVIDENCE_NOT_ALLOWED",
                "evidence chains to the simulation root and the policy does not allow it");
       }
+    }
+  }
+
+  for (core::DeviceResult& d : devices) {
+    std::vector<std::string> required = ApplyRelaxations(p, relaxation_context, d.checks);
+    if (std::optional<core::Check> f = RequiredChecksFailure(required)) {
+      d.checks.push_back(*std::move(f));
+    }
+  }
+  {
+    std::vector<std::string> required = ApplyRelaxations(p, relaxation_context, bundle_checks);
+    if (std::optional<core::Check> f = RequiredChecksFailure(required)) {
+      bundle_checks.push_back(*std::move(f));
     }
   }
 
@@ -501,6 +642,10 @@ Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_pro
   }
   if (out.devices.empty()) overall = Verdict::kContraindicated;
   out.verdict = overall;
+  out.binding_verified = std::any_of(bundle_checks.begin(), bundle_checks.end(), [](const auto& c) {
+    return c.name == "binding" && c.status == CheckStatus::kPass;
+  });
+  out.key_bound = out.binding_verified && binding_profile == "attest-v1";
   out.bundle_checks = std::move(bundle_checks);
   out.reasons = std::move(reasons);
   return out;

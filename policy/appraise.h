@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "policy/appraisal.h"
+#include "policy/relaxations.h"
 
 namespace rp::policy {
 
@@ -18,9 +19,17 @@ inline constexpr int kTierContraindicated = 96;
 
 // Adds the policy's checks to each device, computes statuses, vectors,
 // reasons and the verdict.
+// A not-checked check lowers a device only to warning when the policy
+// relaxes it by name (relaxations.h); otherwise it is a required check that
+// was not performed: the device is contraindicated and gets a
+// policy.required_checks failure (REQUIRED_CHECK_NOT_PERFORMED).
 Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_profile,
                       std::vector<core::DeviceResult> devices,
-                      std::vector<core::Check> bundle_checks);
+                      std::vector<core::Check> bundle_checks,
+                      const RelaxationContext& relaxation_context = {});
+
+// Minimum REPORTED_TCB for the device's product (sev_snp.min_reported_tcb).
+void AppraiseSnpMinTcb(const attestation::v1::SnpPolicy& p, core::DeviceResult& device);
 
 // The SEV-SNP policy rules (each its own check), exposed for tests.
 void AppraiseSnp(const attestation::v1::SnpPolicy& p, core::DeviceResult& device);

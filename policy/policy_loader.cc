@@ -7,6 +7,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "policy/appraise.h"
 #include "policy/appraisal.h"
+#include "policy/relaxations.h"
 #include "policy/release_rules.h"
 #include "verifier/common/clock.h"
 #include "policy/yaml_json.h"
@@ -164,6 +165,27 @@ absl::Status Validate(const attestation::v1::Policy& p, const std::string& origi
     return st;
   }
   if (auto st = CheckHexList(origin, "sev_snp.host_data", s.host_data(), 32); !st.ok()) return st;
+  for (const auto& [product, min] : s.min_reported_tcb()) {
+    // The `product` claim of the SEV-SNP verifier (sev_snp/report.cc).
+    if (product != "Milan" && product != "Genoa" && product != "Turin") {
+      return Invalid(origin, absl::StrCat("sev_snp.min_reported_tcb.", product.substr(0, 32)),
+                     "product must be Milan | Genoa | Turin");
+    }
+    const bool any = min.has_bootloader() || min.has_tee() || min.has_snp() ||
+                     min.has_microcode() || min.has_fmc();
+    if (!any) {
+      return Invalid(origin, absl::StrCat("sev_snp.min_reported_tcb.", product),
+                     "sets no component (bootloader, tee, snp, microcode, fmc)");
+    }
+    const uint32_t parts[] = {min.bootloader(), min.tee(), min.snp(), min.microcode(), min.fmc()};
+    for (uint32_t v : parts) {
+      if (v > 255) {
+        return Invalid(origin, absl::StrCat("sev_snp.min_reported_tcb.", product),
+                       "SVNs are 0..255");
+      }
+    }
+  }
+  if (auto st = ValidateOptionalChecks(p, origin); !st.ok()) return st;
   if (auto st = ValidateTdx(p.tdx(), origin); !st.ok()) return st;
   if (auto st = ValidateGpu(p.nvidia(), origin); !st.ok()) return st;
   return ValidateReleaseRules(p, origin);

@@ -496,7 +496,23 @@ std::vector<RuleResult> EvaluateReleaseRules(const attestation::v1::Policy& p,
                                              const nlohmann::json& claims) {
   std::vector<RuleResult> out;
   out.reserve(static_cast<size_t>(p.release_rules_size()));
-  for (const ReleaseRule& r : p.release_rules()) out.push_back(EvaluateReleaseRule(r, claims));
+  for (const ReleaseRule& r : p.release_rules()) out.push_back(EvaluatePinnedReleaseRule(p, r, claims));
+  return out;
+}
+
+RuleResult EvaluatePinnedReleaseRule(const attestation::v1::Policy& p, const ReleaseRule& rule,
+                                     const nlohmann::json& claims) {
+  RuleResult out = EvaluateReleaseRule(rule, claims);
+  const nlohmann::json* id = ResolveClaimPath(claims, "policy.id");
+  if (id == nullptr || !id->is_string() || id->get<std::string>() != p.id()) {
+    const std::string have =
+        id == nullptr ? "(missing)" : absl::StrCat("'", id->dump().substr(0, 66), "'");
+    out.failed.insert(out.failed.begin(),
+                      absl::StrCat("policy pin: policy.id ", have, " is not '", p.id(),
+                                   "' (a release rule trusts only results appraised under its "
+                                   "own policy)"));
+    out.allowed = false;
+  }
   return out;
 }
 

@@ -75,7 +75,15 @@ struct RuleResult {
 RuleResult EvaluateReleaseRule(const attestation::v1::ReleaseRule& rule,
                                const nlohmann::json& claims);
 
-// Evaluates every rule of `p`, in policy order.
+// Evaluates `rule` of policy `p` pinned to it: besides the rule's own
+// conditions, the claims must say they were appraised under `p`
+// (policy.id == p.id()), so a result from a laxer policy never satisfies a
+// stricter policy's rule. Use this, not EvaluateReleaseRule, to decide.
+RuleResult EvaluatePinnedReleaseRule(const attestation::v1::Policy& p,
+                                     const attestation::v1::ReleaseRule& rule,
+                                     const nlohmann::json& claims);
+
+// Evaluates every rule of `p` (pinned, as above), in policy order.
 std::vector<RuleResult> EvaluateReleaseRules(const attestation::v1::Policy& p,
                                              const nlohmann::json& claims);
 

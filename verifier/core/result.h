@@ -79,8 +79,13 @@ struct DeviceResult {
 
   Check& Add(std::string name_, CheckStatus status, std::string reason, std::string detail,
              Component component) {
-    checks.push_back(Check{std::move(name_), status, std::move(reason), std::move(detail),
-                           component});
+    Check c;
+    c.name = std::move(name_);
+    c.status = status;
+    c.reason = std::move(reason);
+    c.detail = std::move(detail);
+    c.component = component;
+    checks.push_back(std::move(c));
     return checks.back();
   }
   Check& Pass(std::string name_, Component c, std::string detail = "") {

@@ -436,8 +436,36 @@ RuleOutcome RunRevocation(const SnpReport& r, Product p, const ChainRun& chain,
         absl::StrFormat("collateral %s: %s", key,
                         std::string(crl.status().message())));
   }
-  source.Used(key, **item);
-  RuleOutcome o = CheckRevocation(crl->get(), issuer, subject, ctx.at);
+  // The CRL's own nextUpdate decides its freshness wherever it came from
+  // (an offline directory has no cache to judge it): past nextUpdate it is
+  // used only within the policy's grace (reported as stale collateral),
+  // beyond the grace the check fails closed.
+  collateral::CollateralItem used = **item;
+  absl::Time judge_at = ctx.at;
+  const crypto::CrlCheck window = crypto::CheckCrl(crl->get(), issuer, subject, ctx.at);
+  if (window.outcome == crypto::CrlOutcome::kExpired &&
+      window.next_update > window.this_update && ctx.at >= window.next_update) {
+    if (ctx.at - window.next_update > ctx.collateral_grace) {
+      return RuleOutcome::Fail(
+          kReasonStaleBeyondGrace,
+          absl::StrFormat("collateral %s: CRL nextUpdate %s is %s before the verification time "
+                          "%s, beyond the policy's grace of %s (fail closed)",
+                          key, rp::FormatRfc3339(window.next_update),
+                          absl::FormatDuration(ctx.at - window.next_update),
+                          rp::FormatRfc3339(ctx.at),
+                          absl::FormatDuration(ctx.collateral_grace)));
+    }
+    // Within the grace: judge the entries as of the CRL's last valid moment.
+    judge_at = window.next_update - absl::Seconds(1);
+    used.stale = true;
+    used.fresh_until = window.next_update;
+  }
+  source.Used(key, used);
+  RuleOutcome o = CheckRevocation(crl->get(), issuer, subject, judge_at);
+  if (judge_at != ctx.at && o.passed()) {
+    o.detail = absl::StrFormat("%s; STALE: judged as of %s, within the policy's grace", o.detail,
+                               rp::FormatRfc3339(judge_at));
+  }
   if (chain.simulated && o.reason == reason::kCrlSignatureInvalid) {
     // The collateral CRL belongs to AMD's ARK, not to the simulation root.
     return RuleOutcome::NotChecked(
@@ -618,6 +646,7 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidence(
 
   if (signature_ok && chain.ok) {
     d.report_data = Bytes(report.report_data.begin(), report.report_data.end());
+    d.evidence_authentic = true;
   }
   d.simulated = chain.ok && chain.simulated;
 

@@ -98,8 +98,9 @@ class GoldenVerifierTest : public ::testing::TestWithParam<GoldenSample> {
   static absl::StatusOr<DeviceResult> Run(
       const attestation::v1::EvidenceBundle& b,
       const collateral::CollateralSource& src,
-      absl::Time at = test::GoldenTime()) {
-    core::VerifyContext ctx{at, &src, std::nullopt};
+      absl::Time at = test::GoldenTime(),
+      absl::Duration grace = absl::ZeroDuration()) {
+    core::VerifyContext ctx{at, &src, std::nullopt, grace};
     absl::StatusOr<std::vector<DeviceResult>> r = verifier_->Verify(b, ctx);
     if (!r.ok()) return r.status();
     if (r->size() != 1) return absl::InternalError("expected one device");
@@ -357,9 +358,11 @@ TEST_F(GoldenVariantsTest, LaterTimeStaleCrlAndExpiredVlek) {
           offline, later);
   ASSERT_TRUE(vcek.ok());
   EXPECT_EQ(FindCheck(*vcek, kCheckCertChain)->status, CheckStatus::kPass);
-  EXPECT_EQ(FindCheck(*vcek, kCheckRevocation)->status,
-            CheckStatus::kNotChecked);
-  EXPECT_EQ(FindCheck(*vcek, kCheckRevocation)->reason, reason::kCrlNotCurrent);
+  // The CRL from the offline directory is past its nextUpdate and there is
+  // no grace: fail closed (issue 10; it used to be a not-checked warning).
+  EXPECT_EQ(FindCheck(*vcek, kCheckRevocation)->status, CheckStatus::kFail);
+  EXPECT_EQ(FindCheck(*vcek, kCheckRevocation)->reason,
+            "COLLATERAL_STALE_BEYOND_GRACE");
   absl::StatusOr<DeviceResult> vlek =
       Run(Bundle({"milan_v3_vlek_aws_trustee", "report.bin", "vlek.der", true,
                   "Milan"},
@@ -368,6 +371,31 @@ TEST_F(GoldenVariantsTest, LaterTimeStaleCrlAndExpiredVlek) {
   ASSERT_TRUE(vlek.ok());
   EXPECT_EQ(FindCheck(*vlek, kCheckCertChain)->reason, reason::kCertExpired);
   EXPECT_FALSE(vlek->report_data.has_value());
+}
+
+TEST_F(GoldenVariantsTest, ExpiredOfflineCrlWithinGraceIsStaleBeyondGraceFails) {
+  // The Milan CRL in tests/data/snp/offline has nextUpdate 2026-05-12.
+  // 8 days later: inside a 30-day grace it is used (revocation judged as of
+  // its last valid moment) and reported as stale collateral; with a 7-day
+  // grace it fails closed. The offline directory has no cache in front, so
+  // the CRL's own nextUpdate is what decides.
+  const absl::Time later = absl::FromUnixSeconds(1779235200);  // 2026-05-20
+  collateral::OfflineDirectorySource offline(test::SnpDataPath("offline"));
+  const auto bundle =
+      Bundle({"milan_v3_oak_cb", "report.bin", "vcek.der", false, "Milan"}, false);
+  absl::StatusOr<DeviceResult> within = Run(bundle, offline, later, absl::Hours(24 * 30));
+  ASSERT_TRUE(within.ok()) << within.status();
+  EXPECT_EQ(FindCheck(*within, kCheckRevocation)->status, CheckStatus::kPass)
+      << Describe(*within);
+  const core::Check* fresh = FindCheck(*within, "sev_snp.collateral_freshness");
+  ASSERT_NE(fresh, nullptr) << Describe(*within);
+  EXPECT_EQ(fresh->status, CheckStatus::kNotChecked);
+  EXPECT_EQ(fresh->reason, "STALE_COLLATERAL");
+  absl::StatusOr<DeviceResult> beyond = Run(bundle, offline, later, absl::Hours(24 * 7));
+  ASSERT_TRUE(beyond.ok()) << beyond.status();
+  EXPECT_EQ(FindCheck(*beyond, kCheckRevocation)->status, CheckStatus::kFail);
+  EXPECT_EQ(FindCheck(*beyond, kCheckRevocation)->reason, "COLLATERAL_STALE_BEYOND_GRACE");
+  EXPECT_EQ(FindCheck(*beyond, "sev_snp.collateral_freshness"), nullptr);
 }
 
 // --- Real negative vectors (tests/data/snp/negative)

@@ -524,7 +524,8 @@ std::vector<NegativeCase> NegativeCases() {
          auto crl = testing::MakeCrl(spec, c.ark.cert.get(), c.ark.key.get());
          if (crl.ok()) s.crl = testing::CrlDer(crl->get());
        },
-       kCheckRevocation, reason::kCrlNotCurrent, R::kNotChecked},
+       // Past nextUpdate with no grace: fail closed (was not-checked).
+       kCheckRevocation, "COLLATERAL_STALE_BEYOND_GRACE", R::kFail},
       {"crl_missing", [](Scenario& s) { s.no_crl = true; }, kCheckRevocation,
        reason::kCrlUnavailable, R::kNotChecked},
       {"crl_malformed",
