@@ -254,8 +254,11 @@ absl::StatusOr<GpuTestDevice> MakeGpuTestDevice(const GpuTestPki& pki,
                                                 const GpuDeviceOptions& options) {
   GpuTestDevice dev;
   const std::string chip = ChipName(pki.options.arch);
+  // "<chip> A01 <engine>": the GPU's GSP, the NVSwitch's FSP.
+  const std::string prefix = options.nvswitch ? std::string("LS_10 A01 FSP")
+                                              : absl::StrFormat("%s A01 GSP", chip);
   absl::StatusOr<Issued> brom =
-      MakeCert(CaSpec(absl::StrFormat("%s A01 GSP BROM", chip), options.brom_serial, pki.options),
+      MakeCert(CaSpec(absl::StrFormat("%s BROM", prefix), options.brom_serial, pki.options),
                KeyType::kEcP384, pki.provisioner.cert.get(), pki.provisioner.key.get());
   if (!brom.ok()) return brom.status();
   dev.brom = *std::move(brom);
@@ -263,13 +266,14 @@ absl::StatusOr<GpuTestDevice> MakeGpuTestDevice(const GpuTestPki& pki,
   absl::StatusOr<crypto::OpensslPtr<EVP_PKEY>> key = MakeKey(options.leaf_key);
   if (!key.ok()) return key.status();
   CertSpec leaf;
-  leaf.common_name = absl::StrFormat("%s A01 GSP FMC LF", chip);
+  leaf.common_name = absl::StrFormat("%s FMC LF", prefix);
   leaf.subject_extra = {{"O", "NVIDIA Corporation"}};
   leaf.serial = options.leaf_serial;
   leaf.not_before = pki.options.not_before;
   leaf.not_after = pki.options.not_after;
   if (options.fwid_extension) {
-    const bool hopper_ext = (pki.options.arch == GpuArch::kHopper) != options.wrong_fwid_extension;
+    const bool hopper_ext = (pki.options.arch == GpuArch::kHopper || options.nvswitch) !=
+                            options.wrong_fwid_extension;
     if (hopper_ext) {
       absl::StatusOr<Bytes> ext = HopperFwidExtension(key->get(), options.fwid);
       if (!ext.ok()) return ext.status();

@@ -118,6 +118,11 @@ struct GpuDeviceOptions {
   // Put the other architecture's FWID extension on the leaf.
   bool wrong_fwid_extension = false;
   KeyType leaf_key = KeyType::kEcP384;
+  // An LS10 NVSwitch instead of a GPU: BROM "LS_10 A01 FSP BROM", leaf
+  // "LS_10 A01 FSP FMC LF", the Hopper-style FWID extension (as NVIDIA's SDK
+  // reads LS10 certificates), issued by the same Provisioner ICA as the
+  // pki's GPUs (the verifier reads the class from the BROM CN only).
+  bool nvswitch = false;
 };
 
 // BROM (device identity) and FMC leaf (signs reports) of one device.

@@ -17,7 +17,8 @@ absl::StatusOr<std::string> BindingProfile(const attestation::v1::EvidenceBundle
 
 absl::StatusOr<Bytes> ExpectedAttestV1ReportData(std::span<const uint8_t> nonce,
                                                  const attestation::v1::Jwk& tee_key,
-                                                 const std::vector<Bytes>& gpu_reports) {
+                                                 const std::vector<Bytes>& gpu_reports,
+                                                 const std::vector<Bytes>& switch_reports) {
   if (nonce.size() != kNonceSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("binding: nonce is ", nonce.size(), " bytes, expected 32"));
@@ -35,16 +36,25 @@ absl::StatusOr<Bytes> ExpectedAttestV1ReportData(std::span<const uint8_t> nonce,
   Bytes msg(kBindingAttestV1.begin(), kBindingAttestV1.end());
   msg.insert(msg.end(), nonce.begin(), nonce.end());
   msg.insert(msg.end(), thumb->begin(), thumb->end());
-  for (const Bytes& report : gpu_reports) {
-    Bytes d = crypto::Sha256(report);
-    msg.insert(msg.end(), d.begin(), d.end());
+  // GPUs first, then NVSwitches, each list in bundle order.
+  for (const std::vector<Bytes>* list : {&gpu_reports, &switch_reports}) {
+    for (const Bytes& report : *list) {
+      Bytes d = crypto::Sha256(report);
+      msg.insert(msg.end(), d.begin(), d.end());
+    }
   }
   return crypto::Sha512(msg);
 }
 
 namespace {
 Check Make(CheckStatus s, std::string reason, std::string detail) {
-  return Check{"binding", s, std::move(reason), std::move(detail), Component::kInstanceIdentity};
+  Check c;
+  c.name = "binding";
+  c.status = s;
+  c.reason = std::move(reason);
+  c.detail = std::move(detail);
+  c.component = Component::kInstanceIdentity;
+  return c;
 }
 }  // namespace
 
@@ -76,24 +86,30 @@ Check CheckBinding(const attestation::v1::EvidenceBundle& bundle, std::string_vi
     }
     return Make(CheckStatus::kPass, "OK", "report_data[0:32] equals the nonce");
   }
-  std::vector<Bytes> gpu_reports;
+  std::vector<Bytes> gpu_reports, switch_reports;
   if (bundle.has_nvidia()) {
     for (const auto& e : bundle.nvidia().evidence_list()) {
       gpu_reports.emplace_back(e.evidence().begin(), e.evidence().end());
     }
+    for (const auto& e : bundle.nvidia().switch_evidence_list()) {
+      switch_reports.emplace_back(e.evidence().begin(), e.evidence().end());
+    }
   }
-  auto expected = ExpectedAttestV1ReportData(*nonce, bundle.tee_public_key(), gpu_reports);
+  auto expected =
+      ExpectedAttestV1ReportData(*nonce, bundle.tee_public_key(), gpu_reports, switch_reports);
   if (!expected.ok()) {
     return Make(CheckStatus::kFail, "BINDING_KEY_INVALID", std::string(expected.status().message()));
   }
   if (!crypto::ConstantTimeEquals(rd, *expected)) {
     return Make(CheckStatus::kFail, "BINDING_MISMATCH",
-                absl::StrCat("report_data = ", HexEncode(rd), ", attest-v1 expects ",
-                             HexEncode(*expected)));
+                absl::StrCat("report_data = ", HexEncode(rd), ", attest-v1 over ",
+                             gpu_reports.size(), " GPU and ", switch_reports.size(),
+                             " NVSwitch report(s) expects ", HexEncode(*expected)));
   }
   return Make(CheckStatus::kPass, "OK",
-              absl::StrCat("attest-v1: report data commits to the nonce, the TEE key and ",
-                           gpu_reports.size(), " GPU report(s)"));
+              absl::StrCat("attest-v1: report data commits to the nonce, the TEE key, ",
+                           gpu_reports.size(), " GPU report(s) and ", switch_reports.size(),
+                           " NVSwitch report(s)"));
 }
 
 }  // namespace rp::core

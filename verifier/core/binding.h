@@ -1,9 +1,18 @@
 // The binding rule (ARCHITECTURE §5): what the CPU report data must commit
-// to so that the evidence is fresh and tied to the TEE key and every GPU.
+// to so that the evidence is fresh and tied to the TEE key and every GPU and
+// NVSwitch.
 //
 //   attest-v1: report_data[0:64] = SHA-512("attest-v1" || nonce(32) ||
 //              RFC 7638 SHA-256 thumbprint(TEE key) || SHA-256(gpu report 0)
-//              || ... || SHA-256(gpu report n-1))
+//              || ... || SHA-256(gpu report n-1) || SHA-256(switch report 0)
+//              || ... || SHA-256(switch report m-1))
+//              GPU reports in evidence_list order, then NVSwitch reports in
+//              switch_evidence_list order (raw report bytes, as in the
+//              bundle). Without switches the value is the GPU-only one.
+//              The digests are concatenated without a separator: moving the
+//              last GPU report to the head of switch_evidence_list keeps the
+//              value; the NVIDIA verifier rejects that by device class
+//              (nvidia.device_class, DEVICE_CLASS_MISMATCH).
 //   nonce:     report_data[0:32] = nonce
 //   none:      no binding (policy must allow it; always at best a warning)
 #ifndef RP_VERIFIER_CORE_BINDING_H_
@@ -34,7 +43,8 @@ absl::StatusOr<std::string> BindingProfile(const attestation::v1::EvidenceBundle
 // bytes, TEE key missing or malformed.
 absl::StatusOr<Bytes> ExpectedAttestV1ReportData(std::span<const uint8_t> nonce,
                                                  const attestation::v1::Jwk& tee_key,
-                                                 const std::vector<Bytes>& gpu_reports);
+                                                 const std::vector<Bytes>& gpu_reports,
+                                                 const std::vector<Bytes>& switch_reports = {});
 
 // The bundle-level binding check, named "binding". `cpu_report_data` is
 // the verified report data of the CPU device (nullopt when the CPU

@@ -44,6 +44,74 @@ TEST(Binding, AttestV1KnownAnswerTwoGpus) {
             "031139cbec2ffb9b57fcb65f14ff51b6812f35041f524");
 }
 
+// GPU reports first, then NVSwitch reports (independent Python hashlib answer).
+TEST(Binding, AttestV1KnownAnswerGpusThenSwitches) {
+  auto b = [](const std::string& s) { return Bytes(s.begin(), s.end()); };
+  std::vector<Bytes> gpus = {b("gpu-report-0"), b("gpu-report-1")};
+  std::vector<Bytes> switches = {b("switch-report-0"), b("switch-report-1")};
+  auto rd = ExpectedAttestV1ReportData(Nonce(), Rfc7638Key(), gpus, switches);
+  ASSERT_TRUE(rd.ok()) << rd.status();
+  EXPECT_EQ(HexEncode(*rd),
+            "74ff13e0458a4e9ac74d51198c52c7643e3bf5c4efe27b300c5545bf36067cc4d2988736611e939f0c3"
+            "a8e735b49b015223b357fbd324f66b1420377bdf8f4da");
+  auto only_switch = ExpectedAttestV1ReportData(Nonce(), Rfc7638Key(), {}, {b("switch-report-0")});
+  ASSERT_TRUE(only_switch.ok());
+  EXPECT_EQ(HexEncode(*only_switch),
+            "7dc5eb771825411fecc81b4918ff755f8bac1be41ac2b7e94e9996942d1b4d50074ca5e6fae8bd6a90b"
+            "363e13701ba35cb0f6625a996a6c9bfd5071400392efe");
+  // No switches: exactly the GPU-only value of before (real bundles stay valid).
+  auto no_switch = ExpectedAttestV1ReportData(Nonce(), Rfc7638Key(), gpus, {});
+  ASSERT_TRUE(no_switch.ok());
+  EXPECT_EQ(*no_switch, *ExpectedAttestV1ReportData(Nonce(), Rfc7638Key(), gpus));
+}
+
+// Issue 10: NVSwitch reports are bound too. Before, CheckBinding ignored
+// switch_evidence_list, so the GPU-only report data passed with any switches.
+TEST(Binding, SwitchReportsAreBound) {
+  auto b = [](const std::string& s) { return Bytes(s.begin(), s.end()); };
+  attestation::v1::EvidenceBundle bundle;
+  *bundle.mutable_tee_public_key() = Rfc7638Key();
+  auto* nv = bundle.mutable_nvidia();
+  nv->add_evidence_list()->set_evidence("gpu-report-0");
+  nv->add_switch_evidence_list()->set_evidence("switch-report-0");
+  nv->add_switch_evidence_list()->set_evidence("switch-report-1");
+  const Bytes good = *ExpectedAttestV1ReportData(Nonce(), Rfc7638Key(), {b("gpu-report-0")},
+                                                 {b("switch-report-0"), b("switch-report-1")});
+  Check ok = CheckBinding(bundle, kBindingAttestV1, Nonce(), good);
+  EXPECT_EQ(ok.status, CheckStatus::kPass) << ok.detail;
+  EXPECT_NE(ok.detail.find("2 NVSwitch report(s)"), std::string::npos) << ok.detail;
+
+  // Report data over the GPUs only (the old rule) no longer passes.
+  const Bytes gpu_only = *ExpectedAttestV1ReportData(Nonce(), Rfc7638Key(), {b("gpu-report-0")});
+  EXPECT_EQ(CheckBinding(bundle, kBindingAttestV1, Nonce(), gpu_only).reason, "BINDING_MISMATCH");
+
+  // Switch reports swapped.
+  attestation::v1::EvidenceBundle swapped = bundle;
+  swapped.mutable_nvidia()->mutable_switch_evidence_list()->SwapElements(0, 1);
+  EXPECT_EQ(CheckBinding(swapped, kBindingAttestV1, Nonce(), good).reason, "BINDING_MISMATCH");
+
+  // A switch report removed.
+  attestation::v1::EvidenceBundle removed = bundle;
+  removed.mutable_nvidia()->mutable_switch_evidence_list()->RemoveLast();
+  EXPECT_EQ(CheckBinding(removed, kBindingAttestV1, Nonce(), good).reason, "BINDING_MISMATCH");
+
+  // A switch report replaced by another one.
+  attestation::v1::EvidenceBundle replaced = bundle;
+  replaced.mutable_nvidia()->mutable_switch_evidence_list(1)->set_evidence("switch-report-X");
+  EXPECT_EQ(CheckBinding(replaced, kBindingAttestV1, Nonce(), good).reason, "BINDING_MISMATCH");
+
+  // A switch report added.
+  attestation::v1::EvidenceBundle added = bundle;
+  added.mutable_nvidia()->add_switch_evidence_list()->set_evidence("switch-report-2");
+  EXPECT_EQ(CheckBinding(added, kBindingAttestV1, Nonce(), good).reason, "BINDING_MISMATCH");
+
+  // A GPU and a switch report exchanged between the lists.
+  attestation::v1::EvidenceBundle exchanged = bundle;
+  exchanged.mutable_nvidia()->mutable_evidence_list(0)->set_evidence("switch-report-0");
+  exchanged.mutable_nvidia()->mutable_switch_evidence_list(0)->set_evidence("gpu-report-0");
+  EXPECT_EQ(CheckBinding(exchanged, kBindingAttestV1, Nonce(), good).reason, "BINDING_MISMATCH");
+}
+
 TEST(Binding, CheckOutcomes) {
   attestation::v1::EvidenceBundle bundle;
   *bundle.mutable_tee_public_key() = Rfc7638Key();

@@ -321,6 +321,33 @@ TEST_F(GpuOcspTest, NoFetcherNoCollateralIsNotConfigured) {
          reason::kOcspNotConfigured);
 }
 
+// Issue 10: no responder URL configured (a fetcher, but nothing to ask and
+// nothing stored): not-checked OCSP_NOT_CONFIGURED, whatever the OCSP
+// relaxations; never a pass.
+TEST_F(GpuOcspTest, FetcherWithoutResponderUrlIsNotConfiguredNeverPass) {
+  for (const GpuOcspPolicy& policy : {GpuOcspPolicy{}, GpuOcspPolicy{true, true, true}}) {
+    testing::GpuReportBuilder builder;
+    absl::StatusOr<Bytes> report = builder.BuildSigned(fixture_->good.leaf.key.get());
+    ASSERT_TRUE(report.ok());
+    attestation::v1::EvidenceBundle b;
+    b.mutable_nvidia()->set_arch("HOPPER");
+    auto* e = b.mutable_nvidia()->add_evidence_list();
+    e->set_evidence(ToString(*report));
+    e->set_certificate(testing::GpuChainPem(fixture_->pki, fixture_->good));
+    std::unique_ptr<NvidiaVerifier> v = MakeVerifier(policy, /*url=*/"");
+    ASSERT_NE(v, nullptr);
+    core::VerifyContext ctx{absl::Now(), &empty_, Bytes(builder.nonce.begin(), builder.nonce.end())};
+    ctx.ocsp = &fetcher_;
+    auto results = v->Verify(b, ctx);
+    ASSERT_TRUE(results.ok()) << results.status();
+    const DeviceResult& d = (*results)[0];
+    Expect(d, CheckStatus::kNotChecked, reason::kOcspNotConfigured);
+    EXPECT_EQ(Statuses(d),
+              (std::vector<std::string>{"not-configured", "not-configured", "not-configured"}));
+    EXPECT_TRUE(fetcher_.fetched.empty());  // nothing was asked
+  }
+}
+
 TEST_F(GpuOcspTest, OfflineResponsesFromCollateral) {
   // Fetch once through the responders, then serve the same responses from
   // the offline directory layout with no fetcher (no nonce to check).

@@ -34,6 +34,13 @@ constexpr size_t kMaxSimulationRoots = 8;
 
 struct DeviceRun {
   DeviceResult d;
+  bool listed_switch = false;  // placed in switch_evidence_list
+  // Device class from the verified chain (nullopt: chain not verified or
+  // unknown chip).
+  std::optional<DeviceClass> cls;
+  // Checks applied: the NVSwitch ones (true) or the GPU ones. The verified
+  // class when there is one, the GPU checks for an unknown chip, the list
+  // placement only when the chain did not verify.
   bool is_switch = false;
   std::optional<GpuReport> report;
   std::vector<OpensslPtr<X509>> certs;
@@ -70,6 +77,8 @@ std::optional<GpuArch> ArchFromHwmodel(std::string_view hwmodel) {
   return std::nullopt;
 }
 
+const char* ClassName(DeviceClass c) { return c == DeviceClass::kNvSwitch ? "NVSwitch" : "GPU"; }
+
 json OptString(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
 // --- Per-device checks ---------------------------------------------------------
@@ -94,6 +103,16 @@ void RunReportFormat(const NvidiaDeviceEvidence& ev, DeviceRun& run) {
 }
 
 }  // namespace
+
+std::optional<DeviceClass> DeviceClassFromHwmodel(std::string_view hwmodel) {
+  if (ArchFromHwmodel(hwmodel)) return DeviceClass::kGpu;
+  // LS10 (Hopper-generation NVSwitch): NVIDIA's certificates say "LS_10 A01
+  // FSP BROM"; "LS10 " is accepted as the same chip.
+  if (hwmodel.starts_with("LS_10 ") || hwmodel.starts_with("LS10 ")) {
+    return DeviceClass::kNvSwitch;
+  }
+  return std::nullopt;
+}
 
 NvidiaTrustConfig NvidiaTrustConfig::Default() {
   NvidiaTrustConfig c;
@@ -201,20 +220,16 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
   GpuOcspSettings ocsp{config_.ocsp_url, config_.ocsp_policy};
 
   for (size_t i = 0; i < n_gpus + n_switches; ++i) {
-    const bool is_switch = i >= n_gpus;
-    const NvidiaDeviceEvidence& e =
-        is_switch ? ev.switch_evidence_list(static_cast<int>(i - n_gpus))
-                  : ev.evidence_list(static_cast<int>(i));
+    const bool listed_switch = i >= n_gpus;
+    const size_t list_index = listed_switch ? i - n_gpus : i;
+    const NvidiaDeviceEvidence& e = listed_switch
+                                        ? ev.switch_evidence_list(static_cast<int>(list_index))
+                                        : ev.evidence_list(static_cast<int>(list_index));
     DeviceRun& run = runs.emplace_back();
-    run.is_switch = is_switch;
+    run.listed_switch = listed_switch;
+    run.is_switch = listed_switch;  // until the verified chain says what the device is
     DeviceResult& d = run.d;
-    d.tee = is_switch ? "nvidia-switch" : "nvidia-gpu";
-
-    // Architecture named by the bundle (checked against the chain below).
-    if (!is_switch && !arch) {
-      d.Fail(kCheckArch, Component::kHardware, reason::kArchUnsupported,
-             absl::StrFormat("bundle arch \"%s\" (HOPPER or BLACKWELL expected)", ev.arch()));
-    }
+    d.tee = listed_switch ? "nvidia-switch" : "nvidia-gpu";
 
     // Report structure (no crypto).
     RunReportFormat(e, run);
@@ -295,6 +310,41 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
       }
     }
 
+    // Device class from the verified chain, never from the list the entry
+    // is in: otherwise a GPU report moved into switch_evidence_list would
+    // escape the GPU checks (arch, mode, RIMs).
+    const std::string placed = absl::StrFormat(
+        "%s[%d]", listed_switch ? "switch_evidence_list" : "evidence_list", list_index);
+    if (!run.chain_ok) {
+      Skip(d, kCheckDeviceClass, Component::kHardware,
+           absl::StrFormat("the certificate chain did not verify: the device class is not "
+                           "established (%s is verified with the %s checks)",
+                           placed, listed_switch ? "NVSwitch" : "GPU"));
+    } else {
+      run.cls = DeviceClassFromHwmodel(run.hwmodel);
+      if (!run.cls) {
+        run.is_switch = false;
+        d.Fail(kCheckDeviceClass, Component::kHardware, reason::kDeviceClassUnknown,
+               absl::StrFormat("%s: the verified device certificate \"%s\" is neither a known "
+                               "GPU (GH1xx, GBxxx) nor an NVSwitch (LS_10); verified with the "
+                               "GPU checks",
+                               placed, run.hwmodel));
+      } else {
+        run.is_switch = *run.cls == DeviceClass::kNvSwitch;
+        if (run.is_switch != listed_switch) {
+          d.Fail(kCheckDeviceClass, Component::kHardware, reason::kDeviceClassMismatch,
+                 absl::StrFormat("%s holds %s evidence but the verified device certificate "
+                                 "\"%s\" is an %s; verified with the %s checks",
+                                 placed, listed_switch ? "NVSwitch" : "GPU", run.hwmodel,
+                                 ClassName(*run.cls), ClassName(*run.cls)));
+        } else {
+          d.Pass(kCheckDeviceClass, Component::kHardware,
+                 absl::StrFormat("%s \"%s\" in %s", ClassName(*run.cls), run.hwmodel, placed));
+        }
+      }
+    }
+    const bool is_switch = run.is_switch;
+
     // Report signature with the leaf key (ECDSA P-384 / SHA-384, r||s).
     if (!run.report || leaf == nullptr) {
       Skip(d, kCheckReportSignature, Component::kHardware,
@@ -331,7 +381,10 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
         fwid_status = f.status();
       }
     }
-    if (!is_switch && arch) {
+    if (!is_switch && !arch) {
+      d.Fail(kCheckArch, Component::kHardware, reason::kArchUnsupported,
+             absl::StrFormat("bundle arch \"%s\" (HOPPER or BLACKWELL expected)", ev.arch()));
+    } else if (!is_switch) {
       if (leaf == nullptr) {
         Skip(d, kCheckArch, Component::kHardware, "no certificate chain");
       } else {
@@ -395,7 +448,7 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
       d.Pass(kCheckNonce, Component::kInstanceIdentity, HexEncode(run.report->requester_nonce));
     }
 
-    // GPU opaque fields and mode.
+    // Opaque fields and mode (GPU or NVSwitch rules by the device class).
     if (!is_switch) {
       if (!run.report) {
         Skip(d, kCheckOpaqueFields, Component::kConfiguration, "the report did not parse");
@@ -442,6 +495,45 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
                                  flag ? absl::StrFormat(", FEATURE_FLAG %d", *flag) : ""));
         }
       }
+    } else if (!run.report) {
+      Skip(d, kCheckOpaqueFields, Component::kConfiguration, "the report did not parse");
+      Skip(d, kCheckCcMode, Component::kConfiguration, "the report did not parse");
+    } else {
+      // NVSwitch: its BIOS version is what NVIDIA's switch verifier reads
+      // (and what a switch RIM id is made of).
+      const OpaqueData& o = run.report->opaque;
+      if (!o.vbios_version) {
+        d.Fail(kCheckOpaqueFields, Component::kConfiguration, reason::kOpaqueFieldMissing,
+               "missing VBIOS_VERSION (the NVSwitch BIOS version)");
+      } else {
+        d.Pass(kCheckOpaqueFields, Component::kConfiguration,
+               absl::StrFormat("NVSwitch BIOS %s", *o.vbios_version));
+      }
+      // An NVSwitch is attested for PPCIe only; its signed report states the
+      // mode through PROTECTED_PCIE_STATUS (and FEATURE_FLAG from
+      // OPAQUE_DATA_VERSION 1). "cc" does not exist for a switch.
+      std::optional<uint64_t> flag;
+      if (o.opaque_data_version.value_or(0) >= 1) flag = o.feature_flag;
+      if (flag && *flag > kFeaturePpcie) {
+        d.Fail(kCheckCcMode, Component::kConfiguration, reason::kCcModeUnknown,
+               absl::StrFormat("FEATURE_FLAG %d is not SPT (0), MPT (1) or PPCIe (2)", *flag));
+      } else if (!o.protected_pcie_status) {
+        d.NotChecked(kCheckCcMode, Component::kConfiguration, reason::kSwitchModeNotReported,
+                     "the NVSwitch report has no PROTECTED_PCIE_STATUS field: its PPCIe mode is "
+                     "not stated by signed evidence (cc_mode claim null)");
+      } else if (*o.protected_pcie_status != kStatusEnabled) {
+        d.Fail(kCheckCcMode, Component::kConfiguration, reason::kCcModeOff,
+               absl::StrFormat("PROTECTED_PCIE_STATUS 0x%02X: the NVSwitch is not in PPCIe mode",
+                               *o.protected_pcie_status));
+      } else if (flag && *flag != kFeaturePpcie) {
+        d.Fail(kCheckCcMode, Component::kConfiguration, reason::kCcModeInconsistent,
+               absl::StrFormat("FEATURE_FLAG %d but PROTECTED_PCIE_STATUS 0xAA (on)", *flag));
+      } else {
+        run.cc_mode = "ppcie";
+        d.Pass(kCheckCcMode, Component::kConfiguration,
+               absl::StrFormat("ppcie (NVSwitch, PROTECTED_PCIE_STATUS 0xAA%s)",
+                               flag ? absl::StrFormat(", FEATURE_FLAG %d", *flag) : ""));
+      }
     }
 
     // OCSP for the intermediates of the verified path.
@@ -474,6 +566,12 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
         if (o.next_update) entry["next_update"] = FormatRfc3339(*o.next_update);
         ocsp_claim.push_back(std::move(entry));
       }
+      if (outcomes.empty()) {
+        // Nothing was asked: never a pass.
+        worst = CheckStatus::kNotChecked;
+        worst_reason = reason::kPrerequisiteFailed;
+        details.push_back("no certificate of the path needs an OCSP answer");
+      }
       d.Add(kCheckCertOcsp, worst, worst_reason, absl::StrJoin(details, "; "),
             Component::kHardware);
     }
@@ -481,6 +579,9 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
     // Claims (as parsed; the checks say how far to trust them).
     json& c = d.claims;
     if (!is_switch) c["arch"] = ev.arch();
+    c["device_class"] = !run.cls                              ? json(nullptr)
+                        : *run.cls == DeviceClass::kNvSwitch ? json("nvswitch")
+                                                             : json("gpu");
     c["hwmodel"] = run.hwmodel.empty() ? json(nullptr) : json(run.hwmodel);
     c["ueid"] = run.ueid.empty() ? json(nullptr) : json(run.ueid);
     json chain_claim = json::object();
@@ -519,7 +620,7 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
       }
       if (o.opaque_data_version) c["opaque_data_version"] = *o.opaque_data_version;
       if (o.feature_flag) c["feature_flag"] = *o.feature_flag;
-      if (!is_switch) c["cc_mode"] = run.cc_mode.empty() ? json(nullptr) : json(run.cc_mode);
+      c["cc_mode"] = run.cc_mode.empty() ? json(nullptr) : json(run.cc_mode);
       if (!run.gpu_mode.empty()) c["gpu_mode"] = run.gpu_mode;
       c["fwid"] = o.fwid ? json(HexEncode(*o.fwid)) : json(nullptr);
       json m = json::object();
@@ -533,6 +634,15 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
         c["opaque_other"] = std::move(other);
       }
     }
+
+    // Authentic: signed by the leaf of a chain that verified to a configured
+    // root, and the leaf certifies the firmware the report names (.fwid did
+    // not fail; absent on older firmware, as before).
+    bool fwid_failed = false;
+    for (const core::Check& ch : d.checks) {
+      if (ch.name == kCheckFwid && ch.status == CheckStatus::kFail) fwid_failed = true;
+    }
+    d.evidence_authentic = run.chain_ok && run.signature_ok && !fwid_failed;
   }
 
   // --- Node-level checks ---------------------------------------------------------
@@ -577,9 +687,12 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
   }
 
   // All GPUs in one mode: CC (all SPT or all MPT) or all PPCIe (spec §5 16).
+  // "GPUs" = devices verified with the GPU checks (by their verified class).
   std::vector<DeviceRun*> gpus;
+  size_t n_switch_evidence = 0;  // entries whose verified chain is an NVSwitch's
   for (DeviceRun& run : runs) {
     if (!run.is_switch) gpus.push_back(&run);
+    if (run.cls == DeviceClass::kNvSwitch) ++n_switch_evidence;
   }
   if (gpus.size() > 1) {
     std::set<std::string> modes;
@@ -622,10 +735,12 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
   }
   for (DeviceRun* g : gpus) {
     if (g->cc_mode != "ppcie") continue;
-    if (n_switches == 0) {
-      const std::string detail =
+    if (n_switch_evidence == 0) {
+      const std::string detail = absl::StrFormat(
           "the GPU is in PPCIe mode (NVLink traffic in plain text) but the bundle has no "
-          "NVSwitch evidence";
+          "NVSwitch evidence whose certificate chain verified as an NVSwitch (%d entries in "
+          "switch_evidence_list)",
+          n_switches);
       if (config_.require_switch_evidence_for_ppcie) {
         g->d.Fail(kCheckPpcieSwitches, Component::kHardware, reason::kPpcieSwitchEvidenceMissing,
                   detail);
@@ -636,8 +751,9 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
       }
     } else {
       g->d.Pass(kCheckPpcieSwitches, Component::kHardware,
-                absl::StrFormat("%d NVSwitch evidence entries (each verified as switchN)",
-                                n_switches));
+                absl::StrFormat("%d NVSwitch evidence entries authenticated as NVSwitches "
+                                "(each verified as switchN)",
+                                n_switch_evidence));
     }
     const auto& pdis = g->report->opaque.switch_pdis;
     if (!pdis || !pdis_agree) {
@@ -672,6 +788,17 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
     const VerifiedGpu view = DescribeVerifiedGpu(*g->report, *arch, false, g->ueid, g->hwmodel);
     absl::Status s = config_.rim_appraiser->Appraise(view, ctx, g->d);
     if (!s.ok()) return s;
+  }
+
+  // NVSwitches: no reference-value appraisal here. Recorded, never absent.
+  for (DeviceRun& run : runs) {
+    if (!run.is_switch) continue;
+    run.d.NotChecked(
+        kCheckVbiosRim, Component::kExecutables, reason::kSwitchRimNotSupported,
+        "NVSwitch BIOS RIMs (NV_SWITCH_BIOS_<project>_<sku>_<chip sku>_<version>) are not "
+        "appraised: the switch's measurements are not compared with reference values (an "
+        "NVSwitch has no driver RIM)");
+    run.d.claims["measurements_match"] = nullptr;
   }
 
   for (DeviceRun& run : runs) out.push_back(std::move(run.d));

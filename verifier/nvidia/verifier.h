@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -26,6 +27,7 @@ inline constexpr char kCheckDeviceCount[] = "nvidia.device_count";
 inline constexpr char kCheckArch[] = "nvidia.arch";
 inline constexpr char kCheckReportFormat[] = "nvidia.report_format";
 inline constexpr char kCheckCertChain[] = "nvidia.cert_chain";
+inline constexpr char kCheckDeviceClass[] = "nvidia.device_class";
 inline constexpr char kCheckReportSignature[] = "nvidia.report_signature";
 inline constexpr char kCheckFwid[] = "nvidia.fwid";
 inline constexpr char kCheckNonce[] = "nvidia.nonce";
@@ -82,7 +84,26 @@ inline constexpr char kOcspUnavailable[] = "OCSP_UNAVAILABLE";
 inline constexpr char kOcspNotConfigured[] = "OCSP_NOT_CONFIGURED";
 inline constexpr char kRimNotIntegrated[] = "RIM_NOT_INTEGRATED";
 inline constexpr char kPrerequisiteFailed[] = "PREREQUISITE_FAILED";
+// The verified device certificate says GPU but the entry is in
+// switch_evidence_list, or NVSwitch but it is in evidence_list.
+inline constexpr char kDeviceClassMismatch[] = "DEVICE_CLASS_MISMATCH";
+// The verified device certificate is neither a known GPU nor an NVSwitch.
+inline constexpr char kDeviceClassUnknown[] = "DEVICE_CLASS_UNKNOWN";
+// An NVSwitch report without PROTECTED_PCIE_STATUS: its mode is not stated
+// by signed evidence.
+inline constexpr char kSwitchModeNotReported[] = "SWITCH_MODE_NOT_REPORTED";
+// NVSwitch BIOS RIMs are not appraised (no reference-value comparison).
+inline constexpr char kSwitchRimNotSupported[] = "SWITCH_RIM_NOT_SUPPORTED";
 }  // namespace reason
+
+// What a device is, by its verified certificate chain: the BROM
+// certificate's CN (chain[1], the hwmodel claim) names the chip — "GH100 A01
+// GSP BROM" / "GB100 A01 GSP BROM" / "GB20X ..." for GPUs, "LS_10 A01 FSP
+// BROM" for the LS10 NVSwitch. NVIDIA's provisioning CAs issue it, so unlike
+// the list an entry sits in, the attester cannot choose it.
+enum class DeviceClass { kGpu, kNvSwitch };
+// nullopt for a name that is neither.
+std::optional<DeviceClass> DeviceClassFromHwmodel(std::string_view hwmodel);
 
 // What the RIM integration needs from one device whose report signature
 // and chain verified. Borrowed: valid only during the appraiser call.
@@ -138,17 +159,31 @@ struct NvidiaTrustConfig {
   static NvidiaTrustConfig ForTest(std::string root_pem);
 };
 
-// Verifies bundle.nvidia(): one DeviceResult per GPU (tee "nvidia-gpu", in
-// evidence_list order) then one per switch (tee "nvidia-switch"). Per device
-// the checks are, in order: .report_format, .cert_chain, .report_signature,
-// .arch (GPUs; recorded first when the bundle arch is unsupported), .fwid,
-// .nonce, .opaque_fields + .cc_mode (GPUs), .cert_ocsp, then node-level
-// .unique_device, (.nonce NONCE_INCONSISTENT), .gpu_modes (>= 2 GPUs),
-// .ppcie_switches + .ppcie_topology (PPCIe GPUs), .driver_rim/.vbios_rim
-// (GPUs). A node over max_gpus/max_switches gets only .device_count. A check whose input
-// failed earlier is NOT_CHECKED PREREQUISITE_FAILED, so the caller sees
-// every problem. Claims come from the report as parsed; the checks say how
-// far they can be trusted.
+// Verifies bundle.nvidia(): one DeviceResult per evidence_list entry (tee
+// "nvidia-gpu", in order) then one per switch_evidence_list entry (tee
+// "nvidia-switch"); the tee and the device name follow the list.
+//
+// Which checks a device gets follows its device class as the VERIFIED
+// certificate chain says (DeviceClassFromHwmodel), not the list: a GPU
+// report moved into switch_evidence_list still gets every GPU check, and
+// .device_class fails DEVICE_CLASS_MISMATCH. Only when the chain did not
+// verify (the device fails .cert_chain anyway) does the list decide.
+//
+// Per device the checks are, in order: .report_format, .cert_chain,
+// .device_class, .report_signature, .arch (GPUs), .fwid, .nonce,
+// .opaque_fields + .cc_mode, .cert_ocsp, then node-level .unique_device,
+// (.nonce NONCE_INCONSISTENT), .gpu_modes (>= 2 GPUs), .ppcie_switches +
+// .ppcie_topology (PPCIe GPUs), .driver_rim/.vbios_rim (GPUs: the RIM
+// appraiser's checks; NVSwitches: .vbios_rim NOT_CHECKED
+// SWITCH_RIM_NOT_SUPPORTED). NVSwitch .opaque_fields needs VBIOS_VERSION;
+// NVSwitch .cc_mode passes only for PROTECTED_PCIE_STATUS 0xAA ("ppcie"),
+// is NOT_CHECKED SWITCH_MODE_NOT_REPORTED without that field. A node over
+// max_gpus/max_switches gets only .device_count. A check whose input failed
+// earlier is NOT_CHECKED PREREQUISITE_FAILED, so the caller sees every
+// problem. Claims come from the report as parsed; the checks say how far
+// they can be trusted. DeviceResult::evidence_authentic is true only when
+// the chain verified to a configured root, the report signature verified
+// with its leaf key and .fwid did not fail.
 //
 // Immutable after Create; Verify is safe to call from many threads.
 class NvidiaVerifier : public core::EvidenceVerifier {

@@ -85,8 +85,13 @@ struct Env {
   // A second, distinct GPU (own serials) built from this edit.
   std::function<void(GpuReportBuilder&)> second_gpu;
   bool empty_evidence = false;
-  int switches = 0;  // NVSwitch entries (distinct devices, default report)
+  int switches = 0;  // NVSwitch entries (distinct LS10 devices, PPCIe report)
   std::function<void(Bytes&)> switch_after_signing;
+  std::function<void(GpuReportBuilder&)> switch_report;  // edits every switch report
+  // The switch_evidence_list entries are GPUs (GPU certificates, GPU report).
+  bool switches_are_gpus = false;
+  // The main entry goes to switch_evidence_list instead of evidence_list.
+  bool gpu_in_switch_list = false;
 };
 
 struct Case {
@@ -128,7 +133,8 @@ absl::StatusOr<std::vector<DeviceResult>> RunEnv(Env& env,
   absl::StatusOr<std::pair<Bytes, std::string>> first = MakeEntry(env, env.report, env.device);
   if (!first.ok()) return first.status();
   for (int i = 0; i < env.copies; ++i) {
-    auto* e = b.mutable_nvidia()->add_evidence_list();
+    auto* e = env.gpu_in_switch_list ? b.mutable_nvidia()->add_switch_evidence_list()
+                                     : b.mutable_nvidia()->add_evidence_list();
     if (!env.empty_evidence) e->set_evidence(ToString(first->first));
     e->set_certificate(first->second);
   }
@@ -150,11 +156,18 @@ absl::StatusOr<std::vector<DeviceResult>> RunEnv(Env& env,
     GpuDeviceOptions opts;
     opts.brom_serial = {0x61, static_cast<uint8_t>(i)};
     opts.leaf_serial = {0x71, static_cast<uint8_t>(i)};
+    opts.nvswitch = !env.switches_are_gpus;
     Env plain;
     plain.pki = env.pki;
     plain.after_signing = env.switch_after_signing;
     GpuReportBuilder sw;
     sw.nonce = env.report.nonce;
+    if (opts.nvswitch) {
+      // An NVSwitch in PPCIe mode: no driver, PROTECTED_PCIE_STATUS on.
+      sw.RemoveOpaque(ot::kDriverVersion);
+      sw.SetOpaque(ot::kProtectedPcieStatus, {kStatusEnabled});
+    }
+    if (env.switch_report) env.switch_report(sw);
     absl::StatusOr<std::pair<Bytes, std::string>> e2 = MakeEntry(plain, sw, opts);
     if (!e2.ok()) return e2.status();
     auto* e = b.mutable_nvidia()->add_switch_evidence_list();
@@ -190,26 +203,107 @@ TEST(GpuBaseline, ValidEvidencePassesEveryCheck) {
   EXPECT_EQ(d.claims["cc_mode"], "cc");
 }
 
+// Issue 10: a real NVSwitch (LS_10 certificate) keeps switch treatment, and
+// what it does not get checked is recorded as not-checked, never absent.
+// (Before: no .device_class, no .cc_mode, no cc_mode claim, no RIM check.)
 TEST(GpuBaseline, SwitchEvidenceIsVerifiedAsSwitch) {
   Env env;
   env.switches = 2;
   auto results = RunEnv(env);
   ASSERT_TRUE(results.ok()) << results.status();
   ASSERT_EQ(results->size(), 3u);
+  EXPECT_EQ((*results)[0].claims["device_class"], "gpu");
   for (size_t i = 1; i < 3; ++i) {
     const DeviceResult& d = (*results)[i];
     EXPECT_EQ(d.tee, "nvidia-switch");
     EXPECT_FALSE(d.HasFailure()) << test::DescribeChecks(d);
-    for (const char* check : {kCheckReportFormat, kCheckCertChain, kCheckReportSignature,
-                              kCheckFwid, kCheckNonce, kCheckUniqueDevice}) {
+    for (const char* check : {kCheckReportFormat, kCheckCertChain, kCheckDeviceClass,
+                              kCheckReportSignature, kCheckFwid, kCheckNonce, kCheckOpaqueFields,
+                              kCheckCcMode, kCheckUniqueDevice}) {
       const core::Check* c = test::FindCheck(d, check);
       ASSERT_NE(c, nullptr) << check;
       EXPECT_EQ(c->status, CheckStatus::kPass) << check << " " << c->detail;
     }
-    // GPU-only checks are not recorded for switches.
-    EXPECT_EQ(test::FindCheck(d, kCheckCcMode), nullptr);
+    // GPU-only checks: no bundle arch, no driver RIM, no GPU mode set.
+    EXPECT_EQ(test::FindCheck(d, kCheckArch), nullptr);
     EXPECT_EQ(test::FindCheck(d, kCheckDriverRim), nullptr);
-    EXPECT_FALSE(d.claims.contains("cc_mode"));
+    EXPECT_EQ(test::FindCheck(d, kCheckGpuModes), nullptr);
+    // No switch RIM appraisal: not-checked with its reason.
+    const core::Check* rim = test::FindCheck(d, kCheckVbiosRim);
+    ASSERT_NE(rim, nullptr) << test::DescribeChecks(d);
+    EXPECT_EQ(rim->status, CheckStatus::kNotChecked);
+    EXPECT_EQ(rim->reason, reason::kSwitchRimNotSupported);
+    EXPECT_EQ(d.claims["cc_mode"], "ppcie");
+    EXPECT_EQ(d.claims["device_class"], "nvswitch");
+    EXPECT_EQ(d.claims["hwmodel"], "LS_10 A01 FSP BROM");
+    EXPECT_TRUE(d.claims["measurements_match"].is_null());
+    EXPECT_TRUE(d.claims["driver_version"].is_null());
+    EXPECT_EQ(d.claims["vbios_version"], "96.00.9F.00.01");
+    EXPECT_TRUE(d.evidence_authentic);
+  }
+}
+
+// Issue 10: a GPU report placed in switch_evidence_list gets every GPU check
+// (here: a GPU whose mode is not a CC mode). Before, it was verified as a
+// switch: no .cc_mode, no .arch, no RIM check, and no failure at all.
+TEST(GpuBaseline, GpuInSwitchListGetsGpuChecks) {
+  Env env;
+  env.gpu_in_switch_list = true;
+  env.report.SetOpaque(ot::kOpaqueDataVersion, {1, 0});
+  env.report.SetOpaque(ot::kFeatureFlag, {0xFF, 0});  // not SPT / MPT / PPCIe
+  auto results = RunEnv(env);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 1u);
+  const DeviceResult& d = (*results)[0];
+  EXPECT_EQ(d.tee, "nvidia-switch");
+  EXPECT_TRUE(d.HasFailure());
+  auto expect = [&](const char* check, CheckStatus status, const std::string& why) {
+    const core::Check* c = test::FindCheck(d, check);
+    ASSERT_NE(c, nullptr) << check << "\n" << test::DescribeChecks(d);
+    EXPECT_EQ(c->status, status) << check << " " << c->detail;
+    EXPECT_EQ(c->reason, why) << check << " " << c->detail;
+  };
+  expect(kCheckDeviceClass, CheckStatus::kFail, reason::kDeviceClassMismatch);
+  expect(kCheckArch, CheckStatus::kPass, "OK");
+  expect(kCheckOpaqueFields, CheckStatus::kPass, "OK");
+  expect(kCheckCcMode, CheckStatus::kFail, reason::kCcModeUnknown);
+  expect(kCheckDriverRim, CheckStatus::kNotChecked, reason::kRimNotIntegrated);
+  expect(kCheckVbiosRim, CheckStatus::kNotChecked, reason::kRimNotIntegrated);
+  EXPECT_EQ(d.claims["arch"], "HOPPER");
+  EXPECT_TRUE(d.claims["cc_mode"].is_null());
+  EXPECT_EQ(d.claims["device_class"], "gpu");
+}
+
+// Issue 10: evidence_authentic is set only after signature and chain (and
+// FWID) verified; before it was never set.
+TEST(GpuBaseline, EvidenceAuthenticOnlyAfterSignatureAndChain) {
+  struct Row {
+    const char* name;
+    std::function<void(Env&)> change;
+    bool authentic;
+  };
+  const std::vector<Row> rows = {
+      {"valid", [](Env&) {}, true},
+      {"no expected nonce", [](Env& e) { e.no_expected_nonce = true; }, true},
+      {"nvswitch in its list", [](Env& e) { e.gpu_in_switch_list = true; e.device.nvswitch = true; },
+       true},
+      {"signature byte flipped",
+       [](Env& e) { e.after_signing = [](Bytes& b) { b.back() ^= 1; }; }, false},
+      {"signed by another key", [](Env& e) { e.sign_with_other_key = true; }, false},
+      {"look-alike root", [](Env& e) { e.pki = &ForeignPki(); }, false},
+      {"expired chain", [](Env& e) { e.pki = &ExpiredPki(); }, false},
+      {"FWID mismatch", [](Env& e) { e.device.fwid = Bytes(kFwidSize, 0x11); }, false},
+      {"leaf without FWID extension", [](Env& e) { e.device.fwid_extension = false; }, false},
+      {"report does not parse", [](Env& e) { e.after_signing = [](Bytes& b) { b.push_back(0); }; },
+       false},
+  };
+  for (const Row& row : rows) {
+    Env env;
+    row.change(env);
+    auto results = RunEnv(env);
+    ASSERT_TRUE(results.ok()) << row.name << ": " << results.status();
+    EXPECT_EQ((*results)[0].evidence_authentic, row.authentic)
+        << row.name << "\n" << test::DescribeChecks((*results)[0]);
   }
 }
 
@@ -458,6 +552,61 @@ const std::vector<Case>& Cases() {
        kCheckPpcieSwitches, CheckStatus::kPass, "OK"},
       {"FiveSwitches", [](Env& e) { e.switches = 5; }, kCheckDeviceCount, CheckStatus::kFail,
        reason::kTooManyDevices},
+      // Device class (issue 10): from the verified chain, not the list.
+      {"GpuEvidenceInSwitchList", [](Env& e) { e.gpu_in_switch_list = true; },
+       kCheckDeviceClass, CheckStatus::kFail, reason::kDeviceClassMismatch},
+      {"GpuEvidenceInSwitchListStillGetsArchCheck",
+       [](Env& e) {
+         e.gpu_in_switch_list = true;
+         e.arch = "BLACKWELL";
+       },
+       kCheckArch, CheckStatus::kFail, reason::kArchMismatch},
+      {"SwitchEvidenceInGpuList", [](Env& e) { e.device.nvswitch = true; }, kCheckDeviceClass,
+       CheckStatus::kFail, reason::kDeviceClassMismatch},
+      {"GpuCertificatesInSwitchList",
+       [](Env& e) {
+         e.switches = 1;
+         e.switches_are_gpus = true;
+       },
+       kCheckDeviceClass, CheckStatus::kFail, reason::kDeviceClassMismatch, 1},
+      {"PpcieWithGpusAsSwitchEvidence",
+       [](Env& e) {
+         e.report.SetPpcie(FourPdis());
+         e.switches = 4;
+         e.switches_are_gpus = true;
+       },
+       kCheckPpcieSwitches, CheckStatus::kFail, reason::kPpcieSwitchEvidenceMissing},
+      {"SwitchWithoutPpcieStatus",
+       [](Env& e) {
+         e.switches = 1;
+         e.switch_report = [](GpuReportBuilder& r) { r.RemoveOpaque(ot::kProtectedPcieStatus); };
+       },
+       kCheckCcMode, CheckStatus::kNotChecked, reason::kSwitchModeNotReported, 1},
+      {"SwitchPpcieOff",
+       [](Env& e) {
+         e.switches = 1;
+         e.switch_report = [](GpuReportBuilder& r) {
+           r.SetOpaque(ot::kProtectedPcieStatus, {kStatusDisabled});
+         };
+       },
+       kCheckCcMode, CheckStatus::kFail, reason::kCcModeOff, 1},
+      {"SwitchFeatureFlagSpt",
+       [](Env& e) {
+         e.switches = 1;
+         e.switch_report = [](GpuReportBuilder& r) {
+           r.SetOpaque(ot::kOpaqueDataVersion, {1, 0});
+           r.SetOpaque(ot::kFeatureFlag, {0, 0});
+         };
+       },
+       kCheckCcMode, CheckStatus::kFail, reason::kCcModeInconsistent, 1},
+      {"SwitchWithoutBiosVersion",
+       [](Env& e) {
+         e.switches = 1;
+         e.switch_report = [](GpuReportBuilder& r) { r.RemoveOpaque(ot::kVbiosVersion); };
+       },
+       kCheckOpaqueFields, CheckStatus::kFail, reason::kOpaqueFieldMissing, 1},
+      {"SwitchRimNotAppraised", [](Env& e) { e.switches = 1; }, kCheckVbiosRim,
+       CheckStatus::kNotChecked, reason::kSwitchRimNotSupported, 1},
       {"SwitchSignatureByteFlipped",
        [](Env& e) {
          e.switches = 1;

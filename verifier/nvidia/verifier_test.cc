@@ -73,7 +73,9 @@ TEST_P(RealVerifyTest, VerifiesWithPinnedRoot) {
   ExpectStatus(d, kCheckArch, CheckStatus::kPass, "OK");
   ExpectStatus(d, kCheckReportFormat, CheckStatus::kPass, "OK");
   ExpectStatus(d, kCheckCertChain, CheckStatus::kPass, "OK");
+  ExpectStatus(d, kCheckDeviceClass, CheckStatus::kPass, "OK");
   ExpectStatus(d, kCheckReportSignature, CheckStatus::kPass, "OK");
+  EXPECT_TRUE(d.evidence_authentic);
   if (v.has_fwid) {
     ExpectStatus(d, kCheckFwid, CheckStatus::kPass, "OK");
   } else {
@@ -108,6 +110,7 @@ TEST_P(RealVerifyTest, VerifiesWithPinnedRoot) {
   ASSERT_EQ(c["ocsp"].size(), 3u);
   for (const auto& o : c["ocsp"]) EXPECT_EQ(o["status"], "not-configured");
   EXPECT_EQ(c["fwid"].is_null(), !v.has_fwid);
+  EXPECT_EQ(c["device_class"], "gpu");
 }
 
 INSTANTIATE_TEST_SUITE_P(Vectors, RealVerifyTest, ::testing::ValuesIn(RealVectors()),
@@ -283,6 +286,112 @@ TEST(RealVerify, FourGpuPpcieNodeAppraisesAsOneNode) {
   }
 }
 
+// The RIM integration hook sees the verified report.
+class RecordingAppraiser : public GpuRimAppraiser {
+ public:
+  absl::Status Appraise(const VerifiedGpu& gpu, const core::VerifyContext&,
+                        core::DeviceResult& device) const override {
+    seen.push_back(gpu.driver_version + "|" + gpu.vbios_version + "|" + gpu.project + "|" +
+                   gpu.project_sku + "|" + gpu.chip_sku + "|" + gpu.ueid + "|" +
+                   std::to_string(gpu.measurements.size()) + "|" +
+                   HexEncode(gpu.measurements.at(10)).substr(0, 8) + "|" +
+                   (gpu.nvdec0_enabled ? "nvdec" : "no-nvdec"));
+    device.Pass(kCheckDriverRim, core::Component::kExecutables, "fake");
+    device.Pass(kCheckVbiosRim, core::Component::kExecutables, "fake");
+    return absl::OkStatus();
+  }
+  mutable std::vector<std::string> seen;
+};
+
+// Issue 10: the device class comes from the verified chain, not the list.
+// Before, the real GPU moved into switch_evidence_list was verified as a
+// switch: no arch / cc_mode / RIM checks, no failure, and it counted as the
+// NVSwitch evidence the PPCIe GPUs need (ppcie_switches passed).
+TEST(RealVerify, GpuMovedIntoSwitchListKeepsGpuChecks) {
+  std::vector<test::JsonEvidence> gpus;
+  auto bundle = PpcieNode(gpus);
+  auto* nv = bundle.mutable_nvidia();
+  *nv->add_switch_evidence_list() = nv->evidence_list(3);
+  nv->mutable_evidence_list()->RemoveLast();
+  RecordingAppraiser appraiser;
+  NvidiaTrustConfig c = NvidiaTrustConfig::Default();
+  c.rim_appraiser = &appraiser;
+  auto v = NvidiaVerifier::Create(c);
+  ASSERT_TRUE(v.ok());
+  test::MapSource none;
+  auto results = VerifyBundle(**v, bundle, test::Unhex(gpus[0].nonce_hex), none);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 4u);
+  const DeviceResult& moved = (*results)[3];
+  EXPECT_EQ(moved.tee, "nvidia-switch");  // named by its list
+  ExpectStatus(moved, kCheckDeviceClass, CheckStatus::kFail, reason::kDeviceClassMismatch);
+  EXPECT_TRUE(moved.HasFailure());
+  // ... and verified as the GPU it is.
+  ExpectStatus(moved, kCheckArch, CheckStatus::kPass, "OK");
+  ExpectStatus(moved, kCheckOpaqueFields, CheckStatus::kPass, "OK");
+  ExpectStatus(moved, kCheckCcMode, CheckStatus::kPass, "OK");
+  ExpectStatus(moved, kCheckGpuModes, CheckStatus::kPass, "OK");
+  ExpectStatus(moved, kCheckPpcieSwitches, CheckStatus::kFail,
+               reason::kPpcieSwitchEvidenceMissing);
+  ExpectStatus(moved, kCheckDriverRim, CheckStatus::kPass, "OK");  // the appraiser ran
+  EXPECT_EQ(appraiser.seen.size(), 4u);
+  EXPECT_EQ(moved.claims["device_class"], "gpu");
+  EXPECT_EQ(moved.claims["cc_mode"], "ppcie");
+  EXPECT_EQ(moved.claims["arch"], "HOPPER");
+  EXPECT_TRUE(moved.evidence_authentic);  // authentic, but in the wrong place
+  // The GPUs do not count it as NVSwitch evidence.
+  for (size_t i = 0; i < 3; ++i) {
+    ExpectStatus((*results)[i], kCheckDeviceClass, CheckStatus::kPass, "OK");
+    ExpectStatus((*results)[i], kCheckPpcieSwitches, CheckStatus::kFail,
+                 reason::kPpcieSwitchEvidenceMissing);
+  }
+}
+
+// Issue 10: evidence_authentic only after signature + chain (+ FWID).
+TEST(RealVerify, EvidenceAuthenticOnlyWhenSignatureAndChainVerify) {
+  const RealVector& r = RealVectors()[0];
+  const std::string chain = test::ReadFile(test::DataPath(r.chain));
+  test::MapSource none;
+  auto good = VerifyBundle(Production(), OneGpu("HOPPER", test::ReadHexReport(r.report), chain),
+                           test::Unhex(r.nonce), none);
+  ASSERT_TRUE(good.ok());
+  EXPECT_TRUE((*good)[0].evidence_authentic);
+  // A wrong nonce does not make the evidence forged (the nonce check fails).
+  auto wrong_nonce = VerifyBundle(
+      Production(), OneGpu("HOPPER", test::ReadHexReport(r.report), chain), Bytes(32, 1), none);
+  ASSERT_TRUE(wrong_nonce.ok());
+  EXPECT_TRUE((*wrong_nonce)[0].evidence_authentic);
+  // Bad signature (real negative vector).
+  auto badsig = VerifyBundle(
+      Production(),
+      OneGpu("HOPPER", test::ReadHexReport("hopper/h100_drv560.00_g520_NEG_badsig_report.hex"),
+             chain),
+      std::nullopt, none);
+  ASSERT_TRUE(badsig.ok());
+  ExpectStatus((*badsig)[0], kCheckReportSignature, CheckStatus::kFail, reason::kSignatureInvalid);
+  EXPECT_FALSE((*badsig)[0].evidence_authentic);
+  // Chain under a root that is not trusted.
+  auto other = NvidiaVerifier::Create(NvidiaTrustConfig::ForTest(
+      test::ReadFile(test::DataPath("roots/nvidia_corim_signing_root_ca.pem"))));
+  ASSERT_TRUE(other.ok());
+  auto untrusted = VerifyBundle(**other, OneGpu("HOPPER", test::ReadHexReport(r.report), chain),
+                                test::Unhex(r.nonce), none);
+  ASSERT_TRUE(untrusted.ok());
+  ExpectStatus((*untrusted)[0], kCheckReportSignature, CheckStatus::kPass, "OK");
+  EXPECT_FALSE((*untrusted)[0].evidence_authentic);
+}
+
+TEST(DeviceClass, FromHwmodel) {
+  EXPECT_EQ(DeviceClassFromHwmodel("GH100 A01 GSP BROM"), DeviceClass::kGpu);
+  EXPECT_EQ(DeviceClassFromHwmodel("GB100 A01 GSP BROM"), DeviceClass::kGpu);
+  EXPECT_EQ(DeviceClassFromHwmodel("GB20X A01 GSP BROM"), DeviceClass::kGpu);
+  EXPECT_EQ(DeviceClassFromHwmodel("LS_10 A01 FSP BROM"), DeviceClass::kNvSwitch);
+  EXPECT_EQ(DeviceClassFromHwmodel("LS10 A01 FSP BROM"), DeviceClass::kNvSwitch);
+  EXPECT_EQ(DeviceClassFromHwmodel(""), std::nullopt);
+  EXPECT_EQ(DeviceClassFromHwmodel("LS_100 A01"), std::nullopt);
+  EXPECT_EQ(DeviceClassFromHwmodel("GA100 A01 GSP BROM"), std::nullopt);
+}
+
 TEST(RealVerify, SameGpuTwiceIsDuplicate) {
   std::vector<test::JsonEvidence> gpus;
   auto bundle = PpcieNode(gpus);
@@ -344,22 +453,6 @@ TEST(TrustConfig, RealChainDoesNotVerifyUnderAnotherRoot) {
                reason::kCertChainUntrustedRoot);
 }
 
-// The RIM integration hook sees the verified report.
-class RecordingAppraiser : public GpuRimAppraiser {
- public:
-  absl::Status Appraise(const VerifiedGpu& gpu, const core::VerifyContext&,
-                        core::DeviceResult& device) const override {
-    seen.push_back(gpu.driver_version + "|" + gpu.vbios_version + "|" + gpu.project + "|" +
-                   gpu.project_sku + "|" + gpu.chip_sku + "|" + gpu.ueid + "|" +
-                   std::to_string(gpu.measurements.size()) + "|" +
-                   HexEncode(gpu.measurements.at(10)).substr(0, 8) + "|" +
-                   (gpu.nvdec0_enabled ? "nvdec" : "no-nvdec"));
-    device.Pass(kCheckDriverRim, core::Component::kExecutables, "fake");
-    device.Pass(kCheckVbiosRim, core::Component::kExecutables, "fake");
-    return absl::OkStatus();
-  }
-  mutable std::vector<std::string> seen;
-};
 
 TEST(RimHook, AppraiserGetsVerifiedReport) {
   RecordingAppraiser appraiser;

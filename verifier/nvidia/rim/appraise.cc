@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "verifier/common/clock.h"
+#include "verifier/common/encoding.h"
 #include "verifier/crypto/digest.h"
 #include "verifier/nvidia/rim/reasons.h"
 #include "verifier/nvidia/rim/rim_ocsp.h"
@@ -53,19 +55,72 @@ void AddPrereqFailed(core::DeviceResult& out, const std::string& name, Component
   out.NotChecked(name, c, reason::kPrerequisiteFailed, why);
 }
 
+// The chip a RIM for this report must name in its signed identity
+// (SoftwareIdentity@name, Meta@product, Meta@PlatformModel). Hopper: every
+// NVIDIA Hopper RIM (driver and VBIOS, H100 and H200) says "GH100", as the
+// driver RIM id does. Blackwell: the chip names vary (GB100, GB202...; no
+// genuine Blackwell RIM was available to pin them), so only the family.
+struct ChipRule {
+  std::string chip;
+  bool exact = true;
+};
+ChipRule ChipFor(GpuArch arch) {
+  return arch == GpuArch::kHopper ? ChipRule{"GH100", true} : ChipRule{"GB", false};
+}
+
+// The signed RIM's own identity against the RIM id the report asks for (not
+// only the id under which the store or the RIM service handed it out):
+//  - tagId: a tagId in RIM-id form ("NV_...") must be the requested id;
+//    NVIDIA's own RIMs carry an opaque hex digest there, which names no id
+//    and is accepted as such; anything else is refused;
+//  - the chip of name / product / PlatformModel (ChipFor).
+// colloquialVersion is the .version_match check. Returns the problems
+// (empty: the identity matches) and what was compared.
+std::vector<std::string> IdentityProblems(const Rim& rim, const std::string& want_id,
+                                          const ChipRule& chip, std::vector<std::string>& compared) {
+  std::vector<std::string> problems;
+  if (absl::StartsWith(rim.tag_id, "NV_")) {
+    if (rim.tag_id != want_id) {
+      problems.push_back(absl::StrCat("tagId '", rim.tag_id, "' is the id of another RIM"));
+    } else {
+      compared.push_back("tagId");
+    }
+  } else if (rim.tag_id.empty() || !IsHexString(rim.tag_id)) {
+    problems.push_back(absl::StrCat("tagId '", rim.tag_id,
+                                    "' is neither a RIM id nor NVIDIA's digest form"));
+  } else {
+    compared.push_back("tagId (NVIDIA digest form, names no id)");
+  }
+  const std::pair<const char*, const std::string*> chips[] = {
+      {"name", &rim.name}, {"product", &rim.product}, {"PlatformModel", &rim.platform_model}};
+  for (const auto& [attr, value] : chips) {
+    if (value->empty() && std::string_view(attr) != "name") continue;  // optional in the schema
+    const bool ok = chip.exact ? *value == chip.chip : absl::StartsWith(*value, chip.chip);
+    if (!ok) {
+      problems.push_back(absl::StrCat(attr, " '", *value, "' is not ",
+                                      chip.exact ? chip.chip : absl::StrCat(chip.chip, "xxx")));
+    } else {
+      compared.push_back(absl::StrCat(attr, " ", *value));
+    }
+  }
+  return problems;
+}
+
 // Runs one side; returns a retryable fetch error (else OK).
 absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_view report_version,
-                     bool case_insensitive_version, const RimTrustConfig& trust,
-                     const RimContext& ctx, core::DeviceResult& out,
+                     bool case_insensitive_version, const ChipRule& chip,
+                     const RimTrustConfig& trust, const RimContext& ctx, core::DeviceResult& out,
                      std::vector<std::string>& stale) {
   const std::string sig = side.prefix + ".signature";
   const std::string chain = side.prefix + ".cert_chain";
   const std::string ocsp = side.prefix + ".ocsp";
   const std::string version = side.prefix + ".version_match";
+  const std::string identity = side.prefix + ".identity";
   auto skip_rest = [&](const std::string& why) {
     AddPrereqFailed(out, chain, Component::kSourcedData, why);
     AddPrereqFailed(out, ocsp, Component::kSourcedData, why);
     AddPrereqFailed(out, version, Component::kExecutables, why);
+    AddPrereqFailed(out, identity, Component::kSourcedData, why);
   };
   side.claim["fetched"] = false;
   if (!id.ok()) {
@@ -159,10 +214,13 @@ absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_vie
                     "RIM signature or chain did not verify");
     side.claim["ocsp_status"] = "not-checked";
   }
+  side.claim["tag_id"] = rv.rim.tag_id;
   side.usable = rv.signature.ok() && (rv.chain.ok() || rv.expired_but_otherwise_valid);
   if (!side.usable) {
     AddPrereqFailed(out, version, Component::kExecutables, "RIM is not authentic");
+    AddPrereqFailed(out, identity, Component::kSourcedData, "RIM is not authentic");
     side.claim["version_match"] = nullptr;
+    side.claim["identity_match"] = nullptr;
     return absl::OkStatus();
   }
   const std::string want = StripNul(report_version);
@@ -176,6 +234,19 @@ absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_vie
     out.Fail(version, Component::kExecutables, reason::kRimVersionMismatch,
              absl::StrCat("RIM ", side.id, " colloquialVersion '", rv.rim.colloquial_version,
                           "' != report ", side.label, " version '", want, "'"));
+  }
+  // A validly signed RIM of another device must not stand in for this one:
+  // its golden values are then never read.
+  std::vector<std::string> compared;
+  const std::vector<std::string> problems = IdentityProblems(rv.rim, side.id, chip, compared);
+  side.claim["identity_match"] = problems.empty();
+  if (problems.empty()) {
+    out.Pass(identity, Component::kSourcedData,
+             absl::StrCat("signed identity fits ", side.id, ": ", absl::StrJoin(compared, ", ")));
+  } else {
+    side.usable = false;
+    out.Fail(identity, Component::kSourcedData, reason::kRimIdMismatch,
+             absl::StrCat("the signed RIM is not ", side.id, ": ", absl::StrJoin(problems, "; ")));
   }
   return absl::OkStatus();
 }
@@ -239,12 +310,13 @@ absl::Status AppraiseGpuMeasurements(const RimInputs& in, const RimTrustConfig& 
   Side vb;
   vb.label = "vbios";
   vb.prefix = "nvidia.vbios_rim";
+  const ChipRule chip = ChipFor(in.arch);
   absl::Status retry = RunSide(drv, DriverRimId(in.arch, in.chip_info, in.driver_version),
-                               in.driver_version, /*case_insensitive_version=*/false, trust, ctx,
-                               out, stale);
+                               in.driver_version, /*case_insensitive_version=*/false, chip, trust,
+                               ctx, out, stale);
   absl::Status retry_vb = RunSide(
       vb, VbiosRimId(in.project, in.project_sku, in.chip_sku, in.vbios_version), in.vbios_version,
-      /*case_insensitive_version=*/true, trust, ctx, out, stale);
+      /*case_insensitive_version=*/true, chip, trust, ctx, out, stale);
   if (retry.ok()) retry = retry_vb;
 
   out.claims["rim_ids"] = {{"driver", drv.id}, {"vbios", vb.id}};
@@ -260,7 +332,8 @@ absl::Status AppraiseGpuMeasurements(const RimInputs& in, const RimTrustConfig& 
         .affects_status = false;
   }
   if (!drv.usable || !vb.usable) {
-    const std::string why = "driver and VBIOS RIMs are not both authentic";
+    const std::string why =
+        "driver and VBIOS RIMs are not both authentic RIMs of this report's ids";
     AddPrereqFailed(out, "nvidia.rim.indices_disjoint", Component::kExecutables, why);
     AddPrereqFailed(out, "nvidia.measurements", Component::kExecutables, why);
   } else {

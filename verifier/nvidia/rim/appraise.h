@@ -6,18 +6,24 @@
 //
 // Checks appended to the DeviceResult (reasons in reasons.h and
 // docs/claims/nvidia-rim.md):
-//   nvidia.driver_rim.signature / .cert_chain / .ocsp / .version_match
-//   nvidia.vbios_rim.signature  / .cert_chain / .ocsp / .version_match
+//   nvidia.driver_rim.signature / .cert_chain / .ocsp / .version_match / .identity
+//   nvidia.vbios_rim.signature  / .cert_chain / .ocsp / .version_match / .identity
 //   nvidia.rim.indices_disjoint
 //   nvidia.measurements
 //   nvidia.rim.nvdec0 (informational, only without an NVDEC0 status)
 //   nvidia.rim.collateral_freshness (only when stale collateral was used)
-// Claims: rim_ids, driver_rim, vbios_rim, oemid, measurements_match,
-// mismatched_indices, mismatch_records.
+// Claims: rim_ids, driver_rim, vbios_rim (with tag_id, identity_match), oemid,
+// measurements_match, mismatched_indices, mismatch_records.
 //
-// Golden values are only ever read from a RIM whose signature verified and
-// whose chain leads to a trusted root (valid now, or valid up to its expiry
-// — an expired RIM still fails its cert_chain check).
+// Golden values are only ever read from a RIM whose signature verified, whose
+// chain leads to a trusted root (valid now, or valid up to its expiry — an
+// expired RIM still fails its cert_chain check) and whose signed identity
+// fits the requested RIM id (.identity, RIM_ID_MISMATCH otherwise): a tagId
+// in RIM-id form must equal the id (NVIDIA's own RIMs carry an opaque digest
+// there), name/product/PlatformModel must be the report's chip (Hopper
+// "GH100", Blackwell "GB..."). NVIDIA's signed VBIOS RIMs do not name the
+// project / SKU that the VBIOS RIM id contains; those parts of the id are
+// bound only by the store or RIM service that maps the id to the RIM.
 //
 // Index alignment: runtime measurements are keyed by the SPDM measurement
 // block index (1-based, as in the report); RIM index = block index - 1

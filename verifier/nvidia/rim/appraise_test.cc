@@ -76,6 +76,8 @@ TEST(Appraise, RealPositiveSetMatchesEveryActiveIndex) {
     EXPECT_EQ(Outcome(out, absl::StrCat(side, ".signature")), "pass/OK");
     EXPECT_EQ(Outcome(out, absl::StrCat(side, ".cert_chain")), "pass/OK");
     EXPECT_EQ(Outcome(out, absl::StrCat(side, ".version_match")), "pass/OK");
+    // NVIDIA's tagId is an opaque digest; the chip is GH100.
+    EXPECT_EQ(Outcome(out, absl::StrCat(side, ".identity")), "pass/OK");
     // No fetcher and nothing under nvidia/ocsp/: never a silent pass.
     EXPECT_EQ(Outcome(out, absl::StrCat(side, ".ocsp")), "not-checked/OCSP_NOT_CONFIGURED");
   }
@@ -207,6 +209,7 @@ TEST(Appraise, DebugChainRimIsNotTrusted) {
   EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.signature"), "pass/OK");
   EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.cert_chain"), "fail/RIM_CHAIN_INVALID");
   EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.version_match"), "not-checked/PREREQUISITE_FAILED");
+  EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.identity"), "not-checked/PREREQUISITE_FAILED");
   EXPECT_EQ(Outcome(out, "nvidia.measurements"), "not-checked/PREREQUISITE_FAILED");
   EXPECT_EQ(out.claims["vbios_rim"]["cert_status"], "invalid");
 }

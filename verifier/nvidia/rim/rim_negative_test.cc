@@ -241,6 +241,8 @@ TEST_P(RimAppraiseRulesTest, OneFlip) {
   EXPECT_EQ(Outcome(out, "nvidia.driver_rim.signature"), "pass/OK");
   EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.cert_chain"), "pass/OK");
   EXPECT_EQ(Outcome(out, "nvidia.driver_rim.version_match"), c.want_driver_version);
+  EXPECT_EQ(Outcome(out, "nvidia.driver_rim.identity"), "pass/OK");
+  EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.identity"), "pass/OK");
   EXPECT_EQ(Outcome(out, "nvidia.rim.indices_disjoint"), c.want_disjoint);
   EXPECT_EQ(Outcome(out, "nvidia.measurements"), c.want_measurements);
   if (c.want_measurements != "not-checked/PREREQUISITE_FAILED") {
@@ -303,6 +305,97 @@ INSTANTIATE_TEST_SUITE_P(
                      {Active(1, {Digest(1)})}, Runtime({{0, Digest(0)}}), false, "570.00",
                      "fail/MEASUREMENTS_MALFORMED", {}}),
     [](const ::testing::TestParamInfo<AppraiseCase>& i) { return i.param.name; });
+
+// ---------------------------------------------------------------------------
+// Issue 10: the signed RIM's own identity (tagId, chip) must fit the RIM id
+// the report asks for, not only the id it was stored or served under. Before,
+// a validly signed RIM of another driver / VBIOS with the same
+// colloquialVersion was accepted (and its golden values compared).
+
+struct IdentityCase {
+  std::string name;
+  std::string side;  // "driver" | "vbios": the RIM changed
+  std::string tag_id;
+  std::string chip = "GH100";  // name, product and PlatformModel
+  std::string want;            // outcome of nvidia.<side>_rim.identity
+};
+
+void PrintTo(const IdentityCase& c, std::ostream* os) { *os << c.name; }
+
+class RimIdentityTest : public RimBuilderFixture,
+                        public ::testing::WithParamInterface<IdentityCase> {};
+
+constexpr char kDriverId[] = "NV_GPU_DRIVER_GH100_570.00";
+constexpr char kVbiosId[] = "NV_GPU_VBIOS_G520_0280_895_9600AA0001";
+
+TEST_P(RimIdentityTest, SignedIdentityAgainstRequestedId) {
+  const IdentityCase& c = GetParam();
+  RimContent drv = rp::testing::MakeRimContent("570.00", {Active(7, {Digest(7)})});
+  RimContent vb = rp::testing::MakeRimContent("96.00.AA.00.01", {Active(1, {Digest(1)})});
+  drv.tag_id = kDriverId;
+  vb.tag_id = kVbiosId;
+  RimContent& changed = c.side == "driver" ? drv : vb;
+  changed.tag_id = c.tag_id;
+  changed.name = c.chip;
+  changed.product = c.chip;
+  // Re-signed: the signature and chain are valid.
+  absl::StatusOr<std::string> drv_xml = rp::testing::BuildSignedRim(drv, *h_);
+  absl::StatusOr<std::string> vb_xml = rp::testing::BuildSignedRim(vb, *h_);
+  ASSERT_TRUE(drv_xml.ok() && vb_xml.ok());
+  MapSource src;
+  src.Put(RimCollateralKey(kDriverId), *drv_xml);
+  src.Put(RimCollateralKey(kVbiosId), *vb_xml);
+  RimInputs in;
+  in.driver_version = "570.00";
+  in.vbios_version = "96.00.AA.00.01";
+  in.project = "G520";
+  in.project_sku = "0280";
+  in.chip_sku = "895";
+  in.measurements = {{8, Digest(7)}, {2, Digest(1)}};
+  in.nvdec0_enabled = false;
+  core::DeviceResult out;
+  ASSERT_TRUE(AppraiseGpuMeasurements(in, h_->TrustOnlyThis(), {kAt, &src}, out).ok());
+  const std::string prefix = "nvidia." + c.side + "_rim";
+  EXPECT_EQ(Outcome(out, prefix + ".signature"), "pass/OK");
+  EXPECT_EQ(Outcome(out, prefix + ".cert_chain"), "pass/OK");
+  EXPECT_EQ(Outcome(out, prefix + ".version_match"), "pass/OK");
+  EXPECT_EQ(Outcome(out, prefix + ".identity"), c.want);
+  EXPECT_EQ(out.claims[c.side + "_rim"]["tag_id"], c.tag_id);
+  if (c.want == "pass/OK") {
+    EXPECT_EQ(Outcome(out, "nvidia.measurements"), "pass/OK");
+    EXPECT_EQ(out.claims["measurements_match"], true);
+    EXPECT_FALSE(out.HasFailure());
+  } else {
+    // The golden values of another device's RIM are never read.
+    EXPECT_EQ(Outcome(out, "nvidia.measurements"), "not-checked/PREREQUISITE_FAILED");
+    EXPECT_EQ(out.claims["measurements_match"], nullptr);
+    EXPECT_EQ(out.claims[c.side + "_rim"]["identity_match"], false);
+    EXPECT_TRUE(out.HasFailure());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, RimIdentityTest,
+    ::testing::Values(
+        IdentityCase{"driver_tag_is_the_id", "driver", kDriverId, "GH100", "pass/OK"},
+        IdentityCase{"driver_tag_nvidia_digest_form", "driver",
+                     "f0d3a263ab9ef4b93c8fc9727493b61a979814cbf31c07614842a9486b84db8c",
+                     "GH100", "pass/OK"},
+        // Same colloquialVersion, but the RIM says it is another driver's.
+        IdentityCase{"driver_rim_of_another_driver", "driver", "NV_GPU_DRIVER_GH100_570.00.1",
+                     "GH100", "fail/RIM_ID_MISMATCH"},
+        IdentityCase{"driver_rim_of_blackwell", "driver", "NV_GPU_CC_DRIVER_GB100_570.00",
+                     "GH100", "fail/RIM_ID_MISMATCH"},
+        // A VBIOS RIM of another board (project / SKU) with the same version.
+        IdentityCase{"vbios_rim_of_another_board", "vbios",
+                     "NV_GPU_VBIOS_1010_0200_882_9600AA0001", "GH100", "fail/RIM_ID_MISMATCH"},
+        IdentityCase{"vbios_rim_names_another_chip", "vbios", kVbiosId, "GB100",
+                     "fail/RIM_ID_MISMATCH"},
+        IdentityCase{"vbios_tag_neither_id_nor_digest", "vbios", "some-other-rim", "GH100",
+                     "fail/RIM_ID_MISMATCH"},
+        IdentityCase{"vbios_tag_empty_like", "vbios", "NV_", "GH100",
+                     "fail/RIM_ID_MISMATCH"}),
+    [](const ::testing::TestParamInfo<IdentityCase>& i) { return i.param.name; });
 
 }  // namespace
 }  // namespace rp::nvidia::rim

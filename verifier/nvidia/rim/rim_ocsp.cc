@@ -87,9 +87,19 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
       return r;
     }
     if (!fetched->has_value()) {
+      if (query.url.empty()) {
+        // No responder to ask (no AIA, no override) and nothing stored: as
+        // without a fetcher, revocation was not checked; never a pass.
+        r.status = CheckStatus::kNotChecked;
+        r.reason = reason::kOcspNotConfigured;
+        r.ocsp_status = "not-checked";
+        r.detail = absl::StrCat("no OCSP responder URL for '", r.subject,
+                                "' (no AIA, no override) and no ", r.key, " in the collateral");
+        return r;
+      }
       Unavailable(r, trust,
-                  absl::StrCat("no OCSP response for '", r.subject, "' (",
-                               query.url.empty() ? "no responder URL, " : "", "not in collateral)"));
+                  absl::StrCat("no OCSP response for '", r.subject, "' from ", query.url,
+                               " (not in collateral)"));
       return r;
     }
     item = std::move((*fetched)->item);

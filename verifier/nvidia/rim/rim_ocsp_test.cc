@@ -270,6 +270,30 @@ TEST_F(RimOcspResponderTest, NoFetcherIsNotConfiguredNeverPass) {
   EXPECT_EQ(S(r.status) + "/" + r.reason, "not-checked/OCSP_NOT_CONFIGURED");
 }
 
+// Issue 10: a fetcher but no responder to ask (no AIA, no override) and
+// nothing stored is "not configured", never a pass (before: fail
+// OCSP_UNAVAILABLE, which soft-fail could relax like an outage).
+TEST_F(RimOcspResponderTest, FetcherWithoutResponderUrlIsNotConfiguredNeverPass) {
+  absl::StatusOr<rp::testing::RimSigningHierarchy> h = rp::testing::MakeRimSigningHierarchy();
+  ASSERT_TRUE(h.ok()) << h.status();  // no AIA anywhere
+  absl::StatusOr<std::string> xml =
+      rp::testing::BuildSignedRim(rp::testing::MakeRimContent("1.0", {}), *h);
+  ASSERT_TRUE(xml.ok()) << xml.status();
+  const RimTrustConfig trust = h->TrustOnlyThis();
+  absl::StatusOr<RimVerification> v = VerifyRim(*xml, trust, absl::Now());
+  ASSERT_TRUE(v.ok() && v->ok());
+  ChainOcspResult r = CheckRimChainOcsp(v->path, trust, {absl::Now(), fetcher_.get(), nullptr, {}});
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "not-checked/OCSP_NOT_CONFIGURED") << r.detail;
+  ASSERT_EQ(r.certs.size(), 3u);
+  for (const CertOcspResult& c : r.certs) EXPECT_EQ(c.ocsp_status, "not-checked") << c.detail;
+  RimTrustConfig soft = trust;
+  soft.soft_fail_unreachable = true;
+  soft.allow_unknown = true;
+  soft.allow_hold = true;
+  r = CheckRimChainOcsp(v->path, soft, {absl::Now(), fetcher_.get(), nullptr, {}});
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "not-checked/OCSP_NOT_CONFIGURED") << r.detail;
+}
+
 TEST_F(RimOcspResponderTest, OfflineResponsesFromCollateral) {
   // Answers fetched once, then served from the collateral under their keys
   // without a fetcher (offline bundle): verified without a nonce.
