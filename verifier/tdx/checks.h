@@ -16,6 +16,10 @@ inline constexpr char kCheckQuoteSignature[] = "tdx.quote_signature";
 inline constexpr char kCheckQeIdentityCollateral[] = "tdx.qe_identity_collateral";
 inline constexpr char kCheckQeIdentity[] = "tdx.qe_identity";
 inline constexpr char kCheckTcbInfoCollateral[] = "tdx.tcb_info_collateral";
+// The TCB signing certificate(s) of the TCB info / QE identity used,
+// against the root CA CRL: pass only when that CRL was available, current
+// and lists none of them; not-checked (COLLATERAL_MISSING) without it.
+inline constexpr char kCheckTcbSigningRevocation[] = "tdx.tcb_signing_revocation";
 inline constexpr char kCheckTcbInfoMatch[] = "tdx.tcb_info_match";
 inline constexpr char kCheckTdxModule[] = "tdx.tdx_module";
 inline constexpr char kCheckTcbLevel[] = "tdx.tcb_level";
@@ -78,6 +82,9 @@ inline constexpr char kTdxModuleIdentityMismatch[] = "TDX_MODULE_IDENTITY_MISMAT
 inline constexpr char kTdxModuleTcbLevelNotFound[] = "TDX_MODULE_TCB_LEVEL_NOT_FOUND";
 inline constexpr char kTcbLevelNotFound[] = "TCB_LEVEL_NOT_FOUND";
 inline constexpr char kTcbRevoked[] = "TCB_REVOKED";
+// tdx.tcb_status: the platform level matched but the QE's TCB status is
+// unknown (QE identity missing, unverifiable or not matching): fail.
+inline constexpr char kTcbStatusIncomplete[] = "TCB_STATUS_INCOMPLETE";
 }  // namespace reason
 
 }  // namespace rp::tdx

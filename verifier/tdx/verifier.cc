@@ -3,11 +3,12 @@
 #include <openssl/err.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -29,6 +30,7 @@
 #include "verifier/tdx/checks.h"
 #include "verifier/tdx/claims.h"
 #include "verifier/tdx/collateral.h"
+#include "verifier/tdx/collateral_choice.h"
 #include "verifier/tdx/layout.h"
 #include "verifier/tdx/pck_extensions.h"
 #include "verifier/tdx/quote.h"
@@ -67,12 +69,16 @@ bool SelfIssued(const X509* cert) {
 // One collateral text and where it came from.
 struct Piece {
   std::string data;
-  std::string origin;
+  std::string origin;  // for details: "bundle tcb_info", "collateral <key> (tcb_info)"
+  std::string id;      // for the token's collateral list: "bundle" or the collateral key
+  std::string stale;   // non-empty: served stale within the grace ("<key> (fresh until ..)")
 };
 
-// Finds each collateral item: the bundle's TdxCollateral first, then the
-// QVL collateral JSON intel/collateral/<fmspc>.json from ctx.collateral,
-// then the individual offline items. Remembers stale items actually used.
+// Looks collateral up on the server side (the QVL collateral JSON
+// intel/collateral/<fmspc>.json from ctx.collateral, then the individual
+// offline items) and wraps the bundle's items. Which copy is used is
+// decided by ChooseCollateral (collateral_choice.h), never here. Remembers
+// the items used and the stale ones among them.
 class Collateral {
  public:
   explicit Collateral(const core::VerifyContext& ctx)
@@ -83,96 +89,60 @@ class Collateral {
   absl::Status LoadQvl(const std::string& fmspc) {
     if (fmspc.empty()) return absl::OkStatus();
     const std::string key = QvlCollateralKey(fmspc);
-    absl::StatusOr<std::optional<std::string>> fetched = Fetch(key);
+    absl::StatusOr<std::optional<Fetched>> fetched = Fetch(key);
     if (!fetched.ok() && fetched.status().code() == absl::StatusCode::kFailedPrecondition) {
       // Stale beyond the grace: every item it would have supplied fails
-      // closed (see Get).
+      // closed (see Server).
       qvl_refused_ = Annotate(fetched.status(), key);
       return absl::OkStatus();
     }
     if (!fetched.ok()) return fetched.status();
-    std::optional<std::string> text = *std::move(fetched);
-    if (!text) return absl::OkStatus();
-    absl::StatusOr<QvlCollateral> qvl = ParseQvlCollateral(*text);
+    if (!fetched->has_value()) return absl::OkStatus();
+    absl::StatusOr<QvlCollateral> qvl = ParseQvlCollateral((*fetched)->data);
     if (!qvl.ok()) {
       qvl_error_ = absl::StrFormat("collateral %s: %s", key, qvl.status().message());
       return absl::OkStatus();
     }
     qvl_ = *std::move(qvl);
     qvl_key_ = key;
+    qvl_stale_ = (*fetched)->stale;
     return absl::OkStatus();
   }
 
-  // nullopt: not found anywhere. Error status: source failure
-  // (FAILED_PRECONDITION = stale beyond grace).
-  absl::StatusOr<std::optional<Piece>> Get(std::string QvlCollateral::*field,
-                                           const std::string& bundle_value,
-                                           const std::string& bundle_name,
-                                           const std::string& offline_key) {
-    if (!bundle_value.empty()) {
-      return Used(bundle_name, Piece{bundle_value, "bundle " + bundle_name}, "bundle");
-    }
+  // The server's copy of one item: the QVL JSON's field, else `offline_key`
+  // (none when empty). nullopt: the server has none. Error status: source
+  // failure (FAILED_PRECONDITION = stale beyond grace).
+  absl::StatusOr<std::optional<Piece>> Server(std::string QvlCollateral::*field,
+                                              const std::string& name,
+                                              const std::string& offline_key) {
     if (qvl_ && !((*qvl_).*field).empty()) {
-      return Used(bundle_name,
-                  Piece{(*qvl_).*field,
-                        absl::StrFormat("collateral %s (%s)", qvl_key_, bundle_name)},
-                  qvl_key_);
+      return Piece{(*qvl_).*field, absl::StrFormat("collateral %s (%s)", qvl_key_, name), qvl_key_,
+                   qvl_stale_};
     }
     if (!qvl_refused_.ok()) return qvl_refused_;
     if (offline_key.empty()) return std::optional<Piece>();
-    ASSIGN_OR_RETURN(std::optional<std::string> text, Fetch(offline_key));
-    if (!text) return std::optional<Piece>();
-    return Used(bundle_name,
-                Piece{*std::move(text), absl::StrFormat("collateral %s", offline_key)},
-                offline_key);
+    ASSIGN_OR_RETURN(std::optional<Fetched> fetched, Fetch(offline_key));
+    if (!fetched) return std::optional<Piece>();
+    return Piece{std::move(fetched->data), absl::StrFormat("collateral %s", offline_key),
+                 offline_key, std::move(fetched->stale)};
   }
 
-  // Every item handed out, for the token's collateral list.
-  const std::vector<core::CollateralRef>& used() const { return used_; }
-
-  const std::vector<std::string>& stale() const { return stale_; }
-  absl::Duration grace() const { return grace_; }
-  std::string Describe() const {
-    std::string s = source_.Describe();
-    if (!qvl_error_.empty()) s += absl::StrFormat(" (ignored %s)", qvl_error_);
-    return s;
+  static std::optional<Piece> Bundle(const std::string& value, const std::string& name) {
+    if (value.empty()) return std::nullopt;
+    return Piece{value, "bundle " + name, "bundle", ""};
   }
 
- private:
-  absl::StatusOr<std::optional<std::string>> Fetch(const std::string& key) {
-    collateral::GetOptions options;
-    options.stale_grace = grace_;
-    absl::StatusOr<std::optional<collateral::CollateralItem>> item = source_.GetItem(key, options);
-    if (!item.ok()) return item.status();
-    if (!item->has_value()) return std::optional<std::string>();
-    if ((*item)->stale) {
-      std::string when;
-      if ((*item)->fresh_until != absl::InfiniteFuture()) {
-        when = absl::StrFormat(" (fresh until %s)", FormatRfc3339((*item)->fresh_until));
-      }
-      stale_.push_back(key + when);
-    }
-    return std::optional<std::string>(ToString((*item)->data));
-  }
-
-  const collateral::CollateralSource& source_;
-  const absl::Duration grace_;
-  std::optional<QvlCollateral> qvl_;
-  std::string qvl_key_;
-  std::string qvl_error_;
-  absl::Status qvl_refused_;
-  std::vector<std::string> stale_;
-  std::vector<core::CollateralRef> used_;
-
-  std::optional<Piece> Used(const std::string& kind, Piece piece, const std::string& id) {
+  // Records `piece` as used for the token's collateral list; `why` (the
+  // choice between a bundle and a server copy) goes into its source.
+  void Use(const std::string& kind, const Piece& piece, const std::string& why) {
     core::CollateralRef ref;
     ref.kind = kind;
-    ref.id = id;
+    ref.id = piece.id;
     ref.sha256 = HexEncode(crypto::Sha256(AsBytes(piece.data)));
     // CRLs (hex DER in QVL JSON, DER offline) and signed JSON name their
     // own next update.
     Bytes bytes(piece.data.begin(), piece.data.end());
-    std::string key = id;
+    std::string key = piece.id;
     if (absl::StrContains(kind, "crl") && !absl::StrContains(kind, "issuer_chain")) {
       absl::StatusOr<Bytes> der = HexDecode(piece.data);
       if (der.ok()) bytes = *std::move(der);
@@ -182,33 +152,78 @@ class Collateral {
     }
     absl::StatusOr<std::optional<absl::Time>> next = collateral::ContentExpiry(key, bytes);
     if (next.ok() && next->has_value()) ref.next_update = FormatRfc3339(**next);
-    ref.source = piece.origin;
+    ref.source = why.empty() ? piece.origin : absl::StrFormat("%s (%s)", piece.origin, why);
     used_.push_back(std::move(ref));
-    return piece;
+    if (!piece.stale.empty() &&
+        std::find(stale_.begin(), stale_.end(), piece.stale) == stale_.end()) {
+      stale_.push_back(piece.stale);
+    }
   }
+
+  // Every item used, for the token's collateral list.
+  const std::vector<core::CollateralRef>& used() const { return used_; }
+
+  // Stale items (within the grace) among those used.
+  const std::vector<std::string>& stale() const { return stale_; }
+  absl::Duration grace() const { return grace_; }
+  std::string Describe() const {
+    std::string s = source_.Describe();
+    if (!qvl_error_.empty()) s += absl::StrFormat(" (ignored %s)", qvl_error_);
+    return s;
+  }
+
+ private:
+  struct Fetched {
+    std::string data;
+    std::string stale;
+  };
+
+  absl::StatusOr<std::optional<Fetched>> Fetch(const std::string& key) const {
+    collateral::GetOptions options;
+    options.stale_grace = grace_;
+    absl::StatusOr<std::optional<collateral::CollateralItem>> item = source_.GetItem(key, options);
+    if (!item.ok()) return item.status();
+    if (!item->has_value()) return std::optional<Fetched>();
+    Fetched f{ToString((*item)->data), ""};
+    if ((*item)->stale) {
+      f.stale = key;
+      if ((*item)->fresh_until != absl::InfiniteFuture()) {
+        f.stale += absl::StrFormat(" (fresh until %s)", FormatRfc3339((*item)->fresh_until));
+      }
+    }
+    return std::optional<Fetched>(std::move(f));
+  }
+
+  const collateral::CollateralSource& source_;
+  const absl::Duration grace_;
+  std::optional<QvlCollateral> qvl_;
+  std::string qvl_key_;
+  std::string qvl_stale_;
+  std::string qvl_error_;
+  absl::Status qvl_refused_;
+  std::vector<std::string> stale_;
+  std::vector<core::CollateralRef> used_;
 };
 
-// A collateral lookup that did not yield the item, as an outcome; nullopt
-// when the item was found. Source failures other than staleness are
-// returned as errors (retryable: the evidence was not judged).
-absl::StatusOr<std::optional<Outcome>> Missing(
-    const absl::StatusOr<std::optional<Piece>>& piece, const std::string& what,
-    const Collateral& c, bool fail_closed, const char* missing_reason) {
-  if (!piece.ok()) {
-    if (piece.status().code() == absl::StatusCode::kFailedPrecondition) {
-      return Outcome::Fail(reason::kCollateralStaleBeyondGrace,
-                           absl::StrFormat("%s is stale beyond the policy's grace of %s and was "
-                                           "not used (fail closed): %s",
-                                           what, absl::FormatDuration(c.grace()),
-                                           piece.status().message()));
-    }
-    return Annotate(piece.status(), absl::StrCat("tdx: collateral ", what));
+// A server lookup that failed: stale beyond the grace is a FAIL outcome
+// (fail closed: the server cannot vouch for what is current, so no bundle
+// copy is used either); any other source failure is returned as an error
+// (retryable: the evidence was not judged). nullopt: the lookup worked.
+absl::StatusOr<std::optional<Outcome>> Refusal(const absl::StatusOr<std::optional<Piece>>& server,
+                                               const std::string& what, const Collateral& c) {
+  if (server.ok()) return std::optional<Outcome>();
+  if (server.status().code() == absl::StatusCode::kFailedPrecondition) {
+    return Outcome::Fail(reason::kCollateralStaleBeyondGrace,
+                         absl::StrFormat("%s is stale beyond the policy's grace of %s and was "
+                                         "not used (fail closed): %s",
+                                         what, absl::FormatDuration(c.grace()),
+                                         server.status().message()));
   }
-  if (piece->has_value()) return std::optional<Outcome>();
-  const std::string detail =
-      absl::StrFormat("no %s in the bundle or in %s", what, c.Describe());
-  return fail_closed ? Outcome::Fail(missing_reason, detail)
-                     : Outcome::NotChecked(missing_reason, detail);
+  return Annotate(server.status(), absl::StrCat("tdx: collateral ", what));
+}
+
+std::string NotFound(const std::string& what, const Collateral& c) {
+  return absl::StrFormat("no %s in the bundle or in %s", what, c.Describe());
 }
 
 // --- Chains and CRLs ---------------------------------------------------------
@@ -300,50 +315,173 @@ ChainRun RunChain(const std::string& pem, const Anchors& anchors, absl::Time at,
   return run;
 }
 
-// Checks `subject` against the CRL in `crl_text` issued by `issuer`.
-Outcome RunCrl(const Piece& piece, const X509* issuer, const X509* subject, absl::Time at,
-               const char* revoked_reason, const std::string& what) {
+// A CRL copy, parsed once. Remembers the issuer whose signature, name and
+// validity-window check it passed, so later lookups against the same
+// issuer only look the serial up (the root CA CRL serves the PCK CA and
+// the TCB signing certificate).
+struct CrlCopy {
+  Piece piece;
+  Bytes der;
+  OpensslPtr<X509_CRL> crl;  // null: malformed
+  std::string parse_error;
+  const X509* verified_issuer = nullptr;  // owned by the anchors / the PCK chain
+  crypto::CrlCheck verified;              // dates of that check
+};
+
+CrlCopy ParseCrlCopy(Piece piece) {
+  CrlCopy c;
   absl::StatusOr<Bytes> der = DecodeCrlField(piece.data);
   absl::StatusOr<OpensslPtr<X509_CRL>> crl =
       der.ok() ? crypto::ParseCrl(*der) : absl::StatusOr<OpensslPtr<X509_CRL>>(der.status());
-  if (!crl.ok()) {
-    return Outcome::Fail(reason::kCrlMalformed,
-                         absl::StrFormat("%s (%s): %s", what, piece.origin, crl.status().message()));
+  if (crl.ok()) {
+    c.crl = *std::move(crl);
+    c.der = *std::move(der);
+  } else {
+    c.parse_error = std::string(crl.status().message());
   }
-  const crypto::CrlCheck c = crypto::CheckCrl(crl->get(), issuer, subject, at);
-  const std::string where = absl::StrFormat("%s (%s)", what, piece.origin);
-  switch (c.outcome) {
+  c.piece = std::move(piece);
+  return c;
+}
+
+// Checks `subject` against `c` (issued by `issuer`) at `at`.
+Outcome RunCrl(CrlCopy& c, const X509* issuer, const X509* subject, absl::Time at,
+               const char* revoked_reason, const std::string& what) {
+  const std::string where = absl::StrFormat("%s (%s)", what, c.piece.origin);
+  if (c.crl == nullptr) {
+    return Outcome::Fail(reason::kCrlMalformed, absl::StrFormat("%s: %s", where, c.parse_error));
+  }
+  crypto::CrlCheck check;
+  if (c.verified_issuer != nullptr && X509_cmp(c.verified_issuer, issuer) == 0) {
+    // Signature, issuer name and window already checked at `at`: look the
+    // serial up only.
+    check = c.verified;
+    X509_REVOKED* revoked = nullptr;  // owned by c.crl
+    ERR_clear_error();
+    const int found = X509_CRL_get0_by_serial(c.crl.get(), &revoked, X509_get0_serialNumber(subject));
+    ERR_clear_error();
+    check.outcome = found == 0 || revoked == nullptr ? crypto::CrlOutcome::kNotRevoked
+                                                     : crypto::CrlOutcome::kRevoked;
+    if (revoked != nullptr) {
+      absl::StatusOr<absl::Time> when =
+          crypto::Asn1TimeToTime(X509_REVOKED_get0_revocationDate(revoked));
+      if (when.ok()) check.revocation_time = *when;
+    }
+  } else {
+    check = crypto::CheckCrl(c.crl.get(), issuer, subject, at);
+    if (check.outcome == crypto::CrlOutcome::kNotRevoked ||
+        check.outcome == crypto::CrlOutcome::kRevoked) {
+      c.verified_issuer = issuer;
+      c.verified = check;
+    }
+  }
+  switch (check.outcome) {
     case crypto::CrlOutcome::kNotRevoked:
       return Outcome::Pass(absl::StrFormat("%s: \"%s\" serial %s not revoked (CRL %s -> %s)", where,
                                            crypto::SubjectCommonName(subject),
-                                           crypto::SerialHex(subject), FormatRfc3339(c.this_update),
-                                           FormatRfc3339(c.next_update)));
+                                           crypto::SerialHex(subject),
+                                           FormatRfc3339(check.this_update),
+                                           FormatRfc3339(check.next_update)));
     case crypto::CrlOutcome::kRevoked:
       return Outcome::Fail(revoked_reason,
                            absl::StrFormat("%s: \"%s\" serial %s revoked at %s", where,
                                            crypto::SubjectCommonName(subject),
                                            crypto::SerialHex(subject),
-                                           FormatRfc3339(c.revocation_time)));
+                                           FormatRfc3339(check.revocation_time)));
     case crypto::CrlOutcome::kBadSignature:
-      return Outcome::Fail(reason::kCrlSignatureInvalid, absl::StrFormat("%s: %s", where, c.detail));
+      return Outcome::Fail(reason::kCrlSignatureInvalid,
+                           absl::StrFormat("%s: %s", where, check.detail));
     case crypto::CrlOutcome::kWrongIssuer:
-      return Outcome::Fail(reason::kCrlIssuerMismatch, absl::StrFormat("%s: %s", where, c.detail));
+      return Outcome::Fail(reason::kCrlIssuerMismatch, absl::StrFormat("%s: %s", where, check.detail));
     case crypto::CrlOutcome::kNotYetValid:
     case crypto::CrlOutcome::kExpired:
       return Outcome::Fail(reason::kCrlNotCurrent,
-                           absl::StrFormat("%s at %s: %s", where, FormatRfc3339(at), c.detail));
+                           absl::StrFormat("%s at %s: %s", where, FormatRfc3339(at), check.detail));
   }
   return Outcome::Fail(reason::kCrlMalformed, where);
 }
 
-// --- Signed collateral (TCB info, QE identity) -------------------------------
+// Whether `c` is usable as a choice between copies: signed by one of
+// `issuers` (matched by name), issuer name right, current at `at`.
+CopyStatus InspectCrl(CrlCopy& c, const std::vector<const X509*>& issuers, absl::Time at) {
+  if (c.crl == nullptr) return CopyStatus::Unusable(absl::StrCat("malformed: ", c.parse_error));
+  std::string problem = "no trusted issuer has its issuer name";
+  for (const X509* issuer : issuers) {
+    if (issuer == nullptr ||
+        X509_NAME_cmp(X509_CRL_get_issuer(c.crl.get()), X509_get_subject_name(issuer)) != 0) {
+      continue;
+    }
+    // The issuer stands in as the subject: only signature, name and
+    // window matter here (kNotRevoked / kRevoked both mean they passed).
+    const crypto::CrlCheck check = crypto::CheckCrl(c.crl.get(), issuer, issuer, at);
+    if (check.outcome == crypto::CrlOutcome::kNotRevoked ||
+        check.outcome == crypto::CrlOutcome::kRevoked) {
+      c.verified_issuer = issuer;
+      c.verified = check;
+      return CopyStatus::Verified(Freshness{std::nullopt, CrlNumber(c.crl.get()), check.this_update});
+    }
+    problem = check.detail;
+  }
+  return CopyStatus::Unusable(problem);
+}
 
-struct SignedCollateral {
-  std::string text;
-  Bytes signature;
-  std::string chain_pem;
-  std::string origin;
+// The CRL to use for one item, chosen between the bundle's and the
+// server's copies.
+struct CrlChoice {
+  std::optional<CrlCopy> copy;
+  // When no copy: missing (NOT_CHECKED) or refused (stale beyond grace, FAIL).
+  std::optional<Outcome> unavailable;
+  std::string why;  // the choice, for details ("" when there was none)
 };
+
+absl::StatusOr<CrlChoice> ChooseCrl(Collateral& col, std::string QvlCollateral::*field,
+                                    const std::string& bundle_value, const std::string& name,
+                                    const std::string& offline_key, const std::string& what,
+                                    const std::vector<const X509*>& issuers, absl::Time at) {
+  CrlChoice out;
+  absl::StatusOr<std::optional<Piece>> server_piece = col.Server(field, name, offline_key);
+  ASSIGN_OR_RETURN(std::optional<Outcome> refused, Refusal(server_piece, what, col));
+  if (refused) {
+    out.unavailable = *std::move(refused);
+    return out;
+  }
+  std::optional<CrlCopy> server;
+  std::optional<CrlCopy> bundle;
+  if (server_piece->has_value()) server = ParseCrlCopy(**std::move(server_piece));
+  if (std::optional<Piece> b = Collateral::Bundle(bundle_value, name)) bundle = ParseCrlCopy(*b);
+  std::string why;
+  if (server && bundle && server->crl != nullptr && server->der == bundle->der) {
+    bundle.reset();
+    why = "the bundle's copy is identical";
+  }
+  CopyStatus b_status = CopyStatus::Absent();
+  CopyStatus s_status = CopyStatus::Absent();
+  if (server && bundle) {
+    // Two different copies: verify both to choose.
+    b_status = InspectCrl(*bundle, issuers, at);
+    s_status = InspectCrl(*server, issuers, at);
+  } else {
+    if (bundle) b_status = CopyStatus::Unusable("not inspected");
+    if (server) s_status = CopyStatus::Unusable("not inspected");
+  }
+  const Choice choice = ChooseCollateral(b_status, s_status);
+  if (!choice.why.empty()) why = choice.why;
+  switch (choice.chosen) {
+    case Chosen::kNone:
+      out.unavailable = Outcome::NotChecked(reason::kCollateralMissing, NotFound(what, col));
+      return out;
+    case Chosen::kBundle:
+      out.copy = *std::move(bundle);
+      break;
+    case Chosen::kServer:
+      out.copy = *std::move(server);
+      break;
+  }
+  col.Use(name, out.copy->piece, why);
+  out.why = std::move(why);
+  return out;
+}
+
+// --- Signed collateral (TCB info, QE identity) -------------------------------
 
 struct SignedCodes {
   const char* what;
@@ -353,106 +491,142 @@ struct SignedCodes {
   const char* expired;
   const char* not_yet_valid;
   const char* unsupported;
-  bool fail_closed;
 };
 
-// Resolves text + signature + issuer chain. For PCS bodies ({"tcbInfo":
-// ..., "signature": ...}) the signed text is cut out byte-exactly.
-absl::StatusOr<std::variant<SignedCollateral, Outcome>> ResolveSigned(
-    Collateral& c, std::string QvlCollateral::*text_field,
-    std::string QvlCollateral::*sig_field, std::string QvlCollateral::*chain_field,
-    const std::string& bundle_text, const std::string& bundle_sig,
-    const std::string& bundle_chain, const std::string& name, const std::string& body_key,
-    const std::string& offline_key, const std::string& offline_chain_key,
-    const SignedCodes& codes) {
-  absl::StatusOr<std::optional<Piece>> text =
-      c.Get(text_field, bundle_text, name, offline_key);
-  ASSIGN_OR_RETURN(std::optional<Outcome> missing,
-                   Missing(text, codes.what, c, codes.fail_closed, codes.missing));
-  if (missing) return *missing;
-  SignedCollateral s;
+// Where one signed item lives.
+struct SignedSpec {
+  std::string QvlCollateral::*text_field;
+  std::string QvlCollateral::*sig_field;
+  std::string QvlCollateral::*chain_field;
+  std::string name;      // "tcb_info" / "qe_identity"
+  std::string body_key;  // "tcbInfo" / "enclaveIdentity" in a PCS body
+  std::string offline_key;
+  std::string offline_chain_key;
+  const SignedCodes* codes;
+};
+
+// One copy of a signed item: text + signature + issuer chain.
+struct SignedCopy {
+  std::string text;  // the exact bytes Intel signed
+  Bytes signature;
+  std::optional<Piece> chain;
+  std::string origin;  // of the text
+  std::vector<std::pair<std::string, Piece>> pieces;  // kind -> piece, for Collateral::Use
+  std::optional<Outcome> problem;  // could not be assembled (FAIL)
+};
+
+struct SignedLookup {
+  std::optional<SignedCopy> copy;
+  std::optional<Outcome> refused;  // stale beyond grace (FAIL)
+};
+
+// The server's issuer chain for one signed item.
+struct ChainLookup {
+  std::optional<Piece> chain;
+  std::optional<Outcome> refused;  // stale beyond grace (FAIL)
+};
+absl::StatusOr<ChainLookup> ServerChain(Collateral& col, const SignedSpec& spec) {
+  ChainLookup out;
+  absl::StatusOr<std::optional<Piece>> chain =
+      col.Server(spec.chain_field, spec.name + "_issuer_chain", spec.offline_chain_key);
+  ASSIGN_OR_RETURN(out.refused, Refusal(chain, std::string(spec.codes->what) + " issuer chain", col));
+  if (!out.refused) out.chain = *std::move(chain);
+  return out;
+}
+
+// The server's copy. A PCS body ({"tcbInfo": ..., "signature": ...}) from
+// the offline layout is cut byte-exactly.
+absl::StatusOr<SignedLookup> ServerSigned(Collateral& col, const SignedSpec& spec) {
+  SignedLookup out;
+  const std::string what = spec.codes->what;
+  absl::StatusOr<std::optional<Piece>> text = col.Server(spec.text_field, spec.name, spec.offline_key);
+  ASSIGN_OR_RETURN(out.refused, Refusal(text, what, col));
+  if (out.refused || !text->has_value()) return out;
+  SignedCopy s;
   s.origin = (*text)->origin;
-  const bool from_offline_body = (*text)->origin == absl::StrFormat("collateral %s", offline_key);
-  if (from_offline_body) {
-    absl::StatusOr<SignedJson> signed_json = ExtractSignedJson((*text)->data, body_key);
+  s.pieces.emplace_back(spec.name, **text);
+  if ((*text)->id == spec.offline_key) {
+    absl::StatusOr<SignedJson> signed_json = ExtractSignedJson((*text)->data, spec.body_key);
     if (!signed_json.ok()) {
-      return Outcome::Fail(codes.malformed,
-                           absl::StrFormat("%s: %s", s.origin, signed_json.status().message()));
+      s.problem = Outcome::Fail(spec.codes->malformed, absl::StrFormat("%s: %s", s.origin,
+                                                                       signed_json.status().message()));
+    } else {
+      s.text = std::move(signed_json->text);
+      s.signature = std::move(signed_json->signature);
     }
-    s.text = std::move(signed_json->text);
-    s.signature = std::move(signed_json->signature);
   } else {
     s.text = (*text)->data;
-    absl::StatusOr<std::optional<Piece>> sig = c.Get(sig_field, bundle_sig, name + "_signature", "");
-    ASSIGN_OR_RETURN(std::optional<Outcome> no_sig,
-                     Missing(sig, std::string(codes.what) + " signature", c, codes.fail_closed,
-                             codes.missing));
-    if (no_sig) return *no_sig;
-    absl::StatusOr<Bytes> raw = HexDecode((*sig)->data);
-    if (!raw.ok() || raw->size() != 64) {
-      return Outcome::Fail(codes.malformed,
-                           absl::StrFormat("%s: signature is not 64 bytes of hex r||s", (*sig)->origin));
+    absl::StatusOr<std::optional<Piece>> sig = col.Server(spec.sig_field, spec.name + "_signature", "");
+    ASSIGN_OR_RETURN(out.refused, Refusal(sig, what + " signature", col));
+    if (out.refused) return out;
+    if (!sig->has_value()) {
+      s.problem = Outcome::Fail(spec.codes->missing, absl::StrFormat("%s has no signature", s.origin));
+    } else {
+      s.pieces.emplace_back(spec.name + "_signature", **sig);
+      absl::StatusOr<Bytes> raw = HexDecode((*sig)->data);
+      if (!raw.ok() || raw->size() != 64) {
+        s.problem = Outcome::Fail(spec.codes->malformed,
+                                  absl::StrFormat("%s: signature is not 64 bytes of hex r||s",
+                                                  (*sig)->origin));
+      } else {
+        s.signature = *std::move(raw);
+      }
     }
+  }
+  ASSIGN_OR_RETURN(ChainLookup chain, ServerChain(col, spec));
+  out.refused = std::move(chain.refused);
+  if (out.refused) return out;
+  s.chain = std::move(chain.chain);
+  out.copy = std::move(s);
+  return out;
+}
+
+std::optional<SignedCopy> BundleSigned(const SignedSpec& spec, const std::string& text,
+                                       const std::string& signature, const std::string& chain) {
+  std::optional<Piece> t = Collateral::Bundle(text, spec.name);
+  if (!t) return std::nullopt;
+  SignedCopy s;
+  s.origin = t->origin;
+  s.text = t->data;
+  s.pieces.emplace_back(spec.name, *t);
+  s.chain = Collateral::Bundle(chain, spec.name + "_issuer_chain");
+  std::optional<Piece> sig = Collateral::Bundle(signature, spec.name + "_signature");
+  if (!sig) {
+    s.problem = Outcome::Fail(spec.codes->missing, absl::StrFormat("%s has no signature", s.origin));
+    return s;
+  }
+  s.pieces.emplace_back(spec.name + "_signature", *sig);
+  absl::StatusOr<Bytes> raw = HexDecode(sig->data);
+  if (!raw.ok() || raw->size() != 64) {
+    s.problem = Outcome::Fail(spec.codes->malformed,
+                              absl::StrFormat("%s: signature is not 64 bytes of hex r||s", sig->origin));
+  } else {
     s.signature = *std::move(raw);
   }
-  absl::StatusOr<std::optional<Piece>> chain =
-      c.Get(chain_field, bundle_chain, name + "_issuer_chain", offline_chain_key);
-  ASSIGN_OR_RETURN(std::optional<Outcome> no_chain,
-                   Missing(chain, std::string(codes.what) + " issuer chain", c, codes.fail_closed,
-                           codes.missing));
-  if (no_chain) return *no_chain;
-  s.chain_pem = (*chain)->data;
   return s;
 }
 
-struct SignedRun {
-  Outcome outcome;
-  bool ok = false;
-  std::string text;  // the verified JSON text (when ok)
-};
+// TCB signing chains verified once per PEM text per verification (the TCB
+// info and the QE identity usually share one).
+class ChainMemo {
+ public:
+  ChainMemo(const Anchors& anchors, absl::Time at) : anchors_(anchors), at_(at) {}
+  const ChainRun& Run(const std::string& pem) {
+    auto it = runs_.find(pem);
+    if (it != runs_.end()) return *it->second;
+    auto run = std::make_unique<ChainRun>(
+        RunChain(pem, anchors_, at_, kSigningChainLength, "TCB signing chain",
+                 reason::kTcbSigningChainInvalid, reason::kTcbSigningChainInvalid,
+                 reason::kTcbSigningChainInvalid, reason::kTcbSigningChainInvalid,
+                 reason::kTcbSigningChainInvalid, kTcbSigningCn));
+    return *runs_.emplace(pem, std::move(run)).first->second;
+  }
 
-// Chain of the TCB signing certificate to the anchors, root CA CRL on it,
-// then the ECDSA signature over the exact text.
-SignedRun VerifySigned(const SignedCollateral& s, const Anchors& anchors,
-                       const std::optional<Piece>& root_crl, absl::Time at,
-                       const SignedCodes& codes) {
-  SignedRun run;
-  ChainRun chain = RunChain(s.chain_pem, anchors, at, kSigningChainLength,
-                            absl::StrFormat("%s issuer chain (%s)", codes.what, s.origin),
-                            reason::kTcbSigningChainInvalid, reason::kTcbSigningChainInvalid,
-                            reason::kTcbSigningChainInvalid, reason::kTcbSigningChainInvalid,
-                            reason::kTcbSigningChainInvalid, kTcbSigningCn);
-  if (!chain.ok) {
-    run.outcome = chain.outcome;
-    return run;
-  }
-  std::string crl_note = "root CA CRL not available: TCB signing certificate revocation NOT checked";
-  if (root_crl) {
-    Outcome crl = RunCrl(*root_crl, chain.root, chain.leaf, at, reason::kTcbSigningCertRevoked,
-                         "root CA CRL");
-    if (!crl.passed()) {
-      run.outcome = std::move(crl);
-      return run;
-    }
-    crl_note = "TCB signing certificate not revoked";
-  }
-  ERR_clear_error();
-  absl::Status sig = crypto::VerifyEcdsaP1363(crypto::PublicKey(chain.leaf), AsBytes(s.text),
-                                              s.signature, crypto::HashAlg::kSha256);
-  if (!sig.ok()) {
-    run.outcome = Outcome::Fail(codes.signature_invalid,
-                                absl::StrFormat("%s (%s) signature by \"%s\": %s", codes.what,
-                                                s.origin, crypto::SubjectCommonName(chain.leaf),
-                                                sig.message()));
-    return run;
-  }
-  run.ok = true;
-  run.text = s.text;
-  run.outcome = Outcome::Pass(absl::StrFormat("%s (%s) signed by \"%s\"%s; %s", codes.what, s.origin,
-                                              crypto::SubjectCommonName(chain.leaf),
-                                              chain.simulated ? " (SIMULATION root)" : "", crl_note));
-  return run;
-}
+ private:
+  const Anchors& anchors_;
+  const absl::Time at_;
+  std::map<std::string, std::unique_ptr<ChainRun>> runs_;
+};
 
 template <typename T>
 Outcome CheckDates(const T& v, absl::Time at, const SignedCodes& codes) {
@@ -469,6 +643,146 @@ Outcome CheckDates(const T& v, absl::Time at, const SignedCodes& codes) {
   return Outcome::Pass("");
 }
 
+// One copy after verification.
+template <typename T>
+struct VerifiedCopy {
+  Outcome outcome;
+  std::optional<T> value;           // when verified
+  const X509* signer = nullptr;     // owned by the ChainMemo
+  const X509* root = nullptr;       // owned by the anchors
+};
+
+template <typename T>
+CopyStatus StatusOf(const VerifiedCopy<T>& v) {
+  if (!v.value) return CopyStatus::Unusable(absl::StrCat(v.outcome.reason, ": ", v.outcome.detail));
+  return CopyStatus::Verified(
+      Freshness{v.value->tcb_evaluation_data_number, std::nullopt, v.value->issue_date});
+}
+
+// Chain of the TCB signing certificate to the anchors, the ECDSA signature
+// over the exact text, then parse (`parse`), id/version (`supported`:
+// nullopt or the failure) and the validity window. The signing
+// certificate's revocation is a check of its own
+// (tdx.tcb_signing_revocation).
+template <typename T, typename Parse, typename Supported>
+VerifiedCopy<T> VerifySignedCopy(const SignedCopy& s, ChainMemo& chains, absl::Time at,
+                                 const SignedCodes& codes, Parse parse, Supported supported) {
+  VerifiedCopy<T> v;
+  if (s.problem) {
+    v.outcome = *s.problem;
+    return v;
+  }
+  if (!s.chain) {
+    v.outcome = Outcome::Fail(codes.missing, absl::StrFormat("no issuer chain for %s (%s)",
+                                                             codes.what, s.origin));
+    return v;
+  }
+  const ChainRun& chain = chains.Run(s.chain->data);
+  if (!chain.ok) {
+    v.outcome = Outcome::Fail(chain.outcome.reason,
+                              absl::StrFormat("%s (%s) issuer chain (%s): %s", codes.what, s.origin,
+                                              s.chain->origin, chain.outcome.detail));
+    return v;
+  }
+  ERR_clear_error();
+  absl::Status sig = crypto::VerifyEcdsaP1363(crypto::PublicKey(chain.leaf), AsBytes(s.text),
+                                              s.signature, crypto::HashAlg::kSha256);
+  if (!sig.ok()) {
+    v.outcome = Outcome::Fail(codes.signature_invalid,
+                              absl::StrFormat("%s (%s) signature by \"%s\": %s", codes.what, s.origin,
+                                              crypto::SubjectCommonName(chain.leaf), sig.message()));
+    return v;
+  }
+  absl::StatusOr<T> parsed = parse(s.text);
+  if (!parsed.ok()) {
+    v.outcome = Outcome::Fail(codes.malformed, std::string(parsed.status().message()));
+    return v;
+  }
+  if (std::optional<Outcome> bad = supported(*parsed)) {
+    v.outcome = *std::move(bad);
+    return v;
+  }
+  Outcome dates = CheckDates(*parsed, at, codes);
+  if (!dates.passed()) {
+    v.outcome = std::move(dates);
+    return v;
+  }
+  v.outcome = Outcome::Pass(absl::StrFormat(
+      "%s (%s) signed by \"%s\"%s; valid %s -> %s, tcbEvaluationDataNumber %d", codes.what,
+      s.origin, crypto::SubjectCommonName(chain.leaf), chain.simulated ? " (SIMULATION root)" : "",
+      FormatRfc3339(parsed->issue_date), FormatRfc3339(parsed->next_update),
+      parsed->tcb_evaluation_data_number));
+  v.value = *std::move(parsed);
+  v.signer = chain.leaf;
+  v.root = chain.root;
+  return v;
+}
+
+bool SameSignedCopy(const SignedCopy& a, const SignedCopy& b) {
+  return a.text == b.text && a.signature == b.signature && !a.problem && !b.problem &&
+         (!a.chain || !b.chain || a.chain->data == b.chain->data);
+}
+
+// Finds the server's and the bundle's copies, verifies each present one
+// (once: identical copies count once), chooses (ChooseCollateral) and
+// records the chosen copy's pieces as used. The outcome is for the
+// *_collateral check; its detail names the copy used and why.
+template <typename T, typename Parse, typename Supported>
+absl::StatusOr<VerifiedCopy<T>> ChooseSigned(Collateral& col, const SignedSpec& spec,
+                                             const std::string& bundle_text,
+                                             const std::string& bundle_sig,
+                                             const std::string& bundle_chain, ChainMemo& chains,
+                                             absl::Time at, Parse parse, Supported supported) {
+  const SignedCodes& codes = *spec.codes;
+  ASSIGN_OR_RETURN(SignedLookup server, ServerSigned(col, spec));
+  if (server.refused) {
+    VerifiedCopy<T> v;
+    v.outcome = *server.refused;
+    return v;
+  }
+  std::optional<SignedCopy> bundle = BundleSigned(spec, bundle_text, bundle_sig, bundle_chain);
+  // An issuer chain is only certificates verified to the pinned root: a
+  // copy without one may use the other side's.
+  if (bundle && server.copy) {
+    if (!bundle->chain) bundle->chain = server.copy->chain;
+    if (!server.copy->chain) server.copy->chain = bundle->chain;
+  } else if (bundle && !bundle->chain) {
+    ASSIGN_OR_RETURN(ChainLookup chain, ServerChain(col, spec));
+    if (chain.refused) {
+      VerifiedCopy<T> v;
+      v.outcome = *chain.refused;
+      return v;
+    }
+    bundle->chain = std::move(chain.chain);
+  }
+  std::string why;
+  if (bundle && server.copy && SameSignedCopy(*bundle, *server.copy)) {
+    bundle.reset();
+    why = "the bundle's copy is identical";
+  }
+  std::optional<VerifiedCopy<T>> vb;
+  std::optional<VerifiedCopy<T>> vs;
+  if (bundle) vb = VerifySignedCopy<T>(*bundle, chains, at, codes, parse, supported);
+  if (server.copy) vs = VerifySignedCopy<T>(*server.copy, chains, at, codes, parse, supported);
+  const Choice choice = ChooseCollateral(vb ? StatusOf(*vb) : CopyStatus::Absent(),
+                                         vs ? StatusOf(*vs) : CopyStatus::Absent());
+  if (!choice.why.empty()) why = choice.why;
+  if (choice.chosen == Chosen::kNone) {
+    VerifiedCopy<T> v;
+    v.outcome = Outcome::Fail(codes.missing, NotFound(codes.what, col));
+    return v;
+  }
+  const bool use_bundle = choice.chosen == Chosen::kBundle;
+  SignedCopy& copy = use_bundle ? *bundle : *server.copy;
+  VerifiedCopy<T> v = use_bundle ? *std::move(vb) : *std::move(vs);
+  for (const auto& [kind, piece] : copy.pieces) col.Use(kind, piece, why);
+  if (copy.chain) col.Use(spec.name + "_issuer_chain", *copy.chain, why);
+  if (!why.empty()) {
+    v.outcome.detail += absl::StrFormat("; %s copy used: %s", use_bundle ? "bundle" : "server", why);
+  }
+  return v;
+}
+
 constexpr SignedCodes kQeIdentityCodes = {
     "QE identity",
     reason::kQeIdentityMissing,
@@ -477,7 +791,6 @@ constexpr SignedCodes kQeIdentityCodes = {
     reason::kQeIdentityExpired,
     reason::kQeIdentityNotYetValid,
     reason::kQeIdentityUnsupported,
-    /*fail_closed=*/false,
 };
 constexpr SignedCodes kTcbInfoCodes = {
     "TCB info",
@@ -487,7 +800,6 @@ constexpr SignedCodes kTcbInfoCodes = {
     reason::kTcbInfoExpired,
     reason::kTcbInfoNotYetValid,
     reason::kTcbInfoUnsupported,
-    /*fail_closed=*/true,
 };
 
 std::string Lower(std::string s) { return absl::AsciiStrToLower(s); }
@@ -623,43 +935,41 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
   RETURN_IF_ERROR(col.LoadQvl(fmspc));
   const attestation::v1::TdxCollateral& b = ev.collateral();
 
-  // Root CA CRL (used for the PCK CA and the TCB signing certificate).
-  absl::StatusOr<std::optional<Piece>> root_crl_piece =
-      col.Get(&QvlCollateral::root_ca_crl, b.root_ca_crl(), "root_ca_crl", RootCaCrlKey());
-  ASSIGN_OR_RETURN(std::optional<Outcome> root_crl_missing,
-                   Missing(root_crl_piece, "root CA CRL", col, false, reason::kCollateralMissing));
-  std::optional<Piece> root_crl;
-  if (!root_crl_missing) root_crl = **root_crl_piece;
+  // Root CA CRL (for the PCK CA and the TCB signing certificate), issued by
+  // a trusted root.
+  ASSIGN_OR_RETURN(CrlChoice root_crl,
+                   ChooseCrl(col, &QvlCollateral::root_ca_crl, b.root_ca_crl(), "root_ca_crl",
+                             RootCaCrlKey(), "root CA CRL", anchors.all, ctx.at));
 
   Record(d, kCheckPckChain, hw, pck.outcome);
 
   // Revocation of the PCK CA (root CA CRL) and of the PCK leaf (PCK CRL).
+  // PASS only when both CRLs were there and say "not revoked"; a missing
+  // CRL is NOT_CHECKED, a bad or stale-beyond-grace one FAIL.
   Outcome revocation = Skipped("the PCK chain did not verify");
   if (pck.ok) {
-    absl::StatusOr<std::optional<Piece>> pck_crl_piece = col.Get(
-        &QvlCollateral::pck_crl, b.pck_crl(), "pck_crl", ca.empty() ? "" : PckCrlKey(ca));
-    ASSIGN_OR_RETURN(std::optional<Outcome> pck_crl_missing,
-                     Missing(pck_crl_piece, absl::StrFormat("PCK CRL (%s CA)", ca.empty() ? "unknown" : ca),
-                             col, false, reason::kCollateralMissing));
+    ASSIGN_OR_RETURN(
+        CrlChoice pck_crl,
+        ChooseCrl(col, &QvlCollateral::pck_crl, b.pck_crl(), "pck_crl",
+                  ca.empty() ? "" : PckCrlKey(ca),
+                  absl::StrFormat("PCK CRL (%s CA)", ca.empty() ? "unknown" : ca),
+                  std::vector<const X509*>{pck.intermediate}, ctx.at));
     std::vector<std::string> passed;
     std::optional<Outcome> failed;
     std::vector<Outcome> missing;
-    if (root_crl) {
-      Outcome o = RunCrl(*root_crl, pck.root, pck.intermediate, ctx.at, reason::kPckCaRevoked,
-                         "root CA CRL");
-      if (o.passed()) passed.push_back(o.detail); else failed = o;
-    } else {
-      missing.push_back(*root_crl_missing);
-    }
-    if (!failed) {
-      if (!pck_crl_missing) {
-        Outcome o = RunCrl(**pck_crl_piece, pck.intermediate, pck.leaf, ctx.at, reason::kPckRevoked,
-                           "PCK CRL");
-        if (o.passed()) passed.push_back(o.detail); else failed = o;
-      } else {
-        missing.push_back(*pck_crl_missing);
+    auto run = [&](CrlChoice& choice, const X509* issuer, const X509* subject,
+                   const char* revoked_reason, const char* what) {
+      if (failed) return;
+      if (!choice.copy) {
+        missing.push_back(*choice.unavailable);
+        return;
       }
-    }
+      Outcome o = RunCrl(*choice.copy, issuer, subject, ctx.at, revoked_reason, what);
+      if (!choice.why.empty()) o.detail += absl::StrFormat(" [%s]", choice.why);
+      if (o.passed()) passed.push_back(o.detail); else failed = o;
+    };
+    run(root_crl, pck.root, pck.intermediate, reason::kPckCaRevoked, "root CA CRL");
+    run(pck_crl, pck.intermediate, pck.leaf, reason::kPckRevoked, "PCK CRL");
     if (failed) {
       revocation = *failed;
     } else if (!missing.empty()) {
@@ -733,47 +1043,113 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
   const bool quote_sig_ok = quote_sig.passed();
   Record(d, kCheckQuoteSignature, hw, std::move(quote_sig));
 
-  // Step 6: QE identity.
-  std::optional<IsvTcbLevel> qe_level;
-  std::optional<QeIdentity> qe_identity;
+
+  // Steps 6-7: QE identity and TCB info, each the bundle's or the server's
+  // copy (ChooseSigned), then the TCB signing certificates' revocation.
+  ChainMemo chains(anchors, ctx.at);
+  const SignedSpec qe_spec{&QvlCollateral::qe_identity,
+                           &QvlCollateral::qe_identity_signature,
+                           &QvlCollateral::qe_identity_issuer_chain,
+                           "qe_identity",
+                           "enclaveIdentity",
+                           QeIdentityKey(),
+                           QeIdentityIssuerChainKey(),
+                           &kQeIdentityCodes};
+  ASSIGN_OR_RETURN(
+      VerifiedCopy<QeIdentity> qe_copy,
+      ChooseSigned<QeIdentity>(
+          col, qe_spec, b.qe_identity(), b.qe_identity_signature(), b.qe_identity_issuer_chain(),
+          chains, ctx.at, [](std::string_view t) { return ParseQeIdentity(t); },
+          [](const QeIdentity& id) -> std::optional<Outcome> {
+            if (id.id == "TD_QE" && id.version == kQeIdentityVersion) return std::nullopt;
+            return Outcome::Fail(reason::kQeIdentityUnsupported,
+                                 absl::StrFormat("QE identity id \"%s\" version %d (expected TD_QE "
+                                                 "version 2)",
+                                                 id.id, id.version));
+          }));
+
+  std::optional<VerifiedCopy<TcbInfo>> tcb_copy;
+  if (ext) {
+    const SignedSpec tcb_spec{&QvlCollateral::tcb_info,
+                              &QvlCollateral::tcb_info_signature,
+                              &QvlCollateral::tcb_info_issuer_chain,
+                              "tcb_info",
+                              "tcbInfo",
+                              TcbInfoKey(fmspc),
+                              TcbInfoIssuerChainKey(fmspc),
+                              &kTcbInfoCodes};
+    ASSIGN_OR_RETURN(
+        tcb_copy,
+        ChooseSigned<TcbInfo>(
+            col, tcb_spec, b.tcb_info(), b.tcb_info_signature(), b.tcb_info_issuer_chain(), chains,
+            ctx.at, [](std::string_view t) { return ParseTcbInfo(t); },
+            [](const TcbInfo& info) -> std::optional<Outcome> {
+              if (info.id == "TDX" && info.version == kTcbInfoVersion && info.tcb_type == kTcbType) {
+                return std::nullopt;
+              }
+              return Outcome::Fail(reason::kTcbInfoUnsupported,
+                                   absl::StrFormat("TCB info id \"%s\" version %d tcbType %d "
+                                                   "(expected TDX version 3 tcbType 0)",
+                                                   info.id, info.version, info.tcb_type));
+            }));
+  }
+
+  // The TCB signing certificate(s) of the verified TCB info / QE identity
+  // against the root CA CRL. PASS only when that CRL was there, current and
+  // says "not revoked"; a revoked signer also fails the collateral it
+  // signed (its content is not used).
+  Outcome signing_revocation =
+      Skipped("no verified TCB info or QE identity: no TCB signing certificate to check");
   {
-    ASSIGN_OR_RETURN(auto resolved,
-                     ResolveSigned(col, &QvlCollateral::qe_identity, &QvlCollateral::qe_identity_signature,
-                                   &QvlCollateral::qe_identity_issuer_chain, b.qe_identity(),
-                                   b.qe_identity_signature(), b.qe_identity_issuer_chain(),
-                                   "qe_identity", "enclaveIdentity", QeIdentityKey(),
-                                   QeIdentityIssuerChainKey(), kQeIdentityCodes));
-    Outcome coll;
-    if (std::holds_alternative<Outcome>(resolved)) {
-      coll = std::get<Outcome>(resolved);
-    } else {
-      SignedRun run = VerifySigned(std::get<SignedCollateral>(resolved), anchors, root_crl, ctx.at,
-                                   kQeIdentityCodes);
-      coll = run.outcome;
-      if (run.ok) {
-        absl::StatusOr<QeIdentity> id = ParseQeIdentity(run.text);
-        if (!id.ok()) {
-          coll = Outcome::Fail(reason::kQeIdentityMalformed, std::string(id.status().message()));
-        } else if (id->id != "TD_QE" || id->version != kQeIdentityVersion) {
-          coll = Outcome::Fail(reason::kQeIdentityUnsupported,
-                               absl::StrFormat("QE identity id \"%s\" version %d (expected TD_QE "
-                                               "version 2)",
-                                               id->id, id->version));
-        } else {
-          Outcome dates = CheckDates(*id, ctx.at, kQeIdentityCodes);
-          if (!dates.passed()) {
-            coll = dates;
-          } else {
-            qe_identity = *std::move(id);
-            coll.detail += absl::StrFormat("; valid %s -> %s, tcbEvaluationDataNumber %d",
-                                           FormatRfc3339(qe_identity->issue_date),
-                                           FormatRfc3339(qe_identity->next_update),
-                                           qe_identity->tcb_evaluation_data_number);
-          }
+    std::vector<std::pair<const X509*, const X509*>> signers;  // signer, root
+    for (const X509* s : {qe_copy.signer, tcb_copy ? tcb_copy->signer : nullptr}) {
+      if (s == nullptr) continue;
+      const bool seen = std::any_of(signers.begin(), signers.end(),
+                                    [s](const auto& p) { return X509_cmp(p.first, s) == 0; });
+      if (!seen) signers.emplace_back(s, s == qe_copy.signer ? qe_copy.root : tcb_copy->root);
+    }
+    std::vector<const X509*> revoked;
+    if (!signers.empty() && !root_crl.copy) {
+      signing_revocation = *root_crl.unavailable;
+      signing_revocation.detail += ": TCB signing certificate revocation not checked";
+    } else if (!signers.empty()) {
+      std::vector<std::string> passed;
+      std::optional<Outcome> failed;
+      for (const auto& [signer, root] : signers) {
+        Outcome o = RunCrl(*root_crl.copy, root, signer, ctx.at, reason::kTcbSigningCertRevoked,
+                           "root CA CRL");
+        if (!root_crl.why.empty()) o.detail += absl::StrFormat(" [%s]", root_crl.why);
+        if (o.reason == reason::kTcbSigningCertRevoked) revoked.push_back(signer);
+        if (o.passed()) {
+          passed.push_back(o.detail);
+        } else if (!failed) {
+          failed = std::move(o);
         }
       }
+      signing_revocation = failed ? *failed : Outcome::Pass(absl::StrJoin(passed, "; "));
     }
-    Record(d, kCheckQeIdentityCollateral, hw, std::move(coll));
+    auto drop_if_revoked = [&revoked](auto& copy, const char* what) {
+      if (copy.signer == nullptr) return;
+      for (const X509* r : revoked) {
+        if (X509_cmp(r, copy.signer) != 0) continue;
+        copy.outcome = Outcome::Fail(
+            reason::kTcbSigningCertRevoked,
+            absl::StrFormat("%s signed by \"%s\" serial %s, revoked by the root CA CRL (see %s)",
+                            what, crypto::SubjectCommonName(copy.signer),
+                            crypto::SerialHex(copy.signer), kCheckTcbSigningRevocation));
+        copy.value.reset();
+        return;
+      }
+    };
+    drop_if_revoked(qe_copy, "QE identity");
+    if (tcb_copy) drop_if_revoked(*tcb_copy, "TCB info");
+  }
+
+  // Step 6: QE identity.
+  const std::optional<QeIdentity>& qe_identity = qe_copy.value;
+  std::optional<IsvTcbLevel> qe_level;
+  Record(d, kCheckQeIdentityCollateral, hw, qe_copy.outcome);
+  {
     Outcome match = Skipped("no verified QE identity");
     if (qe_identity && !qe_sig_ok) {
       match = Skipped("the QE report signature did not verify");
@@ -801,51 +1177,11 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
   }
 
   // Step 7: TCB info.
-  std::optional<TcbInfo> tcb_info;
-  {
-    Outcome coll;
-    if (!ext) {
-      coll = Skipped("no PCK certificate extensions: FMSPC unknown");
-    } else {
-      ASSIGN_OR_RETURN(auto resolved,
-                       ResolveSigned(col, &QvlCollateral::tcb_info, &QvlCollateral::tcb_info_signature,
-                                     &QvlCollateral::tcb_info_issuer_chain, b.tcb_info(),
-                                     b.tcb_info_signature(), b.tcb_info_issuer_chain(), "tcb_info",
-                                     "tcbInfo", TcbInfoKey(fmspc), TcbInfoIssuerChainKey(fmspc),
-                                     kTcbInfoCodes));
-      if (std::holds_alternative<Outcome>(resolved)) {
-        coll = std::get<Outcome>(resolved);
-      } else {
-        SignedRun run = VerifySigned(std::get<SignedCollateral>(resolved), anchors, root_crl,
-                                     ctx.at, kTcbInfoCodes);
-        coll = run.outcome;
-        if (run.ok) {
-          absl::StatusOr<TcbInfo> info = ParseTcbInfo(run.text);
-          if (!info.ok()) {
-            coll = Outcome::Fail(reason::kTcbInfoMalformed, std::string(info.status().message()));
-          } else if (info->id != "TDX" || info->version != kTcbInfoVersion ||
-                     info->tcb_type != kTcbType) {
-            coll = Outcome::Fail(reason::kTcbInfoUnsupported,
-                                 absl::StrFormat("TCB info id \"%s\" version %d tcbType %d "
-                                                 "(expected TDX version 3 tcbType 0)",
-                                                 info->id, info->version, info->tcb_type));
-          } else {
-            Outcome dates = CheckDates(*info, ctx.at, kTcbInfoCodes);
-            if (!dates.passed()) {
-              coll = dates;
-            } else {
-              tcb_info = *std::move(info);
-              coll.detail += absl::StrFormat("; valid %s -> %s, tcbEvaluationDataNumber %d",
-                                             FormatRfc3339(tcb_info->issue_date),
-                                             FormatRfc3339(tcb_info->next_update),
-                                             tcb_info->tcb_evaluation_data_number);
-            }
-          }
-        }
-      }
-    }
-    Record(d, kCheckTcbInfoCollateral, hw, std::move(coll));
-  }
+  const std::optional<TcbInfo> no_tcb_info;
+  const std::optional<TcbInfo>& tcb_info = tcb_copy ? tcb_copy->value : no_tcb_info;
+  Record(d, kCheckTcbInfoCollateral, hw,
+         tcb_copy ? tcb_copy->outcome : Skipped("no PCK certificate extensions: FMSPC unknown"));
+  Record(d, kCheckTcbSigningRevocation, hw, std::move(signing_revocation));
 
   Outcome match = Skipped("no verified TCB info");
   if (tcb_info) match = CheckTcbInfoMatch(*tcb_info, *ext);
@@ -901,7 +1237,7 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
       advisories.insert(qe_level->advisory_ids.begin(), qe_level->advisory_ids.end());
       parts.push_back(absl::StrFormat("QE %s", TcbStatusName(qe_level->status)));
     } else {
-      parts.push_back("QE status unknown (QE identity not verified)");
+      parts.push_back("QE status unknown (no verified, matching QE identity)");
     }
     if (module.level) {
       combined = ConvergeTcbStatus(combined, module.level->status);
@@ -912,10 +1248,12 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
     if (combined == TcbStatus::kRevoked) {
       status = Outcome::Fail(reason::kTcbRevoked, detail);
     } else if (!qe_level) {
-      status = Outcome::NotChecked(reason::kQeIdentityMissing,
-                                   absl::StrFormat("%s; the QE's TCB status is not known, so the "
-                                                   "combined status is incomplete",
-                                                   detail));
+      // Fail closed: without the QE's status the combination is incomplete
+      // and could hide an OutOfDate or Revoked QE.
+      status = Outcome::Fail(reason::kTcbStatusIncomplete,
+                             absl::StrFormat("%s; the QE's TCB status is not known, so the "
+                                             "combined status is incomplete",
+                                             detail));
     } else if (combined == TcbStatus::kUpToDate) {
       status = Outcome::Pass(detail);
     } else {
@@ -947,9 +1285,13 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
                                  absl::FormatDuration(col.grace()), absl::StrJoin(col.stale(), ", ")));
   }
 
-  if (svns_authentic && !revocation_failed) {
+  // The quote is authentic only when its whole signature chain verified
+  // and the PCK chain is not known to be revoked.
+  const bool authentic = svns_authentic && !revocation_failed;
+  if (authentic) {
     d.report_data = Bytes(q.body.report_data.begin(), q.body.report_data.end());
   }
+  d.evidence_authentic = authentic;
   d.simulated = pck.ok && pck.simulated;
   d.collateral = col.used();
   d.claims = std::move(claims);

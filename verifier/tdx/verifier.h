@@ -17,7 +17,8 @@
 namespace rp::tdx {
 
 // Collateral keys (offline-directory layout, docs/claims/tdx.md) read from
-// VerifyContext::collateral for items the bundle does not carry. `fmspc` is
+// VerifyContext::collateral (the server's copy; always looked up, also when
+// the bundle carries the item: see collateral_choice.h). `fmspc` is
 // lower-case hex; `ca` is "platform" or "processor".
 std::string QvlCollateralKey(std::string_view fmspc);       // intel/collateral/<fmspc>.json
 std::string TcbInfoKey(std::string_view fmspc);             // intel/tcb_info/<fmspc>.json
@@ -31,13 +32,20 @@ std::string RootCaCrlKey();                                 // intel/root_ca.crl
 // order: tdx.quote_format, .pck_chain, .pck_revocation, .pck_extensions,
 // .qe_report_signature, .qe_report_data, .quote_signature,
 // .qe_identity_collateral, .qe_identity, .tcb_info_collateral,
-// .tcb_info_match, .tdx_module, .tcb_level, .tcb_status (and
-// .collateral_freshness when stale collateral was used). After a parse
-// failure only quote_format is recorded; otherwise every check is recorded
-// (NOT_CHECKED / PREREQUISITE_FAILED when its inputs are missing).
-// DeviceResult.report_data is set only when the PCK chain, the QE report
-// signature, the QE report data binding and the quote signature all
-// passed and revocation did not fail.
+// .tcb_signing_revocation, .tcb_info_match, .tdx_module, .tcb_level,
+// .tcb_status (and .collateral_freshness when stale collateral was used).
+// After a parse failure only quote_format is recorded; otherwise every
+// check is recorded (NOT_CHECKED / PREREQUISITE_FAILED when its inputs are
+// missing). Revocation checks pass only when the CRL was there; a missing
+// CRL leaves them NOT_CHECKED (COLLATERAL_MISSING). A missing or
+// unverifiable QE identity FAILS, and so does tcb_status then
+// (TCB_STATUS_INCOMPLETE).
+// Each collateral item is the server's copy unless the bundle's verified
+// and is not older (collateral_choice.h); details and the token's
+// collateral list say which copy was used and why.
+// DeviceResult.report_data is set, and evidence_authentic is true, only
+// when the PCK chain, the QE report signature, the QE report data binding
+// and the quote signature all passed and PCK revocation did not fail.
 //
 // Immutable after Create; Verify is safe to call from many threads.
 class TdxVerifier : public core::EvidenceVerifier {

@@ -28,7 +28,7 @@ const std::vector<std::string> kCheckOrder = {
     kCheckQuoteFormat,        kCheckPckChain,      kCheckPckRevocation,
     kCheckPckExtensions,      kCheckQeReportSignature, kCheckQeReportData,
     kCheckQuoteSignature,     kCheckQeIdentityCollateral, kCheckQeIdentity,
-    kCheckTcbInfoCollateral,  kCheckTcbInfoMatch, kCheckTdxModule,
+    kCheckTcbInfoCollateral,  kCheckTcbSigningRevocation, kCheckTcbInfoMatch, kCheckTdxModule,
     kCheckTcbLevel,           kCheckTcbStatus};
 
 const core::Check* FindCheck(const DeviceResult& d, std::string_view name) {
@@ -142,6 +142,7 @@ TEST_F(TdxGoldenTest, PhalaUpToDateFromBundleCollateral) {
   EXPECT_FALSE(d.HasFailure());
   EXPECT_EQ(d.tee, "tdx");
   EXPECT_FALSE(d.simulated);
+  EXPECT_TRUE(d.evidence_authentic);
   const nlohmann::json& c = d.claims;
   EXPECT_EQ(c["quote_version"], 4);
   EXPECT_EQ(c["tcb_status"], "UpToDate");
@@ -194,6 +195,42 @@ TEST_F(TdxGoldenTest, PhalaUpToDateFromOfflineQvlJson) {
   EXPECT_NE(tcb->detail.find("intel/collateral/b0c06f000000.json"), std::string::npos) << tcb->detail;
 }
 
+// Issue 10: a bundle whose qe_identity is garbage (unsigned JSON, no
+// signature) while the server holds the real collateral (offline QVL JSON)
+// gets the same verdict as the intact bundle: the bundle item never hides
+// the server's copy. Likewise a truncated signature on the real text.
+TEST_F(TdxGoldenTest, PhalaUpToDateGarbageBundleQeIdentityUsesTheServerCopy) {
+  test::MapSource source;
+  source.Put(QvlCollateralKey("b0c06f000000"), test::ReadTdxData("phala_uptodate/collateral.json"));
+  const absl::Time at = test::At("2025-07-01T00:00:00Z");
+  const DeviceResult intact = Run(BundleWithQvl("phala_uptodate"), at, source);
+  for (int variant = 0; variant < 2; ++variant) {
+    attestation::v1::EvidenceBundle b = BundleWithQvl("phala_uptodate");
+    auto* col = b.mutable_tdx()->mutable_collateral();
+    if (variant == 0) {
+      col->set_qe_identity("{\"id\":\"TD_QE\",\"version\":2,\"tcbLevels\":[]}");
+      col->clear_qe_identity_signature();
+    } else {
+      col->set_qe_identity_signature(col->qe_identity_signature().substr(0, 64));
+    }
+    const DeviceResult d = Run(b, at, source);
+    EXPECT_EQ(Names(d), kCheckOrder) << Describe(d);
+    ASSERT_EQ(d.checks.size(), intact.checks.size());
+    for (size_t i = 0; i < d.checks.size(); ++i) {
+      EXPECT_EQ(d.checks[i].status, intact.checks[i].status) << d.checks[i].name << "\n" << Describe(d);
+      EXPECT_EQ(d.checks[i].reason, intact.checks[i].reason) << d.checks[i].name;
+      EXPECT_EQ(d.checks[i].status, CheckStatus::kPass) << d.checks[i].name;
+    }
+    EXPECT_EQ(d.claims, intact.claims);
+    EXPECT_EQ(d.claims["tcb_status"], "UpToDate");
+    EXPECT_EQ(d.evidence_authentic, intact.evidence_authentic);
+    const core::Check* qe = FindCheck(d, kCheckQeIdentityCollateral);
+    EXPECT_NE(qe->detail.find("collateral intel/collateral/b0c06f000000.json (qe_identity)"),
+              std::string::npos)
+        << qe->detail;
+  }
+}
+
 TEST_F(TdxGoldenTest, PhalaUpToDateOutsideTheCollateralWindow) {
   test::MapSource none;
   // 2025-08-01: TCB info (nextUpdate 2025-07-19) and PCK CRL have expired.
@@ -203,6 +240,7 @@ TEST_F(TdxGoldenTest, PhalaUpToDateOutsideTheCollateralWindow) {
   ExpectStatus(d, kCheckPckRevocation, CheckStatus::kFail, reason::kCrlNotCurrent);
   EXPECT_FALSE(d.claims.contains("tcb_status"));
   EXPECT_FALSE(d.report_data.has_value());
+  EXPECT_FALSE(d.evidence_authentic);
 }
 
 // phala_no_tcb_level: v5 (TD 1.5 body), FMSPC 90C06F000000, at 2026-03-01:
@@ -216,7 +254,8 @@ TEST_F(TdxGoldenTest, PhalaNoTcbLevelIsRejected) {
   ExpectStatus(d, kCheckTcbStatus, CheckStatus::kNotChecked, reason::kPrerequisiteFailed);
   for (const char* name : {kCheckQuoteFormat, kCheckPckChain, kCheckPckRevocation,
                            kCheckQeReportSignature, kCheckQeReportData, kCheckQuoteSignature,
-                           kCheckQeIdentityCollateral, kCheckTcbInfoCollateral, kCheckTcbInfoMatch}) {
+                           kCheckQeIdentityCollateral, kCheckTcbInfoCollateral,
+                           kCheckTcbSigningRevocation, kCheckTcbInfoMatch}) {
     ExpectStatus(d, name, CheckStatus::kPass, reason::kOk);
   }
   EXPECT_TRUE(d.HasFailure());
@@ -294,7 +333,8 @@ TEST_F(TdxGoldenTest, GoTdxSprE4HasNoMatchingTcbLevelByIntelsRule) {
   for (const char* name : {kCheckQuoteFormat, kCheckPckChain, kCheckPckRevocation,
                            kCheckPckExtensions, kCheckQeReportSignature, kCheckQeReportData,
                            kCheckQuoteSignature, kCheckQeIdentityCollateral, kCheckQeIdentity,
-                           kCheckTcbInfoCollateral, kCheckTcbInfoMatch, kCheckTdxModule}) {
+                           kCheckTcbInfoCollateral, kCheckTcbSigningRevocation,
+                           kCheckTcbInfoMatch, kCheckTdxModule}) {
     ExpectStatus(d, name, CheckStatus::kPass, reason::kOk);
   }
   ExpectStatus(d, kCheckTcbLevel, CheckStatus::kFail, reason::kTcbLevelNotFound);
@@ -331,7 +371,9 @@ TEST_F(TdxGoldenTest, GoTdxSprE4HasNoMatchingTcbLevelByIntelsRule) {
 // gotdx_v5: quote v5 (TD 1.5 body), at 2026-02-15 with the TCB info of that
 // era (PCS body in the offline layout; issuer chain and root CA CRL from
 // the phala_no_tcb_level collateral, the same Intel certificates). No PCK
-// CRL and no QE identity of that era exist: both are reported missing.
+// CRL and no QE identity of that era exist: PCK revocation is not-checked,
+// the missing QE identity FAILS (fail closed, issue 10) and with it the
+// combined TCB status (incomplete without the QE's status).
 TEST_F(TdxGoldenTest, GoTdxV5ParsesAndVerifiesWithoutQeIdentity) {
   attestation::v1::EvidenceBundle b;
   b.mutable_tdx()->set_quote(ToString(test::ReadTdxData("gotdx_v5/quote.bin")));
@@ -347,15 +389,15 @@ TEST_F(TdxGoldenTest, GoTdxV5ParsesAndVerifiesWithoutQeIdentity) {
   EXPECT_EQ(Names(d), kCheckOrder) << Describe(d);
   for (const char* name : {kCheckQuoteFormat, kCheckPckChain, kCheckPckExtensions,
                            kCheckQeReportSignature, kCheckQeReportData, kCheckQuoteSignature,
-                           kCheckTcbInfoCollateral, kCheckTcbInfoMatch, kCheckTdxModule,
-                           kCheckTcbLevel}) {
+                           kCheckTcbInfoCollateral, kCheckTcbSigningRevocation,
+                           kCheckTcbInfoMatch, kCheckTdxModule, kCheckTcbLevel}) {
     ExpectStatus(d, name, CheckStatus::kPass, reason::kOk);
   }
   ExpectStatus(d, kCheckPckRevocation, CheckStatus::kNotChecked, reason::kCollateralMissing);
-  ExpectStatus(d, kCheckQeIdentityCollateral, CheckStatus::kNotChecked, reason::kQeIdentityMissing);
+  ExpectStatus(d, kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityMissing);
   ExpectStatus(d, kCheckQeIdentity, CheckStatus::kNotChecked, reason::kPrerequisiteFailed);
-  ExpectStatus(d, kCheckTcbStatus, CheckStatus::kNotChecked, reason::kQeIdentityMissing);
-  EXPECT_FALSE(d.HasFailure());
+  ExpectStatus(d, kCheckTcbStatus, CheckStatus::kFail, reason::kTcbStatusIncomplete);
+  EXPECT_TRUE(d.HasFailure());
   EXPECT_FALSE(d.claims.contains("tcb_status"));
   EXPECT_EQ(d.claims["platform_tcb_status"], "UpToDate");
   EXPECT_EQ(d.claims["quote_version"], 5);
@@ -372,6 +414,7 @@ TEST_F(TdxGoldenTest, GoTdxV5ParsesAndVerifiesWithoutQeIdentity) {
   EXPECT_EQ(d.claims["fmspc"], "90c06f000000");
   // Signatures and the PCK chain verified: the binding may use REPORTDATA.
   EXPECT_TRUE(d.report_data.has_value());
+  EXPECT_TRUE(d.evidence_authentic);
 }
 
 }  // namespace

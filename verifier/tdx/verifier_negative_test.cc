@@ -141,7 +141,7 @@ std::string Describe(const DeviceResult& d) {
 TEST(TdxBuilderEvidence, BaselinePassesEveryCheck) {
   Scenario s;
   const DeviceResult d = RunScenario(s);
-  ASSERT_EQ(d.checks.size(), 14u) << Describe(d);
+  ASSERT_EQ(d.checks.size(), 15u) << Describe(d);
   for (const auto& c : d.checks) {
     EXPECT_EQ(c.status, CheckStatus::kPass) << c.name << " " << c.reason << ": " << c.detail;
   }
@@ -155,6 +155,7 @@ TEST(TdxBuilderEvidence, BaselinePassesEveryCheck) {
   ASSERT_TRUE(d.report_data.has_value());
   EXPECT_EQ((*d.report_data)[63], 63);
   EXPECT_FALSE(d.simulated);
+  EXPECT_TRUE(d.evidence_authentic);
 }
 
 TEST(TdxBuilderEvidence, V5Td15BaselinePasses) {
@@ -349,6 +350,323 @@ TEST(TdxCollateralSources, StaleBeyondGraceFailsClosed) {
   EXPECT_FALSE(d.claims.contains("tcb_status"));
 }
 
+// --- Issue 10: fail closed; the server's view of the collateral wins ------------
+
+const core::CollateralRef* FindRef(const DeviceResult& d, std::string_view kind) {
+  for (const auto& r : d.collateral) {
+    if (r.kind == kind) return &r;
+  }
+  return nullptr;
+}
+
+void ExpectCheck(const DeviceResult& d, std::string_view name, CheckStatus status,
+                 std::string_view reason) {
+  const core::Check* c = FindCheck(d, name);
+  ASSERT_NE(c, nullptr) << name << "\n" << Describe(d);
+  EXPECT_EQ(c->status, status) << name << "\n" << Describe(d);
+  EXPECT_EQ(c->reason, reason) << name << "\n" << Describe(d);
+}
+
+// The server's copy of everything, from a collateral set built with `edit`
+// applied to a fresh scenario's JSON (QVL JSON in the offline layout).
+test::MapSource ServerWith(const std::function<void(testing::TdxCollateralSpec&)>& edit) {
+  testing::TdxCollateralSpec spec;
+  spec.tcb_info = testing::DefaultTcbInfo(kAt);
+  spec.qe_identity = testing::DefaultQeIdentity(kAt);
+  if (edit) edit(spec);
+  auto col = testing::MakeTdxCollateral(Pki(), spec);
+  return OfflineFrom(OrDie(col, "MakeTdxCollateral"));
+}
+
+// (a) No QE identity anywhere: a FAIL, and the combined TCB status fails
+// too (incomplete); no tcb_status / advisory_ids claims.
+TEST(TdxFailClosed, QeIdentityAbsentFailsAndTcbStatusFails) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+    c.clear_qe_identity();
+    c.clear_qe_identity_signature();
+    c.clear_qe_identity_issuer_chain();
+  };
+  const DeviceResult d = RunScenario(s);
+  ExpectCheck(d, kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityMissing);
+  ExpectCheck(d, kCheckQeIdentity, CheckStatus::kNotChecked, reason::kPrerequisiteFailed);
+  ExpectCheck(d, kCheckTcbStatus, CheckStatus::kFail, reason::kTcbStatusIncomplete);
+  EXPECT_FALSE(d.claims.contains("tcb_status"));
+  EXPECT_FALSE(d.claims.contains("advisory_ids"));
+  EXPECT_EQ(d.claims["platform_tcb_status"], "UpToDate");
+  // The quote itself is authentic; the collateral is what is missing.
+  EXPECT_TRUE(d.evidence_authentic);
+}
+
+// (b) A QE identity whose signature does not verify (a well-formed r||s
+// over other text) fails, and so does the TCB status.
+TEST(TdxFailClosed, QeIdentityWithBadSignatureFails) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+    auto sig = testing::SignJsonHex(Pki().tcb_signing.key.get(), c.qe_identity() + "x");
+    c.set_qe_identity_signature(OrDie(sig, "sign"));
+  };
+  const DeviceResult d = RunScenario(s);
+  ExpectCheck(d, kCheckQeIdentityCollateral, CheckStatus::kFail,
+              reason::kQeIdentitySignatureInvalid);
+  ExpectCheck(d, kCheckTcbStatus, CheckStatus::kFail, reason::kTcbStatusIncomplete);
+  EXPECT_FALSE(d.claims.contains("tcb_status"));
+}
+
+TEST(TdxFailClosed, QeIdentityWithoutSignatureFails) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.clear_qe_identity_signature(); };
+  const DeviceResult d = RunScenario(s);
+  ExpectCheck(d, kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityMissing);
+  ExpectCheck(d, kCheckTcbStatus, CheckStatus::kFail, reason::kTcbStatusIncomplete);
+}
+
+// (c) No root CA CRL: neither the TCB signing certificate's nor the PCK
+// CA's revocation was checked: both checks are not-checked, never pass.
+TEST(TdxFailClosed, NoRootCaCrlLeavesBothRevocationChecksNotChecked) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.clear_root_ca_crl(); };
+  const DeviceResult d = RunScenario(s);
+  ExpectCheck(d, kCheckTcbSigningRevocation, CheckStatus::kNotChecked, reason::kCollateralMissing);
+  ExpectCheck(d, kCheckPckRevocation, CheckStatus::kNotChecked, reason::kCollateralMissing);
+  // The signed collateral itself verified and is used.
+  ExpectCheck(d, kCheckTcbInfoCollateral, CheckStatus::kPass, reason::kOk);
+  ExpectCheck(d, kCheckQeIdentityCollateral, CheckStatus::kPass, reason::kOk);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_TRUE(d.evidence_authentic);
+}
+
+TEST(TdxFailClosed, NoCrlsAtAllNeverPass) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+    c.clear_root_ca_crl();
+    c.clear_pck_crl();
+  };
+  const DeviceResult d = RunScenario(s);
+  ExpectCheck(d, kCheckTcbSigningRevocation, CheckStatus::kNotChecked, reason::kCollateralMissing);
+  ExpectCheck(d, kCheckPckRevocation, CheckStatus::kNotChecked, reason::kCollateralMissing);
+}
+
+TEST(TdxFailClosed, ExpiredRootCaCrlFailsBothRevocationChecks) {
+  Scenario s;
+  s.crls.root_crl.this_update = kAt - absl::Hours(24 * 40);
+  s.crls.root_crl.next_update = kAt - absl::Hours(24);
+  const DeviceResult d = RunScenario(s);
+  ExpectCheck(d, kCheckTcbSigningRevocation, CheckStatus::kFail, reason::kCrlNotCurrent);
+  ExpectCheck(d, kCheckPckRevocation, CheckStatus::kFail, reason::kCrlNotCurrent);
+  EXPECT_FALSE(d.evidence_authentic);
+  EXPECT_FALSE(d.report_data.has_value());
+}
+
+TEST(TdxFailClosed, RootCaCrlStaleBeyondGraceFailsSigningRevocation) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.clear_root_ca_crl(); };
+  Built b = Build(s);
+  test::MapSource m;
+  auto col = testing::MakeTdxCollateral(Pki(), s.crls);
+  m.Put(RootCaCrlKey(), *HexDecode(OrDie(col, "collateral").root_ca_crl()));
+  m.MarkStale(RootCaCrlKey());
+  core::VerifyContext ctx{kAt, &m, std::nullopt};
+  auto r = Verifier().Verify(b.bundle, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectCheck((*r)[0], kCheckTcbSigningRevocation, CheckStatus::kFail,
+              reason::kCollateralStaleBeyondGrace);
+  ExpectCheck((*r)[0], kCheckPckRevocation, CheckStatus::kFail, reason::kCollateralStaleBeyondGrace);
+}
+
+// (d) An unsigned qe_identity in the bundle does not hide the server's
+// copy: the server's is used and the QE identity check runs on it.
+TEST(TdxServerViewWins, UnsignedBundleQeIdentityDoesNotHideTheServerCopy) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+    c.set_qe_identity("{\"id\":\"TD_QE\",\"version\":2}");
+    c.clear_qe_identity_signature();
+  };
+  test::MapSource server = ServerWith(nullptr);
+  const DeviceResult d = RunScenario(s, &server);
+  ExpectCheck(d, kCheckQeIdentityCollateral, CheckStatus::kPass, reason::kOk);
+  ExpectCheck(d, kCheckQeIdentity, CheckStatus::kPass, reason::kOk);
+  ExpectCheck(d, kCheckTcbStatus, CheckStatus::kPass, reason::kOk);
+  EXPECT_EQ(d.claims["tcb_status"], "UpToDate");
+  const core::Check* qe = FindCheck(d, kCheckQeIdentityCollateral);
+  EXPECT_NE(qe->detail.find("collateral intel/collateral/00906ed50000.json"), std::string::npos)
+      << qe->detail;
+  EXPECT_NE(qe->detail.find("server copy used: the bundle's copy was ignored"), std::string::npos)
+      << qe->detail;
+  const core::CollateralRef* ref = FindRef(d, "qe_identity");
+  ASSERT_NE(ref, nullptr);
+  EXPECT_EQ(ref->id, QvlCollateralKey("00906ed50000"));
+  EXPECT_NE(ref->source.find("bundle's copy was ignored"), std::string::npos) << ref->source;
+}
+
+// The same with a garbage signature: the bundle item is ignored, the
+// server's verdict stands (here the server's QE identity says OutOfDate).
+TEST(TdxServerViewWins, GarbageBundleQeIdentityCannotImproveTheVerdict) {
+  Scenario s;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+    c.set_qe_identity_signature(std::string(128, '0'));
+  };
+  test::MapSource server = ServerWith([](testing::TdxCollateralSpec& spec) {
+    spec.qe_identity["tcbLevels"][0]["tcbStatus"] = "OutOfDate";
+  });
+  const DeviceResult d = RunScenario(s, &server);
+  ExpectCheck(d, kCheckQeIdentityCollateral, CheckStatus::kPass, reason::kOk);
+  EXPECT_EQ(d.claims["qe_tcb_status"], "OutOfDate");
+  EXPECT_EQ(d.claims["tcb_status"], "OutOfDate");
+}
+
+// (e) A rollback: the bundle's TCB info is Intel-signed and still inside
+// its validity window but older (tcbEvaluationDataNumber 16, when this
+// level was UpToDate) than the server's (17, now OutOfDate).
+TEST(TdxServerViewWins, OlderBundleTcbInfoLosesToTheServerCopy) {
+  Scenario s;
+  s.tcb_info["tcbEvaluationDataNumber"] = 16;
+  s.tcb_info["issueDate"] = FormatRfc3339(kAt - absl::Hours(24 * 20));
+  test::MapSource server = ServerWith([](testing::TdxCollateralSpec& spec) {
+    spec.tcb_info["tcbLevels"][0]["tcbStatus"] = "OutOfDate";
+    spec.tcb_info["tcbLevels"][0]["advisoryIDs"] = {"INTEL-SA-01000"};
+  });
+  const DeviceResult d = RunScenario(s, &server);
+  ExpectCheck(d, kCheckTcbInfoCollateral, CheckStatus::kPass, reason::kOk);
+  EXPECT_EQ(d.claims["tcb_evaluation_data_number"], 17);
+  EXPECT_EQ(d.claims["tcb_status"], "OutOfDate");
+  EXPECT_EQ(d.claims["advisory_ids"], nlohmann::json::array({"INTEL-SA-01000"}));
+  const core::Check* tcb = FindCheck(d, kCheckTcbInfoCollateral);
+  EXPECT_NE(tcb->detail.find("server copy used: the server's copy (tcbEvaluationDataNumber 17"),
+            std::string::npos)
+      << tcb->detail;
+  const core::CollateralRef* ref = FindRef(d, "tcb_info");
+  ASSERT_NE(ref, nullptr);
+  EXPECT_EQ(ref->id, QvlCollateralKey("00906ed50000"));
+}
+
+// Same evaluation number, older issueDate: the server's copy still wins.
+TEST(TdxServerViewWins, SameNumberOlderIssueDateLoses) {
+  Scenario s;
+  s.tcb_info["issueDate"] = FormatRfc3339(kAt - absl::Hours(24 * 6));
+  test::MapSource server = ServerWith([](testing::TdxCollateralSpec& spec) {
+    spec.tcb_info["tcbLevels"][0]["tcbStatus"] = "SWHardeningNeeded";
+  });
+  const DeviceResult d = RunScenario(s, &server);
+  EXPECT_EQ(d.claims["tcb_status"], "SWHardeningNeeded") << Describe(d);
+}
+
+// (f) A newer signed TCB info in the bundle than the server holds (the
+// server's cache lags): the bundle's copy is used.
+TEST(TdxServerViewWins, NewerBundleTcbInfoIsUsed) {
+  Scenario s;
+  s.tcb_info["tcbEvaluationDataNumber"] = 18;
+  test::MapSource server = ServerWith([](testing::TdxCollateralSpec& spec) {
+    spec.tcb_info["tcbLevels"][0]["tcbStatus"] = "OutOfDate";
+  });
+  const DeviceResult d = RunScenario(s, &server);
+  EXPECT_FALSE(d.HasFailure()) << Describe(d);
+  EXPECT_EQ(d.claims["tcb_evaluation_data_number"], 18);
+  EXPECT_EQ(d.claims["tcb_status"], "UpToDate");
+  const core::Check* tcb = FindCheck(d, kCheckTcbInfoCollateral);
+  EXPECT_NE(tcb->detail.find("bundle copy used: the bundle's copy (tcbEvaluationDataNumber 18"),
+            std::string::npos)
+      << tcb->detail;
+  const core::CollateralRef* ref = FindRef(d, "tcb_info");
+  ASSERT_NE(ref, nullptr);
+  EXPECT_EQ(ref->id, "bundle");
+  EXPECT_NE(ref->source.find("newer than the server's"), std::string::npos) << ref->source;
+}
+
+// A newer bundle copy that does not verify is ignored.
+TEST(TdxServerViewWins, NewerButUnverifiableBundleTcbInfoIsIgnored) {
+  Scenario s;
+  s.tcb_info["tcbEvaluationDataNumber"] = 18;
+  s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
+    c.set_tcb_info_issuer_chain(OtherPki().tcb_signing_chain_pem);
+  };
+  test::MapSource server = ServerWith(nullptr);
+  const DeviceResult d = RunScenario(s, &server);
+  ExpectCheck(d, kCheckTcbInfoCollateral, CheckStatus::kPass, reason::kOk);
+  EXPECT_EQ(d.claims["tcb_evaluation_data_number"], 17);
+}
+
+// (g) An older PCK CRL in the bundle (before the leaf was revoked) loses
+// to the server's newer one, which revokes it.
+TEST(TdxServerViewWins, OlderBundlePckCrlLosesToTheServerCopy) {
+  Scenario s;
+  s.crls.pck_crl.this_update = kAt - absl::Hours(24 * 10);
+  test::MapSource server = ServerWith([](testing::TdxCollateralSpec& spec) {
+    spec.pck_crl.this_update = kAt - absl::Hours(24);
+    spec.pck_revoked = {testing::RevokedEntry{{0x3c, 0x16, 0xed}}};
+  });
+  const DeviceResult d = RunScenario(s, &server);
+  ExpectCheck(d, kCheckPckRevocation, CheckStatus::kFail, reason::kPckRevoked);
+  const core::Check* rev = FindCheck(d, kCheckPckRevocation);
+  EXPECT_NE(rev->detail.find("collateral intel/collateral/00906ed50000.json (pck_crl)"),
+            std::string::npos)
+      << rev->detail;
+  EXPECT_FALSE(d.evidence_authentic);
+  EXPECT_FALSE(d.report_data.has_value());
+}
+
+// The reverse: a newer bundle CRL (the server's lags) is used.
+TEST(TdxServerViewWins, NewerBundlePckCrlIsUsed) {
+  Scenario s;
+  s.crls.pck_crl.this_update = kAt - absl::Hours(24);
+  s.crls.pck_revoked = {testing::RevokedEntry{{0x3c, 0x16, 0xed}}};
+  test::MapSource server = ServerWith([](testing::TdxCollateralSpec& spec) {
+    spec.pck_crl.this_update = kAt - absl::Hours(24 * 10);
+  });
+  const DeviceResult d = RunScenario(s, &server);
+  ExpectCheck(d, kCheckPckRevocation, CheckStatus::kFail, reason::kPckRevoked);
+}
+
+// An older root CA CRL in the bundle loses too (it serves the PCK CA and
+// the TCB signing certificate).
+TEST(TdxServerViewWins, OlderBundleRootCaCrlLosesToTheServerCopy) {
+  Scenario s;
+  s.crls.root_crl.this_update = kAt - absl::Hours(24 * 10);
+  test::MapSource server = ServerWith([](testing::TdxCollateralSpec& spec) {
+    spec.root_crl.this_update = kAt - absl::Hours(24);
+    spec.root_revoked = {testing::RevokedEntry{{0x7e, 0x38}}};  // the TCB signing cert
+  });
+  const DeviceResult d = RunScenario(s, &server);
+  ExpectCheck(d, kCheckTcbSigningRevocation, CheckStatus::kFail, reason::kTcbSigningCertRevoked);
+  ExpectCheck(d, kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbSigningCertRevoked);
+  EXPECT_FALSE(d.claims.contains("tcb_status"));
+}
+
+// The server's copy is stale beyond the grace: a bundle copy cannot stand
+// in for it (nothing says it is current).
+TEST(TdxServerViewWins, ServerRefusalIsNotBypassedByBundleCollateral) {
+  Scenario s;
+  Built b = Build(s);
+  test::MapSource m = OfflineFrom(b.bundle.tdx().collateral());
+  m.MarkStale(QvlCollateralKey("00906ed50000"));
+  core::VerifyContext ctx{kAt, &m, std::nullopt};
+  auto r = Verifier().Verify(b.bundle, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const DeviceResult& d = (*r)[0];
+  ExpectCheck(d, kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kCollateralStaleBeyondGrace);
+  ExpectCheck(d, kCheckQeIdentityCollateral, CheckStatus::kFail,
+              reason::kCollateralStaleBeyondGrace);
+  EXPECT_FALSE(d.claims.contains("tcb_status"));
+}
+
+// Identical copies in the bundle and on the server are verified once and
+// the server's is named.
+TEST(TdxServerViewWins, IdenticalCopiesUseTheServerCopy) {
+  Scenario s;
+  Built b = Build(s);
+  test::MapSource m = OfflineFrom(b.bundle.tdx().collateral());
+  core::VerifyContext ctx{kAt, &m, std::nullopt};
+  auto r = Verifier().Verify(b.bundle, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const DeviceResult& d = (*r)[0];
+  for (const auto& c : d.checks) {
+    EXPECT_EQ(c.status, CheckStatus::kPass) << c.name << " " << c.reason << ": " << c.detail;
+  }
+  const core::Check* tcb = FindCheck(d, kCheckTcbInfoCollateral);
+  EXPECT_NE(tcb->detail.find("the bundle's copy is identical"), std::string::npos) << tcb->detail;
+  for (const auto& ref : d.collateral) EXPECT_NE(ref.id, "bundle") << ref.kind;
+}
+
 // --- One change, one reason ------------------------------------------------------
 
 struct Case {
@@ -484,31 +802,34 @@ std::vector<Case> Cases() {
        [](Scenario& s) {
          s.edit_collateral = [](attestation::v1::TdxCollateral& c) { c.clear_qe_identity(); };
        },
-       kCheckQeIdentityCollateral, CheckStatus::kNotChecked, reason::kQeIdentityMissing},
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityMissing, {kCheckTcbStatus}},
       {"qe_identity_signature_invalid",
        [](Scenario& s) {
          s.edit_collateral = [](attestation::v1::TdxCollateral& c) {
            c.set_qe_identity(c.qe_identity() + " ");
          };
        },
-       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentitySignatureInvalid},
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentitySignatureInvalid,
+       {kCheckTcbStatus}},
       {"qe_identity_expired",
        [day](Scenario& s) {
          s.qe_identity["issueDate"] = FormatRfc3339(kAt - 40 * day);
          s.qe_identity["nextUpdate"] = FormatRfc3339(kAt - day);
        },
-       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityExpired},
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityExpired,
+       {kCheckTcbStatus}},
       {"qe_identity_wrong_id", [](Scenario& s) { s.qe_identity["id"] = "QE"; },
-       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityUnsupported},
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityUnsupported,
+       {kCheckTcbStatus}},
       {"qe_identity_mrsigner_mismatch",
        [](Scenario& s) { s.quote.SetQeMrSigner(std::array<uint8_t, 32>{1}); }, kCheckQeIdentity,
-       CheckStatus::kFail, reason::kQeIdentityMismatch},
+       CheckStatus::kFail, reason::kQeIdentityMismatch, {kCheckTcbStatus}},
       {"qe_identity_miscselect_mismatch", [](Scenario& s) { s.quote.SetQeMiscSelect(1); },
-       kCheckQeIdentity, CheckStatus::kFail, reason::kQeIdentityMismatch},
+       kCheckQeIdentity, CheckStatus::kFail, reason::kQeIdentityMismatch, {kCheckTcbStatus}},
       {"qe_identity_isvprodid_mismatch", [](Scenario& s) { s.qe_identity["isvprodid"] = 1; },
-       kCheckQeIdentity, CheckStatus::kFail, reason::kQeIdentityMismatch},
+       kCheckQeIdentity, CheckStatus::kFail, reason::kQeIdentityMismatch, {kCheckTcbStatus}},
       {"qe_tcb_level_not_found", [](Scenario& s) { s.quote.SetQeIsvSvn(3); }, kCheckQeIdentity,
-       CheckStatus::kFail, reason::kQeTcbLevelNotFound},
+       CheckStatus::kFail, reason::kQeTcbLevelNotFound, {kCheckTcbStatus}},
       {"qe_tcb_revoked",
        [](Scenario& s) { s.qe_identity["tcbLevels"][0]["tcbStatus"] = "Revoked"; },
        kCheckQeIdentity, CheckStatus::kFail, reason::kQeTcbRevoked},
@@ -548,8 +869,8 @@ std::vector<Case> Cases() {
        kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbSigningChainInvalid},
       {"tcb_signing_cert_revoked",
        [](Scenario& s) { s.crls.root_revoked = {testing::RevokedEntry{{0x7e, 0x38}}}; },
-       kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbSigningCertRevoked,
-       {kCheckQeIdentityCollateral}},
+       kCheckTcbSigningRevocation, CheckStatus::kFail, reason::kTcbSigningCertRevoked,
+       {kCheckQeIdentityCollateral, kCheckTcbInfoCollateral}},
       {"tcb_info_unknown_tcb_type", [](Scenario& s) { s.tcb_info["tcbType"] = 1; },
        kCheckTcbInfoCollateral, CheckStatus::kFail, reason::kTcbInfoUnsupported},
       {"tcb_info_signed_by_pck_ca",
@@ -630,6 +951,14 @@ TEST_P(TdxNegativeTest, OneChangeOneReason) {
       c.check == kCheckQeReportData || c.check == kCheckPckChain || c.check == kCheckQuoteFormat) {
     EXPECT_FALSE(d.report_data.has_value());
   }
+  // Authentic only with the quote's whole signature chain verified and
+  // the PCK chain not revoked (nor its revocation status unreadable).
+  const bool chain_broken = c.check == kCheckQuoteSignature || c.check == kCheckQeReportSignature ||
+                            c.check == kCheckQeReportData || c.check == kCheckPckChain ||
+                            c.check == kCheckQuoteFormat ||
+                            (c.check == kCheckPckRevocation && c.status == CheckStatus::kFail);
+  EXPECT_EQ(d.evidence_authentic, !chain_broken) << Describe(d);
+  EXPECT_EQ(d.report_data.has_value(), d.evidence_authentic);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, TdxNegativeTest, ::testing::ValuesIn(Cases()),
