@@ -90,6 +90,10 @@ TEST(ConfigTest, ParsesYamlWithTypedScalars) {
       "nonce:\n"
       "  lifetime_seconds: 1\n"
       "  replay_capacity: 10\n"
+      // A store this small needs small per-client limits: one client may
+      // hold at most half of it (2 + 1 x 1 <= 5).
+      "limits:\n"
+      "  get_challenge: {rate_per_second: 1, burst: 2}\n"
       "token:\n"
       "  algorithm: ES384\n"
       "  issuer: https://attest.example\n"

@@ -48,13 +48,15 @@ std::string IpAddress::ToString() const {
   return buf;
 }
 
-absl::StatusOr<IpNetwork> IpNetwork::Parse(std::string_view text) {
+absl::StatusOr<IpNetwork> IpNetwork::Parse(std::string_view text_view) {
+  // Debian's Abseil has its own string_view: work on a std::string.
+  const std::string text(text_view);
   IpNetwork n;
   std::string_view addr = text;
   int prefix = -1;
   if (const size_t slash = text.find('/'); slash != std::string_view::npos) {
-    addr = text.substr(0, slash);
-    const std::string_view bits = text.substr(slash + 1);
+    addr = std::string_view(text).substr(0, slash);
+    const std::string bits = text.substr(slash + 1);
     if (bits.empty() || bits.size() > 3 || !absl::SimpleAtoi(bits, &prefix) || prefix < 0) {
       return absl::InvalidArgumentError(absl::StrCat("'", text, "': bad prefix length"));
     }
@@ -105,7 +107,7 @@ std::string PeerInfo::RateKey() const {
 }
 
 std::optional<IpAddress> AddressFromGrpcPeer(std::string_view peer) {
-  std::string p = absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}, {"%5b", "["}, {"%5d", "]"},
+  std::string p = absl::StrReplaceAll(std::string(peer), {{"%5B", "["}, {"%5D", "]"}, {"%5b", "["}, {"%5d", "]"},
                                              {"%25", "%"}});
   std::string_view v = p;
   std::string_view host;
