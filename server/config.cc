@@ -1,5 +1,10 @@
 #include "server/config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -7,7 +12,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_format.h"
 #include "policy/yaml_json.h"
+#include "server/policy_access.h"
 #include "verifier/common/status_macros.h"
 
 namespace rp::server {
@@ -42,6 +49,11 @@ void ResolvePaths(const std::string& base_dir, ServerConfig* config) {
   ResolvePath(base, config->mutable_tls()->mutable_cert_file());
   ResolvePath(base, config->mutable_tls()->mutable_key_file());
   ResolvePath(base, config->mutable_tls()->mutable_client_ca_file());
+  if (config->has_http_tls()) {
+    ResolvePath(base, config->mutable_http_tls()->mutable_cert_file());
+    ResolvePath(base, config->mutable_http_tls()->mutable_key_file());
+    ResolvePath(base, config->mutable_http_tls()->mutable_client_ca_file());
+  }
   for (auto& key : *config->mutable_token()->mutable_keys()) {
     ResolvePath(base, key.mutable_pem_file());
   }
@@ -74,6 +86,40 @@ absl::Status CheckRange(const std::string& field, int64_t value, int64_t lo,
   }
   return absl::OkStatus();
 }
+
+absl::Status CheckTlsPair(const std::string& field, const attestation::v1::TlsConfig& tls) {
+  if (tls.cert_file().empty() != tls.key_file().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".cert_file and ", field, ".key_file must be set together"));
+  }
+  if (!tls.client_ca_file().empty() && tls.cert_file().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".client_ca_file requires ", field, ".cert_file and key_file"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRateLimit(const std::string& field, const attestation::v1::RateLimitConfig& r,
+                            bool production) {
+  if (!(r.rate_per_second() <= 1e6)) {  // also rejects NaN
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".rate_per_second must be at most 1e6 (negative = no limit)"));
+  }
+  if (r.rate_per_second() < 0) {
+    if (production) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          field, ".rate_per_second is negative (no limit); per-client rate limits cannot be "
+          "switched off in the production environment"));
+    }
+    return absl::OkStatus();
+  }
+  if (!(r.burst() >= 1 && r.burst() <= 1e6)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".burst must be in [1, 1e6]"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsHttps(const std::string& url) { return url.rfind("https://", 0) == 0; }
 
 }  // namespace
 
@@ -128,6 +174,23 @@ void ApplyDefaults(ServerConfig* config) {
   if (nonce->replay_capacity() == 0) {
     nonce->set_replay_capacity(kDefaultReplayCapacity);
   }
+  if (nonce->max_outstanding_challenges() == 0) {
+    nonce->set_max_outstanding_challenges(nonce->replay_capacity());
+  }
+  auto* limits = config->mutable_limits();
+  auto rate = [](attestation::v1::RateLimitConfig* r, double rate, double burst) {
+    if (r->rate_per_second() == 0) r->set_rate_per_second(rate);
+    if (r->burst() == 0) r->set_burst(burst);
+  };
+  rate(limits->mutable_get_challenge(), kDefaultGetChallengeRatePerSecond,
+       kDefaultGetChallengeBurst);
+  rate(limits->mutable_attest(), kDefaultAttestRatePerSecond, kDefaultAttestBurst);
+  if (limits->max_tracked_peers() == 0) limits->set_max_tracked_peers(kDefaultMaxTrackedPeers);
+  if (limits->grpc_memory_bytes() == 0) limits->set_grpc_memory_bytes(kDefaultGrpcMemoryBytes);
+  if (limits->grpc_max_threads() == 0) limits->set_grpc_max_threads(kDefaultGrpcMaxThreads);
+  if (limits->grpc_max_concurrent_streams() == 0) {
+    limits->set_grpc_max_concurrent_streams(kDefaultGrpcMaxConcurrentStreams);
+  }
   auto* token = config->mutable_token();
   if (token->algorithm().empty()) {
     token->set_algorithm(kDefaultTokenAlgorithm);
@@ -169,6 +232,7 @@ void ApplyCollateralDefaults(attestation::v1::CollateralConfig* c) {
   if (c->source_order().empty()) {
     c->add_source_order("offline");
     c->add_source_order("kds");
+    c->add_source_order("pcs");
   }
 }
 
@@ -183,6 +247,20 @@ absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& c
   if (production && !https && !c.offline()) {
     return absl::FailedPreconditionError(
         "collateral.kds_base_url must be https:// in the production environment");
+  }
+  // Intel PCS / PCCS (empty = Intel's https defaults).
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"intel_pcs_base_url", &c.intel_pcs_base_url()},
+        {"intel_root_ca_crl_url", &c.intel_root_ca_crl_url()}}) {
+    if (value->empty()) continue;
+    if (!IsHttps(*value) && value->rfind("http://", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "collateral.", field, " is '", *value, "', must start with https:// or http://"));
+    }
+    if (production && !IsHttps(*value) && !c.offline()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "collateral.", field, " must be https:// in the production environment"));
+    }
   }
   RETURN_IF_ERROR(CheckRange("collateral.connect_timeout_ms", c.connect_timeout_ms(), 1,
                              600000));
@@ -207,11 +285,15 @@ absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& c
                              24 * 3600));
   bool seen_offline = false;
   bool seen_kds = false;
+  bool seen_pcs = false;
   for (const std::string& s : c.source_order()) {
-    bool* seen = s == "offline" ? &seen_offline : (s == "kds" ? &seen_kds : nullptr);
+    bool* seen = s == "offline" ? &seen_offline
+                 : s == "kds"   ? &seen_kds
+                 : s == "pcs"   ? &seen_pcs
+                                : nullptr;
     if (seen == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "collateral.source_order has '", s, "', must be offline or kds"));
+          "collateral.source_order has '", s, "', must be offline, kds or pcs"));
     }
     if (*seen) {
       return absl::InvalidArgumentError(
@@ -255,15 +337,8 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
                        "', must be current, next or previous"));
     }
   }
-  const auto& tls = config.tls();
-  if (tls.cert_file().empty() != tls.key_file().empty()) {
-    return absl::InvalidArgumentError(
-        "tls.cert_file and tls.key_file must be set together");
-  }
-  if (!tls.client_ca_file().empty() && tls.cert_file().empty()) {
-    return absl::InvalidArgumentError(
-        "tls.client_ca_file requires tls.cert_file and key_file");
-  }
+  RETURN_IF_ERROR(CheckTlsPair("tls", config.tls()));
+  RETURN_IF_ERROR(CheckTlsPair("http_tls", config.http_tls()));
   const std::string& env = config.environment();
   if (env != kEnvironmentProduction && env != kEnvironmentDevelopment) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -278,11 +353,116 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
         "environment; "
         "the simulation root is for development and demos only");
   }
+  const bool production = env == kEnvironmentProduction;
+  // Transport (docs/hardening.md). Tokens, challenges and JWKS must not
+  // cross the network in the clear in production.
+  if (production && config.tls().cert_file().empty()) {
+    return absl::FailedPreconditionError(
+        "the production environment requires TLS on gRPC: set tls.cert_file and tls.key_file");
+  }
+  if (production && config.http_tls().cert_file().empty() && !config.http_behind_tls_proxy()) {
+    return absl::FailedPreconditionError(
+        "the production environment requires TLS on the HTTP port: set http_tls.cert_file and "
+        "http_tls.key_file, or http_behind_tls_proxy: true when a TLS-terminating proxy is "
+        "the only way to reach http_listen");
+  }
+  // Limits.
+  const auto& nonce = config.nonce();
+  RETURN_IF_ERROR(CheckRange("nonce.max_outstanding_challenges",
+                             nonce.max_outstanding_challenges(), 1, nonce.replay_capacity()));
+  const auto& limits = config.limits();
+  RETURN_IF_ERROR(CheckRateLimit("limits.get_challenge", limits.get_challenge(), production));
+  RETURN_IF_ERROR(CheckRateLimit("limits.attest", limits.attest(), production));
+  if (limits.get_challenge().rate_per_second() > 0) {
+    // One client, at its limit for a whole challenge lifetime, must not be
+    // able to hold more than half of the challenges the server may have out.
+    const double one_peer = limits.get_challenge().burst() +
+                            limits.get_challenge().rate_per_second() *
+                                static_cast<double>(nonce.lifetime_seconds());
+    if (one_peer > static_cast<double>(nonce.max_outstanding_challenges()) / 2) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "limits.get_challenge lets one client hold %.0f challenges (burst + rate x "
+          "nonce.lifetime_seconds), more than half of nonce.max_outstanding_challenges (%d)",
+          one_peer, nonce.max_outstanding_challenges()));
+    }
+  }
+  RETURN_IF_ERROR(CheckRange("limits.max_tracked_peers", limits.max_tracked_peers(), 1,
+                             10000000));
+  RETURN_IF_ERROR(CheckRange("limits.grpc_memory_bytes", limits.grpc_memory_bytes(),
+                             4 * config.max_request_bytes(), int64_t{64} << 30));
+  RETURN_IF_ERROR(CheckRange("limits.grpc_max_threads", limits.grpc_max_threads(), 4, 4096));
+  RETURN_IF_ERROR(CheckRange("limits.grpc_max_concurrent_streams",
+                             limits.grpc_max_concurrent_streams(), 1, 10000));
+  RETURN_IF_ERROR(PolicyAccess::Create(config.policy_clients()).status());
   if (config.has_collateral()) {
-    RETURN_IF_ERROR(
-        ValidateCollateralConfig(config.collateral(), env == kEnvironmentProduction));
+    RETURN_IF_ERROR(ValidateCollateralConfig(config.collateral(), production));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// Whether `gid` is this process's effective group or one of its
+// supplementary groups (Kubernetes: the pod's fsGroup).
+bool InOurGroups(gid_t gid) {
+  if (gid == getegid()) return true;
+  const int n = getgroups(0, nullptr);
+  if (n <= 0) return false;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  const int got = getgroups(n, groups.data());
+  for (int i = 0; i < got; ++i) {
+    if (groups[static_cast<size_t>(i)] == gid) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status CheckSecretFilePermissions(const ServerConfig& config) {
+  std::vector<std::pair<std::string, std::string>> files;  // field, path
+  files.emplace_back("tls.key_file", config.tls().key_file());
+  files.emplace_back("http_tls.key_file", config.http_tls().key_file());
+  for (int i = 0; i < config.token().keys_size(); ++i) {
+    files.emplace_back(absl::StrCat("token.keys[", i, "].pem_file"),
+                       config.token().keys(i).pem_file());
+  }
+  files.emplace_back("nonce.hmac_key_file", config.nonce().hmac_key_file());
+  for (const auto& [field, path] : files) {
+    if (path.empty()) continue;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {  // follows symlinks (Kubernetes Secret mounts)
+      return absl::NotFoundError(
+          absl::StrCat(field, " ", path, ": cannot stat: ", std::strerror(errno)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(field, " ", path, " is not a regular file"));
+    }
+    const mode_t bad = config.allow_group_readable_secrets() && InOurGroups(st.st_gid)
+                           ? (st.st_mode & 037)   // group read is tolerated
+                           : (st.st_mode & 077);
+    if (bad != 0) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s %s has mode %04o: group/other may access this secret; chmod 600 (or 400) it%s",
+          field, path, st.st_mode & 07777,
+          config.allow_group_readable_secrets()
+              ? " (allow_group_readable_secrets tolerates only group read, and only for a "
+                "group this process is in)"
+              : ""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool ReflectionEnabled(const ServerConfig& config) {
+  return config.environment() == kEnvironmentDevelopment || config.enable_reflection();
+}
+
+limits::RequestLimits RequestLimitsFromConfig(const attestation::v1::LimitsConfig& c) {
+  limits::RequestLimits out;
+  out.get_challenge = {c.get_challenge().rate_per_second(), c.get_challenge().burst()};
+  out.attest = {c.attest().rate_per_second(), c.attest().burst()};
+  return out;
 }
 
 absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,

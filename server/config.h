@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "appraisal/collateral_stack.h"
 #include "attestation/v1/config.pb.h"
+#include "server/limits/rate_limiter.h"
 
 namespace rp::server {
 
@@ -26,6 +27,15 @@ inline constexpr int64_t kDefaultMaxRequestBytes = int64_t{4} * 1024 * 1024;
 inline constexpr int64_t kMaxMaxRequestBytes = int64_t{64} * 1024 * 1024;
 inline constexpr int64_t kDefaultNonceLifetimeSeconds = 300;
 inline constexpr int64_t kDefaultReplayCapacity = 1000000;
+// Per-peer token buckets (limits:), docs/hardening.md.
+inline constexpr double kDefaultGetChallengeRatePerSecond = 10;
+inline constexpr double kDefaultGetChallengeBurst = 40;
+inline constexpr double kDefaultAttestRatePerSecond = 10;
+inline constexpr double kDefaultAttestBurst = 40;
+inline constexpr int64_t kDefaultMaxTrackedPeers = 100000;
+inline constexpr int64_t kDefaultGrpcMemoryBytes = int64_t{512} * 1024 * 1024;
+inline constexpr int32_t kDefaultGrpcMaxThreads = 64;
+inline constexpr int32_t kDefaultGrpcMaxConcurrentStreams = 100;
 inline constexpr char kDefaultTokenAlgorithm[] = "ES256";
 inline constexpr int64_t kDefaultTokenLifetimeSeconds = 300;
 inline constexpr int64_t kMaxLifetimeSeconds = 24 * 3600;
@@ -79,10 +89,26 @@ void ApplyDefaults(attestation::v1::ServerConfig* config);
 // after ApplyDefaults (and again after command-line overrides).
 absl::Status ValidateServerConfig(const attestation::v1::ServerConfig& config);
 
+// Secret files (tls.key_file, http_tls.key_file, token.keys[].pem_file,
+// nonce.hmac_key_file) must be regular files without any group/other
+// permission bits (mode 0600 or 0400), in every environment: a key readable
+// by other users is a key that may already be known to them.
+// allow_group_readable_secrets tolerates group read (only) when the file's
+// group is one of this process's groups. FAILED_PRECONDITION names the field,
+// the path and the mode; NOT_FOUND when a file cannot be stat'ed.
+absl::Status CheckSecretFilePermissions(const attestation::v1::ServerConfig& config);
+
+// gRPC reflection: on in development, off in production unless
+// enable_reflection is true.
+bool ReflectionEnabled(const attestation::v1::ServerConfig& config);
+
+// The per-peer limits of a (defaulted) limits: block.
+limits::RequestLimits RequestLimitsFromConfig(const attestation::v1::LimitsConfig& config);
+
 // Fills the empty fields of a collateral: block (constants above).
 void ApplyCollateralDefaults(attestation::v1::CollateralConfig* config);
 // Validates a collateral: block after ApplyCollateralDefaults; production
-// requires an https KDS URL unless the block is offline.
+// requires https KDS and Intel PCS URLs unless the block is offline.
 absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& config,
                                       bool production);
 

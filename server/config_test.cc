@@ -38,6 +38,11 @@ class TempDir {
   std::string path_;
 };
 
+// The least a production config needs for its transport.
+constexpr char kProductionTransport[] =
+    "tls:\n  cert_file: /etc/rp/tls.crt\n  key_file: /etc/rp/tls.key\n"
+    "http_behind_tls_proxy: true\n";
+
 TEST(ConfigTest, EmptyDocumentGetsDefaults) {
   auto c = ParseServerConfig("environment: development\n", "t.yaml", "");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -50,12 +55,31 @@ TEST(ConfigTest, EmptyDocumentGetsDefaults) {
   EXPECT_EQ(c->token().algorithm(), "ES256");
   EXPECT_EQ(c->token().lifetime_seconds(), 300);
   EXPECT_EQ(c->environment(), "development");
+  EXPECT_EQ(c->nonce().max_outstanding_challenges(), 1000000);
+  EXPECT_EQ(c->limits().get_challenge().rate_per_second(), 10);
+  EXPECT_EQ(c->limits().get_challenge().burst(), 40);
+  EXPECT_EQ(c->limits().attest().rate_per_second(), 10);
+  EXPECT_EQ(c->limits().attest().burst(), 40);
+  EXPECT_EQ(c->limits().max_tracked_peers(), 100000);
+  EXPECT_EQ(c->limits().grpc_memory_bytes(), 512 * 1024 * 1024);
+  EXPECT_EQ(c->limits().grpc_max_threads(), 64);
+  EXPECT_EQ(c->limits().grpc_max_concurrent_streams(), 100);
+  EXPECT_TRUE(ReflectionEnabled(*c));  // development
 }
 
+// An empty environment is production, and production without TLS does not
+// start (docs/hardening.md).
 TEST(ConfigTest, MissingEnvironmentMeansProduction) {
+  attestation::v1::ServerConfig empty;
+  ApplyDefaults(&empty);
+  EXPECT_EQ(empty.environment(), "production");
   auto c = ParseServerConfig("{}", "t.json", "");
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->environment(), "production");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(c.status().message(), HasSubstr("TLS on gRPC"));
+  auto tls = ParseServerConfig(kProductionTransport, "t.yaml", "");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->environment(), "production");
 }
 
 TEST(ConfigTest, ParsesYamlWithTypedScalars) {
@@ -66,6 +90,10 @@ TEST(ConfigTest, ParsesYamlWithTypedScalars) {
       "nonce:\n"
       "  lifetime_seconds: 1\n"
       "  replay_capacity: 10\n"
+      // A store this small needs small per-client limits: one client may
+      // hold at most half of it (2 + 1 x 1 <= 5).
+      "limits:\n"
+      "  get_challenge: {rate_per_second: 1, burst: 2}\n"
       "token:\n"
       "  algorithm: ES384\n"
       "  issuer: https://attest.example\n"
@@ -153,6 +181,211 @@ TEST(ConfigTest, RejectsBadValues) {
   }
 }
 
+TEST(ConfigTest, RejectsBadLimits) {
+  const char* kBad[] = {
+      "nonce:\n  replay_capacity: 100\n  max_outstanding_challenges: 101\n",
+      "nonce:\n  max_outstanding_challenges: -1\n",
+      "limits:\n  get_challenge: {burst: 0.5}\n",
+      "limits:\n  attest: {rate_per_second: 2000000}\n",
+      "limits:\n  max_tracked_peers: -3\n",
+      "limits:\n  grpc_max_threads: 2\n",
+      "limits:\n  grpc_max_concurrent_streams: -1\n",
+      // Below 4 x max_request_bytes (4 MiB): one request could not be buffered.
+      "limits:\n  grpc_memory_bytes: 1048576\n",
+  };
+  for (const char* text : kBad) {
+    auto c = ParseServerConfig(absl::StrCat("environment: development\n", text), "b.yaml", "");
+    EXPECT_FALSE(c.ok()) << text;
+  }
+}
+
+// nonce.max_outstanding_challenges must fit the replay store, and one client
+// at its GetChallenge limit for a whole lifetime may hold at most half of it.
+TEST(ConfigTest, OneClientCannotHoldMostChallenges) {
+  auto ok = ParseServerConfig(
+      "environment: development\nnonce:\n  replay_capacity: 1000\n  lifetime_seconds: 10\n"
+      "limits:\n  get_challenge: {rate_per_second: 40, burst: 100}\n",
+      "t.yaml", "");
+  ASSERT_TRUE(ok.ok()) << ok.status();  // 100 + 40 x 10 = 500 = half
+  EXPECT_EQ(ok->nonce().max_outstanding_challenges(), 1000);
+  auto bad = ParseServerConfig(
+      "environment: development\nnonce:\n  replay_capacity: 1000\n  lifetime_seconds: 10\n"
+      "limits:\n  get_challenge: {rate_per_second: 41, burst: 100}\n",
+      "t.yaml", "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("more than half"));
+}
+
+TEST(ConfigTest, RateLimitsCannotBeSwitchedOffInProduction) {
+  const std::string off = "limits:\n  attest: {rate_per_second: -1}\n";
+  auto dev = ParseServerConfig(absl::StrCat("environment: development\n", off), "t.yaml", "");
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  auto prod = ParseServerConfig(absl::StrCat(kProductionTransport, off), "t.yaml", "");
+  ASSERT_FALSE(prod.ok());
+  EXPECT_EQ(prod.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(prod.status().message(), HasSubstr("limits.attest"));
+}
+
+TEST(ConfigTest, ProductionRequiresTlsOnGrpcAndHttp) {
+  // No gRPC TLS.
+  auto no_grpc = ParseServerConfig("environment: production\nhttp_behind_tls_proxy: true\n",
+                                   "t.yaml", "");
+  ASSERT_FALSE(no_grpc.ok());
+  EXPECT_EQ(no_grpc.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(no_grpc.status().message(), HasSubstr("tls.cert_file"));
+  // gRPC TLS but a plaintext HTTP port without a proxy.
+  auto no_http = ParseServerConfig(
+      "environment: production\ntls:\n  cert_file: /c.pem\n  key_file: /k.pem\n", "t.yaml", "");
+  ASSERT_FALSE(no_http.ok());
+  EXPECT_EQ(no_http.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(no_http.status().message(), HasSubstr("http_tls"));
+  EXPECT_THAT(no_http.status().message(), HasSubstr("http_behind_tls_proxy"));
+  // Either TLS on the HTTP port or the explicit proxy statement.
+  auto http_tls = ParseServerConfig(
+      "environment: production\ntls:\n  cert_file: /c.pem\n  key_file: /k.pem\n"
+      "http_tls:\n  cert_file: /h.pem\n  key_file: /hk.pem\n",
+      "t.yaml", "");
+  EXPECT_TRUE(http_tls.ok()) << http_tls.status();
+  EXPECT_TRUE(ParseServerConfig(kProductionTransport, "t.yaml", "").ok());
+  // http_tls is checked like tls.
+  auto half = ParseServerConfig(
+      absl::StrCat(kProductionTransport, "http_tls:\n  cert_file: /h.pem\n"), "t.yaml", "");
+  ASSERT_FALSE(half.ok());
+  EXPECT_THAT(half.status().message(), HasSubstr("http_tls.cert_file and http_tls.key_file"));
+  // Development needs neither.
+  EXPECT_TRUE(ParseServerConfig("environment: development\n", "t.yaml", "").ok());
+}
+
+TEST(ConfigTest, ReflectionIsOffInProductionUnlessEnabled) {
+  auto prod = ParseServerConfig(kProductionTransport, "t.yaml", "");
+  ASSERT_TRUE(prod.ok()) << prod.status();
+  EXPECT_FALSE(ReflectionEnabled(*prod));
+  auto enabled =
+      ParseServerConfig(absl::StrCat(kProductionTransport, "enable_reflection: true\n"), "t.yaml", "");
+  ASSERT_TRUE(enabled.ok()) << enabled.status();
+  EXPECT_TRUE(ReflectionEnabled(*enabled));
+  auto dev = ParseServerConfig("environment: development\n", "t.yaml", "");
+  ASSERT_TRUE(dev.ok());
+  EXPECT_TRUE(ReflectionEnabled(*dev));
+}
+
+TEST(ConfigTest, PolicyClientsAreValidated) {
+  auto ok = ParseServerConfig(
+      "environment: development\n"
+      "policy_clients:\n"
+      "  fleet:\n"
+      "    identities: ['sha256:" + std::string(64, 'a') + "', 'san:spiffe://x/y', 'cn:node-1']\n"
+      "    peers: [10.0.0.0/8, '2001:db8::/32', 192.0.2.7]\n",
+      "t.yaml", "");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->policy_clients().at("fleet").peers_size(), 3);
+  const char* kBad[] = {
+      "policy_clients:\n  fleet: {}\n",
+      "policy_clients:\n  fleet: {identities: ['sha256:abc']}\n",
+      "policy_clients:\n  fleet: {identities: ['node-1']}\n",
+      "policy_clients:\n  fleet: {identities: ['dns:x']}\n",
+      "policy_clients:\n  fleet: {identities: ['san:']}\n",
+      "policy_clients:\n  fleet: {peers: [10.0.0.1/8]}\n",
+      "policy_clients:\n  fleet: {peers: [10.0.0.0/33]}\n",
+      "policy_clients:\n  fleet: {peers: [example.com]}\n",
+      "policy_clients:\n  'fleet@2': {peers: [10.0.0.0/8]}\n",
+  };
+  for (const char* text : kBad) {
+    auto c = ParseServerConfig(absl::StrCat("environment: development\n", text), "b.yaml", "");
+    EXPECT_FALSE(c.ok()) << text;
+    if (!c.ok()) EXPECT_THAT(c.status().message(), HasSubstr("policy_clients['fleet")) << text;
+  }
+}
+
+// Secret files: 0600 / 0400 only, in every environment.
+TEST(ConfigTest, SecretFilesWithGroupOrOtherBitsAreRefused) {
+  TempDir dir;
+  const std::string key = dir.Write("k.pem", "key");
+  const std::string hmac = dir.Write("hmac.key", std::string(64, 'a'));
+  for (const char* env : {"development", "production"}) {
+    attestation::v1::ServerConfig c;
+    c.set_environment(env);
+    c.mutable_tls()->set_cert_file(dir.path() + "/c.pem");
+    c.mutable_tls()->set_key_file(key);
+    c.mutable_nonce()->set_hmac_key_file(hmac);
+    c.mutable_token()->add_keys()->set_pem_file(key);
+    c.mutable_http_tls()->set_key_file(key);
+    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+    fs::permissions(hmac, fs::perms::owner_read);
+    EXPECT_TRUE(CheckSecretFilePermissions(c).ok()) << env;
+    for (const auto& [file, field] : {std::pair{key, "tls.key_file"}, {hmac, "nonce.hmac_key_file"}}) {
+      for (fs::perms extra : {fs::perms::group_read, fs::perms::others_read, fs::perms::group_write,
+                              fs::perms::others_exec}) {
+        fs::permissions(file, extra, fs::perm_options::add);
+        absl::Status st = CheckSecretFilePermissions(c);
+        EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << env << " " << file;
+        EXPECT_THAT(st.message(), HasSubstr(field));
+        EXPECT_THAT(st.message(), HasSubstr("chmod 600"));
+        fs::permissions(file, extra, fs::perm_options::remove);
+      }
+    }
+    EXPECT_TRUE(CheckSecretFilePermissions(c).ok());
+  }
+  // Each field is checked: a token key alone.
+  attestation::v1::ServerConfig token_only;
+  token_only.mutable_token()->add_keys()->set_pem_file(key);
+  fs::permissions(key, fs::perms::group_read, fs::perm_options::add);
+  EXPECT_THAT(CheckSecretFilePermissions(token_only).message(), HasSubstr("token.keys[0].pem_file"));
+  // Group read is tolerated only when asked and only for our own group;
+  // other bits never.
+  token_only.set_allow_group_readable_secrets(true);
+  EXPECT_TRUE(CheckSecretFilePermissions(token_only).ok());  // the file's group is ours
+  fs::permissions(key, fs::perms::group_write, fs::perm_options::add);
+  EXPECT_FALSE(CheckSecretFilePermissions(token_only).ok());
+  fs::permissions(key, fs::perms::group_write, fs::perm_options::remove);
+  fs::permissions(key, fs::perms::others_read, fs::perm_options::add);
+  EXPECT_FALSE(CheckSecretFilePermissions(token_only).ok());
+  // Missing file and directory.
+  attestation::v1::ServerConfig missing;
+  missing.mutable_nonce()->set_hmac_key_file(dir.path() + "/nope");
+  EXPECT_EQ(CheckSecretFilePermissions(missing).code(), absl::StatusCode::kNotFound);
+  missing.mutable_nonce()->set_hmac_key_file(dir.path());
+  EXPECT_EQ(CheckSecretFilePermissions(missing).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(ConfigTest, IntelPcsInSourceOrderIsAccepted) {
+  auto c = ParseServerConfig(
+      "environment: development\n"
+      "collateral:\n  source_order: [offline, pcs, kds]\n"
+      "  intel_pcs_base_url: http://127.0.0.1:8081\n",
+      "t.yaml", "");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(c->collateral().source_order(), ::testing::ElementsAre("offline", "pcs", "kds"));
+  // Default order: every source, offline first.
+  auto d = ParseServerConfig("environment: development\ncollateral: {}\n", "t.yaml", "");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_THAT(d->collateral().source_order(), ::testing::ElementsAre("offline", "kds", "pcs"));
+  // Still refused: unknown names and duplicates.
+  for (const char* order : {"[offline, pcs, pcs]", "[intel]", "[nvidia-rim]"}) {
+    auto bad = ParseServerConfig(
+        absl::StrCat("environment: development\ncollateral:\n  source_order: ", order, "\n"),
+        "t.yaml", "");
+    EXPECT_FALSE(bad.ok()) << order;
+  }
+  // Production: PCS / PCCS and root CA CRL URLs must be https (unless offline).
+  for (const char* field : {"intel_pcs_base_url", "intel_root_ca_crl_url"}) {
+    auto prod = ParseServerConfig(
+        absl::StrCat(kProductionTransport, "collateral:\n  ", field, ": http://pccs:8081\n"),
+        "t.yaml", "");
+    ASSERT_FALSE(prod.ok()) << field;
+    EXPECT_THAT(prod.status().message(), HasSubstr(field));
+    auto offline = ParseServerConfig(
+        absl::StrCat(kProductionTransport, "collateral:\n  offline: true\n  ", field,
+                     ": http://pccs:8081\n"),
+        "t.yaml", "");
+    EXPECT_TRUE(offline.ok()) << offline.status();
+    auto ftp = ParseServerConfig(
+        absl::StrCat("environment: development\ncollateral:\n  ", field, ": ftp://x\n"), "t.yaml",
+        "");
+    EXPECT_FALSE(ftp.ok()) << field;
+  }
+}
+
 TEST(ConfigTest, RelativePathsResolveAgainstTheConfigDirectory) {
   TempDir dir;
   fs::create_directories(fs::path(dir.path()) / "etc");
@@ -166,6 +399,7 @@ TEST(ConfigTest, RelativePathsResolveAgainstTheConfigDirectory) {
       "token:\n  keys:\n    - pem_file: /abs/key.pem\n      status: current\n"
       "tls:\n  cert_file: tls/c.pem\n  key_file: tls/k.pem\n  client_ca_file: "
       "tls/ca.pem\n"
+      "http_tls:\n  cert_file: tls/h.pem\n  key_file: tls/hk.pem\n"
       "simulation:\n  dir: ../../var/sim\n");
   auto c = LoadServerConfig(path);
   ASSERT_TRUE(c.ok()) << c.status();
@@ -178,6 +412,8 @@ TEST(ConfigTest, RelativePathsResolveAgainstTheConfigDirectory) {
   EXPECT_EQ(c->tls().cert_file(), (etc / "tls/c.pem").string());
   EXPECT_EQ(c->tls().key_file(), (etc / "tls/k.pem").string());
   EXPECT_EQ(c->tls().client_ca_file(), (etc / "tls/ca.pem").string());
+  EXPECT_EQ(c->http_tls().cert_file(), (etc / "tls/h.pem").string());
+  EXPECT_EQ(c->http_tls().key_file(), (etc / "tls/hk.pem").string());
   EXPECT_EQ(c->simulation().dir(),
             (fs::path(dir.path()).parent_path() / "var/sim")
                 .lexically_normal()
@@ -207,6 +443,10 @@ TEST(ConfigTest, ShippedConfigsLoad) {
   EXPECT_FALSE(prod->simulation().trust_simulation_root());
   EXPECT_FALSE(prod->tls().cert_file().empty());
   EXPECT_GT(prod->token().keys_size(), 0);
+  EXPECT_FALSE(ReflectionEnabled(*prod));
+  EXPECT_THAT(prod->collateral().source_order(), ::testing::Contains("pcs"));
+  EXPECT_GT(prod->limits().get_challenge().rate_per_second(), 0);
+  EXPECT_GT(prod->limits().attest().rate_per_second(), 0);
 }
 
 TEST(CommandLineTest, ParsesFlags) {

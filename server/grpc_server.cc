@@ -1,11 +1,16 @@
 #include "server/grpc_server.h"
 
+#include <algorithm>
 #include <climits>
+#include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "policy/yaml_json.h"
 #include "server/config.h"
@@ -24,6 +29,27 @@ absl::StatusOr<std::string> ReadPem(const std::string& field,
   }
   return text;
 }
+
+// Reflection per server, not process-wide: adds the plugin when enabled and
+// removes one that something else registered globally when not.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enable) : enable_(enable) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    auto is_reflection = [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+      return p != nullptr && p->name() == "proto_server_reflection";
+    };
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(), is_reflection),
+                   plugins->end());
+    if (enable_) {
+      plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
+  }
+
+ private:
+  const bool enable_;
+};
 
 }  // namespace
 
@@ -59,13 +85,23 @@ absl::StatusOr<RunningGrpcServer> StartGrpcServer(
     return absl::InvalidArgumentError(absl::StrCat(
         "max_request_bytes ", options.max_request_bytes, " out of range"));
   }
+  if (options.max_threads < 0 || options.memory_bytes < 0 || options.max_concurrent_streams < 1) {
+    return absl::InvalidArgumentError("grpc: negative quota or max_concurrent_streams < 1");
+  }
   ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(options.tls));
 
-  // Both are process-wide switches that must precede the builder.
+  // A process-wide switch that must precede the builder.
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>(options.enable_reflection));
+  if (options.memory_bytes > 0 || options.max_threads > 0) {
+    grpc::ResourceQuota quota("attestation-server");
+    if (options.memory_bytes > 0) quota.Resize(static_cast<size_t>(options.memory_bytes));
+    if (options.max_threads > 0) quota.SetMaxThreads(options.max_threads);
+    builder.SetResourceQuota(quota);
+  }
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   int port = 0;
   builder.AddListeningPort(options.listen, creds, &port);
   // Twice the application limit: larger messages are cut off by gRPC

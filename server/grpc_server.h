@@ -1,5 +1,6 @@
 // Builds the gRPC server: credentials from TlsConfig (TLS, mTLS or
-// insecure), the message size limit, health checking and reflection.
+// insecure), the message size limit, a resource quota (memory, threads),
+// the concurrent-stream cap, health checking and (when asked) reflection.
 #ifndef RP_SERVER_GRPC_SERVER_H_
 #define RP_SERVER_GRPC_SERVER_H_
 
@@ -17,6 +18,14 @@ struct GrpcServerOptions {
   std::string listen;  // host:port; port 0 binds an ephemeral port
   attestation::v1::TlsConfig tls;
   int64_t max_request_bytes = 4 * 1024 * 1024;
+  // grpc::ResourceQuota: memory for the transport's buffers and at most this
+  // many threads (beyond it new RPCs get RESOURCE_EXHAUSTED). 0 = no quota.
+  int64_t memory_bytes = 512 * 1024 * 1024;
+  int max_threads = 64;
+  // GRPC_ARG_MAX_CONCURRENT_STREAMS: RPCs at once per HTTP/2 connection.
+  int max_concurrent_streams = 100;
+  // gRPC server reflection (grpc.reflection.v1alpha.ServerReflection).
+  bool enable_reflection = false;
 };
 
 struct RunningGrpcServer {

@@ -37,9 +37,12 @@
 #include "server/config.h"
 #include "server/grpc_server.h"
 #include "server/http_server.h"
+#include "server/limits/challenge_budget.h"
+#include "server/limits/rate_limiter.h"
 #include "server/metrics.h"
 #include "server/nonce/nonce_service.h"
 #include "server/nonce/replay_store.h"
+#include "server/policy_access.h"
 #include "server/policy_store.h"
 #include "server/service.h"
 #include "server/token/key_manager.h"
@@ -117,6 +120,14 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   if (auto st = ValidateServerConfig(config); !st.ok()) {
     return Fail(st);
   }
+  // Before any key is read: secrets readable by group/other are refused.
+  if (auto st = CheckSecretFilePermissions(config); !st.ok()) {
+    return Fail(st);
+  }
+  auto policy_access = PolicyAccess::Create(config.policy_clients());
+  if (!policy_access.ok()) {
+    return Fail(policy_access.status());
+  }
 
   Clock& clock = Clock::Real();
 
@@ -133,6 +144,14 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   if (!nonces.ok()) {
     return Fail(nonces.status());
   }
+  // Limits (docs/hardening.md): per-peer token buckets, and no more
+  // unexpired challenges out than the replay store can record.
+  limits::InMemoryRateLimitStore rate_store(
+      static_cast<size_t>(config.limits().max_tracked_peers()), clock);
+  limits::RequestLimiter limiter(rate_store, RequestLimitsFromConfig(config.limits()));
+  limits::ChallengeBudget challenge_budget(config.nonce().max_outstanding_challenges(),
+                                           absl::Seconds(config.nonce().lifetime_seconds()),
+                                           clock);
 
   // Tokens.
   auto keys = token::KeyManager::Create(config.token());
@@ -170,8 +189,9 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   }
   {
     // Online collateral when configured (collateral_dir, AMD KDS, Intel PCS
-    // in source_order, behind the cache); otherwise collateral_dir only and
-    // never the network. Shared with attestctl (cli/collateral_stack.h).
+    // or a PCCS in source_order, behind the cache); otherwise collateral_dir
+    // only and never the network. Shared with attestctl
+    // (appraisal/collateral_stack.h).
     attestation::v1::CollateralConfig cc = config.collateral();
     if (!config.has_collateral()) cc.set_offline(true);
     auto stack = appraisal::BuildCollateralStack(cc, config.collateral_dir(), std::nullopt,
@@ -220,6 +240,14 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   // HTTP first, so that /readyz answers 503 while the rest starts.
   std::atomic<bool> ready{false};
   const token::KeyManager& key_manager = **keys;
+  // TODO(merge with the HTTP helper's branch): pass config.http_tls() to the
+  // HTTP server. Until it can serve TLS, asking for it must not silently
+  // serve plaintext.
+  if (!config.http_tls().cert_file().empty()) {
+    return Fail(absl::UnimplementedError(
+        "http_tls is set but this build's HTTP server cannot serve TLS yet; use "
+        "http_behind_tls_proxy with a TLS-terminating proxy"));
+  }
   HttpServerOptions http_options;
   http_options.listen = config.http_listen();
   http_options.ready = [&ready] { return ready.load(); };
@@ -232,14 +260,19 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(http.status());
   }
 
-  ServiceDeps deps{clock,    **nonces, **tokens, key_manager,
-                   **engine, **policies, &metrics, audit.get()};
+  ServiceDeps deps{clock,    **nonces,   **tokens, key_manager,
+                   **engine, **policies, &metrics, audit.get(),
+                   &limiter, &challenge_budget, &*policy_access};
   AttestationServiceImpl service(deps,
                                  ServiceOptions{config.max_request_bytes()});
   GrpcServerOptions grpc_options;
   grpc_options.listen = config.listen();
   grpc_options.tls = config.tls();
   grpc_options.max_request_bytes = config.max_request_bytes();
+  grpc_options.memory_bytes = config.limits().grpc_memory_bytes();
+  grpc_options.max_threads = config.limits().grpc_max_threads();
+  grpc_options.max_concurrent_streams = config.limits().grpc_max_concurrent_streams();
+  grpc_options.enable_reflection = ReflectionEnabled(config);
   auto grpc_server = StartGrpcServer(grpc_options, &service);
   if (!grpc_server.ok()) {
     return Fail(grpc_server.status());
@@ -281,6 +314,11 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
       " http=", HostOf(config.http_listen()), ":", (*http)->port(),
       " metrics=", HostOf(config.metrics_listen()), ":", (*exposer)->port(),
       " environment=", config.environment(),
+      " reflection=", grpc_options.enable_reflection ? "on" : "off",
+      " limits: GetChallenge ", config.limits().get_challenge().rate_per_second(), "/s burst ",
+      config.limits().get_challenge().burst(), ", Attest ",
+      config.limits().attest().rate_per_second(), "/s burst ", config.limits().attest().burst(),
+      " per client, max_outstanding_challenges=", config.nonce().max_outstanding_challenges(),
       " policy=", PolicyRef((*policies)->Current()->default_policy()), " simulation_root=",
       config.simulation().trust_simulation_root() ? "trusted" : "off"));
 

@@ -64,6 +64,10 @@ Metrics::Metrics()
                            .Name("rp_nonces_rejected_total")
                            .Help("Challenges refused by Attest, by reason")
                            .Register(*registry_)),
+      throttled_(prometheus::BuildCounter()
+                     .Name("rp_requests_throttled_total")
+                     .Help("RPCs refused with RESOURCE_EXHAUSTED, by method and limit")
+                     .Register(*registry_)),
       stage_family_(prometheus::BuildHistogram()
                         .Name("rp_stage_seconds")
                         .Help("Time spent per Attest stage")
@@ -97,6 +101,10 @@ void Metrics::CountNonceIssued() { nonces_issued_.Increment(); }
 
 void Metrics::CountNonceRejected(std::string_view reason) {
   nonces_rejected_.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void Metrics::CountThrottled(std::string_view rpc, std::string_view reason) {
+  throttled_.Add({{"rpc", std::string(rpc)}, {"reason", std::string(reason)}}).Increment();
 }
 
 void Metrics::ObserveStage(Stage stage, absl::Duration elapsed) {

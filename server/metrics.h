@@ -26,6 +26,8 @@ std::string_view StageName(Stage stage);  // nonce | verify | token | total
 //   rp_attestations_total{verdict}     affirming | warning | contraindicated
 //   rp_policy_verdicts_total{policy,verdict}  per configured policy (id@version)
 //   rp_nonces_issued_total
+//   rp_requests_throttled_total{rpc,reason}  peer_rate | challenge_budget |
+//                                      replay_store_full
 //   rp_nonces_rejected_total{reason}   replayed | expired | invalid |
 //   store_unavailable rp_stage_seconds{stage}            nonce | verify | token
 //   | total
@@ -46,6 +48,8 @@ class Metrics {
   void CountAttestation(std::string_view policy, std::string_view verdict);
   void CountNonceIssued();
   void CountNonceRejected(std::string_view reason);
+  // RESOURCE_EXHAUSTED answers (also counted in rp_requests_total).
+  void CountThrottled(std::string_view rpc, std::string_view reason);
   void ObserveStage(Stage stage, absl::Duration elapsed);
 
   // The exposition text (what /metrics returns).
@@ -59,6 +63,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& policy_verdicts_;
   prometheus::Counter& nonces_issued_;
   prometheus::Family<prometheus::Counter>& nonces_rejected_;
+  prometheus::Family<prometheus::Counter>& throttled_;
   prometheus::Family<prometheus::Histogram>& stage_family_;
   std::array<prometheus::Histogram*, 4> stages_{};
 };

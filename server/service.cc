@@ -145,17 +145,37 @@ std::string JtiOfToken(std::string_view jwt) {
   return it->get<std::string>();
 }
 
+namespace {
+
+// RESOURCE_EXHAUSTED carries its hint twice: in the message for people and
+// as a `retry-after` trailer for clients.
+void AddRetryAfter(grpc::ServerContext* context, const grpc::Status& status, int64_t seconds) {
+  if (context != nullptr && status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      seconds > 0) {
+    context->AddTrailingMetadata(kRetryAfterMetadata, absl::StrCat(seconds));
+  }
+}
+
+}  // namespace
+
 grpc::Status AttestationServiceImpl::GetChallenge(
-    grpc::ServerContext* /*context*/,
+    grpc::ServerContext* context,
     const attestation::v1::GetChallengeRequest*, Challenge* response) {
-  return DoGetChallenge(response);
+  const PeerInfo peer = context != nullptr ? PeerFromContext(*context) : PeerInfo{};
+  int64_t retry_after = 0;
+  grpc::Status st = DoGetChallenge(peer, response, &retry_after);
+  AddRetryAfter(context, st, retry_after);
+  return st;
 }
 
 grpc::Status AttestationServiceImpl::Attest(grpc::ServerContext* context,
                                             const AttestRequest* request,
                                             AttestResponse* response) {
-  return DoAttest(*request, context != nullptr ? context->peer() : "",
-                  response);
+  const PeerInfo peer = context != nullptr ? PeerFromContext(*context) : PeerInfo{};
+  int64_t retry_after = 0;
+  grpc::Status st = DoAttest(*request, peer, response, &retry_after);
+  AddRetryAfter(context, st, retry_after);
+  return st;
 }
 
 grpc::Status AttestationServiceImpl::GetJwks(
@@ -164,7 +184,49 @@ grpc::Status AttestationServiceImpl::GetJwks(
   return DoGetJwks(response);
 }
 
+grpc::Status AttestationServiceImpl::Admit(limits::Rpc rpc, const PeerInfo& peer,
+                                           int64_t* retry_after_seconds) const {
+  if (deps_.limiter == nullptr) return grpc::Status::OK;
+  const limits::Admission a = deps_.limiter->Admit(rpc, peer.RateKey());
+  if (a.ok()) return grpc::Status::OK;
+  const grpc::Status st = ToGrpcStatus(a.status);
+  if (retry_after_seconds != nullptr) *retry_after_seconds = a.retry_after_seconds;
+  if (deps_.metrics != nullptr) {
+    const std::string_view rpc_name = limits::RpcName(rpc);
+    deps_.metrics->CountRequest(rpc_name, CodeName(st.error_code()));
+    if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      deps_.metrics->CountThrottled(rpc_name, "peer_rate");
+    }
+  }
+  return st;
+}
+
 grpc::Status AttestationServiceImpl::DoGetChallenge(Challenge* response) const {
+  return DoGetChallenge(PeerInfo{}, response);
+}
+
+grpc::Status AttestationServiceImpl::DoGetChallenge(const PeerInfo& peer, Challenge* response,
+                                                    int64_t* retry_after_seconds) const {
+  // A throttled peer does not get to spend the global budget.
+  if (grpc::Status st = Admit(limits::Rpc::kGetChallenge, peer, retry_after_seconds); !st.ok()) {
+    return st;
+  }
+  if (deps_.challenges != nullptr) {
+    const limits::RateDecision d = deps_.challenges->TryIssue();
+    if (!d.allowed) {
+      const int64_t seconds = limits::RetryAfterSeconds(d.retry_after);
+      if (retry_after_seconds != nullptr) *retry_after_seconds = seconds;
+      if (deps_.metrics != nullptr) {
+        deps_.metrics->CountRequest("GetChallenge", "RESOURCE_EXHAUSTED");
+        deps_.metrics->CountThrottled("GetChallenge", "challenge_budget");
+      }
+      return grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("challenges: ", deps_.challenges->max_outstanding(),
+                       " issued and unexpired (nonce.max_outstanding_challenges); retry after ",
+                       seconds, " s"));
+    }
+  }
   *response = deps_.nonces.Issue();
   if (deps_.metrics != nullptr) {
     deps_.metrics->CountNonceIssued();
@@ -184,11 +246,24 @@ grpc::Status AttestationServiceImpl::DoGetJwks(Jwks* response) const {
 grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request,
                                               const std::string& peer,
                                               AttestResponse* response) const {
+  return DoAttest(request, PeerFromString(peer), response);
+}
+
+grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request, const PeerInfo& peer,
+                                              AttestResponse* response,
+                                              int64_t* retry_after_seconds) const {
+  // Throttled requests are counted, not audited: a flood must not become an
+  // audit-log flood.
+  if (grpc::Status st = Admit(limits::Rpc::kAttest, peer, retry_after_seconds); !st.ok()) {
+    return st;
+  }
   const Stopwatch total;
   AuditRecord audit;
   audit.time = deps_.clock.Now();
-  audit.peer = peer;
-  grpc::Status status = AttestImpl(request, response, &audit);
+  audit.peer = peer.has_certificate() ? absl::StrCat(peer.transport, " cert-sha256:",
+                                                     peer.cert_sha256)
+                                      : peer.transport;
+  grpc::Status status = AttestImpl(request, peer, response, &audit, retry_after_seconds);
   const absl::Duration elapsed = total.Elapsed();
 
   audit.code = CodeName(status.error_code());
@@ -224,8 +299,9 @@ grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request,
 }
 
 grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
-                                                AttestResponse* response,
-                                                AuditRecord* audit) const {
+                                                const PeerInfo& peer, AttestResponse* response,
+                                                AuditRecord* audit,
+                                                int64_t* retry_after_seconds) const {
   // (a) Size. gRPC's receive limit is set above this so that the check
   // happens here, with a message that names both numbers.
   const size_t size = request.ByteSizeLong();
@@ -251,6 +327,24 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
   // One snapshot for the whole request: the token carries exactly the
   // policy it was appraised with, even if a reload happens meanwhile.
   const std::shared_ptr<const PolicySet> policies = deps_.policies.Current();
+  // The relying party chooses the policy, not the attester: a client may
+  // name a policy other than the default only when policy_clients lists it
+  // for that policy. Refused loudly (no fallback to the default): a client
+  // asking for a policy it may not use should know.
+  if (!request.policy().empty()) {
+    const std::string& name = request.policy();
+    const std::string_view id = std::string_view(name).substr(0, name.find('@'));
+    const bool is_default = id == policies->default_policy().id;
+    const bool allowed = is_default || (deps_.policy_access != nullptr &&
+                                        deps_.policy_access->Allows(id, peer));
+    if (!allowed) {
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("attest: this client may not choose policy '", name.substr(0, 64),
+                       "' (server config policy_clients); send no policy to be appraised "
+                       "with the server default"));
+    }
+  }
   const policy::LoadedPolicy* pol = policies->Find(request.policy());
   if (pol == nullptr) {
     // The name is client-chosen; keep it out of unbounded places (metrics)
@@ -271,6 +365,19 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
   if (!check.ok()) {
     if (deps_.metrics != nullptr) {
       deps_.metrics->CountNonceRejected(RejectLabel(check.outcome));
+    }
+    if (check.outcome == nonce::ChallengeOutcome::kStoreError &&
+        check.store_code == absl::StatusCode::kResourceExhausted) {
+      // The store is full of unexpired nonces (the challenge budget should
+      // prevent this on a single replica): not recorded, so not consumed;
+      // the client may retry the same challenge while it is unexpired.
+      constexpr int64_t kStoreFullRetryAfterSeconds = 5;
+      if (retry_after_seconds != nullptr) *retry_after_seconds = kStoreFullRetryAfterSeconds;
+      if (deps_.metrics != nullptr) deps_.metrics->CountThrottled("Attest", "replay_store_full");
+      return grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("attest: replay store full: ", check.detail, "; retry after ",
+                       kStoreFullRetryAfterSeconds, " s"));
     }
     if (check.outcome == nonce::ChallengeOutcome::kStoreError) {
       // Cannot tell whether this is a replay: fail closed, but retryable.

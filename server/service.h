@@ -15,8 +15,12 @@
 #include "grpcpp/grpcpp.h"
 #include "appraisal/engine.h"
 #include "server/audit.h"
+#include "server/limits/challenge_budget.h"
+#include "server/limits/rate_limiter.h"
 #include "server/metrics.h"
 #include "server/nonce/nonce_service.h"
+#include "server/peer.h"
+#include "server/policy_access.h"
 #include "server/token/key_manager.h"
 #include "server/token/token_issuer.h"
 #include "verifier/common/clock.h"
@@ -55,7 +59,17 @@ struct ServiceDeps {
   const PolicyStore& policies;  // a snapshot is taken per request
   Metrics* metrics = nullptr;  // optional
   AuditLog* audit = nullptr;   // optional
+  // Per-peer rate limits on GetChallenge and Attest; nullptr = none.
+  const limits::RequestLimiter* limiter = nullptr;
+  // Bound on issued, unexpired challenges; nullptr = none.
+  limits::ChallengeBudget* challenges = nullptr;
+  // Who may name a non-default policy; nullptr = nobody (only the default).
+  const PolicyAccess* policy_access = nullptr;
 };
+
+// Trailing metadata key of the retry hint sent with RESOURCE_EXHAUSTED
+// (whole seconds, like HTTP's Retry-After).
+inline constexpr char kRetryAfterMetadata[] = "retry-after";
 
 struct ServiceOptions {
   // Requests larger than this (serialized size) are INVALID_ARGUMENT. The
@@ -65,11 +79,17 @@ struct ServiceOptions {
 };
 
 // gRPC-facing errors are only for malformed requests (INVALID_ARGUMENT),
-// retryable unavailability (UNAVAILABLE) and bugs (INTERNAL); a failed
-// verification or a bad challenge is an OK response with verdict
-// CONTRAINDICATED (STYLE §5).
+// a policy the client may not choose (PERMISSION_DENIED), limits
+// (RESOURCE_EXHAUSTED with a `retry-after` trailer in seconds), retryable
+// unavailability (UNAVAILABLE) and bugs (INTERNAL); a failed verification or
+// a bad challenge is an OK response with verdict CONTRAINDICATED (STYLE §5).
 //
 // Thread-safe: no mutable state of its own; the deps are thread-safe.
+//
+// Order per RPC: the peer's rate limit first (nothing else is done for a
+// throttled peer), then for GetChallenge the global challenge budget, for
+// Attest the size and shape checks, the policy choice, the challenge, and
+// only then the verification.
 class AttestationServiceImpl final
     : public attestation::v1::AttestationService::Service {
  public:
@@ -87,7 +107,16 @@ class AttestationServiceImpl final
                        attestation::v1::Jwks* response) override;
 
   // The handlers without a grpc::ServerContext (the overrides call these;
-  // tests call them directly). `peer` is only recorded in the audit line.
+  // tests call them directly). `peer` keys the rate limits, decides which
+  // policies may be named, and is recorded in the audit line. On
+  // RESOURCE_EXHAUSTED, *retry_after_seconds (when given) is the hint.
+  grpc::Status DoGetChallenge(const PeerInfo& peer, attestation::v1::Challenge* response,
+                              int64_t* retry_after_seconds = nullptr) const;
+  grpc::Status DoAttest(const attestation::v1::AttestRequest& request, const PeerInfo& peer,
+                        attestation::v1::AttestResponse* response,
+                        int64_t* retry_after_seconds = nullptr) const;
+  // Shorthands with a peer known only by its gRPC peer string (no
+  // certificate): "ipv4:127.0.0.1:1", or "" for an anonymous local caller.
   grpc::Status DoGetChallenge(attestation::v1::Challenge* response) const;
   grpc::Status DoAttest(const attestation::v1::AttestRequest& request,
                         const std::string& peer,
@@ -95,9 +124,12 @@ class AttestationServiceImpl final
   grpc::Status DoGetJwks(attestation::v1::Jwks* response) const;
 
  private:
-  grpc::Status AttestImpl(const attestation::v1::AttestRequest& request,
-                          attestation::v1::AttestResponse* response,
-                          AuditRecord* audit) const;
+  grpc::Status AttestImpl(const attestation::v1::AttestRequest& request, const PeerInfo& peer,
+                          attestation::v1::AttestResponse* response, AuditRecord* audit,
+                          int64_t* retry_after_seconds) const;
+  // The peer's rate limit for `rpc`: OK or the refusal (counted in metrics).
+  grpc::Status Admit(limits::Rpc rpc, const PeerInfo& peer,
+                     int64_t* retry_after_seconds) const;
 
   const ServiceDeps deps_;
   const ServiceOptions options_;

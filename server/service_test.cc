@@ -389,12 +389,15 @@ TEST_F(ServiceTest, ReplayStoreFailureIsUnavailable) {
       HasSubstr("rp_requests_total{code=\"UNAVAILABLE\",rpc=\"Attest\"} 1"));
 }
 
-TEST_F(ServiceTest, UnknownPolicyIsInvalidArgumentAndKeepsTheChallenge) {
+// Issue 10: a client may not choose a policy unless policy_clients allows it
+// (server/limits_service_test.cc has the allowed cases). Was INVALID_ARGUMENT
+// "unknown policy"; unknown and known names are now refused alike.
+TEST_F(ServiceTest, NamedPolicyIsPermissionDeniedAndKeepsTheChallenge) {
   AttestRequest req = Request(NewChallenge());
   req.set_policy("no-such-policy");
   AttestResponse resp;
   grpc::Status st = service_->DoAttest(req, "", &resp);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(st.error_message(), HasSubstr("no-such-policy"));
   // The malformed request did not consume the challenge.
   req.set_policy("dev");

@@ -176,10 +176,13 @@ ChallengeCheck NonceService::Consume(const Challenge& challenge) const {
       return Verdict(ChallengeOutcome::kExpired,
                      absl::StrCat("expired at ", FormatTime(expires)));
     }
-    // Fail closed: without the store we cannot rule out a replay.
-    return Verdict(
+    // Fail closed: without the store we cannot rule out a replay, and a
+    // nonce the store could not record could be replayed later.
+    ChallengeCheck failed = Verdict(
         ChallengeOutcome::kStoreError,
         absl::StrCat("replay store: ", first_use.status().ToString()));
+    failed.store_code = first_use.status().code();
+    return failed;
   }
   if (!*first_use) {
     return Verdict(ChallengeOutcome::kReplayed,

@@ -46,6 +46,10 @@ struct ChallengeCheck {
   ChallengeOutcome outcome = ChallengeOutcome::kInvalid;
   std::string reason;  // ChallengeReason(outcome)
   std::string detail;  // human text: which field, expected vs actual
+  // kStoreError only: the store's code. RESOURCE_EXHAUSTED = full of unexpired
+  // nonces (the challenge was not consumed and may be retried later);
+  // anything else = the backend could not answer.
+  absl::StatusCode store_code = absl::StatusCode::kOk;
 
   bool ok() const { return outcome == ChallengeOutcome::kOk; }
 };

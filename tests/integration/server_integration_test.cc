@@ -350,13 +350,22 @@ TEST_F(ServerIntegrationTest, OpenIdConfigurationNamesTheJwks) {
               HasSubstr("/.well-known/jwks.json"));
 }
 
-TEST_F(ServerIntegrationTest, UnknownPolicyIsInvalidArgument) {
+// The relying party chooses the policy: without policy_clients in the
+// config a client may not name one (issue 10). Was INVALID_ARGUMENT for an
+// unknown name; now every non-default name is refused alike.
+TEST_F(ServerIntegrationTest, NamedPolicyWithoutPolicyClientsIsPermissionDenied) {
   auto stub = server_->Stub();
+  for (const char* name : {"no-such", "default"}) {
+    AttestResponse resp;
+    grpc::Status st = Attest(stub.get(), Request(GetChallenge(stub.get()), name), &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << name << ": "
+                                                                    << st.error_message();
+  }
+  // The default by name is fine.
   AttestResponse resp;
-  grpc::Status st =
-      Attest(stub.get(), Request(GetChallenge(stub.get()), "no-such"), &resp);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
-      << st.error_message();
+  grpc::Status st = Attest(stub.get(), Request(GetChallenge(stub.get()), "dev"), &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.policy_id(), "dev@1");
 }
 
 TEST_F(ServerIntegrationTest, OversizeRequestIsInvalidArgument) {
@@ -407,6 +416,77 @@ TEST(ServerLifecycleTest, ExpiredChallengeAndGracefulShutdown) {
   EXPECT_EQ(server.StopWith(SIGTERM), 0) << server.Log();
   EXPECT_LT(absl::Now() - t0, kStopTimeout);
   EXPECT_THAT(server.Log(), HasSubstr("stopped"));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// The binary applies the per-client limits: one client (127.0.0.1) sending
+// 20 challenges at a 1/s, burst 3 limit gets RESOURCE_EXHAUSTED with a
+// retry-after trailer for the excess.
+TEST(ServerLifecycleTest, FloodFromOneClientIsThrottled) {
+  const std::string dir = MakeTempDir();
+  auto root = sim::LoadOrCreateSimulationRoot(dir + "/sim");
+  ASSERT_TRUE(root.ok()) << root.status();
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(
+      dir, ConfigYaml(300) + "limits:\n  get_challenge: {rate_per_second: 1, burst: 3}\n"));
+  auto stub = server.Stub();
+  int ok = 0, throttled = 0, with_hint = 0;
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    Challenge c;
+    grpc::Status st = stub->GetChallenge(&ctx, attestation::v1::GetChallengeRequest(), &c);
+    if (st.ok()) {
+      ++ok;
+    } else if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++throttled;
+      auto it = ctx.GetServerTrailingMetadata().find("retry-after");
+      if (it != ctx.GetServerTrailingMetadata().end() && it->second == "1") ++with_hint;
+    }
+  }
+  EXPECT_GE(ok, 3);
+  EXPECT_LE(ok, 5);  // burst + whatever refilled during the loop
+  EXPECT_EQ(ok + throttled, 20);
+  EXPECT_EQ(with_hint, throttled);
+  auto metrics = HttpGet(server.metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_THAT(metrics->body, HasSubstr("rp_requests_throttled_total"));
+  EXPECT_EQ(server.StopWith(SIGTERM), 0) << server.Log();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(ServerLifecycleTest, RefusesProductionWithoutTls) {
+  const std::string dir = MakeTempDir();
+  ServerProcess server;
+  std::string yaml = ConfigYaml(300);
+  yaml.replace(yaml.find("environment: development"), 24, "environment: production");
+  yaml.replace(yaml.find("trust_simulation_root: true"), 27, "trust_simulation_root: false");
+  EXPECT_FALSE(server.Start(dir, yaml));
+  EXPECT_THAT(server.Log(), HasSubstr("requires TLS on gRPC"));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// Secret files readable by group/other are refused, in development too.
+TEST(ServerLifecycleTest, RefusesAGroupReadableHmacKey) {
+  const std::string dir = MakeTempDir();
+  auto root = sim::LoadOrCreateSimulationRoot(dir + "/sim");
+  ASSERT_TRUE(root.ok()) << root.status();
+  const std::string key = dir + "/hmac.key";
+  std::ofstream(key) << std::string(64, 'a') << "\n";
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  std::string yaml = ConfigYaml(300);
+  yaml.replace(yaml.find("nonce:\n"), 7, "nonce:\n  hmac_key_file: hmac.key\n");
+  ServerProcess server;
+  EXPECT_FALSE(server.Start(dir, yaml));
+  EXPECT_THAT(server.Log(), HasSubstr("nonce.hmac_key_file"));
+  EXPECT_THAT(server.Log(), HasSubstr("chmod 600"));
+  // 0600: starts.
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  ServerProcess ok;
+  EXPECT_TRUE(ok.Start(dir, yaml));
+  EXPECT_EQ(ok.StopWith(SIGTERM), 0) << ok.Log();
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
