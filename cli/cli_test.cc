@@ -2,6 +2,7 @@
 // bundle and checks verdict, exit code, reasons and claims against the
 // sample's expected.json (generated independently of this code).
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -205,7 +206,9 @@ TEST(AttestctlVerify, TruncatedReportIsRejectedWithReason) {
 class VerifyFreshness : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(::testing::TempDir() + "/cli_freshness");
+    // Per process: ctest runs each test of the suite in its own process, in
+    // parallel.
+    dir_ = new std::string(::testing::TempDir() + "/cli_freshness_" + std::to_string(::getpid()));
     std::filesystem::remove_all(*dir_);
     std::filesystem::create_directories(*dir_);
     ASSERT_EQ(Attestctl("simulate init --sim-dir " + Sim()).exit_code, 0);
@@ -229,6 +232,8 @@ class VerifyFreshness : public ::testing::Test {
     std::ofstream(BundleWithNonce()) << b.dump();
   }
   static void TearDownTestSuite() {
+    std::error_code ec;
+    std::filesystem::remove_all(*dir_, ec);
     delete dir_;
     delete nonce_hex_;
     delete other_hex_;
@@ -384,7 +389,8 @@ TEST_F(VerifyFreshness, TeeKeyOutIsOwnerOnly) {
 class TokenVerifyCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/cli_token";
+    dir_ = ::testing::TempDir() + "/cli_token_" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     key_ = std::move(rp::crypto::GenerateEcKey("P-256").value());
     const rp::crypto::JwkPublic jwk = rp::crypto::EcPublicJwk(key_.get()).value();
@@ -416,6 +422,10 @@ class TokenVerifyCli : public ::testing::Test {
     const std::string path = dir_ + "/" + name + ".jwt";
     std::ofstream(path) << input << "." << rp::Base64UrlEncode(sig) << "\n";
     return path;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
   CmdResult Verify(const std::string& token, const std::string& flags) {
     return Attestctl("token verify @" + token + " --jwks " + jwks_ + " --at " +
