@@ -1,8 +1,9 @@
 // attestctl: challenge, attest (online), verify (offline, same pipeline),
 // token verify, jwks, simulate, collateral fetch|warm|export|ls.
 //
-// Exit codes: 0 accepted by policy (affirming or warning), 1 rejected
-// (contraindicated; reasons printed), 2 bad input, usage or transport error.
+// Exit codes: 0 accepted (verdict affirming; warning too with --accept
+// warning), 1 rejected (contraindicated, or warning without --accept
+// warning; reasons printed), 2 bad input, usage or transport error.
 #include <grpcpp/grpcpp.h>
 
 #include <filesystem>
@@ -44,17 +45,25 @@ const char kUsage[] =
     "usage: attestctl <command> [options]\n"
     "  challenge [--server ADDR] [--out FILE]\n"
     "  attest --evidence BUNDLE.json --challenge CHALLENGE.json [--server ADDR] [--policy NAME]\n"
-    "         [--json] [--token-out FILE]\n"
-    "  verify --evidence BUNDLE.json [--collateral DIR] [--policy FILE] [--at RFC3339]\n"
+    "         [--json] [--token-out FILE] [--accept affirming|warning]\n"
+    "  verify --evidence BUNDLE.json [--nonce HEX | --challenge CHALLENGE.json | --no-freshness]\n"
+    "         [--collateral DIR] [--policy FILE] [--at RFC3339] [--accept affirming|warning]\n"
     "         [--trust-simulation DIR] [--kds-url URL] [--pcs-url URL] [--ocsp-url URL]\n"
     "         [--cache-dir DIR] [--offline] [--json]\n"
+    "         (the expected nonce is --nonce (32 bytes hex) or the challenge's; a nonce only\n"
+    "          the bundle names is never trusted: without either the evidence is rejected.\n"
+    "          --no-freshness checks third-party evidence without a nonce of ours: freshness\n"
+    "          not-checked, the verdict at best warning)\n"
     "  collateral fetch --evidence BUNDLE --cache-dir DIR [--kds-url URL] [--collateral DIR]\n"
     "                   [--at RFC3339] [--kds-rate PER_S] [--kds-burst N] [--max-wait S]\n"
     "  collateral warm BUNDLE... --cache-dir DIR [same options as fetch]\n"
     "                   (waits up to --max-wait seconds, default 30, for the upstream's rate limit)\n"
     "  collateral export OUT_DIR --cache-dir DIR   (offline bundle: the cache without sidecars)\n"
     "  collateral ls --cache-dir DIR\n"
-    "  token verify TOKEN|@FILE --jwks FILE|URL [--at RFC3339]\n"
+    "  token verify TOKEN|@FILE --jwks FILE|URL (--issuer ISS | --any-issuer) [--audience AUD]\n"
+    "               [--accept affirming|warning] [--at RFC3339]\n"
+    "              (iss must equal --issuer, the server's token.issuer; a token with aud needs\n"
+    "               a matching --audience; ear.status must be accepted)\n"
     "  policy check FILE   (validate; prints OK <id> <version> sha256=<hex>; exit 0 / 2)\n"
     "  policy eval --policy FILE --result RESULT.json|CLAIMS.json|TOKEN.jwt\n"
     "              (dry-run release rules; exit 0 all allowed, 1 any denied, 2 error)\n"
@@ -65,7 +74,9 @@ const char kUsage[] =
     "           (SNP: Milan; GPUs: H100; verify with --trust-simulation DIR\n"
     "            --collateral DIR/collateral)\n"
     "common: --tls-ca FILE [--tls-cert FILE --tls-key FILE] for a TLS server\n"
-    "exit codes: 0 accepted, 1 rejected, 2 bad input / usage / transport error\n";
+    "exit codes: 0 accepted (affirming; also warning with --accept warning), 1 rejected\n"
+    "            (contraindicated, or warning without --accept warning), 2 bad input / usage /\n"
+    "            transport error\n";
 
 // --name value pairs and positional arguments; flags without a value are
 // the ones listed in `bool_flags`.
@@ -147,12 +158,30 @@ int CmdChallenge(const Args& a) {
   return kAccepted;
 }
 
-int VerdictExit(const std::string& verdict) {
-  return verdict == "affirming" || verdict == "warning" ? kAccepted : kRejected;
+// --accept affirming (default) | warning: the worst verdict that exits 0.
+absl::StatusOr<bool> AcceptWarning(const Args& a) {
+  const std::string accept = a.Get("accept", "affirming");
+  if (accept == "affirming") return false;
+  if (accept == "warning") return true;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--accept must be affirming or warning, not '", accept, "'"));
+}
+
+int VerdictExit(const std::string& verdict, bool accept_warning) {
+  if (verdict == "affirming") return kAccepted;
+  if (verdict == "warning") {
+    if (accept_warning) return kAccepted;
+    std::cerr << "attestctl: verdict warning is not accepted (pass --accept warning to accept "
+                 "it)\n";
+    return kRejected;
+  }
+  return kRejected;
 }
 
 int CmdAttest(const Args& a) {
   if (!a.Has("evidence") || !a.Has("challenge")) return Fail(kUsage);
+  auto accept_warning = AcceptWarning(a);
+  if (!accept_warning.ok()) return Fail(accept_warning.status());
   auto bundle = rp::cli::ReadBundleFile(a.Get("evidence"));
   if (!bundle.ok()) return Fail(bundle.status());
   auto challenge = rp::cli::ReadChallengeFile(a.Get("challenge"));
@@ -178,7 +207,7 @@ int CmdAttest(const Args& a) {
     rp::cli::PrintHuman(result, std::cout);
     if (!resp.token().empty()) std::cout << "token: " << resp.token() << "\n";
   }
-  return VerdictExit(result.value("verdict", ""));
+  return VerdictExit(result.value("verdict", ""), *accept_warning);
 }
 
 attestation::v1::CollateralConfig CollateralConfigFromFlags(const Args& a) {
@@ -210,10 +239,63 @@ attestation::v1::CollateralConfig PrefetchConfigFromFlags(const Args& a) {
   return c;
 }
 
+// The nonce this caller issued: --nonce HEX (32 bytes) or the nonce of
+// --challenge FILE (as `attestctl challenge` writes it; its MAC is the
+// server's business and not checked here). At most one of them or
+// --no-freshness. Without any, there is no expected nonce and the engine
+// reports freshness as not performed (a rejection); a nonce only the bundle
+// names is never trusted. A nonce the bundle names must equal the expected
+// one: evidence for another challenge is bad input, not a verdict.
+absl::StatusOr<std::optional<rp::Bytes>> ExpectedNonce(
+    const Args& a, const attestation::v1::EvidenceBundle& bundle) {
+  const int sources = int{a.Has("nonce")} + int{a.Has("challenge")} + int{a.Has("no-freshness")};
+  if (sources > 1) {
+    return absl::InvalidArgumentError(
+        "--nonce, --challenge and --no-freshness are mutually exclusive");
+  }
+  if (sources == 0) {
+    std::cerr << "attestctl: no --nonce or --challenge: freshness cannot be checked and the "
+                 "evidence is rejected (--no-freshness checks third-party evidence without "
+                 "it, at best a warning)\n";
+  }
+  if (!a.Has("nonce") && !a.Has("challenge")) return std::optional<rp::Bytes>();
+  rp::Bytes nonce;
+  if (a.Has("nonce")) {
+    auto decoded = rp::HexDecode(a.Get("nonce"));
+    if (!decoded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--nonce: ", decoded.status().message()));
+    }
+    nonce = *decoded;
+  } else {
+    auto challenge = rp::cli::ReadChallengeFile(a.Get("challenge"));
+    if (!challenge.ok()) return challenge.status();
+    nonce = rp::Bytes(challenge->nonce().begin(), challenge->nonce().end());
+  }
+  if (nonce.size() != 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        a.Has("nonce") ? "--nonce" : "challenge nonce", " is ", nonce.size(),
+        " bytes, expected 32"));
+  }
+  if (!bundle.nonce().empty()) {
+    auto named = rp::HexDecode(bundle.nonce());
+    if (!named.ok() || *named != nonce) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the bundle names nonce ", bundle.nonce(), ", not the expected ",
+          rp::HexEncode(nonce)));
+    }
+  }
+  return std::optional<rp::Bytes>(std::move(nonce));
+}
+
 int CmdVerify(const Args& a) {
   if (!a.Has("evidence")) return Fail(kUsage);
+  auto accept_warning = AcceptWarning(a);
+  if (!accept_warning.ok()) return Fail(accept_warning.status());
   auto bundle = rp::cli::ReadBundleFile(a.Get("evidence"));
   if (!bundle.ok()) return Fail(bundle.status());
+  auto expected_nonce = ExpectedNonce(a, *bundle);
+  if (!expected_nonce.ok()) return Fail(expected_nonce.status());
   absl::Time at = absl::Now();
   if (a.Has("at")) {
     auto t = rp::ParseTime(a.Get("at"));
@@ -248,7 +330,11 @@ int CmdVerify(const Args& a) {
   if (!registry.ok()) return Fail(registry.status());
   auto engine = rp::appraisal::Engine::Create(std::move(*registry), source, ocsp);
   if (!engine.ok()) return Fail(engine.status());
-  auto appraisal = (*engine)->Run(*bundle, policy, rp::appraisal::RunOptions{at, std::nullopt});
+  rp::appraisal::RunOptions run_options;
+  run_options.at = at;
+  run_options.expected_nonce = *expected_nonce;
+  run_options.allow_no_freshness = a.Has("no-freshness");
+  auto appraisal = (*engine)->Run(*bundle, policy, run_options);
   if (!appraisal.ok()) return Fail(appraisal.status());
   nlohmann::json result = appraisal->ToJson();
   result["verification_time"] = rp::FormatRfc3339(at);
@@ -258,11 +344,23 @@ int CmdVerify(const Args& a) {
     std::cout << "verification time: " << rp::FormatRfc3339(at) << "\n";
     rp::cli::PrintHuman(result, std::cout);
   }
-  return VerdictExit(result.value("verdict", ""));
+  return VerdictExit(result.value("verdict", ""), *accept_warning);
 }
 
 int CmdTokenVerify(const Args& a) {
   if (a.positional.size() != 1 || !a.Has("jwks")) return Fail(kUsage);
+  // What the token must say; checked before anything is read or fetched.
+  rp::token::TokenClaimChecks checks;
+  checks.issuer = a.Get("issuer");
+  checks.any_issuer = a.Has("any-issuer");
+  if (a.Has("audience")) checks.audience = a.Get("audience");
+  auto accept_warning = AcceptWarning(a);
+  if (!accept_warning.ok()) return Fail(accept_warning.status());
+  if (*accept_warning) checks.accept_statuses.push_back("warning");
+  if (a.Has("issuer") && checks.issuer.empty()) return Fail("--issuer must not be empty");
+  if (auto st = rp::token::ValidateClaimChecks(checks); !st.ok()) {
+    return Fail(absl::StrCat(st.message(), " (--issuer ISS or --any-issuer)\n", kUsage));
+  }
   std::string token = a.positional[0];
   if (absl::StartsWith(token, "@")) {
     auto t = rp::ReadSmallFile(token.substr(1), 256 * 1024);
@@ -283,10 +381,21 @@ int CmdTokenVerify(const Args& a) {
     if (!t.ok()) return Fail(t.status());
     at = *t;
   }
+  // Signature, kid and validity first, then what the claims say. Claims
+  // reach stdout only for an accepted token.
   auto claims = rp::token::VerifyToken(token, jwks, at, absl::Seconds(60));
   if (!claims.ok()) return Fail(claims.status(), kRejected);
+  if (auto st = rp::token::CheckClaims(*claims, checks); !st.ok()) {
+    const auto reasons = claims->find("reasons");
+    std::cerr << "attestctl: token signature, kid and validity OK, but not accepted: "
+              << st.message() << " (ear.status "
+              << (claims->contains("ear.status") ? (*claims)["ear.status"].dump() : "missing")
+              << (reasons != claims->end() ? ", reasons " + reasons->dump() : "") << ")\n";
+    return kRejected;
+  }
   std::cout << claims->dump(2) << "\n";
-  std::cerr << "token signature, kid and validity OK; ear.status = "
+  std::cerr << "token signature, kid, validity, iss"
+            << (checks.audience.has_value() ? ", aud" : "") << " OK; ear.status = "
             << claims->value("ear.status", "?") << "\n";
   return kAccepted;
 }
@@ -351,7 +460,9 @@ int CmdSimulate(const Args& a) {
     return Fail(w);
   }
   if (a.Has("tee-key-out")) {
-    if (auto w = rp::cli::WriteFile(a.Get("tee-key-out"), ev->tee_private_key_pem); !w.ok()) {
+    // A private key: mode 0600 from creation on, never world-readable.
+    if (auto w = rp::cli::WritePrivateFile(a.Get("tee-key-out"), ev->tee_private_key_pem);
+        !w.ok()) {
       return Fail(w);
     }
   }
@@ -488,7 +599,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "token") {
       if (argc < 3 || std::string(argv[2]) != "verify") return Fail(kUsage);
-      Args a = Parse(argc, argv, 3, {});
+      Args a = Parse(argc, argv, 3, {"any-issuer"});
       if (!a.error.empty()) return Fail(a.error);
       return CmdTokenVerify(a);
     }
@@ -511,7 +622,7 @@ int main(int argc, char** argv) {
       if (!a.error.empty()) return Fail(a.error);
       return CmdCollateral(argv[2], a);
     }
-    Args a = Parse(argc, argv, 2, {"json", "debug"});
+    Args a = Parse(argc, argv, 2, {"json", "debug", "no-freshness"});
     if (!a.error.empty()) return Fail(a.error);
     if (cmd == "challenge") return CmdChallenge(a);
     if (cmd == "attest") return CmdAttest(a);

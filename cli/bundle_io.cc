@@ -1,5 +1,12 @@
 #include "cli/bundle_io.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/status/status.h"
@@ -106,6 +113,55 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
   out << data;
   out.close();
   if (!out) return absl::InternalError(absl::StrCat("write failed: ", path));
+  return absl::OkStatus();
+}
+
+absl::Status WritePrivateFile(const std::string& path, const std::string& data) {
+  const std::filesystem::path target(path);
+  if (target.filename().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a file name: ", path));
+  }
+  // A fresh name next to the target (same file system, so rename is
+  // atomic); mkostemp creates it with O_CREAT|O_EXCL and mode 0600.
+  std::string tmp_name =
+      (target.parent_path() / absl::StrCat(".", target.filename().string(), ".XXXXXX")).string();
+  const int fd = ::mkostemp(tmp_name.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot create a file next to ", path, ": ",
+                                            std::strerror(errno)));
+  }
+  const std::filesystem::path tmp(tmp_name);
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return absl::InternalError(
+        absl::StrCat(what, " ", tmp.string(), ": ", std::strerror(err)));
+  };
+  // The umask can only remove bits; make the mode exactly 0600 regardless.
+  if (::fchmod(fd, 0600) != 0) return fail("cannot chmod");
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("cannot write");
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) return fail("cannot sync");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(
+        absl::StrCat("cannot close ", tmp.string(), ": ", std::strerror(err)));
+  }
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ",
+                                            std::strerror(err)));
+  }
   return absl::OkStatus();
 }
 

@@ -22,6 +22,12 @@ std::string ChallengeToJson(const attestation::v1::Challenge& challenge);
 
 absl::Status WriteFile(const std::string& path, const std::string& data);
 
+// For secrets (private keys): the data goes to a new file created with mode
+// 0600 (O_CREAT|O_EXCL, never readable by others, not even while being
+// written) in the target's directory, which is then renamed over `path`. A
+// symlink at `path` is replaced, not followed.
+absl::Status WritePrivateFile(const std::string& path, const std::string& data);
+
 }  // namespace rp::cli
 
 #endif  // RP_CLI_BUNDLE_IO_H_

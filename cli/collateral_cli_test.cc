@@ -157,7 +157,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     const std::string& query = served.query;
 
     // Baseline: the original bundle (certificate inside), offline collateral.
-    CmdResult base = Attestctl("verify --json --evidence " + original + " --collateral " + kRoot +
+    CmdResult base = Attestctl("verify --json --no-freshness --evidence " + original + " --collateral " + kRoot +
                          "/tests/data/snp/offline --at " + kAt);
     nlohmann::json base_json = ParseJson(base);
     ASSERT_TRUE(base_json.is_object()) << base.out;
@@ -167,7 +167,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
 
     // Without collateral the stripped bundle cannot verify: the test can fail.
     nlohmann::json bare =
-        ParseJson(Attestctl("verify --json --evidence " + stripped + " --at " + kAt));
+        ParseJson(Attestctl("verify --json --no-freshness --evidence " + stripped + " --at " + kAt));
     ASSERT_TRUE(bare.is_object());
     EXPECT_NE(bare["verdict"], base_json["verdict"]);
 
@@ -181,7 +181,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     EXPECT_EQ(server_->LastRequestUri(), vcek_path + "?" + query);
 
     // Verify through KDS + cache: one VCEK request, same outcome.
-    CmdResult online = Attestctl("verify --json --evidence " + stripped + " --kds-url " +
+    CmdResult online = Attestctl("verify --json --no-freshness --evidence " + stripped + " --kds-url " +
                            server_->base_url() + " --cache-dir " + cache + " --at " + kAt);
     nlohmann::json online_json = ParseJson(online);
     ASSERT_TRUE(online_json.is_object()) << online.out;
@@ -204,7 +204,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
     bundle["sev_snp"].erase("cert_chain");
     const std::string stripped = work_ + "/vlek.stripped.json";
     WriteFile(stripped, bundle.dump());
-    CmdResult vlek = Attestctl("verify --json --evidence " + stripped + " --kds-url " +
+    CmdResult vlek = Attestctl("verify --json --no-freshness --evidence " + stripped + " --kds-url " +
                          server_->base_url() + " --cache-dir " + cache + " --at " + kAt);
     nlohmann::json j = ParseJson(vlek);
     ASSERT_TRUE(j.is_object()) << vlek.out;
@@ -228,7 +228,7 @@ TEST_F(CollateralCliTest, StrippedBundlesVerifyViaKdsThenOfflineFromExport) {
   const int requests = server_->RequestCount();
   for (const Baseline& b : baselines) {
     SCOPED_TRACE(b.stripped);
-    CmdResult offline = Attestctl("verify --json --evidence " + b.stripped + " --collateral " +
+    CmdResult offline = Attestctl("verify --json --no-freshness --evidence " + b.stripped + " --collateral " +
                             exported + " --at " + kAt);
     nlohmann::json j = ParseJson(offline);
     ASSERT_TRUE(j.is_object()) << offline.out;
@@ -267,7 +267,7 @@ TEST_F(CollateralCliTest, WarmSeveralBundlesAtTheUpstreamPaceThenVerifyOffline) 
   for (const Sample& s : samples) {
     SCOPED_TRACE(s.bundle);
     // The warmed cache directory is itself an offline bundle.
-    CmdResult offline = Attestctl("verify --json --evidence " + work_ + "/" + s.bundle +
+    CmdResult offline = Attestctl("verify --json --no-freshness --evidence " + work_ + "/" + s.bundle +
                                   ".stripped.json --collateral " + cache + " --at " + kAt);
     nlohmann::json j = ParseJson(offline);
     ASSERT_TRUE(j.is_object()) << offline.out;

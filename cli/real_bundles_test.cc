@@ -13,6 +13,8 @@ using rp::cli::testing::Attestctl;
 using rp::cli::testing::CmdResult;
 
 const std::string kData = std::string(RP_SOURCE_DIR) + "/tests/data/bundles";
+// The nonce hgx_h100_4gpu_drv590.12_ppcie_evidence.json was generated for.
+const std::string kPpcieNonce = "e97b23a1718095a0e9e35edca810768c70a6a5a389b705e753b197912bc11576";
 
 struct Case {
   std::string bundle;
@@ -28,14 +30,19 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.bundle; }
 
 class RealBundles : public ::testing::TestWithParam<Case> {};
 
+// Third-party evidence without a nonce of ours: --no-freshness, so at best
+// a warning (exit 1 unless --accept warning).
 TEST_P(RealBundles, VerdictReasonsAndClaims) {
   const Case& c = GetParam();
-  CmdResult r = Attestctl("verify --json --evidence " + kData + "/" + c.bundle +
-                          ".json --collateral " + kData + "/offline --at " + c.at);
+  const std::string cmd = "verify --json --no-freshness --evidence " + kData + "/" + c.bundle +
+                          ".json --collateral " + kData + "/offline --at " + c.at;
+  CmdResult r = Attestctl(cmd + " --accept warning");
   nlohmann::json got = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(got.is_discarded()) << r.out;
   EXPECT_EQ(got["verdict"], c.verdict) << got["reasons"];
+  EXPECT_NE(got["verdict"], "affirming");
   EXPECT_EQ(r.exit_code, c.verdict == "contraindicated" ? 1 : 0);
+  EXPECT_EQ(Attestctl(cmd).exit_code, 1) << "a warning is not accepted by default";
   EXPECT_EQ(got["reasons"], nlohmann::json(c.reasons));
   ASSERT_TRUE(got["submods"].contains(c.device)) << got["submods"].dump();
   EXPECT_EQ(got["submods"][c.device]["claims"][c.claim], c.value) << c.claim;
@@ -83,7 +90,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(RealBundlesNegative, BadSignatureIsRejected) {
-  CmdResult r = Attestctl("verify --json --evidence " + kData +
+  CmdResult r = Attestctl("verify --json --no-freshness --accept warning --evidence " + kData +
                           "/gpu_h100_NEG_badsig.json --at 2026-11-22T00:00:00Z");
   nlohmann::json got = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(got.is_discarded()) << r.out;
@@ -93,10 +100,12 @@ TEST(RealBundlesNegative, BadSignatureIsRejected) {
 }
 
 TEST(RealBundlesNegative, NvidiaEvidenceListFormatIsAccepted) {
-  // The 4-GPU PPCIe set as NVIDIA's tools write it: one node of 4 GPUs.
+  // The 4-GPU PPCIe set as NVIDIA's tools write it: one node of 4 GPUs,
+  // checked against the nonce it was generated for (given as ours; the
+  // list also names it).
   CmdResult r = Attestctl("verify --json --evidence " + std::string(RP_SOURCE_DIR) +
                           "/tests/data/nvidia/evidence_json/hgx_h100_4gpu_drv590.12_ppcie_evidence.json"
-                          " --at 2026-11-22T00:00:00Z");
+                          " --at 2026-11-22T00:00:00Z --nonce " + kPpcieNonce);
   nlohmann::json got = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(got.is_discarded()) << r.out;
   for (const char* gpu : {"gpu0", "gpu1", "gpu2", "gpu3"}) {
@@ -104,8 +113,27 @@ TEST(RealBundlesNegative, NvidiaEvidenceListFormatIsAccepted) {
     EXPECT_EQ(got["submods"][gpu]["claims"]["cc_mode"], "ppcie");
   }
   EXPECT_FALSE(got["submods"].contains("gpu4"));
-  // The evidence list carries its nonce: the GPU nonce check ran.
+  // With the expected nonce the GPU nonce check ran.
   EXPECT_EQ(got["reasons"].dump().find("NONCE_NOT_PROVIDED"), std::string::npos) << got["reasons"];
+  for (const char* gpu : {"gpu0", "gpu1", "gpu2", "gpu3"}) {
+    bool nonce_passed = false;
+    for (const auto& check : got["submods"][gpu]["checks"]) {
+      if (check["name"].get<std::string>().find("nonce") != std::string::npos) {
+        nonce_passed = check["status"] == "pass";
+      }
+    }
+    EXPECT_TRUE(nonce_passed) << gpu << ": " << got["submods"][gpu]["checks"].dump();
+  }
+}
+
+TEST(RealBundlesNegative, NvidiaEvidenceListForAnotherNonceIsBadInput) {
+  // The list names its nonce; a different expected nonce is bad input.
+  std::string other = kPpcieNonce;
+  other[0] = other[0] == '0' ? '1' : '0';
+  CmdResult r = Attestctl("verify --json --evidence " + std::string(RP_SOURCE_DIR) +
+                          "/tests/data/nvidia/evidence_json/hgx_h100_4gpu_drv590.12_ppcie_evidence.json"
+                          " --at 2026-11-22T00:00:00Z --nonce " + other);
+  EXPECT_EQ(r.exit_code, 2);
 }
 
 }  // namespace

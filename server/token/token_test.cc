@@ -71,6 +71,12 @@ void ExpectRejected(const absl::StatusOr<json>& result, absl::StatusCode code,
       << row << ": " << result.status();
 }
 
+void ExpectRejected(const absl::Status& status, absl::StatusCode code,
+                    std::string_view message_part, std::string_view row = "") {
+  ASSERT_FALSE(status.ok()) << row << ": accepted";
+  ExpectRejected(absl::StatusOr<json>(status), code, message_part, row);
+}
+
 TEST(TokenTest, RoundTripEs256AndEs384) {
   for (const char* alg : {"ES256", "ES384"}) {
     Env s(alg);
@@ -482,6 +488,169 @@ TEST(TokenTest, RotationKeepsPreviousTokensVerifiable) {
   const std::string third = s.issuer->Issue({{"n", 3}}).value();
   EXPECT_TRUE(VerifyToken(third, jwks, kT0, absl::ZeroDuration()).ok());
   EXPECT_TRUE(VerifyToken(before, s.Jwks(), kT0, absl::ZeroDuration()).ok());
+}
+
+// Claims as the server issues them (policy/appraisal.cc EarClaims, shortened).
+json EarClaims(const std::string& status) {
+  return {{"ear.status", status},
+          {"submods", {{"cpu0", {{"ear.status", status}, {"tee", "sev-snp"}}}}},
+          {"reasons", json::array()}};
+}
+
+TokenClaimChecks Checks(const std::string& issuer = kDefaultIssuer) {
+  TokenClaimChecks c;
+  c.issuer = issuer;
+  return c;
+}
+
+TEST(TokenClaimChecksTest, AffirmingTokenFromTheNamedIssuerIsAccepted) {
+  Env s;
+  const std::string jwt = s.issuer->Issue(EarClaims("affirming")).value();
+  const absl::StatusOr<json> claims =
+      VerifyToken(jwt, s.Jwks(), kT0, absl::ZeroDuration(), Checks());
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ((*claims)["iss"], "attestation-rp");
+  EXPECT_EQ((*claims)["ear.status"], "affirming");
+}
+
+TEST(TokenClaimChecksTest, StatusMustBeAccepted) {
+  Env s;
+  const json jwks = s.Jwks();
+  const std::string contra =
+      s.issuer->Issue(EarClaims("contraindicated")).value();
+  const std::string warning = s.issuer->Issue(EarClaims("warning")).value();
+  // Still a genuine token: only the claim checks refuse it.
+  ASSERT_TRUE(VerifyToken(contra, jwks, kT0, absl::ZeroDuration()).ok());
+  ExpectRejected(VerifyToken(contra, jwks, kT0, absl::ZeroDuration(), Checks()),
+                 absl::StatusCode::kPermissionDenied,
+                 "ear.status is \"contraindicated\"");
+  ExpectRejected(
+      VerifyToken(warning, jwks, kT0, absl::ZeroDuration(), Checks()),
+      absl::StatusCode::kPermissionDenied, "ear.status is \"warning\"");
+
+  TokenClaimChecks accept_warning = Checks();
+  accept_warning.accept_statuses = {"affirming", "warning"};
+  EXPECT_TRUE(
+      VerifyToken(warning, jwks, kT0, absl::ZeroDuration(), accept_warning)
+          .ok());
+  ExpectRejected(
+      VerifyToken(contra, jwks, kT0, absl::ZeroDuration(), accept_warning),
+      absl::StatusCode::kPermissionDenied, "contraindicated");
+
+  // A device worse than the top level is not accepted either.
+  json mixed = EarClaims("affirming");
+  mixed["submods"]["gpu0"] = {{"ear.status", "contraindicated"}};
+  ExpectRejected(CheckClaims(mixed, Checks()),
+                 absl::StatusCode::kInvalidArgument, "no \"iss\"");
+  mixed["iss"] = "attestation-rp";
+  ExpectRejected(CheckClaims(mixed, Checks()),
+                 absl::StatusCode::kPermissionDenied,
+                 "submods.gpu0 ear.status is \"contraindicated\"");
+
+  // Missing or malformed status: never accepted.
+  ExpectRejected(
+      VerifyToken(s.issuer->Issue(json::object()).value(), jwks, kT0,
+                  absl::ZeroDuration(), Checks()),
+      absl::StatusCode::kInvalidArgument, "no \"ear.status\"");
+  ExpectRejected(
+      VerifyToken(s.issuer->Issue({{"ear.status", 1}}).value(), jwks, kT0,
+                  absl::ZeroDuration(), Checks()),
+      absl::StatusCode::kInvalidArgument, "not a string");
+}
+
+TEST(TokenClaimChecksTest, IssuerMustMatchExactly) {
+  Env s;
+  s.config.set_issuer("https://attest.example.com");
+  const auto issuer = TokenIssuer::Create(s.config, s.clock, *s.keys).value();
+  const std::string jwt = issuer->Issue(EarClaims("affirming")).value();
+  const json jwks = s.Jwks();
+  EXPECT_TRUE(VerifyToken(jwt, jwks, kT0, absl::ZeroDuration(),
+                          Checks("https://attest.example.com"))
+                  .ok());
+  for (const char* wrong : {"attestation-rp", "https://attest.example.com/",
+                            "HTTPS://attest.example.com", "https://attest"}) {
+    ExpectRejected(
+        VerifyToken(jwt, jwks, kT0, absl::ZeroDuration(), Checks(wrong)),
+        absl::StatusCode::kPermissionDenied, "iss is", wrong);
+  }
+  TokenClaimChecks any;
+  any.any_issuer = true;
+  EXPECT_TRUE(VerifyToken(jwt, jwks, kT0, absl::ZeroDuration(), any).ok());
+}
+
+TEST(TokenClaimChecksTest, AudienceRules) {
+  Env s;
+  const json jwks = s.Jwks();
+  json claims = EarClaims("affirming");
+  const std::string no_aud = s.issuer->Issue(claims).value();
+  claims["aud"] = "kms-a";
+  const std::string aud_a = s.issuer->Issue(claims).value();
+  claims["aud"] = json::array({"kms-b", "kms-a"});
+  const std::string aud_list = s.issuer->Issue(claims).value();
+  claims["aud"] = 7;
+  const std::string aud_bad = s.issuer->Issue(claims).value();
+
+  TokenClaimChecks want_a = Checks();
+  want_a.audience = "kms-a";
+  TokenClaimChecks want_c = Checks();
+  want_c.audience = "kms-c";
+  EXPECT_TRUE(VerifyToken(aud_a, jwks, kT0, absl::ZeroDuration(), want_a).ok());
+  EXPECT_TRUE(
+      VerifyToken(aud_list, jwks, kT0, absl::ZeroDuration(), want_a).ok());
+  ExpectRejected(VerifyToken(aud_a, jwks, kT0, absl::ZeroDuration(), want_c),
+                 absl::StatusCode::kPermissionDenied, "does not contain");
+  ExpectRejected(
+      VerifyToken(aud_list, jwks, kT0, absl::ZeroDuration(), want_c),
+      absl::StatusCode::kPermissionDenied, "does not contain");
+  // An audience is expected but the token names none.
+  ExpectRejected(VerifyToken(no_aud, jwks, kT0, absl::ZeroDuration(), want_a),
+                 absl::StatusCode::kPermissionDenied, "has no \"aud\"");
+  // The token is for someone, but we did not say who we are (RFC 7519
+  // §4.1.3).
+  ExpectRejected(VerifyToken(aud_a, jwks, kT0, absl::ZeroDuration(), Checks()),
+                 absl::StatusCode::kPermissionDenied,
+                 "no audience is expected");
+  ExpectRejected(VerifyToken(aud_bad, jwks, kT0, absl::ZeroDuration(), want_a),
+                 absl::StatusCode::kInvalidArgument, "not a string or array");
+  EXPECT_TRUE(
+      VerifyToken(no_aud, jwks, kT0, absl::ZeroDuration(), Checks()).ok());
+}
+
+TEST(TokenClaimChecksTest, UnusableChecksAreRefusedBeforeTheToken) {
+  Env s;
+  const std::string jwt = s.issuer->Issue(EarClaims("affirming")).value();
+  const json jwks = s.Jwks();
+  struct Row {
+    const char* name;
+    std::function<void(TokenClaimChecks&)> change;
+    const char* message;
+  };
+  const Row rows[] = {
+      {"default (no issuer)", [](TokenClaimChecks& c) { c.issuer.clear(); },
+       "no expected issuer"},
+      {"issuer and any_issuer", [](TokenClaimChecks& c) { c.any_issuer = true; },
+       "exclusive"},
+      {"no accepted status",
+       [](TokenClaimChecks& c) { c.accept_statuses.clear(); },
+       "no accepted"},
+      {"contraindicated accepted",
+       [](TokenClaimChecks& c) {
+         c.accept_statuses = {"affirming", "contraindicated"};
+       },
+       "cannot be accepted"},
+      {"empty audience", [](TokenClaimChecks& c) { c.audience = ""; },
+       "empty audience"},
+  };
+  for (const Row& row : rows) {
+    TokenClaimChecks c = Checks();
+    row.change(c);
+    ExpectRejected(VerifyToken(jwt, jwks, kT0, absl::ZeroDuration(), c),
+                   absl::StatusCode::kInvalidArgument, row.message, row.name);
+    ExpectRejected(ValidateClaimChecks(c), absl::StatusCode::kInvalidArgument,
+                   row.message, row.name);
+  }
+  // A default-constructed struct accepts nothing.
+  EXPECT_FALSE(ValidateClaimChecks(TokenClaimChecks{}).ok());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/token/token_verifier.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <string>
@@ -8,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/token/key_manager.h"
 #include "verifier/common/clock.h"
@@ -320,6 +322,132 @@ absl::StatusOr<json> VerifyToken(std::string_view jwt_in, const json& jwks,
         "jwt: not valid before ", FormatTime(*nbf), " (now ", FormatTime(now),
         ", leeway ", absl::FormatDuration(leeway), ")"));
   }
+  return claims;
+}
+
+absl::Status ValidateClaimChecks(const TokenClaimChecks& checks) {
+  if (checks.any_issuer && !checks.issuer.empty()) {
+    return absl::InvalidArgumentError(
+        "token checks: an expected issuer and any_issuer are exclusive");
+  }
+  if (!checks.any_issuer && checks.issuer.empty()) {
+    return absl::InvalidArgumentError(
+        "token checks: no expected issuer (name one, or set any_issuer "
+        "explicitly)");
+  }
+  if (checks.audience.has_value() && checks.audience->empty()) {
+    return absl::InvalidArgumentError("token checks: empty audience");
+  }
+  if (checks.accept_statuses.empty()) {
+    return absl::InvalidArgumentError(
+        "token checks: no accepted ear.status");
+  }
+  for (const std::string& s : checks.accept_statuses) {
+    if (s != "affirming" && s != "warning") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token checks: ear.status \"", s,
+          "\" cannot be accepted (only affirming, warning)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status Denied(absl::string_view message) {
+  return absl::PermissionDeniedError(absl::StrCat("jwt: ", message));
+}
+
+absl::Status CheckStatus(const json& object, absl::string_view where,
+                         const TokenClaimChecks& checks) {
+  const auto it = object.find("ear.status");
+  if (it == object.end()) {
+    return Invalid(absl::StrCat(where, " has no \"ear.status\""));
+  }
+  if (!it->is_string()) {
+    return Invalid(absl::StrCat(where, " \"ear.status\" is not a string"));
+  }
+  const std::string status = it->get<std::string>();
+  for (const std::string& ok : checks.accept_statuses) {
+    if (status == ok) {
+      return absl::OkStatus();
+    }
+  }
+  return Denied(absl::StrCat(where, " ear.status is \"", status,
+                             "\", accepted: ",
+                             absl::StrJoin(checks.accept_statuses, ", ")));
+}
+
+}  // namespace
+
+absl::Status CheckClaims(const json& claims, const TokenClaimChecks& checks) {
+  RETURN_IF_ERROR(ValidateClaimChecks(checks));
+  if (!claims.is_object()) {
+    return Invalid("claims are not a JSON object");
+  }
+  if (!checks.any_issuer) {
+    ASSIGN_OR_RETURN(const std::string iss,
+                     StringMember(claims, "iss", "payload"));
+    if (iss != checks.issuer) {
+      return Denied(absl::StrCat("iss is \"", iss, "\", expected \"",
+                                 checks.issuer, "\""));
+    }
+  }
+  if (const auto it = claims.find("aud"); it != claims.end()) {
+    std::vector<std::string> audiences;
+    if (it->is_string()) {
+      audiences.push_back(it->get<std::string>());
+    } else if (it->is_array()) {
+      for (const json& a : *it) {
+        if (!a.is_string()) {
+          return Invalid(absl::StrCat("aud ", it->dump(),
+                                      " is not a string or array of strings"));
+        }
+        audiences.push_back(a.get<std::string>());
+      }
+    } else {
+      return Invalid(absl::StrCat("aud ", it->dump(),
+                                  " is not a string or array of strings"));
+    }
+    if (!checks.audience.has_value()) {
+      return Denied(absl::StrCat("token is for audience ", it->dump(),
+                                 " but no audience is expected"));
+    }
+    if (std::find(audiences.begin(), audiences.end(), *checks.audience) ==
+        audiences.end()) {
+      return Denied(absl::StrCat("aud ", it->dump(), " does not contain \"",
+                                 *checks.audience, "\""));
+    }
+  } else if (checks.audience.has_value()) {
+    return Denied(absl::StrCat("token has no \"aud\", expected \"",
+                               *checks.audience, "\""));
+  }
+  RETURN_IF_ERROR(CheckStatus(claims, "payload", checks));
+  // The top-level status is the worst over the devices; a device that says
+  // otherwise is not accepted either.
+  if (const auto it = claims.find("submods"); it != claims.end()) {
+    if (!it->is_object()) {
+      return Invalid("\"submods\" is not an object");
+    }
+    for (const auto& [name, submod] : it->items()) {
+      if (!submod.is_object()) {
+        return Invalid(absl::StrCat("submods.", name, " is not an object"));
+      }
+      if (submod.contains("ear.status")) {
+        RETURN_IF_ERROR(
+            CheckStatus(submod, absl::StrCat("submods.", name), checks));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> VerifyToken(std::string_view jwt, const json& jwks,
+                                 absl::Time now, absl::Duration leeway,
+                                 const TokenClaimChecks& checks) {
+  RETURN_IF_ERROR(ValidateClaimChecks(checks));
+  ASSIGN_OR_RETURN(json claims, VerifyToken(jwt, jwks, now, leeway));
+  RETURN_IF_ERROR(CheckClaims(claims, checks));
   return claims;
 }
 
