@@ -20,7 +20,7 @@ bool IsCpu(const std::string& tee) { return tee == "sev-snp" || tee == "tdx"; }
 std::string IntactName(const DeviceOutcome& d, const Outcome& mutant, const Mutant& m) {
   if (IsCpu(d.tee)) return m.cpu_foreign ? "" : d.name;
   const bool gpu = d.tee == "nvidia-gpu";
-  const std::vector<int>& origin = gpu ? m.gpu_origin : m.switch_origin;
+  const std::vector<std::string>& origin = gpu ? m.gpu_origin : m.switch_origin;
   // One device per list element, numbered in list order; check that the
   // engine gave exactly that before using the numbering.
   size_t count = 0;
@@ -31,8 +31,7 @@ std::string IntactName(const DeviceOutcome& d, const Outcome& mutant, const Muta
   const std::string prefix = gpu ? "gpu" : "switch";
   if (d.name.rfind(prefix, 0) != 0) return "";
   const size_t k = std::stoul(d.name.substr(prefix.size()));
-  if (k >= origin.size() || origin[k] < 0) return "";
-  return absl::StrCat(prefix, origin[k]);
+  return k < origin.size() ? origin[k] : "";
 }
 
 }  // namespace
@@ -139,11 +138,12 @@ std::vector<Finding> Compare(const Outcome& intact, const Outcome& mutant, const
     const std::string iname = IntactName(d, mutant, m);
     if (iname.empty()) continue;
     auto it = by_name.find(iname);
-    if (it == by_name.end() || it->second->tee != d.tee) continue;
+    // A CPU stays the same kind; a GPU report moved to the switch list is
+    // compared with the GPU it was.
+    if (it == by_name.end() || (IsCpu(d.tee) && it->second->tee != d.tee)) continue;
     const DeviceOutcome& b = *it->second;
     auto dit = donor_by_name.find(iname);
-    const DeviceOutcome* dd =
-        dit != donor_by_name.end() && dit->second->tee == d.tee ? dit->second : nullptr;
+    const DeviceOutcome* dd = dit != donor_by_name.end() ? dit->second : nullptr;
     const std::string who = d.name == iname ? d.name : absl::StrCat(d.name, " (intact ", iname, ")");
     if (d.status < b.status) {
       out.push_back(Finding{"device", absl::StrCat(who, ": ", Name(b.status), " -> ", Name(d.status)),

@@ -173,16 +173,16 @@ class Enumerator {
         m.cpu_foreign = true;
       }
       if (top == "nvidia" && path.size() == 1) {
-        std::fill(m.gpu_origin.begin(), m.gpu_origin.end(), -1);
-        std::fill(m.switch_origin.begin(), m.switch_origin.end(), -1);
+        std::fill(m.gpu_origin.begin(), m.gpu_origin.end(), "");
+        std::fill(m.switch_origin.begin(), m.switch_origin.end(), "");
       }
       // Another device's SPDM report in element i (its certificate chain
       // swapped alone keeps the device: that is ours with a foreign chain).
       if (top == "nvidia" && path.size() == 3 && path[1].index >= 0 &&
           path[2].field->name() == "evidence") {
-        if (std::vector<int>* o = DeviceList(m, Path{path[0], Step{path[1].field, -1}})) {
+        if (std::vector<std::string>* o = DeviceList(m, Path{path[0], Step{path[1].field, -1}})) {
           if (static_cast<size_t>(path[1].index) < o->size()) {
-            (*o)[static_cast<size_t>(path[1].index)] = -1;
+            (*o)[static_cast<size_t>(path[1].index)] = "";
           }
         }
       }
@@ -194,26 +194,31 @@ class Enumerator {
 
   // Identity when the lists kept their size, else nothing is attributed.
   void DefaultAttribution(Mutant& m) const {
-    auto identity = [](int intact_n, int n) {
-      std::vector<int> o(static_cast<size_t>(n), -1);
+    auto identity = [](const char* prefix, int intact_n, int n) {
+      std::vector<std::string> o(static_cast<size_t>(n));
       if (intact_n == n) {
-        for (int i = 0; i < n; ++i) o[static_cast<size_t>(i)] = i;
+        for (int i = 0; i < n; ++i) o[static_cast<size_t>(i)] = absl::StrCat(prefix, i);
       }
       return o;
     };
-    m.gpu_origin = identity(intact_.nvidia().evidence_list_size(),
+    m.gpu_origin = identity("gpu", intact_.nvidia().evidence_list_size(),
                             m.bundle.nvidia().evidence_list_size());
-    m.switch_origin = identity(intact_.nvidia().switch_evidence_list_size(),
+    m.switch_origin = identity("switch", intact_.nvidia().switch_evidence_list_size(),
                                m.bundle.nvidia().switch_evidence_list_size());
   }
 
-  // Origins of a device list after a list-level edit of `path` (nullptr if
-  // `path` is not one of the NVIDIA device lists).
-  std::vector<int>* DeviceList(Mutant& m, const Path& path) const {
+  // The origin list for the NVIDIA device list `field` names (nullptr for
+  // any other field), and the device-name prefix of that list.
+  static const char* DevicePrefix(const Path& path) {
     if (path.size() != 2 || path[0].field->name() != "nvidia") return nullptr;
-    if (path[1].field->name() == "evidence_list") return &m.gpu_origin;
-    if (path[1].field->name() == "switch_evidence_list") return &m.switch_origin;
+    if (path[1].field->name() == "evidence_list") return "gpu";
+    if (path[1].field->name() == "switch_evidence_list") return "switch";
     return nullptr;
+  }
+  std::vector<std::string>* DeviceList(Mutant& m, const Path& path) const {
+    const char* prefix = DevicePrefix(path);
+    if (prefix == nullptr) return nullptr;
+    return std::string(prefix) == "gpu" ? &m.gpu_origin : &m.switch_origin;
   }
 
   void VisitMessage(const Message& msg, const Path& prefix) {
@@ -270,8 +275,9 @@ class Enumerator {
             }
           },
           [this, order, path](Mutant& m) {
-            if (std::vector<int>* o = DeviceList(m, path)) {
-              o->assign(order.begin(), order.end());
+            if (std::vector<std::string>* o = DeviceList(m, path)) {
+              o->clear();
+              for (int k : order) o->push_back(absl::StrCat(DevicePrefix(path), k));
             }
           });
     };
@@ -308,10 +314,54 @@ class Enumerator {
           p->GetReflection()->MutableRepeatedMessage(p, f, i)->Clear();
         });
         Swaps(ep);
+        MoveToSiblingLists(msg, path, i);
         VisitMessage(r->GetRepeatedMessage(msg, f, i), ep);
       } else {
         VisitScalar(msg, ep);
       }
+    }
+  }
+
+  // Element i of the repeated message field `path` moved to the end of
+  // every other repeated field of the same message type in the same parent
+  // (e.g. a GPU report filed under switch_evidence_list).
+  void MoveToSiblingLists(const Message& msg, const Path& path, int i) {
+    const FieldDescriptor* f = path.back().field;
+    const auto* d = msg.GetDescriptor();
+    for (int k = 0; k < d->field_count(); ++k) {
+      const FieldDescriptor* g = d->field(k);
+      if (g == f || !g->is_repeated() || g->is_map() ||
+          g->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || g->message_type() != f->message_type()) {
+        continue;
+      }
+      Path ep = path;
+      ep.back().index = i;
+      Path gpath = path;
+      gpath.back() = Step{g, -1};
+      Emit(
+          ep, absl::StrCat("move_to:", g->name()),
+          [f, g, i](Message* p) {
+            const Reflection* r = p->GetReflection();
+            std::unique_ptr<Message> moved(r->GetRepeatedMessage(*p, f, i).New());
+            moved->CopyFrom(r->GetRepeatedMessage(*p, f, i));
+            for (int k2 = i; k2 + 1 < r->FieldSize(*p, f); ++k2) r->SwapElements(p, f, k2, k2 + 1);
+            r->RemoveLast(p, f);
+            r->AddMessage(p, g)->CopyFrom(*moved);
+          },
+          [this, path, gpath, i](Mutant& m) {
+            std::vector<std::string>* from = DeviceList(m, path);
+            std::vector<std::string>* to = DeviceList(m, gpath);
+            if (from == nullptr || to == nullptr) return;
+            const int n = static_cast<int>(from->size()) + 1;  // the intact size
+            const int tn = static_cast<int>(to->size()) - 1;
+            from->clear();
+            for (int k = 0; k < n; ++k) {
+              if (k != i) from->push_back(absl::StrCat(DevicePrefix(path), k));
+            }
+            to->clear();
+            for (int k = 0; k < tn; ++k) to->push_back(absl::StrCat(DevicePrefix(gpath), k));
+            to->push_back(absl::StrCat(DevicePrefix(path), i));
+          });
     }
   }
 
@@ -373,8 +423,9 @@ class Enumerator {
              },
              [i, path, this](Mutant& m) {
                if (path.size() != 2) return;
-               if (std::vector<int>* o = DeviceList(m, Path{path[0], Step{path[1].field, -1}})) {
-                 if (static_cast<size_t>(i) < o->size()) (*o)[static_cast<size_t>(i)] = -1;
+               if (std::vector<std::string>* o =
+                       DeviceList(m, Path{path[0], Step{path[1].field, -1}})) {
+                 if (static_cast<size_t>(i) < o->size()) (*o)[static_cast<size_t>(i)] = "";
                }
              });
         continue;
@@ -395,7 +446,9 @@ class Enumerator {
                }
              },
              [this, path](Mutant& m) {
-               if (std::vector<int>* o = DeviceList(m, path)) std::fill(o->begin(), o->end(), -1);
+               if (std::vector<std::string>* o = DeviceList(m, path)) {
+                 std::fill(o->begin(), o->end(), "");
+               }
              });
         continue;
       }
@@ -452,7 +505,22 @@ class Enumerator {
     if (IsStringLike(f)) {
       const std::string v = s.index >= 0 ? r->GetRepeatedString(msg, f, s.index) : r->GetString(msg, f);
       VisitString(path, v);
-      if (s.index < 0) Swaps(path);
+      if (s.index < 0) {
+        Swaps(path);
+        // The value filed under an empty sibling field of the same type
+        // (e.g. a VCEK sent as the VLEK).
+        const auto* d = msg.GetDescriptor();
+        for (int k = 0; k < d->field_count() && !v.empty(); ++k) {
+          const FieldDescriptor* g = d->field(k);
+          if (g == f || g->is_repeated() || g->type() != f->type() || !r->GetString(msg, g).empty()) {
+            continue;
+          }
+          Emit(path, absl::StrCat("move_to:", g->name()), [f, g, v](Message* p) {
+            p->GetReflection()->SetString(p, g, v);
+            p->GetReflection()->SetString(p, f, "");
+          });
+        }
+      }
       return;
     }
     // Numbers, bools, enums (none in EvidenceBundle today): default and a

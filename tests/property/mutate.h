@@ -34,11 +34,12 @@ struct Mutant {
   // Which of the intact bundle's devices each device of the mutant is, for
   // the per-device comparison (README.md "Device identity"): for every
   // element of the mutant's nvidia.evidence_list / switch_evidence_list,
-  // the index of the intact element it derives from, or -1 when it is
-  // another vector's evidence. `cpu_foreign` is true when the CPU report /
-  // quote is another vector's.
-  std::vector<int> gpu_origin;
-  std::vector<int> switch_origin;
+  // the intact device it derives from ("gpu1", "switch0"; an element moved
+  // between the lists keeps its intact name), or "" when it is another
+  // vector's evidence. `cpu_foreign` is true when the CPU report / quote is
+  // another vector's.
+  std::vector<std::string> gpu_origin;
+  std::vector<std::string> switch_origin;
   bool cpu_foreign = false;
 };
 

@@ -4,6 +4,7 @@
 // Compare, with the field path and mutation kind that did it; honest fakes
 // must not be.
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -230,6 +231,11 @@ TEST(PropertySelfTest, AbsoluteClaimsAreFlagged) {
 TEST(PropertySelfTest, EnumerationIsDeterministicAndCoversEveryField) {
   EvidenceBundle b = SnpBundle();
   b.mutable_tdx()->mutable_collateral()->set_tcb_info(R"({"id":"TDX","version":3})");
+  for (const char* r : {"report 0", "report 1"}) {
+    auto* e = b.mutable_nvidia()->add_evidence_list();
+    e->set_evidence(r);
+    e->set_certificate("chain");
+  }
   auto run = [&] {
     std::vector<std::string> out;
     EnumerateMutants("x", b, {}, [&](Mutant&& m) {
@@ -247,9 +253,44 @@ TEST(PropertySelfTest, EnumerationIsDeterministicAndCoversEveryField) {
        {"sev_snp.report clear", "sev_snp.report trunc_half", "sev_snp.report garbage",
         "sev_snp.report flip_mid", "sev_snp.vcek pem_body_garbage", "sev_snp.vlek set_garbage",
         "tdx.collateral.tcb_info json_drop[id]", "tdx.collateral.tcb_info json_empty",
-        "tdx clear", "tdx empty", "binding set:attest-v1", "nonce set_garbage"}) {
+        "tdx clear", "tdx empty", "binding set:attest-v1", "nonce set_garbage",
+        "sev_snp.vcek move_to:vlek", "nvidia.evidence_list drop[1]", "nvidia.evidence_list dup[0]",
+        "nvidia.evidence_list swap[0,1]", "nvidia.evidence_list[1] move_to:switch_evidence_list",
+        "nvidia.evidence_list[0].certificate trunc_half"}) {
     EXPECT_TRUE(has(want)) << want;
   }
+  // Device attribution follows the evidence through list edits.
+  std::map<std::string, Mutant> by_kind;
+  EnumerateMutants("x", b, {}, [&](Mutant&& m) { by_kind.emplace(m.path + " " + m.kind, m); });
+  using V = std::vector<std::string>;
+  EXPECT_EQ(by_kind.at("nvidia.evidence_list drop[0]").gpu_origin, V({"gpu1"}));
+  EXPECT_EQ(by_kind.at("nvidia.evidence_list dup[0]").gpu_origin, V({"gpu0", "gpu0", "gpu1"}));
+  EXPECT_EQ(by_kind.at("nvidia.evidence_list swap[0,1]").gpu_origin, V({"gpu1", "gpu0"}));
+  const Mutant& moved = by_kind.at("nvidia.evidence_list[0] move_to:switch_evidence_list");
+  EXPECT_EQ(moved.gpu_origin, V({"gpu1"}));
+  EXPECT_EQ(moved.switch_origin, V({"gpu0"}));
+  EXPECT_EQ(by_kind.at("nvidia.evidence_list[1].evidence trunc_half").gpu_origin,
+            V({"gpu0", "gpu1"}));
+  EXPECT_FALSE(by_kind.at("sev_snp.report garbage").cpu_foreign);
+  // Another vector's report / quote / GPU report is not the intact device.
+  EvidenceBundle donor = b;
+  donor.mutable_sev_snp()->set_report("other report");
+  donor.mutable_sev_snp()->set_vcek("other vcek");
+  donor.mutable_nvidia()->mutable_evidence_list(1)->set_evidence("other gpu report");
+  donor.mutable_nvidia()->mutable_evidence_list(1)->set_certificate("other chain");
+  donor.mutable_nvidia()->mutable_evidence_list(0)->set_certificate("other chain 0");
+  donor.mutable_nvidia()->set_arch("BLACKWELL");
+  EnumerateOptions eo;
+  eo.donors = {Donor{"d", &donor}};
+  by_kind.clear();
+  EnumerateMutants("x", b, eo, [&](Mutant&& m) { by_kind.emplace(m.path + " " + m.kind, m); });
+  EXPECT_TRUE(by_kind.at("sev_snp.report swap:d").cpu_foreign);
+  EXPECT_FALSE(by_kind.at("sev_snp.vcek swap:d").cpu_foreign);  // our report, their VCEK
+  EXPECT_EQ(by_kind.at("nvidia.evidence_list[1].evidence swap:d").gpu_origin, V({"gpu0", ""}));
+  EXPECT_EQ(by_kind.at("nvidia.evidence_list[1].certificate swap:d").gpu_origin,
+            V({"gpu0", "gpu1"}));
+  EXPECT_EQ(by_kind.at("nvidia.evidence_list[1] swap:d").gpu_origin, V({"gpu0", ""}));
+  EXPECT_EQ(by_kind.at("nvidia swap:d").gpu_origin, V({"", ""}));
 }
 
 }  // namespace
