@@ -2,10 +2,12 @@
 // evidence bundle in tests/data and over simulated SNP / TDX nodes with 0-2
 // GPUs (and a PPCIe one): no removal, truncation or replacement of any
 // field of the bundle may give a better verdict, a cnf the intact bundle
-// does not give, a passing binding the intact bundle lacks, or a better
-// status / authenticity for any device that is still the intact bundle's
-// device. README.md beside this file states the property, the mutation
-// kinds, the policies and how to run the full / sampled modes.
+// does not give, a passing check the intact bundle ran without passing, or
+// a better status / authenticity for any device that is still the intact
+// bundle's device; and no outcome may carry an unbound cnf or a freshness
+// check passed on a bundle-named nonce. README.md beside this file states
+// the property, the mutation kinds, the policies and how to run the full /
+// sampled modes.
 #include <unistd.h>
 
 #include <algorithm>

@@ -151,7 +151,7 @@ class Enumerator {
   }
 
   // Applies `edit` to a copy of the intact bundle at `path` and emits it.
-  // `origin_edit` adjusts device attribution (see Mutant).
+  // `attribute` adjusts the device attribution (see Mutant).
   void Emit(const Path& path, const std::string& kind,
             const std::function<void(Message* parent)>& edit,
             const std::function<void(Mutant&)>& attribute = nullptr) {
@@ -355,11 +355,11 @@ class Enumerator {
             const int n = static_cast<int>(from->size()) + 1;  // the intact size
             const int tn = static_cast<int>(to->size()) - 1;
             from->clear();
-            for (int k = 0; k < n; ++k) {
-              if (k != i) from->push_back(absl::StrCat(DevicePrefix(path), k));
+            for (int e = 0; e < n; ++e) {
+              if (e != i) from->push_back(absl::StrCat(DevicePrefix(path), e));
             }
             to->clear();
-            for (int k = 0; k < tn; ++k) to->push_back(absl::StrCat(DevicePrefix(gpath), k));
+            for (int e = 0; e < tn; ++e) to->push_back(absl::StrCat(DevicePrefix(gpath), e));
             to->push_back(absl::StrCat(DevicePrefix(path), i));
           });
     }
