@@ -79,10 +79,14 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
       *options.expected_nonce != *bundle_nonce) {
     return absl::InvalidArgumentError("bundle nonce differs from the challenge nonce");
   }
+  // The nonce the binding is checked against: ours, or (--no-freshness)
+  // the one the bundle names. Per-device nonce checks (GPU requester
+  // nonces) only ever compare with ours: they are about freshness, and the
+  // binding already commits to every GPU report.
   std::optional<Bytes> nonce = options.expected_nonce;
   if (!nonce.has_value() && options.allow_no_freshness) nonce = bundle_nonce;
 
-  core::VerifyContext ctx{options.at, collateral_.get(), nonce,
+  core::VerifyContext ctx{options.at, collateral_.get(), options.expected_nonce,
                           absl::Seconds(policy.policy.collateral_grace_seconds()), ocsp_.get()};
   std::vector<core::DeviceResult> devices;
   struct Part {

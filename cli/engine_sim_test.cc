@@ -37,14 +37,26 @@ class EngineSimTest : public ::testing::Test {
   }
 
   static policy::LoadedPolicy DevPolicy() {
-    return *policy::ParsePolicy("id: dev\nallowed_bindings: [attest-v1, nonce]\nallow_simulated: true\n",
-                                "dev");
+    // No collateral source here, so no CRL for the simulation ARK: the
+    // policy relaxes the revocation check by name (else it would reject).
+    return *policy::ParsePolicy(
+        "id: dev\nallowed_bindings: [attest-v1, nonce]\nallow_simulated: true\n"
+        "sev_snp: {require_revocation_check: false}\n",
+        "dev");
   }
 
   static std::string* dir_;
   static sim::SimulationRoot* root_;
 };
 std::string* EngineSimTest::dir_ = nullptr;
+
+const core::Check& Bundle(const policy::Appraisal& a, const std::string& name) {
+  for (const auto& c : a.bundle_checks) {
+    if (c.name == name) return c;
+  }
+  static const core::Check kMissing{"(missing)", core::CheckStatus::kFail, "MISSING", "", {}};
+  return kMissing;
+}
 sim::SimulationRoot* EngineSimTest::root_ = nullptr;
 
 TEST_F(EngineSimTest, BoundEvidenceIsAcceptedWithSimulationWarning) {
@@ -56,8 +68,27 @@ TEST_F(EngineSimTest, BoundEvidenceIsAcceptedWithSimulationWarning) {
                        appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->verdict, policy::Verdict::kWarning) << a->ToJson().dump(1);
-  ASSERT_EQ(a->bundle_checks.size(), 1u);
-  EXPECT_EQ(a->bundle_checks[0].status, core::CheckStatus::kPass);
+  ASSERT_EQ(a->bundle_checks.size(), 2u);
+  EXPECT_EQ(Bundle(*a, "nonce").status, core::CheckStatus::kPass);
+  EXPECT_EQ(Bundle(*a, "binding").status, core::CheckStatus::kPass);
+  EXPECT_TRUE(a->key_bound);
+  // Warning only because of the two relaxations the policy names.
+  for (const auto& c : a->devices[0].device.checks) {
+    if (c.status == core::CheckStatus::kNotChecked && c.affects_status) {
+      EXPECT_FALSE(c.relaxed_by.empty()) << c.name;
+    }
+  }
+  EXPECT_EQ(a->reasons, (std::vector<std::string>{"CRL_UNAVAILABLE", "SIMULATED_EVIDENCE"}));
+  // Without the relaxation the revocation check is required.
+  auto strict = policy::ParsePolicy(
+      "id: dev2\nallowed_bindings: [attest-v1]\nallow_simulated: true\n", "dev2");
+  ASSERT_TRUE(strict.ok());
+  auto s = engine->Run(ev->bundle, *strict,
+                       appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->verdict, policy::Verdict::kContraindicated);
+  EXPECT_NE(std::find(s->reasons.begin(), s->reasons.end(), "REQUIRED_CHECK_NOT_PERFORMED"),
+            s->reasons.end());
   EXPECT_TRUE(a->simulated);
   // The default policy refuses simulated evidence.
   auto d = engine->Run(ev->bundle, policy::DefaultPolicy(),
@@ -75,7 +106,9 @@ TEST_F(EngineSimTest, OtherNonceOrKeyBreaksTheBinding) {
   auto a = engine->Run(ev->bundle, DevPolicy(), appraisal::RunOptions{absl::Now(), other});
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->verdict, policy::Verdict::kContraindicated);
-  EXPECT_EQ(a->bundle_checks[0].reason, "BINDING_MISMATCH");
+  EXPECT_EQ(Bundle(*a, "binding").reason, "BINDING_MISMATCH");
+  EXPECT_FALSE(a->key_bound);
+  EXPECT_FALSE(a->EarClaims(&ev->bundle.tee_public_key(), "t").contains("cnf"));
 
   attestation::v1::EvidenceBundle swapped = ev->bundle;
   auto ev2 = sim::SimulateSnpEvidence(*root_, nonce, absl::Now(), {});
@@ -84,7 +117,8 @@ TEST_F(EngineSimTest, OtherNonceOrKeyBreaksTheBinding) {
   auto b = engine->Run(swapped, DevPolicy(),
                        appraisal::RunOptions{absl::Now(), Bytes(nonce.begin(), nonce.end())});
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(b->bundle_checks[0].reason, "BINDING_MISMATCH");
+  EXPECT_EQ(Bundle(*b, "binding").reason, "BINDING_MISMATCH");
+  EXPECT_FALSE(b->EarClaims(&swapped.tee_public_key(), "t").contains("cnf"));
 }
 
 TEST_F(EngineSimTest, SimulationRootUntrustedByDefault) {

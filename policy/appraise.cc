@@ -567,11 +567,21 @@ Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_pro
     bundle_checks.push_back(std::move(c));
   }
   for (auto& d : devices) {
-    if (d.tee == "sev-snp") AppraiseSnp(p.sev_snp(), d);
-    if (d.tee == "tdx") AppraiseTdx(p.tdx(), d);
-    if (d.tee == "nvidia-gpu" || d.tee == "nvidia-switch") AppraiseGpu(p.nvidia(), d);
-    if (d.tee != "sev-snp" && d.tee != "tdx" && d.tee != "nvidia-gpu" &&
-        d.tee != "nvidia-switch") {
+    if (!d.evidence_authentic) {
+      // Claims of evidence whose signature or chain did not verify were
+      // decoded from bytes nobody vouches for: no policy rule may pass on
+      // them. The verifier's failures say why; this names the consequence
+      // (and rejects a device a verifier forgot to vouch for).
+      d.Fail("policy.evidence", Component::kHardware, "EVIDENCE_NOT_AUTHENTIC",
+             "the evidence's signature or certificate chain did not verify: policy rules not "
+             "evaluated on its claims");
+    } else if (d.tee == "sev-snp") {
+      AppraiseSnp(p.sev_snp(), d);
+    } else if (d.tee == "tdx") {
+      AppraiseTdx(p.tdx(), d);
+    } else if (d.tee == "nvidia-gpu" || d.tee == "nvidia-switch") {
+      AppraiseGpu(p.nvidia(), d);
+    } else {
       // No policy rules exist for this kind of device: it cannot be
       // appraised, so it cannot be trusted.
       d.Fail("policy.device_type", Component::kHardware, "DEVICE_TYPE_UNKNOWN",

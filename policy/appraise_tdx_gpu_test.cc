@@ -33,6 +33,7 @@ core::DeviceResult TdxDevice() {
               {"tcb_date", "2024-03-13T00:00:00Z"},
               {"tcb_evaluation_data_number", 17}};
   d.Pass("tdx.quote_signature", Component::kHardware);
+  d.evidence_authentic = true;
   return d;
 }
 
@@ -46,6 +47,7 @@ core::DeviceResult GpuDevice() {
               {"vbios_version", "96.00.9F.00.01"},
               {"measurements_match", true}};
   d.Pass("nvidia.report_signature", Component::kHardware);
+  d.evidence_authentic = true;
   return d;
 }
 

@@ -21,8 +21,11 @@ core::DeviceResult SnpDevice() {
               {"measurement", std::string(96, 'a')},
               {"host_data", std::string(64, '0')},
               {"policy", {{"debug", false}, {"migrate_ma", false}, {"smt", true}}}};
+  d.claims["product"] = "Genoa";
+  d.claims["reported_tcb"] = {{"bootloader", 9}, {"tee", 0}, {"snp", 23}, {"microcode", 72}};
   d.Pass("sev_snp.report_signature", Component::kHardware);
   d.Pass("sev_snp.revocation", Component::kHardware);
+  d.evidence_authentic = true;
   return d;
 }
 
@@ -88,7 +91,21 @@ TEST(Appraise, OneFlipRejections) {
          d.checks[1] = core::Check{"sev_snp.revocation", CheckStatus::kNotChecked,
                                    "CRL_UNAVAILABLE", "no CRL", Component::kHardware};
        },
-       "REVOCATION_NOT_CHECKED"},
+       "REQUIRED_CHECK_NOT_PERFORMED"},
+      {"revocation required by default", "id: p\n",
+       [](auto& d) {
+         d.checks[1] = core::Check{"sev_snp.revocation", CheckStatus::kNotChecked,
+                                   "CRL_UNAVAILABLE", "no CRL", Component::kHardware};
+       },
+       "REQUIRED_CHECK_NOT_PERFORMED"},
+      {"not authentic", "id: p\n", [](auto& d) { d.evidence_authentic = false; },
+       "EVIDENCE_NOT_AUTHENTIC"},
+      {"claims missing", "id: p\n", [](auto& d) { d.claims.erase("vmpl"); },
+       "CLAIMS_UNAVAILABLE"},
+      {"reported tcb too old", "id: p\nsev_snp: {min_reported_tcb: {Genoa: {microcode: 73}}}\n",
+       [](auto&) {}, "TCB_TOO_OLD"},
+      {"reported tcb component missing",
+       "id: p\nsev_snp: {min_reported_tcb: {Genoa: {fmc: 0}}}\n", [](auto&) {}, "TCB_TOO_OLD"},
   };
   for (const auto& c : cases) {
     core::DeviceResult d = SnpDevice();
@@ -100,7 +117,8 @@ TEST(Appraise, OneFlipRejections) {
     // And the unflipped device passes the same policy (each row can fail).
     Appraisal ok = AppraiseAll(Policy(c.policy), "attest-v1", {SnpDevice()}, {BindingPass()});
     if (std::string(c.reason) != "SMT_NOT_ALLOWED" && std::string(c.reason) != "MEASUREMENT_NOT_ALLOWED" &&
-        std::string(c.reason) != "HOST_DATA_NOT_ALLOWED" && std::string(c.reason) != "REPORT_VERSION_TOO_OLD") {
+        std::string(c.reason) != "HOST_DATA_NOT_ALLOWED" && std::string(c.reason) != "REPORT_VERSION_TOO_OLD" &&
+        std::string(c.reason) != "TCB_TOO_OLD") {
       EXPECT_EQ(ok.verdict, Verdict::kAffirming) << c.name;
     }
   }
@@ -117,16 +135,154 @@ TEST(Appraise, AllowedValuesPass) {
   EXPECT_EQ(a.verdict, Verdict::kAffirming) << nlohmann::json(a.reasons).dump();
 }
 
-TEST(Appraise, NotCheckedGivesWarning) {
+TEST(Appraise, NotCheckedRejectsUnlessThePolicyRelaxesItByName) {
   core::DeviceResult d = SnpDevice();
   d.checks[1] = core::Check{"sev_snp.revocation", CheckStatus::kNotChecked, "CRL_UNAVAILABLE",
                             "", Component::kHardware};
+  // Default: the revocation check is required.
   Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {d}, {BindingPass()});
-  EXPECT_EQ(a.verdict, Verdict::kWarning);
-  EXPECT_EQ(a.devices[0].trust_vector.at("hardware"), kTierWarning);
-  EXPECT_EQ(a.reasons, std::vector<std::string>{"CRL_UNAVAILABLE"});
+  EXPECT_EQ(a.verdict, Verdict::kContraindicated);
+  EXPECT_EQ(a.devices[0].trust_vector.at("hardware"), kTierContraindicated);
+  EXPECT_EQ(a.reasons,
+            (std::vector<std::string>{"CRL_UNAVAILABLE", "REQUIRED_CHECK_NOT_PERFORMED"}));
+  const core::Check* req = Find(a.devices[0], "policy.required_checks");
+  ASSERT_NE(req, nullptr);
+  EXPECT_NE(req->detail.find("sev_snp.revocation (CRL_UNAVAILABLE)"), std::string::npos);
+  // Relaxed by its named knob: a warning that says which knob.
+  Appraisal b = AppraiseAll(Policy("id: p\nsev_snp: {require_revocation_check: false}\n"),
+                            "attest-v1", {d}, {BindingPass()});
+  EXPECT_EQ(b.verdict, Verdict::kWarning);
+  EXPECT_EQ(b.devices[0].trust_vector.at("hardware"), kTierWarning);
+  EXPECT_EQ(b.reasons, std::vector<std::string>{"CRL_UNAVAILABLE"});
+  EXPECT_EQ(Find(b.devices[0], "sev_snp.revocation")->relaxed_by,
+            "sev_snp.require_revocation_check: false");
+  // By optional_checks, exact or prefix.
+  for (const char* pattern : {"sev_snp.revocation", "sev_snp.*"}) {
+    Appraisal c = AppraiseAll(
+        Policy(std::string("id: p\noptional_checks: [") + pattern + "]\n"), "attest-v1", {d},
+        {BindingPass()});
+    EXPECT_EQ(c.verdict, Verdict::kWarning) << pattern;
+  }
+  // Another knob or a near-miss name relaxes nothing.
+  for (const char* yaml : {"id: p\noptional_checks: [sev_snp.revocatio]\n",
+                           "id: p\noptional_checks: [sev_snp.revocation.*]\n",
+                           "id: p\ntdx: {require_revocation_check: false}\n",
+                           "id: p\ncollateral_grace_seconds: 3600\n"}) {
+    Appraisal c = AppraiseAll(Policy(yaml), "attest-v1", {d}, {BindingPass()});
+    EXPECT_EQ(c.verdict, Verdict::kContraindicated) << yaml;
+  }
 }
 
+TEST(Appraise, VerifiersCannotRelaxOrGoInformational) {
+  core::DeviceResult d = SnpDevice();
+  core::Check& c = d.NotChecked("sev_snp.revocation", Component::kHardware, "CRL_UNAVAILABLE", "");
+  c.relaxed_by = "a verifier's own idea";
+  c.affects_status = false;
+  d.checks.erase(d.checks.begin() + 1);  // the passing revocation check
+  Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {d}, {BindingPass()});
+  EXPECT_EQ(a.verdict, Verdict::kContraindicated);
+  EXPECT_TRUE(Find(a.devices[0], "sev_snp.revocation")->relaxed_by.empty());
+  EXPECT_TRUE(Find(a.devices[0], "sev_snp.revocation")->affects_status);
+  // The named informational verifier checks stay informational.
+  core::DeviceResult g = SnpDevice();
+  g.NotChecked("nvidia.fwid", Component::kExecutables, "FWID_NOT_REPORTED", "")
+      .affects_status = false;
+  Appraisal b = AppraiseAll(DefaultPolicy(), "attest-v1", {g}, {BindingPass()});
+  EXPECT_EQ(b.verdict, Verdict::kAffirming) << nlohmann::json(b.reasons).dump();
+}
+
+TEST(Appraise, NonAuthenticEvidenceIsNeitherAppraisedNorInTheToken) {
+  core::DeviceResult d = SnpDevice();
+  d.evidence_authentic = false;
+  d.claims["measurement"] = std::string(96, 'f');  // forged, would match the allowlist
+  Appraisal a = AppraiseAll(
+      Policy(std::string("id: p\nsev_snp: {measurements: [") + std::string(96, 'f') + "]}\n"),
+      "attest-v1", {d}, {BindingPass()});
+  EXPECT_EQ(a.verdict, Verdict::kContraindicated);
+  EXPECT_EQ(Find(a.devices[0], "policy.sev_snp.measurement"), nullptr);
+  nlohmann::json ear = a.EarClaims(nullptr, "t");
+  EXPECT_TRUE(ear["submods"]["cpu0"]["claims"].empty());
+  EXPECT_EQ(ear["submods"]["cpu0"]["claims-omitted"], "evidence-not-authentic");
+  nlohmann::json result = a.ToJson();
+  EXPECT_TRUE(result["submods"]["cpu0"]["claims"].empty());
+  EXPECT_EQ(result["submods"]["cpu0"]["unverified_claims"]["measurement"], std::string(96, 'f'));
+}
+
+TEST(Appraise, CnfAndBindingOnlyWhenTheKeyIsBound) {
+  attestation::v1::Jwk jwk;
+  jwk.set_kty("EC");
+  jwk.set_crv("P-256");
+  jwk.set_x("xx");
+  jwk.set_y("yy");
+  struct Row {
+    const char* profile;
+    core::Check binding;
+    bool cnf;
+  };
+  const Row rows[] = {
+      {"attest-v1", BindingPass(), true},
+      {"nonce", BindingPass(), false},  // report data = nonce: the key is not bound
+      {"attest-v1",
+       {"binding", CheckStatus::kFail, "BINDING_MISMATCH", "", Component::kInstanceIdentity},
+       false},
+      {"attest-v1",
+       {"binding", CheckStatus::kNotChecked, "NONCE_NOT_PROVIDED", "",
+        Component::kInstanceIdentity},
+       false},
+      {"attest-v1",
+       {"binding", CheckStatus::kNotChecked, "BINDING_NO_CPU_EVIDENCE", "",
+        Component::kInstanceIdentity},
+       false},
+  };
+  for (const Row& r : rows) {
+    Appraisal a = AppraiseAll(Policy("id: p\nallowed_bindings: [attest-v1, nonce]\n"),
+                              r.profile, {SnpDevice()}, {r.binding});
+    nlohmann::json ear = a.EarClaims(&jwk, "t");
+    EXPECT_EQ(ear.contains("cnf"), r.cnf) << r.profile << " " << r.binding.reason;
+    EXPECT_EQ(ear.contains("binding"), r.binding.status == CheckStatus::kPass) << r.profile;
+  }
+}
+
+TEST(Appraise, GpuOnlyEvidenceNeedsThePolicysConsent) {
+  core::DeviceResult g;
+  g.tee = "nvidia-gpu";
+  g.name = "gpu0";
+  g.evidence_authentic = true;
+  g.claims = {{"cc_mode", "cc"}, {"measurements_match", true}};
+  g.Pass("nvidia.report_signature", Component::kHardware);
+  core::Check no_cpu{"binding", CheckStatus::kNotChecked, "BINDING_NO_CPU_EVIDENCE", "",
+                     Component::kInstanceIdentity};
+  Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {g}, {no_cpu});
+  EXPECT_EQ(a.verdict, Verdict::kContraindicated);
+  Appraisal b =
+      AppraiseAll(Policy("id: p\nrequire_cpu_evidence: false\n"), "attest-v1", {g}, {no_cpu});
+  EXPECT_EQ(b.verdict, Verdict::kWarning) << nlohmann::json(b.reasons).dump();
+  EXPECT_EQ(b.bundle_checks[0].relaxed_by, "require_cpu_evidence: false");
+}
+
+TEST(Appraise, FreshnessIsWaivedOnlyByTheCaller) {
+  core::Check no_nonce{"nonce", CheckStatus::kNotChecked, "NONCE_NOT_PROVIDED", "",
+                       Component::kInstanceIdentity};
+  Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {SnpDevice()}, {no_nonce, BindingPass()});
+  EXPECT_EQ(a.verdict, Verdict::kContraindicated);
+  // No policy document can waive it: optional_checks never covers the
+  // freshness / binding checks (they have their own knobs), even by prefix.
+  auto p = ParsePolicy("id: p\noptional_checks: [nvidia.*]\n", "t");
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(ParsePolicy("id: p\noptional_checks: [nonce]\n", "t").ok());
+  EXPECT_FALSE(ParsePolicy("id: p\noptional_checks: [binding]\n", "t").ok());
+  EXPECT_FALSE(ParsePolicy("id: p\noptional_checks: [policy.*]\n", "t").ok());
+  core::DeviceResult d = SnpDevice();
+  d.NotChecked("nvidia.nonce", Component::kInstanceIdentity, "NONCE_NOT_PROVIDED", "");
+  Appraisal c = AppraiseAll(*p, "attest-v1", {d}, {BindingPass()});
+  EXPECT_EQ(c.verdict, Verdict::kContraindicated);
+  // Only the caller of an offline check can (attestctl --no-freshness).
+  RelaxationContext offline;
+  offline.allow_no_freshness = true;
+  Appraisal b = AppraiseAll(DefaultPolicy(), "attest-v1", {SnpDevice()}, {no_nonce, BindingPass()},
+                            offline);
+  EXPECT_EQ(b.verdict, Verdict::kWarning);
+}
 TEST(Appraise, BindingRules) {
   core::Check none{"binding", CheckStatus::kNotChecked, "BINDING_NONE", "",
                    Component::kInstanceIdentity};

@@ -69,6 +69,14 @@ const Named kNamed[] = {
      [](const Policy& p, const RelaxationContext&) { return AllowsBinding(p, "none"); }},
 };
 
+// Checks optional_checks can never relax: freshness and binding have their
+// own knobs (require_cpu_evidence, allowed_bindings, the caller's
+// --no-freshness), and policy.* checks are the policy's own verdicts.
+bool IsReservedCheck(absl::string_view name) {
+  return name == "nonce" || name == "binding" || name == "nvidia.nonce" ||
+         absl::StartsWith(name, "policy.");
+}
+
 }  // namespace
 
 bool MatchesCheckPattern(const std::string& pattern, const std::string& name) {
@@ -90,6 +98,7 @@ std::optional<std::string> RelaxationFor(const Policy& policy, const core::Check
       if (n.granted(policy, context)) return std::string(n.knob);
     }
   }
+  if (IsReservedCheck(check.name)) return std::nullopt;
   for (const std::string& pattern : policy.optional_checks()) {
     if (MatchesCheckPattern(pattern, check.name)) {
       return absl::StrCat("optional_checks: ", pattern);
@@ -132,6 +141,12 @@ absl::Status ValidateOptionalChecks(const Policy& policy, const std::string& ori
       return absl::InvalidArgumentError(absl::StrCat(
           origin, ": optional_checks[", i, "]: '", e.substr(0, 64),
           "' is not a check name ([a-z0-9_.], optionally ending in \".*\")"));
+    }
+    if (IsReservedCheck(body) || body == "policy") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, ": optional_checks[", i, "]: '", e,
+          "' cannot be relaxed here (nonce / binding / policy.* have their own settings: "
+          "require_cpu_evidence, allowed_bindings; freshness only by attestctl --no-freshness)"));
     }
   }
   return absl::OkStatus();

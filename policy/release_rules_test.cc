@@ -331,7 +331,10 @@ TEST(ReleaseRules, AllOfAnyOfCombinations) {
 
 absl::StatusOr<Policy> ParseRules(const std::string& yaml) {
   Policy p;
-  if (auto st = ParseDocumentToProto(absl::StrCat("id: t\n", yaml), "t.yaml", &p); !st.ok()) {
+  // The id of the policy the Claims() were appraised under: rules are
+  // pinned to their own policy.
+  if (auto st = ParseDocumentToProto(absl::StrCat("id: strict-production\n", yaml), "t.yaml", &p);
+      !st.ok()) {
     return st;
   }
   if (auto st = ValidateReleaseRules(p, "t.yaml"); !st.ok()) return st;
@@ -364,6 +367,29 @@ release_rules:
   ASSERT_NE(FindReleaseRule(*p, "k8s-admission"), nullptr);
   EXPECT_EQ(FindReleaseRule(*p, "k8s-admission")->all_of_size(), 1);
   EXPECT_EQ(FindReleaseRule(*p, "nope"), nullptr);
+}
+
+TEST(ReleaseRules, RulesArePinnedToTheirPolicy) {
+  auto p = ParseRules(R"yaml(
+release_rules:
+  - name: kms/model-key
+    all_of:
+      - {claim: ear.status, op: eq, value: affirming}
+)yaml");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(EvaluateReleaseRules(*p, Claims())[0].allowed);
+  // The same claims appraised under another (laxer) policy: denied, even
+  // though the rule itself does not mention policy.id.
+  nlohmann::json other = Claims();
+  other["policy"]["id"] = "demo";
+  std::vector<RuleResult> r = EvaluateReleaseRules(*p, other);
+  EXPECT_FALSE(r[0].allowed);
+  ASSERT_FALSE(r[0].failed.empty());
+  EXPECT_THAT(r[0].failed[0], ::testing::HasSubstr("policy pin"));
+  other.erase("policy");
+  EXPECT_FALSE(EvaluateReleaseRules(*p, other)[0].allowed);
+  // The unpinned single-rule evaluator still answers for the rule alone.
+  EXPECT_TRUE(EvaluateReleaseRule(p->release_rules(0), other).allowed);
 }
 
 std::string ManyRules(int n) {

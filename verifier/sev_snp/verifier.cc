@@ -559,6 +559,26 @@ absl::StatusOr<std::vector<core::DeviceResult>> SnpVerifier::Verify(
 
 absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidence(
     const SevSnpEvidence& ev, const core::VerifyContext& ctx) const {
+  ASSIGN_OR_RETURN(core::DeviceResult d, VerifyEvidenceOnce(ev, ctx));
+  if (d.evidence_authentic || ev.vcek().empty() || !ev.vlek().empty()) return d;
+  // The bundle's VCEK did not get the report verified. The server's own
+  // VCEK for this chip and TCB (offline directory, cache, AMD KDS) wins
+  // over the attester's hint: try it before judging.
+  SevSnpEvidence without = ev;
+  without.clear_vcek();
+  absl::StatusOr<core::DeviceResult> server = VerifyEvidenceOnce(without, ctx);
+  if (!server.ok() || !server->evidence_authentic) return d;
+  for (core::Check& c : server->checks) {
+    if (c.name == kCheckEndorsementKey) {
+      c.detail = absl::StrFormat(
+          "%s (the bundle's VCEK did not verify the report and was ignored)", c.detail);
+    }
+  }
+  return server;
+}
+
+absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidenceOnce(
+    const SevSnpEvidence& ev, const core::VerifyContext& ctx) const {
   if (ctx.collateral == nullptr) {
     return absl::InvalidArgumentError(
         "sev_snp: VerifyContext has no collateral source");

@@ -65,7 +65,10 @@ class SnpVerifier : public core::EvidenceVerifier {
       const attestation::v1::EvidenceBundle& bundle,
       const core::VerifyContext& ctx) const override;
 
-  // The same for one piece of evidence.
+  // The same for one piece of evidence. A VCEK in the bundle is a hint:
+  // when the report does not verify with it, the server-held VCEK for the
+  // report's chip and TCB (collateral) is tried, so that leaving the VCEK
+  // out never does better than sending a wrong one.
   absl::StatusOr<core::DeviceResult> VerifyEvidence(
       const attestation::v1::SevSnpEvidence& ev,
       const core::VerifyContext& ctx) const;
@@ -81,6 +84,10 @@ class SnpVerifier : public core::EvidenceVerifier {
   };
 
  private:
+  absl::StatusOr<core::DeviceResult> VerifyEvidenceOnce(
+      const attestation::v1::SevSnpEvidence& ev,
+      const core::VerifyContext& ctx) const;
+
   explicit SnpVerifier(std::map<Product, Anchors> anchors)
       : anchors_(std::move(anchors)) {}
 
