@@ -222,6 +222,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   const token::KeyManager& key_manager = **keys;
   HttpServerOptions http_options;
   http_options.listen = config.http_listen();
+  http_options.tls = config.http_tls();  // empty => plain HTTP
   http_options.ready = [&ready] { return ready.load(); };
   http_options.jwks_json = [&key_manager] { return key_manager.JwksJson(); };
   http_options.issuer = (*tokens)->issuer();
