@@ -1,6 +1,8 @@
 #include "server/config.h"
 
 #include <filesystem>
+#include <limits>
+#include <utility>
 #include <system_error>
 
 #include "absl/status/status.h"
@@ -42,6 +44,9 @@ void ResolvePaths(const std::string& base_dir, ServerConfig* config) {
   ResolvePath(base, config->mutable_tls()->mutable_cert_file());
   ResolvePath(base, config->mutable_tls()->mutable_key_file());
   ResolvePath(base, config->mutable_tls()->mutable_client_ca_file());
+  ResolvePath(base, config->mutable_http_tls()->mutable_cert_file());
+  ResolvePath(base, config->mutable_http_tls()->mutable_key_file());
+  ResolvePath(base, config->mutable_http_tls()->mutable_client_ca_file());
   for (auto& key : *config->mutable_token()->mutable_keys()) {
     ResolvePath(base, key.mutable_pem_file());
   }
@@ -205,6 +210,16 @@ absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& c
                              int64_t{30} * 24 * 3600));
   RETURN_IF_ERROR(CheckRange("collateral.negative_ttl_seconds", c.negative_ttl_seconds(), 1,
                              24 * 3600));
+  // Cache caps: 0 = the default (verifier/collateral/cache.h).
+  for (const auto& [field, value] :
+       {std::pair<const char*, int64_t>{"cache_max_memory_entries", c.cache_max_memory_entries()},
+        {"cache_max_memory_bytes", c.cache_max_memory_bytes()},
+        {"cache_max_negative_entries", c.cache_max_negative_entries()},
+        {"cache_max_disk_bytes", c.cache_max_disk_bytes()},
+        {"cache_max_disk_files", c.cache_max_disk_files()}}) {
+    RETURN_IF_ERROR(CheckRange(absl::StrCat("collateral.", field), value, 0,
+                               std::numeric_limits<int64_t>::max()));
+  }
   bool seen_offline = false;
   bool seen_kds = false;
   for (const std::string& s : c.source_order()) {

@@ -529,8 +529,13 @@ class BoundedHttpServer::Loop {
   // then closed. TLS connections are just closed (no handshake is spent).
   void Refuse(Fd& fd) {
     if (ssl_ == nullptr) {
+      // Take what already arrived (usually the whole request), so that the
+      // close is a FIN after the 503 rather than a reset that drops it.
+      std::array<char, kReadChunk> sink{};
+      (void)::recv(fd.get(), sink.data(), sink.size(), MSG_DONTWAIT);
       (void)::send(fd.get(), kBusyResponse.data(), kBusyResponse.size(),
                    MSG_DONTWAIT | MSG_NOSIGNAL);
+      ::shutdown(fd.get(), SHUT_WR);
     }
     fd.Reset();
   }

@@ -30,6 +30,7 @@
 #include "nlohmann/json.hpp"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
+#include "server/config.h"
 #include "server/metrics.h"
 #include "tests/integration/loopback_http.h"
 #include "tests/testing/cert_factory.h"
@@ -452,6 +453,9 @@ TEST(HttpLimitsTest, PerPeerCapRefusesOnlyThatPeer) {
   const std::string fifth = RawExchange("127.0.0.2", server->port(), "");
   EXPECT_THAT(fifth, ::testing::StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
   EXPECT_THAT(fifth, HasSubstr("Retry-After: 1\r\n"));
+  // Also when the refused peer already sent its request.
+  EXPECT_THAT(RawExchange("127.0.0.2", server->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
   EXPECT_TRUE(HealthzOk(server->port()));  // another peer
   for (int fd : idle) ::close(fd);
   // Once the server has seen the closes, the peer is admitted again.
@@ -463,7 +467,7 @@ TEST(HttpLimitsTest, PerPeerCapRefusesOnlyThatPeer) {
     if (!again) absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_TRUE(again);
-  EXPECT_EQ(server->Stats().refused_per_peer, 1u);
+  EXPECT_EQ(server->Stats().refused_per_peer, 2u);
 }
 
 TEST(HttpLimitsTest, GlobalCapRefusesEveryone) {
@@ -762,6 +766,27 @@ TEST_F(HttpsTest, HealthzOverTlsStaysAnswerableUnder100SlowConnections) {
   EXPECT_EQ(l.ok, 50);
   EXPECT_LT(l.max, kMaxProbeLatency);
   EXPECT_GE(during.refused_per_peer, 84u);
+}
+
+// http_tls in the config file: paths resolve against the file's directory.
+TEST(HttpTlsConfigTest, PathsResolveAgainstTheConfigDirectory) {
+  auto c = ParseServerConfig(
+      "environment: development\n"
+      "http_tls:\n"
+      "  cert_file: tls/http.crt\n"
+      "  key_file: /abs/http.key\n"
+      "collateral:\n"
+      "  cache_max_negative_entries: 500\n"
+      "  cache_max_disk_bytes: 1048576\n",
+      "t.yaml", "/etc/rp");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->http_tls().cert_file(), "/etc/rp/tls/http.crt");
+  EXPECT_EQ(c->http_tls().key_file(), "/abs/http.key");
+  EXPECT_EQ(c->collateral().cache_max_negative_entries(), 500);
+  auto bad = ParseServerConfig(
+      "environment: development\ncollateral:\n  cache_max_disk_files: -1\n", "t.yaml", "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("collateral.cache_max_disk_files"));
 }
 
 }  // namespace
