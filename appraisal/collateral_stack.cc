@@ -40,6 +40,18 @@ struct StackHolder {
   std::unique_ptr<collateral::HttpOcspFetcher> ocsp;
 };
 
+// Cache caps from the config; 0 keeps CacheOptions' default.
+void ApplyCacheCaps(const CollateralConfig& config, collateral::CacheOptions& co) {
+  auto cap = [](int64_t value, auto fallback) {
+    return value > 0 ? static_cast<decltype(fallback)>(value) : fallback;
+  };
+  co.max_memory_entries = cap(config.cache_max_memory_entries(), co.max_memory_entries);
+  co.max_memory_bytes = cap(config.cache_max_memory_bytes(), co.max_memory_bytes);
+  co.max_negative_entries = cap(config.cache_max_negative_entries(), co.max_negative_entries);
+  co.max_disk_bytes = cap(config.cache_max_disk_bytes(), co.max_disk_bytes);
+  co.max_disk_files = cap(config.cache_max_disk_files(), co.max_disk_files);
+}
+
 collateral::HttpFetcherOptions FetcherOptions(const CollateralConfig& config) {
   collateral::HttpFetcherOptions fo;
   fo.connect_timeout = absl::Milliseconds(
@@ -149,6 +161,7 @@ absl::StatusOr<CollateralStack> BuildCollateralStack(const CollateralConfig& con
     co.disk_dir = config.cache_dir();
     co.max_ttl = max_ttl;
     co.negative_ttl = negative_ttl;
+    ApplyCacheCaps(config, co);
     ASSIGN_OR_RETURN(std::unique_ptr<collateral::CachingSource> cache,
                      collateral::CachingSource::Create(co, std::move(top), *cache_clock, observer));
     top = std::move(cache);
@@ -161,6 +174,7 @@ absl::StatusOr<CollateralStack> BuildCollateralStack(const CollateralConfig& con
   oo.cache.disk_dir = config.cache_dir();
   oo.cache.max_ttl = max_ttl;
   oo.cache.negative_ttl = negative_ttl;
+  ApplyCacheCaps(config, oo.cache);
   const collateral::HttpFetcher* ocsp_http = nullptr;
   if (!config.offline()) {
     ASSIGN_OR_RETURN(ocsp_http, fetcher());

@@ -44,7 +44,11 @@ CollateralMetrics::CollateralMetrics(prometheus::Registry& registry)
                          .Name("rp_collateral_breaker_state")
                          .Help("Circuit breaker state per upstream: 0 closed, 1 half-open, "
                                "2 open")
-                         .Register(registry)) {
+                         .Register(registry)),
+      evictions_(prometheus::BuildCounter()
+                     .Name("rp_collateral_cache_evictions_total")
+                     .Help("Collateral cache entries evicted to stay under the caps, by tier")
+                     .Register(registry)) {
   static_assert(std::size(kCacheOutcomes) == std::tuple_size_v<decltype(cache_)>);
   for (CacheOutcome o : kCacheOutcomes) {
     cache_[static_cast<size_t>(o)] =
@@ -62,6 +66,12 @@ void CollateralMetrics::OnFetch(std::string_view source, FetchResult result) {
 void CollateralMetrics::OnCacheLookup(CacheOutcome outcome) {
   const auto i = static_cast<size_t>(outcome);
   if (i < cache_.size()) cache_[i]->Increment();
+}
+
+void CollateralMetrics::OnCacheEviction(collateral::CacheTier tier, int64_t count) {
+  if (count <= 0) return;
+  evictions_.Add({{"tier", std::string(collateral::CacheTierName(tier))}})
+      .Increment(static_cast<double>(count));
 }
 
 void CollateralMetrics::OnUpstreamLatency(std::string_view upstream, absl::Duration latency) {

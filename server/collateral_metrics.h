@@ -24,6 +24,7 @@ namespace rp::server {
 //                                               negative_hit | stale_refused | disk_error
 //   rp_collateral_upstream_seconds{source}      upstream request latency
 //   rp_collateral_breaker_state{upstream}       0 closed, 1 half-open, 2 open
+//   rp_collateral_cache_evictions_total{tier}   memory | negative | disk (cap evictions)
 // `source` / `upstream` values come from the server's configuration (a few
 // fixed names such as "amd-kds"), never from clients, so cardinality stays
 // bounded. Cache results start at zero so rate() works from the first
@@ -40,6 +41,7 @@ class CollateralMetrics : public collateral::CollateralObserver {
   void OnUpstreamLatency(std::string_view upstream, absl::Duration latency) override;
   void OnBreakerStateChange(std::string_view upstream, collateral::BreakerState from,
                             collateral::BreakerState to) override;
+  void OnCacheEviction(collateral::CacheTier tier, int64_t count) override;
 
   // The gauge value of a breaker state: 0 closed, 1 half-open, 2 open.
   static double BreakerStateValue(collateral::BreakerState state);
@@ -49,6 +51,7 @@ class CollateralMetrics : public collateral::CollateralObserver {
   prometheus::Family<prometheus::Counter>& cache_family_;
   prometheus::Family<prometheus::Histogram>& upstream_seconds_;
   prometheus::Family<prometheus::Gauge>& breaker_state_;
+  prometheus::Family<prometheus::Counter>& evictions_;
   // Indexed by CacheOutcome; created up front.
   std::array<prometheus::Counter*, 6> cache_{};
 };

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <utility>
 #include <system_error>
 
 #include "absl/status/status.h"
@@ -283,6 +285,16 @@ absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& c
                              int64_t{30} * 24 * 3600));
   RETURN_IF_ERROR(CheckRange("collateral.negative_ttl_seconds", c.negative_ttl_seconds(), 1,
                              24 * 3600));
+  // Cache caps: 0 = the default (verifier/collateral/cache.h).
+  for (const auto& [field, value] :
+       {std::pair<const char*, int64_t>{"cache_max_memory_entries", c.cache_max_memory_entries()},
+        {"cache_max_memory_bytes", c.cache_max_memory_bytes()},
+        {"cache_max_negative_entries", c.cache_max_negative_entries()},
+        {"cache_max_disk_bytes", c.cache_max_disk_bytes()},
+        {"cache_max_disk_files", c.cache_max_disk_files()}}) {
+    RETURN_IF_ERROR(CheckRange(absl::StrCat("collateral.", field), value, 0,
+                               std::numeric_limits<int64_t>::max()));
+  }
   bool seen_offline = false;
   bool seen_kds = false;
   bool seen_pcs = false;

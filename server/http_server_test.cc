@@ -1,12 +1,41 @@
 #include "server/http_server.h"
 
-#include <atomic>
-#include <string>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+#include "server/config.h"
+#include "server/metrics.h"
 #include "tests/integration/loopback_http.h"
+#include "tests/testing/cert_factory.h"
+#include "verifier/crypto/keys.h"
+#include "verifier/crypto/x509.h"
 
 namespace rp::server {
 namespace {
@@ -121,6 +150,643 @@ TEST(HttpServerStartTest, BadListenIsAnError) {
   o.listen = "nonsense";
   o.jwks_json = [] { return std::string("{}"); };
   EXPECT_FALSE(HttpServer::Start(std::move(o)).ok());
+}
+
+// ---------------------------------------------------------------------------
+// Limits: slow and half-open connections, caps, deadlines (issue 10).
+
+// A TCP connection from `source_ip` (any 127/8 address works on Linux) to
+// 127.0.0.1:port, or -1.
+int ConnectFrom(const char* source_ip, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source_ip, &src.sin_addr);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<uint16_t>(port));
+  dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockets API
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof(src)) != 0 ||
+      // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): sockets API
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof(dst)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends `request` (may be empty) and reads until the peer closes or
+// `timeout` passes. Returns what arrived.
+std::string RawExchange(const char* source_ip, int port, const std::string& request,
+                        absl::Duration timeout = absl::Seconds(5)) {
+  const int fd = ConnectFrom(source_ip, port);
+  if (fd < 0) return "<connect failed>";
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(absl::ToInt64Seconds(timeout));
+  tv.tv_usec = static_cast<suseconds_t>(absl::ToInt64Microseconds(timeout) % 1000000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (!request.empty()) {
+    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// The attacker: keeps `n` connections open from `source_ip`. Even-numbered
+// ones trickle a request header that never ends (one byte per tick), odd
+// ones connect and send nothing. A connection the server ends (EOF, reset
+// or any response) is counted and replaced on the next tick, so the
+// pressure lasts as long as the attack.
+class Slowloris {
+ public:
+  struct Counts {
+    int connects = 0;
+    int connect_failures = 0;
+    int ended_by_server = 0;
+    int busy_503 = 0;
+  };
+
+  Slowloris(int port, std::string source_ip, int n, absl::Duration tick)
+      : port_(port), source_ip_(std::move(source_ip)), n_(n), tick_(tick) {}
+  ~Slowloris() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  Counts counts() const {
+    absl::MutexLock l(&mu_);
+    return counts_;
+  }
+  // Waits until every connection has been opened once (the attack is on).
+  void WaitUntilOpened() {
+    absl::MutexLock l(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(
+                             +[](Slowloris* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+                               return s->counts_.connects + s->counts_.connect_failures >= s->n_;
+                             },
+                             this),
+                         absl::Seconds(10));
+  }
+
+ private:
+  struct Sock {
+    int fd = -1;
+    size_t sent = 0;
+  };
+
+  static char ByteAt(size_t i) {
+    static constexpr std::string_view kPrefix = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    return i < kPrefix.size() ? kPrefix[i] : 'a';
+  }
+
+  void Run() {
+    std::vector<Sock> socks(static_cast<size_t>(n_));
+    while (!stop_) {
+      for (size_t i = 0; i < socks.size(); ++i) {
+        Sock& s = socks[i];
+        if (s.fd < 0) {
+          s.fd = ConnectFrom(source_ip_.c_str(), port_);
+          s.sent = 0;
+          absl::MutexLock l(&mu_);
+          ++(s.fd < 0 ? counts_.connect_failures : counts_.connects);
+          continue;
+        }
+        char buf[64];
+        const ssize_t r = ::recv(s.fd, buf, sizeof(buf), MSG_DONTWAIT);
+        bool ended = r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        if (!ended && i % 2 == 0) {
+          const char b = ByteAt(s.sent);
+          if (::send(s.fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+            ++s.sent;
+          } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            ended = true;
+          }
+        }
+        if (ended) {
+          absl::MutexLock l(&mu_);
+          ++counts_.ended_by_server;
+          if (r > 0 && absl::StartsWith(absl::string_view(buf, static_cast<size_t>(r)),
+                                        "HTTP/1.1 503")) {
+            ++counts_.busy_503;
+          }
+          ::close(s.fd);
+          s.fd = -1;
+        }
+      }
+      absl::SleepFor(tick_);
+    }
+    for (Sock& s : socks) {
+      if (s.fd >= 0) ::close(s.fd);
+    }
+  }
+
+  const int port_;
+  const std::string source_ip_;
+  const int n_;
+  const absl::Duration tick_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  Counts counts_ ABSL_GUARDED_BY(mu_);
+};
+
+struct LatencySummary {
+  int ok = 0;
+  int failed = 0;
+  absl::Duration p50, p90, p99, max;
+};
+
+LatencySummary Summarize(std::vector<absl::Duration> samples, int ok, int failed) {
+  LatencySummary s;
+  s.ok = ok;
+  s.failed = failed;
+  if (samples.empty()) return s;
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) {
+    const size_t i = static_cast<size_t>(q * static_cast<double>(samples.size()) + 0.999999);
+    return samples[std::min(samples.size(), std::max<size_t>(i, 1)) - 1];
+  };
+  s.p50 = at(0.50);
+  s.p90 = at(0.90);
+  s.p99 = at(0.99);
+  s.max = samples.back();
+  return s;
+}
+
+std::string Describe(const LatencySummary& l) {
+  return absl::StrFormat("ok=%d failed=%d p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms", l.ok,
+                         l.failed, absl::ToDoubleMilliseconds(l.p50),
+                         absl::ToDoubleMilliseconds(l.p90), absl::ToDoubleMilliseconds(l.p99),
+                         absl::ToDoubleMilliseconds(l.max));
+}
+
+std::string Describe(const HttpServerStats& s) {
+  return absl::StrCat("accepted=", s.accepted, " refused_per_peer=", s.refused_per_peer,
+                      " refused_global=", s.refused_global, " timed_out=", s.timed_out,
+                      " responses=", s.responses, " tls_handshake_failures=",
+                      s.tls_handshake_failures, " open=", s.open_connections);
+}
+
+std::string Describe(const Slowloris::Counts& c) {
+  return absl::StrCat("connects=", c.connects, " connect_failures=", c.connect_failures,
+                      " ended_by_server=", c.ended_by_server, " busy_503=", c.busy_503);
+}
+
+// `probe` returns true for a 200.
+LatencySummary Probe(int count, absl::Duration spacing, const std::function<bool()>& probe) {
+  std::vector<absl::Duration> samples;
+  int ok = 0;
+  int failed = 0;
+  for (int i = 0; i < count; ++i) {
+    const absl::Time start = absl::Now();
+    const bool good = probe();
+    samples.push_back(absl::Now() - start);
+    ++(good ? ok : failed);
+    absl::SleepFor(spacing);
+  }
+  return Summarize(std::move(samples), ok, failed);
+}
+
+bool HealthzOk(int port) {
+  auto r = testing::HttpGet(port, "/healthz");
+  return r.ok() && r->status == 200 && r->body == "ok\n";
+}
+
+// Starts the side port with `limits` and a ready/JWKS that always answer.
+std::unique_ptr<HttpServer> StartLimited(const HttpLimits& limits,
+                                         attestation::v1::TlsConfig tls = {}) {
+  HttpServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.ready = [] { return true; };
+  o.jwks_json = [] { return std::string(kJwks); };
+  o.signing_algorithm = "ES256";
+  o.limits = limits;
+  o.tls = std::move(tls);
+  auto s = HttpServer::Start(std::move(o));
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *std::move(s) : nullptr;
+}
+
+// Deadline of the slowloris tests: short enough that attack connections are
+// cut (and replaced) while the probes run.
+constexpr absl::Duration kTestRequestTimeout = absl::Seconds(2);
+// A probe that waited for an attacker's slot would take about
+// kTestRequestTimeout; an answer within this bound did not.
+constexpr absl::Duration kMaxProbeLatency = absl::Milliseconds(1000);
+
+// The issue-10 scenario: 100 slow connections from one peer (127.0.0.2),
+// half trickling a header that never ends, half silent, replaced as soon as
+// the server ends them; meanwhile 50 /healthz probes from another peer.
+TEST(HttpSlowlorisTest, HealthzStaysAnswerableUnder100SlowConnections) {
+  HttpLimits limits;  // defaults: 512 total, 16 per peer
+  limits.request_timeout = kTestRequestTimeout;
+  auto server = StartLimited(limits);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  Slowloris attack(port, "127.0.0.2", 100, absl::Milliseconds(100));
+  attack.Start();
+  attack.WaitUntilOpened();
+  const LatencySummary l =
+      Probe(50, absl::Milliseconds(50), [port] { return HealthzOk(port); });
+  const HttpServerStats during = server->Stats();
+  attack.Stop();
+  const Slowloris::Counts counts = attack.counts();
+  std::cout << "[slowloris 100 conns from 127.0.0.2, per-peer cap 16] /healthz: " << Describe(l)
+            << "\n  server: " << Describe(during) << "\n  attacker: " << Describe(counts)
+            << std::endl;
+  EXPECT_EQ(l.ok, 50);
+  EXPECT_LT(l.max, kMaxProbeLatency);
+  // 84 of the first 100 are over the per-peer cap; the 16 admitted ones are
+  // cut at the deadline (the probes run past it).
+  EXPECT_GE(during.refused_per_peer, 84u);
+  EXPECT_GE(during.timed_out, 16u);
+  EXPECT_LE(during.open_connections, limits.max_connections_per_peer + 1);
+  EXPECT_GE(counts.busy_503, 1);
+}
+
+// Without the per-peer cap mattering (100 slow connections under a cap of
+// 256, from the probes' own address) the loop still answers: a slow
+// connection costs an fd, not a worker.
+TEST(HttpSlowlorisTest, HealthzStaysAnswerableWhenSlowConnectionsAreUnderTheCaps) {
+  HttpLimits limits;
+  limits.request_timeout = kTestRequestTimeout;
+  limits.max_connections_per_peer = 256;
+  auto server = StartLimited(limits);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  Slowloris attack(port, "127.0.0.1", 100, absl::Milliseconds(100));
+  attack.Start();
+  attack.WaitUntilOpened();
+  const LatencySummary l =
+      Probe(50, absl::Milliseconds(50), [port] { return HealthzOk(port); });
+  const HttpServerStats during = server->Stats();
+  attack.Stop();
+  std::cout << "[slowloris 100 conns from 127.0.0.1, caps not reached] /healthz: "
+            << Describe(l) << "\n  server: " << Describe(during)
+            << "\n  attacker: " << Describe(attack.counts()) << std::endl;
+  EXPECT_EQ(l.ok, 50);
+  EXPECT_LT(l.max, kMaxProbeLatency);
+  EXPECT_EQ(during.refused_per_peer, 0u);
+  EXPECT_GE(during.timed_out, 100u);
+}
+
+TEST(HttpLimitsTest, PerPeerCapRefusesOnlyThatPeer) {
+  HttpLimits limits;
+  limits.max_connections_per_peer = 4;
+  auto server = StartLimited(limits);
+  ASSERT_NE(server, nullptr);
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(ConnectFrom("127.0.0.2", server->port()));
+  const std::string fifth = RawExchange("127.0.0.2", server->port(), "");
+  EXPECT_THAT(fifth, ::testing::StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
+  EXPECT_THAT(fifth, HasSubstr("Retry-After: 1\r\n"));
+  // Also when the refused peer already sent its request.
+  EXPECT_THAT(RawExchange("127.0.0.2", server->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
+  EXPECT_TRUE(HealthzOk(server->port()));  // another peer
+  for (int fd : idle) ::close(fd);
+  // Once the server has seen the closes, the peer is admitted again.
+  bool again = false;
+  for (int i = 0; i < 50 && !again; ++i) {
+    again = absl::StartsWith(RawExchange("127.0.0.2", server->port(),
+                                         "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+                             "HTTP/1.1 200 OK");
+    if (!again) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(again);
+  EXPECT_EQ(server->Stats().refused_per_peer, 2u);
+}
+
+TEST(HttpLimitsTest, GlobalCapRefusesEveryone) {
+  HttpLimits limits;
+  limits.max_connections = 8;
+  limits.max_connections_per_peer = 100;
+  auto server = StartLimited(limits);
+  ASSERT_NE(server, nullptr);
+  std::vector<int> idle;
+  for (int i = 0; i < 8; ++i) idle.push_back(ConnectFrom("127.0.0.2", server->port()));
+  EXPECT_THAT(RawExchange("127.0.0.3", server->port(), ""),
+              ::testing::StartsWith("HTTP/1.1 503"));
+  for (int fd : idle) ::close(fd);
+  bool again = false;
+  for (int i = 0; i < 50 && !again; ++i) {
+    again = HealthzOk(server->port());
+    if (!again) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(again);
+  EXPECT_GE(server->Stats().refused_global, 1u);
+}
+
+TEST(HttpLimitsTest, SilentConnectionIsCutAtTheDeadline) {
+  HttpLimits limits;
+  limits.request_timeout = absl::Milliseconds(300);
+  auto server = StartLimited(limits);
+  ASSERT_NE(server, nullptr);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(RawExchange("127.0.0.2", server->port(), "GET /healthz HTTP/1.1\r\n"), "");
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(250));
+  EXPECT_LT(took, absl::Seconds(3));
+  EXPECT_EQ(server->Stats().timed_out, 1u);
+}
+
+TEST(HttpLimitsTest, OversizedHeaderGets431AndBadRequestLines400) {
+  HttpLimits limits;
+  limits.max_request_bytes = 1024;
+  auto server = StartLimited(limits);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  EXPECT_THAT(RawExchange("127.0.0.1", port,
+                          "GET /healthz HTTP/1.1\r\nX: " + std::string(2000, 'a') + "\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 431 "));
+  EXPECT_THAT(RawExchange("127.0.0.1", port, "GET /healthz\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 400 "));
+  EXPECT_THAT(RawExchange("127.0.0.1", port, "GET healthz HTTP/1.1\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 400 "));
+  EXPECT_THAT(RawExchange("127.0.0.1", port, "GET /healthz HTTP/2.0\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 505 "));
+  // A body sent with a refused method does not turn the answer into a reset.
+  EXPECT_THAT(RawExchange("127.0.0.1", port,
+                          "POST /healthz HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" +
+                              std::string(5000, 'b')),
+              ::testing::StartsWith("HTTP/1.1 405 "));
+  // The query string is ignored for routing.
+  EXPECT_THAT(RawExchange("127.0.0.1", port, "GET /healthz?x=1 HTTP/1.0\r\n\r\n"),
+              ::testing::StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_EQ(server->Stats().bad_requests, 4u);
+}
+
+TEST(HttpLimitsTest, InvalidLimitsAreRejected) {
+  HttpServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.jwks_json = [] { return std::string("{}"); };
+  o.limits.max_connections_per_peer = 0;
+  EXPECT_FALSE(HttpServer::Start(std::move(o)).ok());
+}
+
+// The metrics port runs on the same server and gets the same protection.
+TEST(HttpSlowlorisTest, MetricsStayScrapableUnder100SlowConnections) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildCounter().Name("rp_test_total").Help("t").Register(*registry).Add({}).Increment();
+  HttpLimits limits;
+  limits.request_timeout = kTestRequestTimeout;
+  auto exposer = MetricsExposer::Start("127.0.0.1:0", registry, limits);
+  ASSERT_TRUE(exposer.ok()) << exposer.status();
+  const int port = (*exposer)->port();
+  Slowloris attack(port, "127.0.0.2", 100, absl::Milliseconds(100));
+  attack.Start();
+  attack.WaitUntilOpened();
+  const LatencySummary l = Probe(20, absl::Milliseconds(20), [port] {
+    auto r = testing::HttpGet(port, "/metrics");
+    return r.ok() && r->status == 200 && absl::StrContains(r->body, "rp_test_total 1");
+  });
+  attack.Stop();
+  std::cout << "[slowloris 100 conns on the metrics port] /metrics: " << Describe(l)
+            << "\n  attacker: " << Describe(attack.counts()) << std::endl;
+  EXPECT_EQ(l.ok, 20);
+  EXPECT_LT(l.max, kMaxProbeLatency);
+}
+
+// ---------------------------------------------------------------------------
+// TLS on the side port (ServerConfig.http_tls).
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
+};
+struct SslDeleter {
+  void operator()(SSL* p) const { SSL_free(p); }
+};
+
+// GET over TLS to 127.0.0.1:port, verifying the server as "localhost"
+// against `ca_file`; optional client certificate.
+absl::StatusOr<testing::HttpResponse> HttpsGet(int port, const std::string& path,
+                                               const std::string& ca_file,
+                                               const std::string& client_cert = "",
+                                               const std::string& client_key = "",
+                                               const char* source_ip = "127.0.0.1") {
+  std::unique_ptr<SSL_CTX, SslCtxDeleter> ctx(SSL_CTX_new(TLS_client_method()));
+  if (ctx == nullptr) return absl::InternalError("SSL_CTX_new");
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1) {
+    return absl::InternalError("load CA");
+  }
+  if (!client_cert.empty() &&
+      (SSL_CTX_use_certificate_file(ctx.get(), client_cert.c_str(), SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx.get(), client_key.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    return absl::InternalError("client certificate");
+  }
+  const int fd = ConnectFrom(source_ip, port);
+  if (fd < 0) return absl::UnavailableError("connect");
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::unique_ptr<SSL, SslDeleter> ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), fd);
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  SSL_set1_host(ssl.get(), "localhost");
+  absl::StatusOr<testing::HttpResponse> result = absl::UnavailableError("no response");
+  std::string raw;
+  if (SSL_connect(ssl.get()) != 1) {
+    result = absl::UnavailableError("TLS handshake failed");
+  } else {
+    const std::string request =
+        absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if (SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) > 0) {
+      char buf[4096];
+      for (;;) {
+        const int n = SSL_read(ssl.get(), buf, sizeof(buf));
+        if (n <= 0) break;
+        raw.append(buf, static_cast<size_t>(n));
+      }
+    }
+    int status = 0;
+    const size_t end = raw.find("\r\n\r\n");
+    if (absl::StartsWith(raw, "HTTP/1.1 ") && raw.size() >= 12 && end != std::string::npos &&
+        absl::SimpleAtoi(raw.substr(9, 3), &status)) {
+      testing::HttpResponse r;
+      r.status = status;
+      r.body = raw.substr(end + 4);
+      result = r;
+    }
+  }
+  ERR_clear_error();
+  ssl.reset();
+  ::close(fd);
+  return result;
+}
+
+class HttpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "rp_http_tls_test_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    ::rp::testing::CertSpec ca_spec;
+    ca_spec.common_name = "test CA";
+    ca_spec.is_ca = true;
+    auto ca = ::rp::testing::MakeRoot(ca_spec, ::rp::testing::KeyType::kEcP256);
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    Write("ca.pem", crypto::CertificatePem(ca->cert.get()));
+    // subjectAltName = DNS:localhost.
+    const Bytes san = {0x30, 0x0b, 0x82, 0x09, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't'};
+    ::rp::testing::CertSpec server_spec;
+    server_spec.common_name = "localhost";
+    server_spec.serial = {0x02};
+    server_spec.extended_key_usage_oids = {"1.3.6.1.5.5.7.3.1"};
+    server_spec.extensions = {{"2.5.29.17", san, false}};
+    auto server = ::rp::testing::MakeCert(server_spec, ::rp::testing::KeyType::kEcP256,
+                                          ca->cert.get(), ca->key.get());
+    ASSERT_TRUE(server.ok()) << server.status();
+    Write("server.pem", crypto::CertificatePem(server->cert.get()));
+    Write("server.key", crypto::PrivateKeyPem(server->key.get()));
+    ::rp::testing::CertSpec client_spec;
+    client_spec.common_name = "scraper";
+    client_spec.serial = {0x03};
+    client_spec.extended_key_usage_oids = {"1.3.6.1.5.5.7.3.2"};
+    auto client = ::rp::testing::MakeCert(client_spec, ::rp::testing::KeyType::kEcP256,
+                                          ca->cert.get(), ca->key.get());
+    ASSERT_TRUE(client.ok()) << client.status();
+    Write("client.pem", crypto::CertificatePem(client->cert.get()));
+    Write("client.key", crypto::PrivateKeyPem(client->key.get()));
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(Path(name)) << text;
+  }
+  attestation::v1::TlsConfig Tls(bool mtls = false) const {
+    attestation::v1::TlsConfig tls;
+    tls.set_cert_file(Path("server.pem"));
+    tls.set_key_file(Path("server.key"));
+    if (mtls) tls.set_client_ca_file(Path("ca.pem"));
+    return tls;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(HttpsTest, HttpsAnswersAndPlainHttpIsRefused) {
+  auto server = StartLimited(HttpLimits{}, Tls());
+  ASSERT_NE(server, nullptr);
+  auto r = HttpsGet(server->port(), "/healthz", Path("ca.pem"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "ok\n");
+  r = HttpsGet(server->port(), "/.well-known/jwks.json", Path("ca.pem"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, kJwks);
+  // Plain HTTP on the TLS port: no HTTP answer, only a failed handshake.
+  auto plain = testing::HttpGet(server->port(), "/healthz");
+  EXPECT_FALSE(plain.ok() && plain->status == 200);
+  EXPECT_FALSE(plain.ok()) << "plain HTTP got status " << plain->status;
+  EXPECT_GE(server->Stats().tls_handshake_failures, 1u);
+}
+
+TEST_F(HttpsTest, OpenIdConfigurationPointsAtHttps) {
+  HttpServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.jwks_json = [] { return std::string(kJwks); };
+  o.issuer = "attestation-rp";
+  o.signing_algorithm = "ES256";
+  o.tls = Tls();
+  auto server = HttpServer::Start(std::move(o));
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto r = HttpsGet((*server)->port(), "/.well-known/openid-configuration", Path("ca.pem"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["jwks_uri"], absl::StrCat("https://127.0.0.1:", (*server)->port(),
+                                        "/.well-known/jwks.json"));
+}
+
+TEST_F(HttpsTest, ClientCaRequiresAClientCertificate) {
+  auto server = StartLimited(HttpLimits{}, Tls(/*mtls=*/true));
+  ASSERT_NE(server, nullptr);
+  auto without = HttpsGet(server->port(), "/healthz", Path("ca.pem"));
+  EXPECT_FALSE(without.ok() && without->status == 200);
+  auto with = HttpsGet(server->port(), "/healthz", Path("ca.pem"), Path("client.pem"),
+                       Path("client.key"));
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_EQ(with->status, 200);
+}
+
+TEST_F(HttpsTest, UnusableTlsFilesAreStartErrors) {
+  attestation::v1::TlsConfig only_cert;
+  only_cert.set_cert_file(Path("server.pem"));
+  HttpServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.jwks_json = [] { return std::string("{}"); };
+  o.tls = only_cert;
+  EXPECT_FALSE(HttpServer::Start(o).ok());
+  o.tls = Tls();
+  o.tls.set_key_file(Path("client.key"));  // does not match the certificate
+  auto mismatch = HttpServer::Start(o);
+  ASSERT_FALSE(mismatch.ok());
+  // OpenSSL 3 already refuses the pair when the key is loaded.
+  EXPECT_THAT(std::string(mismatch.status().message()), HasSubstr("tls.key_file"));
+}
+
+// Slowloris against the TLS port: silent connections stall before the
+// handshake, trickling ones send bytes that are no ClientHello.
+TEST_F(HttpsTest, HealthzOverTlsStaysAnswerableUnder100SlowConnections) {
+  HttpLimits limits;
+  limits.request_timeout = kTestRequestTimeout;
+  auto server = StartLimited(limits, Tls());
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  Slowloris attack(port, "127.0.0.2", 100, absl::Milliseconds(100));
+  attack.Start();
+  attack.WaitUntilOpened();
+  const std::string ca = Path("ca.pem");
+  const LatencySummary l = Probe(50, absl::Milliseconds(50), [port, &ca] {
+    auto r = HttpsGet(port, "/healthz", ca);
+    return r.ok() && r->status == 200;
+  });
+  const HttpServerStats during = server->Stats();
+  attack.Stop();
+  std::cout << "[TLS slowloris 100 conns from 127.0.0.2] /healthz over TLS: " << Describe(l)
+            << "\n  server: " << Describe(during) << "\n  attacker: " << Describe(attack.counts())
+            << std::endl;
+  EXPECT_EQ(l.ok, 50);
+  EXPECT_LT(l.max, kMaxProbeLatency);
+  EXPECT_GE(during.refused_per_peer, 84u);
+}
+
+// http_tls in the config file: paths resolve against the file's directory.
+TEST(HttpTlsConfigTest, PathsResolveAgainstTheConfigDirectory) {
+  auto c = ParseServerConfig(
+      "environment: development\n"
+      "http_tls:\n"
+      "  cert_file: tls/http.crt\n"
+      "  key_file: /abs/http.key\n"
+      "collateral:\n"
+      "  cache_max_negative_entries: 500\n"
+      "  cache_max_disk_bytes: 1048576\n",
+      "t.yaml", "/etc/rp");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->http_tls().cert_file(), "/etc/rp/tls/http.crt");
+  EXPECT_EQ(c->http_tls().key_file(), "/abs/http.key");
+  EXPECT_EQ(c->collateral().cache_max_negative_entries(), 500);
+  auto bad = ParseServerConfig(
+      "environment: development\ncollateral:\n  cache_max_disk_files: -1\n", "t.yaml", "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("collateral.cache_max_disk_files"));
 }
 
 }  // namespace

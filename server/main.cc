@@ -240,16 +240,9 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   // HTTP first, so that /readyz answers 503 while the rest starts.
   std::atomic<bool> ready{false};
   const token::KeyManager& key_manager = **keys;
-  // TODO(merge with the HTTP helper's branch): pass config.http_tls() to the
-  // HTTP server. Until it can serve TLS, asking for it must not silently
-  // serve plaintext.
-  if (!config.http_tls().cert_file().empty()) {
-    return Fail(absl::UnimplementedError(
-        "http_tls is set but this build's HTTP server cannot serve TLS yet; use "
-        "http_behind_tls_proxy with a TLS-terminating proxy"));
-  }
   HttpServerOptions http_options;
   http_options.listen = config.http_listen();
+  http_options.tls = config.http_tls();  // empty => plain HTTP
   http_options.ready = [&ready] { return ready.load(); };
   http_options.jwks_json = [&key_manager] { return key_manager.JwksJson(); };
   http_options.issuer = (*tokens)->issuer();
@@ -324,10 +317,8 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
 
   server->Wait();
   watcher.join();
-  // civetweb takes ~2 s to stop its workers; stop both side ports at once.
-  std::thread http_stopper([&http] { (*http)->Stop(); });
+  (*http)->Stop();
   exposer->reset();
-  http_stopper.join();
   if (audit != nullptr) {
     audit->Flush();
   }

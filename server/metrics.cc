@@ -1,6 +1,5 @@
 #include "server/metrics.h"
 
-#include <exception>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -9,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
 #include "server/config.h"
+#include "verifier/common/status_macros.h"
 
 namespace rp::server {
 namespace {
@@ -118,29 +118,24 @@ std::string Metrics::Serialize() const {
 }
 
 absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
-    const std::string& listen, std::shared_ptr<prometheus::Registry> registry) {
-  auto hp = ParseHostPort(listen);
-  if (!hp.ok()) {
-    return hp.status();
+    const std::string& listen, std::shared_ptr<prometheus::Registry> registry,
+    HttpLimits limits) {
+  if (registry == nullptr) {
+    return absl::InvalidArgumentError("metrics: registry is null");
   }
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    // civetweb's listening_ports syntax is host:port as well.
-    exposer = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", listen, "num_threads", "2",
-                                 "request_timeout_ms", "5000"});
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics: cannot listen on ", listen, ": ", e.what()));
-  }
-  exposer->RegisterCollectable(registry);
-  const std::vector<int> ports = exposer->GetListeningPorts();
-  if (ports.empty()) {
-    return absl::InternalError(
-        absl::StrCat("metrics: no listening port for ", listen));
-  }
-  return std::unique_ptr<MetricsExposer>(
-      new MetricsExposer(std::move(exposer), ports.front()));
+  BoundedHttpOptions options;
+  options.name = "metrics";
+  options.listen = listen;
+  options.limits = limits;
+  options.routes["/metrics"] = [registry] {
+    std::ostringstream out;
+    prometheus::TextSerializer().Serialize(out, registry->Collect());
+    return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", out.str()};
+  };
+  ASSIGN_OR_RETURN(std::unique_ptr<BoundedHttpServer> server,
+                   BoundedHttpServer::Start(std::move(options)));
+  const int port = server->port();
+  return std::unique_ptr<MetricsExposer>(new MetricsExposer(std::move(server), port));
 }
 
 }  // namespace rp::server

@@ -10,10 +10,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
-#include "prometheus/exposer.h"
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/http_server.h"
 
 namespace rp::server {
 
@@ -68,20 +68,22 @@ class Metrics {
   std::array<prometheus::Histogram*, 4> stages_{};
 };
 
-// Serves a registry on http://<listen>/metrics (civetweb inside
-// prometheus-cpp). Stops serving when destroyed.
+// Serves a registry on http://<listen>/metrics (text exposition format) on a
+// BoundedHttpServer (server/http_server.h): the same connection caps and
+// deadlines as the HTTP side port. Stops serving when destroyed.
 class MetricsExposer {
  public:
   // `listen` is host:port; port 0 binds an ephemeral port (see port()).
   static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
       const std::string& listen,
-      std::shared_ptr<prometheus::Registry> registry);
+      std::shared_ptr<prometheus::Registry> registry,
+      HttpLimits limits = HttpLimits{});
   int port() const { return port_; }
 
  private:
-  MetricsExposer(std::unique_ptr<prometheus::Exposer> exposer, int port)
-      : exposer_(std::move(exposer)), port_(port) {}
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  MetricsExposer(std::unique_ptr<BoundedHttpServer> server, int port)
+      : server_(std::move(server)), port_(port) {}
+  std::unique_ptr<BoundedHttpServer> server_;
   int port_;
 };
 

@@ -37,14 +37,23 @@ std::string_view BreakerStateName(BreakerState s) {
   return "unknown";
 }
 
+std::string_view CacheTierName(CacheTier t) {
+  switch (t) {
+    case CacheTier::kMemory: return "memory";
+    case CacheTier::kNegative: return "negative";
+    case CacheTier::kDisk: return "disk";
+  }
+  return "unknown";
+}
+
 CollateralObserver& CollateralObserver::Noop() {
   static CollateralObserver* const kNoop = new CollateralObserver();
   return *kNoop;
 }
 
-void CountingObserver::Bump(std::string name) {
+void CountingObserver::Bump(std::string name, int64_t by) {
   absl::MutexLock l(&mu_);
-  ++counts_[std::move(name)];
+  counts_[std::move(name)] += by;
 }
 
 void CountingObserver::OnFetch(std::string_view source, FetchResult result) {
@@ -62,6 +71,10 @@ void CountingObserver::OnUpstreamLatency(std::string_view upstream, absl::Durati
 void CountingObserver::OnBreakerStateChange(std::string_view upstream, BreakerState /*from*/,
                                             BreakerState to) {
   Bump(absl::StrCat("breaker/", std::string(upstream), "/", std::string(BreakerStateName(to))));
+}
+
+void CountingObserver::OnCacheEviction(CacheTier tier, int64_t count) {
+  Bump(absl::StrCat("evict/", std::string(CacheTierName(tier))), count);
 }
 
 int64_t CountingObserver::Count(std::string_view name) const {

@@ -35,9 +35,17 @@ enum class CacheOutcome {
 
 enum class BreakerState { kClosed, kOpen, kHalfOpen };
 
+// Cache tiers that are capped (cache.h); evictions are reported per tier.
+enum class CacheTier {
+  kMemory,    // fetched items in memory (entry and byte caps)
+  kNegative,  // remembered failures and not-founds (entry cap)
+  kDisk,      // the cache directory (file and byte caps)
+};
+
 std::string_view FetchResultName(FetchResult r);
 std::string_view CacheOutcomeName(CacheOutcome o);
 std::string_view BreakerStateName(BreakerState s);
+std::string_view CacheTierName(CacheTier t);  // memory | negative | disk
 
 // Every method may be called concurrently from any thread and must not block
 // for long. Defaults do nothing. `upstream` / `source` are short names such
@@ -50,6 +58,9 @@ class CollateralObserver {
   virtual void OnUpstreamLatency(std::string_view /*upstream*/, absl::Duration /*latency*/) {}
   virtual void OnBreakerStateChange(std::string_view /*upstream*/, BreakerState /*from*/,
                                     BreakerState /*to*/) {}
+  // `count` entries left `tier` to make room under its caps (expired entries
+  // purged on schedule are not evictions).
+  virtual void OnCacheEviction(CacheTier /*tier*/, int64_t /*count*/) {}
 
   // A process-wide observer that does nothing (the default dependency).
   static CollateralObserver& Noop();
@@ -57,7 +68,7 @@ class CollateralObserver {
 
 // Thread-safe counters keyed by a readable name:
 //   "fetch/<source>/<result>", "cache/<outcome>", "latency/<upstream>" (count),
-//   "breaker/<upstream>/<to-state>".
+//   "breaker/<upstream>/<to-state>", "evict/<tier>" (summed counts).
 class CountingObserver : public CollateralObserver {
  public:
   void OnFetch(std::string_view source, FetchResult result) override;
@@ -65,12 +76,13 @@ class CountingObserver : public CollateralObserver {
   void OnUpstreamLatency(std::string_view upstream, absl::Duration latency) override;
   void OnBreakerStateChange(std::string_view upstream, BreakerState from,
                             BreakerState to) override;
+  void OnCacheEviction(CacheTier tier, int64_t count) override;
 
   int64_t Count(std::string_view name) const;
   std::map<std::string, int64_t> Snapshot() const;
 
  private:
-  void Bump(std::string name);
+  void Bump(std::string name, int64_t by = 1);
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> counts_ ABSL_GUARDED_BY(mu_);
 };
