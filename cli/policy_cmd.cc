@@ -112,7 +112,10 @@ absl::StatusOr<nlohmann::json> ResultToTokenClaims(const nlohmann::json& result)
   }
   nlohmann::json pol = result.value("policy", nlohmann::json::object());
   if (pol.is_object()) out["policy"] = pol;
-  if (result.contains("binding")) out["binding"] = result["binding"];
+  // As in the token: the binding profile only when the binding verified.
+  if (result.contains("binding") && result.value("binding_verified", false)) {
+    out["binding"] = result["binding"];
+  }
   if (result.contains("reasons")) out["reasons"] = result["reasons"];
   const std::string policy_ref = pol.is_object()
                                      ? absl::StrCat("policy:", Str(pol, "id"), "@",
@@ -129,6 +132,11 @@ absl::StatusOr<nlohmann::json> ResultToTokenClaims(const nlohmann::json& result)
     if (!policy_ref.empty()) t["ear.appraisal-policy-id"] = policy_ref;
     if (s.contains("tee")) t["tee"] = s["tee"];
     if (s.contains("claims")) t["claims"] = s["claims"];
+    if (s.contains("unverified_claims")) {
+      // As in the token: claims of non-authentic evidence are omitted.
+      t["claims"] = nlohmann::json::object();
+      t["claims-omitted"] = "evidence-not-authentic";
+    }
     // Same rule as Appraisal::EarClaims: reasons of the checks that did not
     // pass and count towards the status.
     std::vector<std::string> reasons;

@@ -46,6 +46,7 @@ class PolicyCmdTest : public ::testing::Test {
 
 constexpr char kPolicy[] = R"yaml(id: rp-test
 version: "7"
+sev_snp: {require_revocation_check: false}
 release_rules:
   - name: kms/model-key
     all_of:
@@ -71,6 +72,7 @@ core::DeviceResult SnpDevice() {
   d.NotChecked("sev_snp.revocation", core::Component::kHardware, "CRL_UNAVAILABLE", "no CRL");
   d.collateral.push_back(core::CollateralRef{"cert_chain", "amd/Milan/cert_chain.pem",
                                              std::string(64, 'c'), "", "bundle"});
+  d.evidence_authentic = true;
   return d;
 }
 
@@ -130,7 +132,8 @@ TEST_F(PolicyCmdTest, CheckPrintsThePreciseError) {
 }
 
 TEST_F(PolicyCmdTest, ResultToTokenClaimsMatchesEarClaims) {
-  policy::Appraisal a = SampleAppraisal("id: rp-test\nversion: \"7\"\n");
+  policy::Appraisal a = SampleAppraisal(
+      "id: rp-test\nversion: \"7\"\nsev_snp: {require_revocation_check: false}\n");
   auto converted = ResultToTokenClaims(a.ToJson());
   ASSERT_TRUE(converted.ok()) << converted.status();
   nlohmann::json ear = a.EarClaims(nullptr, "test");

@@ -408,17 +408,25 @@ void AppraiseGpu(const attestation::v1::GpuPolicy& p, DeviceResult& d) {
   }
   const std::string mode = JsonString(cl, "cc_mode");
   const std::string want = p.mode().empty() ? "cc" : p.mode();
+  // The device class the evidence proves (verified certificate chain), not
+  // the list the attester put it in; without it, the list decides (and the
+  // verifier has already failed nvidia.device_class).
+  const std::string cls = JsonString(cl, "device_class");
+  const bool is_gpu = cls == "gpu" || (cls.empty() && d.tee == "nvidia-gpu");
   if (mode != "cc" && mode != "ppcie") {
     // CC off or developer mode: never trusted, whatever else the policy says.
     d.Fail("policy.nvidia.mode", Component::kConfiguration, "GPU_NOT_IN_CC_MODE",
            absl::StrCat("GPU confidential-computing mode is '", mode, "'"));
-  } else if (d.tee == "nvidia-gpu" && want != "any" && mode != want) {
+  } else if (is_gpu && want != "any" && mode != want) {
     d.Fail("policy.nvidia.mode", Component::kConfiguration, "GPU_MODE_NOT_ALLOWED",
            absl::StrCat("GPU mode '", mode, "', the policy requires '", want, "'"));
+  } else if (!is_gpu && mode != "ppcie") {
+    d.Fail("policy.nvidia.mode", Component::kConfiguration, "GPU_MODE_NOT_ALLOWED",
+           absl::StrCat("NVSwitch mode '", mode, "': a switch is only trusted in ppcie mode"));
   } else {
     d.Pass("policy.nvidia.mode", Component::kConfiguration, absl::StrCat("mode ", mode));
   }
-  if (d.tee != "nvidia-gpu") return;  // the rest is about GPUs
+  if (!is_gpu) return;  // the rest is about GPUs (switch RIMs: nvidia.* checks)
   Allowlist(d, "policy.nvidia.hwmodel", "hwmodel", p.hwmodel(), Component::kHardware,
             "HWMODEL_NOT_ALLOWED");
   struct MinVersion {

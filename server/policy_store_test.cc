@@ -30,7 +30,8 @@ void Write(const std::string& path, const std::string& text) {
 }
 
 std::string Policy(const std::string& version) {
-  return absl::StrCat("id: fleet\nversion: \"", version, "\"\nallow_simulated: true\n");
+  return absl::StrCat("id: fleet\nversion: \"", version,
+                      "\"\nallow_simulated: true\nsev_snp: {require_revocation_check: false}\n");
 }
 
 TEST(PolicyStoreTest, ReloadsOnChangeAndKeepsOldOnBrokenFile) {

@@ -59,6 +59,8 @@ constexpr char kDevPolicy[] =
     "sev_snp:\n"
     "  allow_debug: false\n"
     "  max_vmpl: 0\n"
+    // The engine here has no collateral: no CRL for the simulation ARK.
+    "  require_revocation_check: false\n"
     "allow_simulated: true\n";
 
 // A replay store whose backend is down.
