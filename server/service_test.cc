@@ -224,6 +224,56 @@ TEST_F(ServiceTest, AttestsSimulatedEvidenceAndIssuesAVerifiableToken) {
   EXPECT_THAT(m, HasSubstr("rp_stage_seconds_count{stage=\"token\"} 1"));
 }
 
+// Issue 10, through the service: a token is signed for every verdict, but
+// what it vouches for follows the checks. The intact simulated node's token
+// carries cnf and the device claims; a forged MEASUREMENT (signature fails)
+// is contraindicated and its token carries neither the forged claims nor
+// cnf; a swapped TEE key breaks the binding and loses cnf.
+TEST_F(ServiceTest, TokensCarryOnlyWhatWasVerified) {
+  auto token_claims = [&](const AttestResponse& r) {
+    auto claims = token::VerifyToken(r.token(), JwksJson(), clock_.Now(), absl::ZeroDuration());
+    EXPECT_TRUE(claims.ok()) << claims.status();
+    return claims.ok() ? *claims : nlohmann::json();
+  };
+  {
+    AttestResponse resp;
+    ASSERT_TRUE(service_->DoAttest(Request(NewChallenge()), "p", &resp).ok());
+    nlohmann::json t = token_claims(resp);
+    EXPECT_TRUE(t.contains("cnf"));
+    EXPECT_EQ(t["binding"], "attest-v1");
+    EXPECT_FALSE(t["submods"]["cpu0"]["claims"].empty());
+  }
+  {
+    AttestRequest req = Request(NewChallenge());
+    std::string report = req.evidence().sev_snp().report();
+    report[0x90] = static_cast<char>(report[0x90] ^ 0xff);  // MEASUREMENT
+    req.mutable_evidence()->mutable_sev_snp()->set_report(report);
+    AttestResponse resp;
+    ASSERT_TRUE(service_->DoAttest(req, "p", &resp).ok());
+    EXPECT_EQ(resp.verdict(), attestation::v1::CONTRAINDICATED);
+    nlohmann::json t = token_claims(resp);
+    EXPECT_EQ(t["ear.status"], "contraindicated");
+    EXPECT_FALSE(t.contains("cnf"));
+    EXPECT_FALSE(t.contains("binding"));
+    EXPECT_TRUE(t["submods"]["cpu0"]["claims"].empty()) << t["submods"]["cpu0"]["claims"];
+    EXPECT_EQ(t["submods"]["cpu0"]["claims-omitted"], "evidence-not-authentic");
+    // The response still shows them, labelled, for diagnosis.
+    EXPECT_GT(resp.submods(0).unverified_claims().fields_size(), 0);
+    EXPECT_EQ(resp.submods(0).claims().fields_size(), 0);
+  }
+  {
+    AttestRequest req = Request(NewChallenge());
+    AttestRequest other = Request(NewChallenge());
+    *req.mutable_evidence()->mutable_tee_public_key() = other.evidence().tee_public_key();
+    AttestResponse resp;
+    ASSERT_TRUE(service_->DoAttest(req, "p", &resp).ok());
+    EXPECT_EQ(resp.verdict(), attestation::v1::CONTRAINDICATED);
+    nlohmann::json t = token_claims(resp);
+    EXPECT_FALSE(t.contains("cnf"));
+    EXPECT_FALSE(t.contains("binding"));
+  }
+}
+
 // Hot reload under load: 1,000 attestations from 50 threads while the
 // policy file is replaced (and once broken). Every request succeeds and its
 // token carries exactly the old or the new policy hash, the same one as the
