@@ -79,9 +79,26 @@ class FailClosedTest : public ::testing::Test {
 // TCB-status policy. Real phala_uptodate under a policy that does not accept
 // UpToDate must stay contraindicated whatever the bundle says about the QE.
 TEST_F(FailClosedTest, UnsignedBundleQeIdentityDoesNotHideTheServersCopy) {
-  // The server's collateral: the real QVL collateral in its offline layout.
-  Write("offline/intel/collateral/b0c06f000000.json",
-        ReadFile(kRoot + "/tests/data/tdx/phala_uptodate/collateral.json"));
+  // The server's collateral: the real phala_uptodate collateral in the
+  // individual-file offline layout (PCS bodies, issuer chains, CRLs). Before
+  // issue 10 an unsigned bundle qe_identity hid the server's copy here: QE
+  // identity "missing", TCB status unknown, verdict warning.
+  const nlohmann::json qvl =
+      nlohmann::json::parse(ReadFile(kRoot + "/tests/data/tdx/phala_uptodate/collateral.json"));
+  Write("offline/intel/qe_identity.json",
+        absl::StrCat("{\"enclaveIdentity\":", qvl["qe_identity"].get<std::string>(),
+                     ",\"signature\":\"", qvl["qe_identity_signature"].get<std::string>(), "\"}"));
+  Write("offline/intel/qe_identity.issuer_chain.pem", qvl["qe_identity_issuer_chain"]);
+  Write("offline/intel/tcb_info/b0c06f000000.json",
+        absl::StrCat("{\"tcbInfo\":", qvl["tcb_info"].get<std::string>(), ",\"signature\":\"",
+                     qvl["tcb_info_signature"].get<std::string>(), "\"}"));
+  Write("offline/intel/tcb_info/b0c06f000000.issuer_chain.pem", qvl["tcb_info_issuer_chain"]);
+  for (const auto& [field, file] : {std::pair<std::string, std::string>{"root_ca_crl", "root_ca.crl"},
+                                    {"pck_crl", "pck_crl_platform.der"}}) {
+    auto der = rp::HexDecode(qvl[field].get<std::string>());
+    ASSERT_TRUE(der.ok()) << field;
+    Write("offline/intel/" + file, rp::ToString(*der));
+  }
   const std::string policy =
       Write("p.yaml", "id: no-uptodate\ntdx: {accepted_tcb_statuses: [SWHardeningNeeded]}\n");
   nlohmann::json bundle =
@@ -98,6 +115,10 @@ TEST_F(FailClosedTest, UnsignedBundleQeIdentityDoesNotHideTheServersCopy) {
     void (*edit)(nlohmann::json&);
   };
   const Variant variants[] = {
+      {"only an unsigned qe_identity (the issue's example)",
+       [](nlohmann::json& b) {
+         b["tdx"]["collateral"] = {{"qe_identity", R"({"id":"TD_QE","version":2})"}};
+       }},
       {"unsigned qe_identity",
        [](nlohmann::json& b) {
          b["tdx"]["collateral"]["qe_identity"] = R"({"id":"TD_QE","version":2})";
