@@ -127,9 +127,18 @@ step "offline: the simulated TDX + 8 GPU bundle with attestctl verify against it
   --accept warning | grep -E "^verdict|^verification" || true
 
 # Third-party reports: no nonce of ours, so --no-freshness (at best a warning).
-step "offline: a REAL AMD SEV-SNP report (Turin, report v5) at its valid time"
-"$CTL" verify --evidence "$ROOT/tests/data/snp/bundles/turin_v5_oak.json" --no-freshness \
+step "offline: a REAL AMD SEV-SNP report (Genoa, report v5) at its valid time"
+"$CTL" verify --evidence "$ROOT/tests/data/snp/bundles/genoa_v5_oak.json" --no-freshness \
   --accept warning --collateral "$ROOT/tests/data/snp/offline" --at 2025-09-01T00:00:00Z
+
+step "offline: a REAL Turin report without a Turin CRL is rejected (revocation is required)"
+set +e
+"$CTL" verify --evidence "$ROOT/tests/data/snp/bundles/turin_v5_oak.json" --no-freshness \
+  --accept warning --collateral "$ROOT/tests/data/snp/offline" --at 2025-09-01T00:00:00Z \
+  | grep -E "^verdict|^reasons|required_checks"
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" -eq 1 ] || { echo "expected the Turin report to be rejected (exit 1), got $rc"; exit 1; }
 
 step "offline: a REAL Milan report with the AMD CRL checked"
 "$CTL" verify --evidence "$ROOT/tests/data/snp/bundles/milan_v3_oak_cb.json" --no-freshness \

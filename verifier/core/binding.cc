@@ -67,8 +67,8 @@ Check CheckBinding(const attestation::v1::EvidenceBundle& bundle, std::string_vi
   }
   if (!nonce.has_value()) {
     return Make(CheckStatus::kNotChecked, "NONCE_NOT_PROVIDED",
-                "no nonce: freshness and binding cannot be checked (offline verify without "
-                "\"nonce\" in the bundle)");
+                "no nonce to check the report data against (attestctl verify: --nonce / "
+                "--challenge, or --no-freshness to use the nonce the bundle names)");
   }
   if (!cpu_report_data.has_value()) {
     return Make(CheckStatus::kNotChecked, "BINDING_NO_VERIFIED_CPU_EVIDENCE",
