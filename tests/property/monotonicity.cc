@@ -1,10 +1,13 @@
 #include "tests/property/monotonicity.h"
 
+#include <algorithm>
 #include <exception>
 #include <map>
+#include <regex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace rp::property {
 namespace {
@@ -50,7 +53,14 @@ Outcome Evaluate(const appraisal::Engine& engine, const attestation::v1::Evidenc
     out.verdict = a->verdict;
     out.reasons = a->reasons;
     for (const policy::AppraisedDevice& d : a->devices) {
-      DeviceOutcome dev{d.device.name, d.device.tee, d.status, d.device.evidence_authentic, {}};
+      DeviceOutcome dev{d.device.name, d.device.tee, d.status, d.device.evidence_authentic, {}, ""};
+      const char* id_claim = d.device.tee == "tdx"       ? "fmspc"
+                             : d.device.tee == "sev-snp" ? "chip_id"
+                                                         : "ueid";
+      if (auto it = d.device.claims.find(id_claim);
+          it != d.device.claims.end() && it->is_string()) {
+        dev.identity = it->get<std::string>();
+      }
       for (const core::Check& c : d.device.checks) {
         auto [it, fresh] = dev.passed.emplace(c.name, c.status == core::CheckStatus::kPass);
         if (!fresh) it->second = it->second && c.status == core::CheckStatus::kPass;
@@ -68,6 +78,14 @@ Outcome Evaluate(const appraisal::Engine& engine, const attestation::v1::Evidenc
         a->EarClaims(bundle.has_tee_public_key() ? &bundle.tee_public_key() : nullptr,
                      "property-test");
     if (claims.contains("cnf")) out.cnf = claims["cnf"];
+    out.token_binding = claims.contains("binding");
+    const nlohmann::json& submods = claims["submods"];
+    for (DeviceOutcome& d : out.devices) {
+      auto it = submods.find(d.name);
+      if (it == submods.end()) continue;
+      auto c = it->find("claims");
+      d.token_claims = c != it->end() && !c->empty();
+    }
   } catch (const std::exception& e) {
     out = Outcome{};
     out.kind = Outcome::Kind::kException;
@@ -171,6 +189,90 @@ std::vector<Finding> Compare(const Outcome& intact, const Outcome& mutant, const
   return out;
 }
 
+namespace {
+
+bool IsFreshnessCheck(const std::string& n) {
+  return n == "nonce" || n == "freshness" || absl::EndsWith(n, ".nonce") ||
+         absl::EndsWith(n, ".freshness");
+}
+
+// The devices a swap at `path` touches, as (tee, index or -1 = all of that
+// tee); empty when the field is not primary evidence or collateral.
+std::vector<std::pair<std::string, int>> SwappedDevices(const std::string& path) {
+  static const std::regex kTdx(R"(tdx(\.quote|\.collateral(\..*)?)?)");
+  static const std::regex kSnp(R"(sev_snp(\.(report|vcek|vlek|cert_chain))?)");
+  static const std::regex kGpu(
+      R"(nvidia(\.(evidence_list|switch_evidence_list)(\[([0-9]+)\](\.(evidence|certificate))?)?)?)");
+  std::smatch mt;
+  if (std::regex_match(path, kTdx)) return {{"tdx", -1}};
+  if (std::regex_match(path, kSnp)) return {{"sev-snp", -1}};
+  if (std::regex_match(path, mt, kGpu)) {
+    if (!mt[2].matched) return {{"nvidia-gpu", -1}, {"nvidia-switch", -1}};
+    const std::string tee = mt[2] == "evidence_list" ? "nvidia-gpu" : "nvidia-switch";
+    return {{tee, mt[4].matched ? std::stoi(mt[4].str()) : -1}};
+  }
+  return {};
+}
+
+std::vector<const DeviceOutcome*> OfTee(const Outcome& o, const std::string& tee) {
+  std::vector<const DeviceOutcome*> out;
+  for (const DeviceOutcome& d : o.devices) {
+    if (d.tee == tee) out.push_back(&d);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Recombination(const Mutant& m, const Outcome& intact, const Outcome& mutant,
+                          const Outcome& donor) {
+  if (m.kind.rfind("swap:", 0) != 0 || mutant.kind != Outcome::Kind::kAppraisal ||
+      intact.kind != Outcome::Kind::kAppraisal || donor.kind != Outcome::Kind::kAppraisal) {
+    return "";
+  }
+  const auto touched = SwappedDevices(m.path);
+  if (touched.empty() || mutant.devices.empty()) return "";
+  for (const DeviceOutcome& d : mutant.devices) {
+    if (!d.authentic) return "";
+  }
+  std::vector<std::string> same;
+  for (const auto& [tee, index] : touched) {
+    const auto mine = OfTee(mutant, tee), theirs = OfTee(intact, tee), donors = OfTee(donor, tee);
+    // A device list the swap resized (or emptied) is not the same platform.
+    if (mine.size() != theirs.size()) return "";
+    for (size_t k = 0; k < mine.size(); ++k) {
+      if (index >= 0 && static_cast<size_t>(index) != k) continue;
+      const std::string& id = mine[k]->identity;
+      if (id.empty() || theirs[k]->identity != id) return "";
+      if (std::none_of(donors.begin(), donors.end(),
+                       [&](const DeviceOutcome* d) { return d->identity == id; })) {
+        return "";
+      }
+      same.push_back(absl::StrCat(tee == "tdx"       ? "fmspc "
+                                  : tee == "sev-snp" ? "chip_id "
+                                                     : "ueid ",
+                                  id.substr(0, 16)));
+    }
+  }
+  if (same.empty()) return "";
+  std::sort(same.begin(), same.end());
+  same.erase(std::unique(same.begin(), same.end()), same.end());
+  return absl::StrJoin(same, ",");
+}
+
+bool RecombinationMayExcuse(const Finding& f) {
+  if (f.property == "verdict" || f.property == "device" || f.property == "authentic") return true;
+  if (f.property == "check" || f.property == "bundle_check") {
+    // "<who>: <check> passes, intact does not" / "<check> passes, ..."
+    std::string name = f.detail.substr(0, f.detail.find(" passes"));
+    if (const size_t colon = name.rfind(": "); colon != std::string::npos) {
+      name = name.substr(colon + 2);
+    }
+    return name != "binding" && !IsFreshnessCheck(name);
+  }
+  return false;  // cnf, exception, cnf_unbound, nonce_unverified
+}
+
 std::vector<Finding> CheckAbsolute(const Outcome& o, bool have_expected_nonce) {
   std::vector<Finding> out;
   if (o.kind != Outcome::Kind::kAppraisal) return out;
@@ -182,11 +284,20 @@ std::vector<Finding> CheckAbsolute(const Outcome& o, bool have_expected_nonce) {
                      o.binding.has_value() ? std::string(core::CheckStatusName(*o.binding))
                                            : std::string("absent"))});
   }
+  for (const DeviceOutcome& d : o.devices) {
+    if (d.token_claims && !d.authentic) {
+      out.push_back(Finding{"claims_unauthentic",
+                            absl::StrCat(d.name.substr(0, 3), ": token carries claims of evidence "
+                                                              "that is not authentic")});
+    }
+  }
+  if (o.token_binding && o.binding != core::CheckStatus::kPass) {
+    out.push_back(Finding{"binding_unverified",
+                          absl::StrCat("token names binding '", o.binding_profile,
+                                       "' and the binding check did not pass")});
+  }
   if (!have_expected_nonce) {
-    auto freshness = [](const std::string& n) {
-      return n == "nonce" || n == "freshness" || absl::EndsWith(n, ".nonce") ||
-             absl::EndsWith(n, ".freshness");
-    };
+    const auto freshness = IsFreshnessCheck;
     for (const auto& [name, pass] : o.bundle_passed) {
       if (pass && freshness(name)) {
         out.push_back(Finding{"nonce_unverified", absl::StrCat(name, " passes on a bundle nonce")});

@@ -24,6 +24,12 @@ struct DeviceOutcome {
   bool authentic = false;
   // Check name -> every check of that name passed (status pass).
   std::map<std::string, bool> passed;
+  // The platform / device the evidence names, from the verifier's claims:
+  // TDX `fmspc`, SEV-SNP `chip_id`, GPU / NVSwitch `ueid` ("" if absent).
+  // Used only to recognise recombinations (README.md "Recombination").
+  std::string identity;
+  // The device's submod in the EAR claims carries claims (non-empty).
+  bool token_claims = false;
 };
 
 // What one Engine::Run gave, reduced to what the property compares.
@@ -39,6 +45,7 @@ struct Outcome {
   std::optional<core::CheckStatus> binding;  // bundle-level "binding" check
   std::string binding_profile;               // Appraisal::binding
   std::map<std::string, bool> bundle_passed;  // bundle-level checks, as `passed`
+  bool token_binding = false;                 // the EAR claims name a binding profile
   std::vector<std::string> reasons;
 };
 
@@ -58,6 +65,10 @@ struct Finding {
   // itself appraised under the same policy and options: the attester holds
   // the donor, so it gains nothing (README.md "Cross-vector swaps").
   bool donor_explained = false;
+  // Better than the donor too, but the mutant is an honest recombination
+  // of authentic parts of the same platform (IsRecombination): excused,
+  // counted apart. Set by the harness.
+  bool recombination = false;
 };
 
 // Every way `mutant` is better than `intact` (empty: the property holds).
@@ -68,6 +79,25 @@ struct Finding {
 std::vector<Finding> Compare(const Outcome& intact, const Outcome& mutant, const Mutant& m,
                              const Outcome* donor = nullptr);
 
+// Recombination (README.md "Recombination"). A cross-vector swap mutant
+// that is better than both the intact bundle and the donor is excused only
+// when it is itself an honest bundle:
+//  - the swapped field is primary evidence or collateral that the verifier
+//    authenticates (tdx.quote, tdx.collateral.*, sev_snp.report / vcek /
+//    vlek / cert_chain, a GPU / NVSwitch report or certificate chain, or a
+//    whole tdx / sev_snp message, device list or nvidia message);
+//  - every device of the mutant is evidence_authentic;
+//  - each device the swap touches names the same platform in the intact
+//    bundle, in the mutant and in the donor (TDX: same FMSPC, the unit of
+//    Intel's TCB collateral; SEV-SNP: same chip id; GPU / NVSwitch: same
+//    UEID), with the same device counts.
+// Returns a short description ("fmspc 90c06f000000") when all hold, "" when
+// not. RecombinationMayExcuse tells which findings it can excuse at all:
+// never cnf, binding or freshness, nor the absolute claims.
+std::string Recombination(const Mutant& m, const Outcome& intact, const Outcome& mutant,
+                          const Outcome& donor);
+bool RecombinationMayExcuse(const Finding& f);
+
 // Claims no outcome may carry, whatever the intact bundle gave (issue 10):
 //  - cnf_unbound: a `cnf` (token bound to the bundle's TEE key) unless the
 //    binding check passed with attest-v1, the only profile that commits to
@@ -77,8 +107,12 @@ std::vector<Finding> Compare(const Outcome& intact, const Outcome& mutant, const
 //    unset), a freshness check (named "nonce" / "freshness" or ending in
 //    ".nonce" / ".freshness", e.g. nvidia.nonce) that passes: a nonce only
 //    the bundle names proves nothing ("reported as not-checked").
+//  - claims_unauthentic: an EAR submod with claims for a device whose
+//    evidence is not authentic (issue 10: such claims are omitted);
+//  - binding_unverified: the EAR claims name a binding profile although
+//    the binding check did not pass.
 // These are checked on the intact bundle and on every mutant; a donor
-// bound never excuses them.
+// bound or a recombination never excuses them.
 std::vector<Finding> CheckAbsolute(const Outcome& o, bool have_expected_nonce);
 
 }  // namespace rp::property

@@ -8,11 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "appraisal/engine.h"
 #include "gtest/gtest.h"
 #include "policy/appraisal.h"
 #include "tests/property/monotonicity.h"
 #include "tests/property/mutate.h"
+#include "verifier/core/binding.h"
 #include "verifier/core/registry.h"
 #include "verifier/core/verifier.h"
 
@@ -26,6 +29,8 @@ using core::DeviceResult;
 // Fail-open on purpose: a VCEK that is present is "checked" and found bad;
 // no VCEK at all and the check is skipped with PASS (the bug class of
 // issue 10). Fail-closed when `honest`.
+const char kGoodVcek[] = "-----BEGIN CERTIFICATE-----\nR09PRA==\n-----END CERTIFICATE-----\n";
+
 class FakeSnp : public core::EvidenceVerifier {
  public:
   explicit FakeSnp(bool honest) : honest_(honest) {}
@@ -33,17 +38,40 @@ class FakeSnp : public core::EvidenceVerifier {
                                                    const core::VerifyContext&) const override {
     DeviceResult d;
     d.tee = "sev-snp";
+    // The claims the SNP policy rules read (a guest the rules accept).
+    d.claims["policy"] = {{"debug", false}, {"migrate_ma", false}, {"smt", false}};
+    d.claims["vmpl"] = 0;
+    d.claims["version"] = 3;
     if (b.sev_snp().report() != "genuine report") {
       d.Fail("fake.report", Component::kHardware, "FAKE_BAD_REPORT", "not the genuine report");
     } else {
       d.Pass("fake.report", Component::kHardware);
     }
-    if (!b.sev_snp().vcek().empty()) {
+    bool vcek_ok = false;
+    if (b.sev_snp().vcek() == kGoodVcek) {
+      d.Pass("fake.vcek", Component::kHardware);
+      vcek_ok = true;
+    } else if (!b.sev_snp().vcek().empty()) {
       d.Fail("fake.vcek", Component::kHardware, "FAKE_VCEK_BAD", "vcek does not verify");
     } else if (honest_) {
       d.Fail("fake.vcek", Component::kHardware, "FAKE_VCEK_MISSING", "no vcek");
     } else {
       d.Pass("fake.vcek", Component::kHardware, "no vcek: skipped (fail-open bug)");
+      vcek_ok = true;
+    }
+    // "Verified" in the sense of issue 10: signature and chain checked (the
+    // dishonest fake counts a skipped chain as verified).
+    d.evidence_authentic = b.sev_snp().report() == "genuine report" && vcek_ok;
+    // The report data: the dishonest fake echoes whatever attest-v1 expects
+    // for this bundle (it trusts the bundle's key: fail-open binding); the
+    // honest one reports the fixed report data of the genuine report.
+    Bytes nonce(32, 0);
+    if (auto n = HexDecode(b.nonce()); n.ok() && n->size() == 32) nonce = *n;
+    if (!honest_) {
+      auto rd = core::ExpectedAttestV1ReportData(nonce, b.tee_public_key(), {});
+      d.report_data = rd.ok() ? *rd : Bytes(64, 0);
+    } else {
+      d.report_data = Bytes(64, 0);
     }
     return std::vector<DeviceResult>{std::move(d)};
   }
@@ -67,6 +95,7 @@ class FakeGpus : public core::EvidenceVerifier {
       d.claims["measurements_match"] = true;
       const bool good = honest_ ? e.certificate() == "good chain"
                                 : e.certificate().size() < std::string("bad chain!").size();
+      d.evidence_authentic = good;
       if (good) {
         d.Pass("fake.chain", Component::kHardware);
       } else {
@@ -93,6 +122,7 @@ std::unique_ptr<appraisal::Engine> MakeEngine(bool honest) {
 policy::LoadedPolicy AnyBinding() {
   auto p = policy::ParsePolicy(
       "id: selftest\nallowed_bindings: [attest-v1, nonce, none]\n"
+      "require_cpu_evidence: false\n"
       "nvidia: {mode: any, allow_rim_mismatch: true}\n",
       "selftest");
   EXPECT_TRUE(p.ok()) << p.status();
@@ -103,12 +133,17 @@ struct Hit {
   std::string path, kind, property, detail;
 };
 
-std::vector<Hit> Check(const appraisal::Engine& engine, const EvidenceBundle& intact,
-                       const std::vector<Donor>& donors = {}) {
-  const policy::LoadedPolicy p = AnyBinding();
+appraisal::RunOptions Opts() {
   appraisal::RunOptions opts;
   opts.at = absl::FromUnixSeconds(1700000000);
   opts.allow_no_freshness = true;
+  return opts;
+}
+
+std::vector<Hit> Check(const appraisal::Engine& engine, const EvidenceBundle& intact,
+                       const std::vector<Donor>& donors = {}) {
+  const policy::LoadedPolicy p = AnyBinding();
+  const appraisal::RunOptions opts = Opts();
   const Outcome base = Evaluate(engine, intact, p, opts);
   EXPECT_EQ(base.kind, Outcome::Kind::kAppraisal) << base.error;
   std::vector<Hit> hits;
@@ -155,11 +190,23 @@ TEST(PropertySelfTest, DroppingAFieldThatFailsOpenIsFlagged) {
 }
 
 TEST(PropertySelfTest, HonestVerifierIsNotFlagged) {
-  // (CPU + GPU in one bundle is left out: dropping the CPU evidence of such
-  // a bundle is the GPU-only hole of issue 10, which the engine has today.)
+  // (CPU + GPU in one bundle is left out: the self-test policy sets
+  // require_cpu_evidence: false for its GPU-only bundles, under which
+  // dropping the CPU of a CPU + GPU bundle is allowed "attesting less".)
   auto engine = MakeEngine(/*honest=*/true);
   const std::vector<Hit> snp_hits = Check(*engine, SnpBundle());
   EXPECT_TRUE(snp_hits.empty()) << Dump(snp_hits);
+  // A bundle the honest fake verifies (not contraindicated): no mutant of
+  // it may do better either.
+  EvidenceBundle good = SnpBundle();
+  good.mutable_sev_snp()->set_vcek(kGoodVcek);
+  const Outcome base = Evaluate(*engine, good, AnyBinding(), Opts());
+  ASSERT_EQ(base.kind, Outcome::Kind::kAppraisal) << base.error;
+  EXPECT_NE(base.verdict, policy::Verdict::kContraindicated) << absl::StrJoin(base.reasons, ",");
+  ASSERT_EQ(base.devices.size(), 1u);
+  EXPECT_TRUE(base.devices[0].authentic);
+  const std::vector<Hit> good_hits = Check(*engine, good);
+  EXPECT_TRUE(good_hits.empty()) << Dump(good_hits);
   EvidenceBundle b;
   b.mutable_nvidia()->set_arch("HOPPER");
   for (const char* r : {"report 0", "report 1"}) {
@@ -194,16 +241,28 @@ TEST(PropertySelfTest, DeviceThatImprovesWhenTruncatedIsFlaggedUnderItsOwnName) 
 }
 
 TEST(PropertySelfTest, CnfFromASwappedInKeyIsFlagged) {
-  auto engine = MakeEngine(/*honest=*/true);
+  // The dishonest fake's report data commits to whatever key the bundle
+  // names (fail-open binding). Intact: attest-v1 without a key, so the
+  // binding fails and there is no cnf; the donor's key swapped in binds
+  // and the token would carry a cnf the intact bundle never had.
+  auto engine = MakeEngine(/*honest=*/false);
   EvidenceBundle intact = SnpBundle();
-  intact.mutable_sev_snp()->clear_vcek();  // contraindicated (honest: vcek missing)
+  intact.mutable_sev_snp()->set_vcek(kGoodVcek);
+  intact.set_binding("attest-v1");
+  intact.set_nonce(std::string(64, 'a'));
   EvidenceBundle donor = intact;
   donor.mutable_tee_public_key()->set_kty("EC");
   donor.mutable_tee_public_key()->set_crv("P-256");
-  donor.mutable_tee_public_key()->set_x("eHh4");
-  donor.mutable_tee_public_key()->set_y("eXl5");
+  // A valid P-256 point (the generator).
+  donor.mutable_tee_public_key()->set_x("axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY");
+  donor.mutable_tee_public_key()->set_y("T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU");
   const std::vector<Hit> hits = Check(*engine, intact, {Donor{"donor", &donor}});
   EXPECT_TRUE(Has(hits, "tee_public_key", "swap:donor", "cnf")) << Dump(hits);
+  EXPECT_TRUE(Has(hits, "tee_public_key", "swap:donor", "bundle_check")) << Dump(hits);
+  // The honest fake's report data never commits to a swapped-in key.
+  auto honest = MakeEngine(/*honest=*/true);
+  const std::vector<Hit> honest_hits = Check(*honest, intact, {Donor{"donor", &donor}});
+  EXPECT_FALSE(Has(honest_hits, "tee_public_key", "swap:donor", "cnf")) << Dump(honest_hits);
 }
 
 TEST(PropertySelfTest, AbsoluteClaimsAreFlagged) {
@@ -226,6 +285,89 @@ TEST(PropertySelfTest, AbsoluteClaimsAreFlagged) {
   EXPECT_TRUE(CheckAbsolute(o, true).empty());  // our nonce: fine
   ASSERT_EQ(CheckAbsolute(o, false).size(), 1u);  // only the bundle's
   EXPECT_EQ(CheckAbsolute(o, false)[0].property, "nonce_unverified");
+}
+
+TEST(PropertySelfTest, TokenClaimsOfUnauthenticEvidenceAndUnverifiedBindingAreFlagged) {
+  Outcome o;
+  o.kind = Outcome::Kind::kAppraisal;
+  o.devices.push_back(DeviceOutcome{"cpu0", "tdx", policy::Verdict::kContraindicated, true, {}});
+  o.devices[0].token_claims = true;
+  EXPECT_TRUE(CheckAbsolute(o, true).empty());
+  o.devices[0].authentic = false;
+  ASSERT_EQ(CheckAbsolute(o, true).size(), 1u);
+  EXPECT_EQ(CheckAbsolute(o, true)[0].property, "claims_unauthentic");
+  o.devices[0].token_claims = false;
+  o.token_binding = true;
+  o.binding = core::CheckStatus::kNotChecked;
+  ASSERT_EQ(CheckAbsolute(o, true).size(), 1u);
+  EXPECT_EQ(CheckAbsolute(o, true)[0].property, "binding_unverified");
+  o.binding = core::CheckStatus::kPass;
+  EXPECT_TRUE(CheckAbsolute(o, true).empty());
+}
+
+// The recombination rule (README.md "Recombination"): excused only for a
+// swap of authenticated evidence / collateral of the same platform into a
+// mutant whose devices are all authentic, and never for cnf, binding or
+// freshness.
+TEST(PropertySelfTest, RecombinationNeedsAuthenticPartsOfTheSamePlatform) {
+  auto outcome = [](std::vector<std::pair<std::string, std::string>> devs, bool authentic) {
+    Outcome o;
+    o.kind = Outcome::Kind::kAppraisal;
+    int gpu = 0;
+    for (const auto& [tee, id] : devs) {
+      DeviceOutcome d;
+      d.name = tee == "tdx" || tee == "sev-snp" ? "cpu0" : absl::StrCat("gpu", gpu++);
+      d.tee = tee;
+      d.authentic = authentic;
+      d.identity = id;
+      o.devices.push_back(d);
+    }
+    return o;
+  };
+  Mutant m;
+  m.path = "tdx.quote";
+  m.kind = "swap:donor";
+  const Outcome intact = outcome({{"tdx", "90c06f000000"}}, false);
+  const Outcome donor = outcome({{"tdx", "90c06f000000"}}, false);
+  const Outcome good = outcome({{"tdx", "90c06f000000"}}, true);
+  EXPECT_EQ(Recombination(m, intact, good, donor), "fmspc 90c06f000000");
+  m.path = "tdx.collateral.tcb_info";
+  EXPECT_NE(Recombination(m, intact, good, donor), "");
+  // Another FMSPC (donor's collateral or the intact's own), a device that
+  // is not authentic, a non-swap mutation, an unsigned field: never.
+  const Outcome other = outcome({{"tdx", "00806f050000"}}, false);
+  EXPECT_EQ(Recombination(m, other, good, donor), "");
+  EXPECT_EQ(Recombination(m, intact, good, other), "");
+  EXPECT_EQ(Recombination(m, intact, outcome({{"tdx", "90c06f000000"}}, false), donor), "");
+  m.kind = "clear";
+  EXPECT_EQ(Recombination(m, intact, good, donor), "");
+  m.kind = "swap:donor";
+  for (const char* p : {"tee_public_key", "tee_public_key.x", "binding", "nonce", "nvidia.arch"}) {
+    m.path = p;
+    EXPECT_EQ(Recombination(m, intact, good, donor), "") << p;
+  }
+  // GPUs: the touched element must be the same device (UEID); every other
+  // device must be authentic as well.
+  const Outcome gi = outcome({{"tdx", "f"}, {"nvidia-gpu", "u0"}, {"nvidia-gpu", "u1"}}, true);
+  const Outcome gd = outcome({{"tdx", "g"}, {"nvidia-gpu", "u1"}}, true);
+  m.path = "nvidia.evidence_list[1].certificate";
+  EXPECT_EQ(Recombination(m, gi, gi, gd), "ueid u1");
+  m.path = "nvidia.evidence_list[0].certificate";
+  EXPECT_EQ(Recombination(m, gi, gi, gd), "");  // u0 is not the donor's
+  m.path = "nvidia.evidence_list";
+  EXPECT_EQ(Recombination(m, gi, gi, gd), "");
+  Outcome half = gi;
+  half.devices[0].authentic = false;
+  m.path = "nvidia.evidence_list[1]";
+  EXPECT_EQ(Recombination(m, gi, half, gd), "");
+  // What it may excuse.
+  EXPECT_TRUE(RecombinationMayExcuse(Finding{"verdict", "contraindicated -> warning"}));
+  EXPECT_TRUE(RecombinationMayExcuse(Finding{"check", "cpu0: tdx.tcb_level passes, intact does not"}));
+  EXPECT_FALSE(RecombinationMayExcuse(Finding{"cnf", "intact has no cnf"}));
+  EXPECT_FALSE(RecombinationMayExcuse(Finding{"bundle_check", "binding passes, intact does not"}));
+  EXPECT_FALSE(RecombinationMayExcuse(Finding{"check", "gpu0: nvidia.nonce passes, intact does not"}));
+  EXPECT_FALSE(RecombinationMayExcuse(Finding{"nonce_unverified", "nonce passes"}));
+  EXPECT_FALSE(RecombinationMayExcuse(Finding{"cnf_unbound", "cnf with binding"}));
 }
 
 TEST(PropertySelfTest, EnumerationIsDeterministicAndCoversEveryField) {
