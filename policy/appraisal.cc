@@ -148,15 +148,22 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
       {"developer", verifier_developer},
       {"build", simulated ? "attestation-rp 0.1.0 (SIMULATED EVIDENCE)" : "attestation-rp 0.1.0"}};
   j["ear.status"] = std::string(VerdictName(verdict));
-  // cnf only when the report data was checked to commit to this key.
+  // cnf only when the report data was checked to commit to this key, and
+  // only the members the commitment covers: the RFC 7638 thumbprint of an
+  // EC key is over crv, kty, x, y; of an RSA key over e, kty, n. Anything
+  // else the bundle's JWK carries was never bound and is dropped.
   if (key_bound && tee_key != nullptr && !tee_key->kty().empty()) {
     nlohmann::json jwk = {{"kty", tee_key->kty()}};
-    for (const auto& [k, v] : std::initializer_list<std::pair<const char*, std::string>>{
-             {"crv", tee_key->crv()}, {"x", tee_key->x()}, {"y", tee_key->y()},
-             {"n", tee_key->n()}, {"e", tee_key->e()}}) {
+    std::vector<std::pair<const char*, std::string>> members;
+    if (tee_key->kty() == "EC") {
+      members = {{"crv", tee_key->crv()}, {"x", tee_key->x()}, {"y", tee_key->y()}};
+    } else if (tee_key->kty() == "RSA") {
+      members = {{"n", tee_key->n()}, {"e", tee_key->e()}};
+    }
+    for (const auto& [k, v] : members) {
       if (!v.empty()) jwk[k] = v;
     }
-    j["cnf"] = {{"jwk", jwk}};
+    if (!members.empty()) j["cnf"] = {{"jwk", jwk}};
   }
   const std::string policy_ref = absl::StrCat("policy:", policy_id, "@", policy_version);
   nlohmann::json submods = nlohmann::json::object();

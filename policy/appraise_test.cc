@@ -234,6 +234,15 @@ TEST(Appraise, CnfAndBindingOnlyWhenTheKeyIsBound) {
         Component::kInstanceIdentity},
        false},
   };
+  // Members outside the key type's thumbprint were never bound: dropped.
+  {
+    attestation::v1::Jwk extra = jwk;
+    extra.set_n("attacker-n");
+    extra.set_e("AQAB");
+    Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {SnpDevice()}, {BindingPass()});
+    nlohmann::json cnf = a.EarClaims(&extra, "t")["cnf"]["jwk"];
+    EXPECT_EQ(cnf, (nlohmann::json{{"kty", "EC"}, {"crv", "P-256"}, {"x", "xx"}, {"y", "yy"}}));
+  }
   for (const Row& r : rows) {
     Appraisal a = AppraiseAll(Policy("id: p\nallowed_bindings: [attest-v1, nonce]\n"),
                               r.profile, {SnpDevice()}, {r.binding});
