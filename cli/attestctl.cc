@@ -618,11 +618,13 @@ int main(int argc, char** argv) {
     }
     if (cmd == "collateral") {
       if (argc < 3) return Fail(kUsage);
-      Args a = Parse(argc, argv, 3, {});
+      Args a = Parse(argc, argv, 3, {"offline"});
       if (!a.error.empty()) return Fail(a.error);
       return CmdCollateral(argv[2], a);
     }
-    Args a = Parse(argc, argv, 2, {"json", "debug", "no-freshness"});
+    // --offline is a switch: "verify --offline --policy P" must not read
+    // "--policy" as its value (and silently fall back to the default policy).
+    Args a = Parse(argc, argv, 2, {"json", "debug", "no-freshness", "offline"});
     if (!a.error.empty()) return Fail(a.error);
     if (cmd == "challenge") return CmdChallenge(a);
     if (cmd == "attest") return CmdAttest(a);

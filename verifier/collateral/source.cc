@@ -46,7 +46,8 @@ absl::StatusOr<std::optional<Bytes>> OfflineDirectorySource::Get(std::string_vie
   std::streamoff size = in.tellg();
   if (size < 0) return absl::InternalError(absl::StrCat("collateral: cannot size ", path));
   if (static_cast<uint64_t>(size) > kMaxCollateralItemBytes) {
-    return absl::FailedPreconditionError(
+    // Not FAILED_PRECONDITION: verifiers read that as "stale beyond the grace".
+    return absl::ResourceExhaustedError(
         absl::StrCat("collateral: ", path, " is ", size, " bytes, over the limit of ",
                      kMaxCollateralItemBytes));
   }

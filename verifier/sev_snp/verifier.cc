@@ -632,11 +632,14 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidenceOnce(
     chain = RunChain(it->second, report, product, leaf, ev, ctx, source);
   }
   Record(d, kCheckCertChain, Component::kHardware, chain.outcome);
-  Record(
-      d, kCheckRevocation, Component::kHardware,
+  RuleOutcome revocation =
       (leaf == nullptr || product == Product::kUnknown || it == anchors_.end())
           ? Skipped("no chain to check revocation for")
-          : RunRevocation(report, product, chain, ctx, source));
+          : RunRevocation(report, product, chain, ctx, source);
+  // A revoked (or unverifiable-CRL) ASK/ASVK vouches for nothing: the
+  // report data and claims are then not authentic.
+  const bool revocation_failed = revocation.status == core::CheckStatus::kFail;
+  Record(d, kCheckRevocation, Component::kHardware, std::move(revocation));
 
   // Step 7: the leaf's extensions against the report.
   const bool can_compare = ext != nullptr && product != Product::kUnknown;
@@ -664,7 +667,7 @@ absl::StatusOr<core::DeviceResult> SnpVerifier::VerifyEvidenceOnce(
   const bool signature_ok = sig.passed();
   Record(d, kCheckReportSignature, Component::kHardware, std::move(sig));
 
-  if (signature_ok && chain.ok) {
+  if (signature_ok && chain.ok && !revocation_failed) {
     d.report_data = Bytes(report.report_data.begin(), report.report_data.end());
     d.evidence_authentic = true;
   }

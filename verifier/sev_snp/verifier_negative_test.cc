@@ -694,13 +694,17 @@ TEST_P(SnpNegativeTest, FailsWithItsOwnReason) {
   if (c.status == CheckStatus::kFail) {
     EXPECT_TRUE(d->HasFailure());
   }
-  // The verified REPORT_DATA is only handed out when the chain and the
-  // signature both verified.
+  // The verified REPORT_DATA is only handed out (and the evidence only
+  // authentic) when the chain and the signature verified and revocation did
+  // not fail (a revoked ASK, a bad or stale-beyond-grace CRL vouch for
+  // nothing).
   const bool trusted_key =
       FindCheck(*d, kCheckCertChain) != nullptr &&
       FindCheck(*d, kCheckCertChain)->status == CheckStatus::kPass &&
-      FindCheck(*d, kCheckReportSignature)->status == CheckStatus::kPass;
+      FindCheck(*d, kCheckReportSignature)->status == CheckStatus::kPass &&
+      FindCheck(*d, kCheckRevocation)->status != CheckStatus::kFail;
   EXPECT_EQ(d->report_data.has_value(), trusted_key) << Describe(*d);
+  EXPECT_EQ(d->evidence_authentic, trusted_key) << Describe(*d);
 }
 
 INSTANTIATE_TEST_SUITE_P(OneChange, SnpNegativeTest,
