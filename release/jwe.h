@@ -45,20 +45,22 @@ inline constexpr char kEncA256gcm[] = "A256GCM";
 inline constexpr size_t kMaxJwePlaintextBytes = 1 << 20;           // 1 MiB
 inline constexpr size_t kMaxJweBytes = 2 * kMaxJwePlaintextBytes;  // serialized
 inline constexpr int kMinRsaModulusBits = 2048;
-inline constexpr int kMaxRsaModulusBits = 16384;
+inline constexpr int kMaxRsaModulusBits =
+    4096;  // bounds the SP 800-56B check cost
 inline constexpr size_t kMaxExtraHeaderMembers = 16;
 inline constexpr size_t kMaxExtraHeaderValueBytes = 1024;
 
 // The key management algorithm we use for `recipient`:
 //   EC P-256 / P-384 / P-521          -> "ECDH-ES+A256KW"
-//   RSA, modulus >= 2048 bits         -> "RSA-OAEP-256"
+//   RSA, modulus 2048..4096 bits      -> "RSA-OAEP-256"
 // The JWK's own "alg", when set, must be that algorithm, and its "use", when
 // set, must be "enc". Errors:
 //   INVALID_ARGUMENT     malformed JWK (missing/undecodable members, point not
 //                        on the curve, even modulus, ...);
 //   FAILED_PRECONDITION  a well-formed key we refuse to wrap to: another kty
-//                        (OKP, oct) or curve, RSA below 2048 bits, alg RSA1_5 /
-//                        RSA-OAEP / dir / anything else, use other than enc.
+//                        (OKP, oct) or curve, RSA outside 2048..4096 bits, alg
+//                        RSA1_5 / RSA-OAEP / dir / anything else, use other
+//                        than enc.
 absl::StatusOr<std::string> KeyManagementFor(
     const attestation::v1::Jwk& recipient);
 

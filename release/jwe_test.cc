@@ -546,6 +546,17 @@ TEST(KeyManagementForTest, RefusesOtherKeyTypesCurvesAndSmallRsa) {
   EXPECT_EQ(alg.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(alg.status().message()), HasSubstr("1024 bits"));
 
+  // Above the cap (refused on size alone, before any number theory).
+  attestation::v1::Jwk big = small;
+  Bytes n = crypto::RandomBytes(513);
+  n[0] = 0x80;
+  n.back() |= 1;
+  big.set_n(B64u(n));
+  alg = KeyManagementFor(big);
+  EXPECT_EQ(alg.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(alg.status().message()),
+              HasSubstr("4104 bits; at most 4096"));
+
   attestation::v1::Jwk secp256k1 = Key("P-256").jwk;
   secp256k1.set_crv("secp256k1");
   EXPECT_EQ(KeyManagementFor(secp256k1).status().code(),
