@@ -45,8 +45,8 @@ inline constexpr char kEncA256gcm[] = "A256GCM";
 inline constexpr size_t kMaxJwePlaintextBytes = 1 << 20;           // 1 MiB
 inline constexpr size_t kMaxJweBytes = 2 * kMaxJwePlaintextBytes;  // serialized
 inline constexpr int kMinRsaModulusBits = 2048;
-inline constexpr int kMaxRsaModulusBits =
-    4096;  // bounds the SP 800-56B check cost
+// The cap bounds the cost of the SP 800-56B public-key check per release.
+inline constexpr int kMaxRsaModulusBits = 4096;
 inline constexpr size_t kMaxExtraHeaderMembers = 16;
 inline constexpr size_t kMaxExtraHeaderValueBytes = 1024;
 
