@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <utility>
 
@@ -660,8 +661,9 @@ absl::Status Pkcs11Store::GenerateWrappingKey(const Pkcs11Config& config) {
 namespace {
 
 std::vector<uint8_t> Aad(std::string_view resource) {
-  std::vector<uint8_t> aad(kAadPrefix, kAadPrefix + sizeof(kAadPrefix));  // includes the NUL
-  aad.insert(aad.end(), resource.begin(), resource.end());
+  std::vector<uint8_t> aad(sizeof(kAadPrefix) + resource.size());  // prefix includes its NUL
+  std::copy(std::begin(kAadPrefix), std::end(kAadPrefix), aad.begin());
+  std::copy(resource.begin(), resource.end(), aad.begin() + sizeof(kAadPrefix));
   return aad;
 }
 
