@@ -89,7 +89,7 @@ class SecretStore {
 struct Pkcs11Config {
   std::string module;       // path of the PKCS#11 module (.so), dlopen()ed
   std::string token_label;  // CKA_LABEL of the token (exactly one must match)
-  std::string pin_file;     // user PIN; regular file, owned by us, mode 0600/0400
+  std::string pin_file;     // user PIN; regular file owned by us or root, mode 0600/0400
   std::string key_label;    // CKA_LABEL of the non-extractable AES wrapping key
 };
 
