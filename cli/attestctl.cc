@@ -1,11 +1,16 @@
 // attestctl: challenge, attest (online), verify (offline, same pipeline),
-// token verify, jwks, simulate, collateral fetch|warm|export|ls.
+// token verify, jwks, simulate, collateral fetch|warm|export|ls,
+// resource put|ls|rm|init-key.
 //
 // Exit codes: 0 accepted (verdict affirming; warning too with --accept
 // warning), 1 rejected (contraindicated, or warning without --accept
 // warning; reasons printed), 2 bad input, usage or transport error.
 #include <grpcpp/grpcpp.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
@@ -31,6 +37,8 @@
 #include "appraisal/engine.h"
 #include "appraisal/registry_factory.h"
 #include "policy/yaml_json.h"
+#include "release/pkcs11_store.h"
+#include "release/secret_store.h"
 #include "server/token/token_verifier.h"
 #include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"
@@ -73,6 +81,17 @@ const char kUsage[] =
     "           [--tee snp|tdx] [--gpus 0..8] [--gpu-mode cc|ppcie|off] [--debug] [--vmpl N]\n"
     "           (SNP: Milan; GPUs: H100; verify with --trust-simulation DIR\n"
     "            --collateral DIR/collateral)\n"
+    "  resource put RESOURCE --in FILE|- STORE     (admin: store a secret; never printed)\n"
+    "  resource ls STORE | resource rm RESOURCE STORE\n"
+    "  resource init-key --pkcs11-config FILE      (create the non-extractable wrapping key)\n"
+    "           STORE is --store-dir DIR (plaintext files, development) or --pkcs11-config FILE,\n"
+    "           a YAML/JSON file (the server's key_release.store block; relative paths are\n"
+    "           relative to the file):\n"
+    "             type: pkcs11          # optional here\n"
+    "             dir: records          # envelope files (AES-256-GCM, HSM-wrapped data keys)\n"
+    "             pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, token_label: rp-release,\n"
+    "                      pin_file: hsm.pin (mode 0600), key_label: rp-release-wrap}\n"
+    "           RESOURCE is <repository>/<type>/<tag>, e.g. kms/model-key/v1\n"
     "common: --tls-ca FILE [--tls-cert FILE --tls-key FILE] for a TLS server\n"
     "exit codes: 0 accepted (affirming; also warning with --accept warning), 1 rejected\n"
     "            (contraindicated, or warning without --accept warning), 2 bad input / usage /\n"
@@ -587,6 +606,88 @@ int CmdCollateral(const std::string& sub, const Args& a) {
   return Fail(kUsage);
 }
 
+// resource put|ls|rm|init-key: admin access to the key-release secret store.
+// Never prints, logs or echoes a secret (only names and sizes).
+int CmdResource(int argc, char** argv) {
+  if (argc < 3) return Fail(kUsage);
+  const std::string sub = argv[2];
+  Args a = Parse(argc, argv, 3, {});
+  if (!a.error.empty()) return Fail(a.error);
+  if (a.Has("store-dir") == a.Has("pkcs11-config")) {
+    return Fail(absl::StrCat("resource: give exactly one of --store-dir DIR, --pkcs11-config FILE\n",
+                             kUsage));
+  }
+  rp::release::SecretStoreConfig config;
+  if (a.Has("pkcs11-config")) {
+    const std::string path = a.Get("pkcs11-config");
+    auto text = rp::ReadSmallFile(path, 64 * 1024);
+    if (!text.ok()) return Fail(text.status());
+    auto parsed = rp::release::ParseSecretStoreConfig(
+        *text, path, std::filesystem::absolute(path).parent_path().string(), "pkcs11");
+    if (!parsed.ok()) return Fail(parsed.status());
+    config = *parsed;
+  } else {
+    config.type = "directory";
+    config.dir = a.Get("store-dir");
+  }
+  if (sub == "init-key") {
+    if (config.type != "pkcs11" || !a.positional.empty()) return Fail(kUsage);
+    if (absl::Status st = rp::release::Pkcs11Store::GenerateWrappingKey(config.pkcs11); !st.ok()) {
+      return Fail(st);
+    }
+    std::cout << "created non-extractable AES-256 wrapping key '" << config.pkcs11.key_label
+              << "' on token '" << config.pkcs11.token_label << "'\n";
+    return kAccepted;
+  }
+  const bool wants_name = sub == "put" || sub == "rm";
+  if ((sub != "ls" && !wants_name) || a.positional.size() != (wants_name ? 1u : 0u) ||
+      (sub == "put") != a.Has("in")) {
+    return Fail(kUsage);
+  }
+  const std::string resource = wants_name ? a.positional[0] : "";
+  if (wants_name && !rp::release::IsValidResourceName(resource)) {
+    return Fail(absl::StrCat("invalid resource name '", absl::CHexEscape(resource),
+                             "' (want <repository>/<type>/<tag>, each of [A-Za-z0-9._-])"));
+  }
+  // Read the secret before touching the store, into a buffer that wipes itself.
+  rp::release::SecretBytes secret;
+  if (sub == "put") {
+    const std::string in = a.Get("in");
+    const int fd = in == "-" ? STDIN_FILENO : ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail(absl::StrCat("cannot open --in ", in));
+    secret = rp::release::SecretBytes::Zeroed(rp::release::kMaxSecretBytes + 1);
+    size_t got = 0;
+    while (got < secret.size()) {
+      const ssize_t n = ::read(fd, secret.data() + got, secret.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (fd != STDIN_FILENO) ::close(fd);
+    if (got > rp::release::kMaxSecretBytes) {
+      return Fail(absl::StrCat("--in ", in, " is larger than ", rp::release::kMaxSecretBytes,
+                               " bytes"));
+    }
+    if (got == 0) return Fail(absl::StrCat("--in ", in, " is empty (or unreadable)"));
+    secret.Truncate(got);
+  }
+  auto store = rp::release::OpenSecretStore(config);
+  if (!store.ok()) return Fail(store.status());
+  if (sub == "put") {
+    if (absl::Status st = (*store)->Put(resource, secret.span()); !st.ok()) return Fail(st);
+    std::cout << "stored " << resource << " (" << secret.size() << " bytes) in "
+              << (*store)->Describe() << "\n";
+  } else if (sub == "rm") {
+    if (absl::Status st = (*store)->Remove(resource); !st.ok()) return Fail(st);
+    std::cout << "removed " << resource << "\n";
+  } else {
+    auto names = (*store)->List();
+    if (!names.ok()) return Fail(names.status());
+    for (const std::string& name : *names) std::cout << name << "\n";
+  }
+  return kAccepted;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -616,6 +717,7 @@ int main(int argc, char** argv) {
       }
       return Fail(kUsage);
     }
+    if (cmd == "resource") return CmdResource(argc, argv);
     if (cmd == "collateral") {
       if (argc < 3) return Fail(kUsage);
       Args a = Parse(argc, argv, 3, {"offline"});

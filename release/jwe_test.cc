@@ -938,7 +938,6 @@ TEST(KnownAnswerTest, AesKeyWrapRfc3394Section4_6) {
 
 TEST(SecretBytesTest, CleanseZeroesInPlace) {
   SecretBytes s = ToSecretBytes(kSecret);
-  s.reserve(1000);  // reallocation goes through the wiping allocator
   EXPECT_EQ(Str(s), Str(kSecret));
   Cleanse(s);
   EXPECT_EQ(s.size(), kSecret.size());

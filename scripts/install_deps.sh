@@ -10,7 +10,11 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libxml2-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1
   curl
+  softhsm2 libp11-kit-dev
 )
+# softhsm2: the PKCS#11 token behind the key-release secret store in tests and
+# the demo (libsofthsm2.so + softhsm2-util); libp11-kit-dev: the standard
+# pkcs11.h header (the module itself is dlopen()ed, nothing links p11-kit).
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
