@@ -500,12 +500,14 @@ class WorkerPool {
     const HttpHandler* handler = nullptr;
     HttpRequest request;
     size_t reserved = 0;  // body bytes the loop accounted for this job
+    std::string peer;     // ... under this peer key
   };
   struct Done {
     uint64_t conn_id = 0;
     HttpReply reply;
     bool threw = false;
     size_t reserved = 0;
+    std::string peer;
   };
 
   WorkerPool(size_t threads, size_t queue_cap, std::function<void()> notify)
@@ -564,6 +566,7 @@ class WorkerPool {
       Done done;
       done.conn_id = job.conn_id;
       done.reserved = job.reserved;
+      done.peer = std::move(job.peer);
       try {
         done.reply = (*job.handler)(job.request);
       } catch (...) {
@@ -626,12 +629,17 @@ class BoundedHttpServer::Loop {
                               [route](const HttpRequest&) { return route(); }});
     }
     bool workers = false;
+    size_t largest_body = default_body;
     for (const HttpEndpoint& e : options_.endpoints) {
       routes_.push_back(Route{e.method, e.path, e.run_on,
                               e.max_body_bytes != 0 ? e.max_body_bytes : default_body,
                               e.handler});
       workers = workers || e.run_on == HttpRunOn::kWorker;
+      largest_body = std::max(largest_body, routes_.back().max_body_bytes);
     }
+    peer_body_budget_ = options_.limits.max_inflight_body_bytes_per_peer != 0
+                            ? options_.limits.max_inflight_body_bytes_per_peer
+                            : std::max(options_.limits.max_inflight_body_bytes / 4, largest_body);
     if (workers) {
       pool_ = std::make_unique<WorkerPool>(options_.limits.worker_threads,
                                            options_.limits.worker_queue, [this] { Wake(); });
@@ -787,7 +795,7 @@ class BoundedHttpServer::Loop {
   void TakeReplies(SteadyTime now) {
     if (pool_ == nullptr) return;
     for (WorkerPool::Done& done : pool_->TakeDone()) {
-      inflight_body_ -= std::min(inflight_body_, done.reserved);
+      Unreserve(done.peer, done.reserved);
       auto it = conns_.find(done.conn_id);
       if (it == conns_.end() || it->second->state != State::kWork) continue;
       Conn& c = *it->second;
@@ -922,8 +930,17 @@ class BoundedHttpServer::Loop {
 
   // Gives back the connection's share of the body budget.
   void Release(Conn& c) {
-    inflight_body_ -= std::min(inflight_body_, c.reserved);
+    Unreserve(c.peer, c.reserved);
     c.reserved = 0;
+  }
+
+  void Unreserve(const std::string& peer, size_t bytes) {
+    if (bytes == 0) return;
+    inflight_body_ -= std::min(inflight_body_, bytes);
+    auto it = peer_body_.find(peer);
+    if (it == peer_body_.end()) return;
+    it->second -= std::min(it->second, bytes);
+    if (it->second == 0) peer_body_.erase(it);
   }
 
   Io ReadSome(Conn& c, char* buf, size_t cap, size_t* n) {
@@ -1200,7 +1217,10 @@ class BoundedHttpServer::Loop {
                  absl::StrCat("the body is ", *length, " bytes, limit ", route->max_body_bytes));
       return;
     }
-    if (*length > options_.limits.max_inflight_body_bytes - inflight_body_) {
+    const auto peer_used = peer_body_.find(c.peer);
+    const size_t peer_bytes = peer_used == peer_body_.end() ? 0 : peer_used->second;
+    if (*length > options_.limits.max_inflight_body_bytes - inflight_body_ ||
+        peer_bytes > peer_body_budget_ || *length > peer_body_budget_ - peer_bytes) {
       busy_.fetch_add(1, std::memory_order_relaxed);
       QueueError(c, 503, kHttpServerBusy, "too many request bodies in flight; retry later",
                  {{"Retry-After", "1"}});
@@ -1217,6 +1237,7 @@ class BoundedHttpServer::Loop {
     c.body_len = *length;
     c.reserved = *length;
     inflight_body_ += *length;
+    if (*length > 0) peer_body_[c.peer] += *length;
     if (*length > 0) {
       c.deadline = c.accepted + absl::ToChronoNanoseconds(options_.limits.body_timeout);
     }
@@ -1259,6 +1280,7 @@ class BoundedHttpServer::Loop {
     job.handler = &route.handler;
     job.request = std::move(req);
     job.reserved = c.reserved;
+    job.peer = c.peer;
     req = HttpRequest{};
     if (!pool_->TrySubmit(job)) {
       Release(c);
@@ -1306,6 +1328,8 @@ class BoundedHttpServer::Loop {
   bool accept_paused_ = false;
   SteadyTime accept_resume_;
   size_t inflight_body_ = 0;
+  std::unordered_map<std::string, size_t> peer_body_;  // inflight_body_ per peer key
+  size_t peer_body_budget_ = 0;                         // fixed after construction
 
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> accepted_{0};

@@ -68,6 +68,10 @@ struct HttpLimits {
   // over it gets 503 + Retry-After before its body is read, so memory for
   // bodies is bounded whatever the number of connections.
   size_t max_inflight_body_bytes = 64 * 1024 * 1024;
+  // The same, per peer (the connection-cap key: IPv4 address or IPv6 /64),
+  // so that one host trickling bodies cannot take the whole budget. 0 =>
+  // max(max_inflight_body_bytes / 4, the largest endpoint body cap).
+  size_t max_inflight_body_bytes_per_peer = 0;
   // For a request with a body: from accept to its last body byte (instead
   // of request_timeout, which still bounds the header). At least
   // request_timeout.

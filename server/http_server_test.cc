@@ -924,27 +924,33 @@ TEST(HttpEndpointTest, SlowBodyIsCutAtTheBodyDeadline) {
 }
 
 // Bodies announced by connections still sending them count against one
-// budget: a request that would exceed it is 503 before its body is read.
-TEST(HttpEndpointTest, BodyBudgetBoundsMemoryAcrossConnections) {
+// budget, and per peer against a share of it: a request that would exceed
+// either is 503 before its body is read.
+TEST(HttpEndpointTest, BodyBudgetBoundsMemoryAcrossConnectionsAndPerPeer) {
   HttpLimits limits;
   limits.max_body_bytes = 800;
   limits.max_inflight_body_bytes = 1000;
+  limits.max_inflight_body_bytes_per_peer = 900;
   auto server = StartBounded(limits, {EchoEndpoint(HttpPath::Exact("/echo"))});
   ASSERT_NE(server, nullptr);
   const int port = server->port();
+  // 127.0.0.1 announces 800 bytes and sends none.
   const int holder = ConnectFrom("127.0.0.1", port);
   ASSERT_GE(holder, 0);
   const std::string head = "POST /echo HTTP/1.1\r\nContent-Length: 800\r\n\r\n";
   ASSERT_GT(::send(holder, head.data(), head.size(), MSG_NOSIGNAL), 0);
   RawReply busy;
   for (int i = 0; i < 50; ++i) {  // until the holder's head has been read
-    busy = Post(port, "/echo", std::string(300, 'x'));
+    busy = Post(port, "/echo", std::string(300, 'x'), "", "127.0.0.2");
     if (busy.status == 503) break;
     absl::SleepFor(absl::Milliseconds(20));
   }
-  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(busy.status, 503);  // 800 + 300 > 1000 overall
   EXPECT_EQ(busy.headers["retry-after"], "1");
-  EXPECT_EQ(Post(port, "/echo", std::string(200, 'x')).status, 200);  // fits
+  EXPECT_EQ(Post(port, "/echo", std::string(150, 'x'), "", "127.0.0.2").status, 200);  // fits
+  // The holder's own address: 800 + 150 > 900 for that peer.
+  EXPECT_EQ(Post(port, "/echo", std::string(150, 'x'), "", "127.0.0.1").status, 503);
+  EXPECT_GE(server->Stats().busy, 2u);
   ::close(holder);
   RawReply after;
   for (int i = 0; i < 50; ++i) {  // the close gives the budget back
