@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -19,6 +20,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <deque>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -32,8 +35,11 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "server/config.h"
+#include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_error.h"
+#include "verifier/crypto/x509.h"
 
 namespace rp::server {
 namespace {
@@ -111,23 +117,61 @@ absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.s
 const char* ReasonPhrase(int status) {
   switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 499: return "Client Closed Request";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
   }
 }
 
-std::string FormatResponse(const HttpReply& reply, std::string_view extra_headers) {
+bool IsTchar(char c);
+std::string Lower(std::string_view s);
+
+// A header the handler may set: a token name that is not one the server
+// writes itself, and a value without CR, LF or NUL.
+bool UsableHeader(const std::string& name, const std::string& value) {
+  if (name.empty() || !std::all_of(name.begin(), name.end(), IsTchar)) return false;
+  const std::string lower = Lower(name);
+  if (lower == "content-type" || lower == "content-length" || lower == "connection" ||
+      lower == "transfer-encoding" || lower == "cache-control" ||
+      lower == "x-content-type-options") {
+    return false;
+  }
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+}
+
+std::string FormatResponse(const HttpReply& reply) {
+  std::string extra;
+  for (const auto& [name, value] : reply.headers) {
+    if (UsableHeader(name, value)) absl::StrAppend(&extra, name, ": ", value, "\r\n");
+  }
+  const std::string content_type =
+      reply.content_type.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos
+          ? reply.content_type
+          : "application/octet-stream";
   return absl::StrCat("HTTP/1.1 ", reply.status, " ", ReasonPhrase(reply.status),
-                      "\r\nContent-Type: ", reply.content_type,
+                      "\r\nContent-Type: ", content_type,
                       "\r\nContent-Length: ", reply.body.size(),
                       "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
-                      A(extra_headers), "Connection: close\r\n\r\n", reply.body);
+                      extra, "Connection: close\r\n\r\n", reply.body);
 }
 
 HttpReply Text(int status, std::string body) {
@@ -176,6 +220,7 @@ struct RequestLine {
   int error = 0;  // 0, or the status to answer with
   std::string_view method;
   std::string_view path;
+  std::string_view query;
 };
 
 // "METHOD SP origin-form-target SP HTTP/1.x". Header lines are not used.
@@ -208,7 +253,12 @@ RequestLine ParseRequestLine(std::string_view head) {
     out.error = absl::StartsWith(A(version), "HTTP/") ? 505 : 400;
     return out;
   }
-  out.path = target.substr(0, target.find_first_of("?#"));
+  const size_t path_end = target.find_first_of("?#");
+  out.path = target.substr(0, path_end);
+  if (path_end != std::string_view::npos && target[path_end] == '?') {
+    const std::string_view rest = target.substr(path_end + 1);
+    out.query = rest.substr(0, rest.find('#'));
+  }
   return out;
 }
 
@@ -317,24 +367,284 @@ int BoundPort(int fd) {
   return -1;
 }
 
+bool IsTchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// The header lines after the request line (the head ends with an empty
+// line). Strict: "name: value" with a token name and no blank before the
+// colon; obsolete line folding, control characters in values (other than
+// HT) and lines without a colon are errors (false).
+bool ParseHeaderLines(std::string_view head,
+                      std::vector<std::pair<std::string, std::string>>* out) {
+  size_t pos = head.find('\n');
+  if (pos == std::string_view::npos) return false;
+  ++pos;
+  while (pos < head.size()) {
+    size_t eol = head.find('\n', pos);
+    if (eol == std::string_view::npos) eol = head.size();
+    std::string_view line = head.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // the blank line ending the head
+    if (line.front() == ' ' || line.front() == '\t') return false;  // obs-fold
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    const std::string_view name = line.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), IsTchar)) return false;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (!std::all_of(value.begin(), value.end(), [](char c) {
+          const auto u = static_cast<unsigned char>(c);
+          return u == '\t' || (u >= 0x20 && u != 0x7f);
+        })) {
+      return false;
+    }
+    out->emplace_back(Lower(name), std::string(value));
+  }
+  return true;
+}
+
+// A decimal Content-Length (at most 18 digits, so it fits any size_t here).
+std::optional<size_t> ParseContentLength(std::string_view v) {
+  if (v.empty() || v.size() > 18 ||
+      !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  size_t n = 0;
+  for (char c : v) n = n * 10 + static_cast<size_t>(c - '0');
+  return n;
+}
+
+// gRPC's peer-string form ("ipv4:1.2.3.4:5", "ipv6:[::1]:5"), so that the
+// audit lines of both ports read alike.
+PeerInfo PeerFromSockaddr(const sockaddr_storage& addr) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);  // NOLINT: sockaddr API
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    return PeerFromString(absl::StrCat("ipv4:", text, ":", ntohs(in->sin_port)));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);  // NOLINT: sockaddr API
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    return PeerFromString(absl::StrCat("ipv6:[", text, "]:", ntohs(in6->sin6_port)));
+  }
+  return PeerInfo{};
+}
+
+// The verified client certificate (mTLS) as PeerFromContext reports it for
+// gRPC: SHA-256 of the leaf DER, CN, RFC 2253 subject and the DNS, URI,
+// email and IP SANs.
+void AddClientCertificate(SSL* ssl, PeerInfo* peer) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return;
+  peer->cert_sha256 = HexEncode(crypto::Sha256(crypto::CertificateDer(cert)));
+  peer->common_name = crypto::SubjectCommonName(cert);
+  if (BIO* bio = BIO_new(BIO_s_mem()); bio != nullptr) {
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+      char* data = nullptr;
+      const long n = BIO_get_mem_data(bio, &data);  // NOLINT(google-runtime-int): OpenSSL API
+      if (n > 0 && data != nullptr) peer->subject.assign(data, static_cast<size_t>(n));
+    }
+    BIO_free(bio);
+  }
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+      const ASN1_STRING* s = nullptr;
+      switch (g->type) {
+        case GEN_DNS: s = g->d.dNSName; break;
+        case GEN_URI: s = g->d.uniformResourceIdentifier; break;
+        case GEN_EMAIL: s = g->d.rfc822Name; break;
+        case GEN_IPADD: {
+          char ip[INET6_ADDRSTRLEN] = {};
+          const int len = ASN1_STRING_length(g->d.iPAddress);
+          const unsigned char* p = ASN1_STRING_get0_data(g->d.iPAddress);
+          if ((len == 4 && ::inet_ntop(AF_INET, p, ip, sizeof(ip)) != nullptr) ||
+              (len == 16 && ::inet_ntop(AF_INET6, p, ip, sizeof(ip)) != nullptr)) {
+            peer->sans.emplace_back(ip);
+          }
+          continue;
+        }
+        default: continue;
+      }
+      if (s != nullptr) {
+        peer->sans.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),  // NOLINT
+                                static_cast<size_t>(ASN1_STRING_length(s)));
+      }
+    }
+    GENERAL_NAMES_free(names);
+  }
+  ERR_clear_error();
+}
+
+// The pool that runs kWorker handlers. Jobs wait in a bounded queue; a
+// finished job's reply is queued for the loop, which `notify` wakes.
+class WorkerPool {
+ public:
+  struct Job {
+    uint64_t conn_id = 0;
+    const HttpHandler* handler = nullptr;
+    HttpRequest request;
+    size_t reserved = 0;  // body bytes the loop accounted for this job
+    std::string peer;     // ... under this peer key
+  };
+  struct Done {
+    uint64_t conn_id = 0;
+    HttpReply reply;
+    bool threw = false;
+    size_t reserved = 0;
+    std::string peer;
+  };
+
+  WorkerPool(size_t threads, size_t queue_cap, std::function<void()> notify)
+      : threads_(threads), queue_cap_(queue_cap), notify_(std::move(notify)) {}
+  ~WorkerPool() { Stop(); }
+
+  void Start() {
+    absl::MutexLock l(&mu_);
+    for (size_t i = 0; i < threads_; ++i) workers_.emplace_back([this] { Work(); });
+  }
+
+  // False (and `job` untouched) when the queue is full or the pool stops.
+  bool TrySubmit(Job& job) {
+    absl::MutexLock l(&mu_);
+    if (stopping_ || queue_.size() >= queue_cap_) return false;
+    queue_.push_back(std::move(job));
+    return true;
+  }
+
+  std::vector<Done> TakeDone() {
+    absl::MutexLock l(&mu_);
+    return std::exchange(done_, {});
+  }
+
+  // Drops queued jobs and waits for the running ones. Idempotent.
+  void Stop() {
+    std::vector<std::thread> workers;
+    {
+      absl::MutexLock l(&mu_);
+      stopping_ = true;
+      queue_.clear();
+      workers.swap(workers_);
+    }
+    for (std::thread& t : workers) t.join();
+  }
+
+ private:
+  void Work() {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+    for (;;) {
+      Job job;
+      {
+        absl::MutexLock l(&mu_);
+        mu_.Await(absl::Condition(
+            +[](WorkerPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+              return p->stopping_ || !p->queue_.empty();
+            },
+            this));
+        if (stopping_) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      Done done;
+      done.conn_id = job.conn_id;
+      done.reserved = job.reserved;
+      done.peer = std::move(job.peer);
+      try {
+        done.reply = (*job.handler)(job.request);
+      } catch (...) {
+        done.threw = true;
+      }
+      job.request = HttpRequest{};  // free the body before the loop is told
+      {
+        absl::MutexLock l(&mu_);
+        done_.push_back(std::move(done));
+      }
+      notify_();
+    }
+  }
+
+  const size_t threads_;
+  const size_t queue_cap_;
+  const std::function<void()> notify_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<Done> done_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 // The event loop. Every connection is a small state machine driven by epoll
 // readiness (level-triggered):
-//   kHandshake (TLS only) -> kRead -> kWrite -> kLinger -> closed
-// with one deadline from accept (request_timeout) for the first three
-// states and kLinger for the last.
+//   kHandshake (TLS only) -> kRead -> [kContinue] -> [kBody] -> [kWork]
+//     -> kWrite -> kLinger -> closed
+// Deadlines: request_timeout from accept for the handshake and the header;
+// body_timeout from accept for a request body; handler_timeout from the
+// hand-over to the worker pool (kWork); request_timeout again for writing
+// a reply produced by a worker; kLinger for the last state.
 
 class BoundedHttpServer::Loop {
  public:
+  // An endpoint as the loop matches it (the GET routes map included).
+  struct Route {
+    std::string method;
+    HttpPath path;
+    HttpRunOn run_on = HttpRunOn::kLoop;
+    size_t max_body_bytes = 0;  // resolved (never 0)
+    HttpHandler handler;
+  };
+
   Loop(BoundedHttpOptions options, Fd listen, Fd epoll, Fd wake, SslCtxPtr ssl, int port)
       : options_(std::move(options)),
         listen_(std::move(listen)),
         epoll_(std::move(epoll)),
         wake_(std::move(wake)),
         ssl_(std::move(ssl)),
-        port_(port) {}
+        port_(port) {
+    const size_t default_body = options_.limits.max_body_bytes != 0
+                                    ? options_.limits.max_body_bytes
+                                    : options_.limits.max_request_bytes;
+    for (const auto& [path, route] : options_.routes) {
+      routes_.push_back(Route{"GET", HttpPath::Exact(path), HttpRunOn::kLoop, default_body,
+                              [route](const HttpRequest&) { return route(); }});
+    }
+    bool workers = false;
+    size_t largest_body = default_body;
+    for (const HttpEndpoint& e : options_.endpoints) {
+      routes_.push_back(Route{e.method, e.path, e.run_on,
+                              e.max_body_bytes != 0 ? e.max_body_bytes : default_body,
+                              e.handler});
+      workers = workers || e.run_on == HttpRunOn::kWorker;
+      largest_body = std::max(largest_body, routes_.back().max_body_bytes);
+    }
+    peer_body_budget_ = options_.limits.max_inflight_body_bytes_per_peer != 0
+                            ? options_.limits.max_inflight_body_bytes_per_peer
+                            : std::max(options_.limits.max_inflight_body_bytes / 4, largest_body);
+    if (workers) {
+      pool_ = std::make_unique<WorkerPool>(options_.limits.worker_threads,
+                                           options_.limits.worker_queue, [this] { Wake(); });
+    }
+  }
 
   ~Loop() { Stop(); }
 
@@ -344,6 +654,7 @@ class BoundedHttpServer::Loop {
       return absl::InternalError(
           absl::StrCat(options_.name, ": epoll_ctl: ", std::strerror(errno)));
     }
+    if (pool_ != nullptr) pool_->Start();
     absl::MutexLock l(&stop_mu_);
     thread_ = std::thread([this] { Run(); });
     return absl::OkStatus();
@@ -351,12 +662,13 @@ class BoundedHttpServer::Loop {
 
   void Stop() {
     absl::MutexLock l(&stop_mu_);
-    if (!thread_.joinable()) return;
-    stopping_.store(true);
-    const uint64_t one = 1;
-    while (::write(wake_.get(), &one, sizeof(one)) < 0 && errno == EINTR) {
+    if (thread_.joinable()) {
+      stopping_.store(true);
+      Wake();
+      thread_.join();
     }
-    thread_.join();
+    // After the loop: running handlers finish, their replies are dropped.
+    if (pool_ != nullptr) pool_->Stop();
   }
 
   int port() const { return port_; }
@@ -372,6 +684,10 @@ class BoundedHttpServer::Loop {
     s.bad_requests = bad_requests_.load(std::memory_order_relaxed);
     s.tls_handshake_failures = tls_failures_.load(std::memory_order_relaxed);
     s.open_connections = open_.load(std::memory_order_relaxed);
+    s.bodies_too_large = too_large_.load(std::memory_order_relaxed);
+    s.busy = busy_.load(std::memory_order_relaxed);
+    s.handler_timeouts = handler_timeouts_.load(std::memory_order_relaxed);
+    s.worker_requests = worker_requests_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -379,7 +695,7 @@ class BoundedHttpServer::Loop {
   static constexpr uint64_t kListenId = 0;
   static constexpr uint64_t kWakeId = 1;
 
-  enum class State { kHandshake, kRead, kWrite, kLinger };
+  enum class State { kHandshake, kRead, kContinue, kBody, kWork, kWrite, kLinger };
   enum class Io { kOk, kWantRead, kWantWrite, kClosed };
   enum class Next { kKeep, kClose };
 
@@ -389,15 +705,29 @@ class BoundedHttpServer::Loop {
     Fd fd;
     SslPtr ssl;
     uint64_t id = 0;
-    std::string peer;
+    std::string peer;   // connection-cap key (PeerKey)
+    PeerInfo peer_info;  // what handlers see (the certificate is added later)
     State state = State::kRead;
+    SteadyTime accepted;
     SteadyTime deadline;
     uint32_t events = 0;
     std::string in;
     std::string out;
     size_t out_off = 0;
     size_t lingered = 0;
+    // The request being received (set once its head is complete).
+    const Route* route = nullptr;
+    HttpRequest request;
+    size_t head_len = 0;
+    size_t body_len = 0;
+    size_t reserved = 0;  // body bytes counted in inflight_body_ for this connection
   };
+
+  void Wake() {
+    const uint64_t one = 1;
+    while (::write(wake_.get(), &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+  }
 
   bool Ctl(int op, int fd, uint32_t events, uint64_t id) {
     epoll_event ev{};
@@ -422,10 +752,12 @@ class BoundedHttpServer::Loop {
       if (n < 0 && errno != EINTR) break;
       const SteadyTime after = std::chrono::steady_clock::now();
       bool accept_ready = false;
+      bool woken = false;
       for (int i = 0; i < n; ++i) {
         const uint64_t id = events[static_cast<size_t>(i)].data.u64;
         if (id == kWakeId) {
-          continue;  // stopping_ is checked by the loop condition
+          woken = true;  // stop (checked by the loop condition) or replies
+          continue;
         }
         if (id == kListenId) {
           accept_ready = true;
@@ -435,7 +767,18 @@ class BoundedHttpServer::Loop {
         if (it == conns_.end()) continue;
         Conn& c = *it->second;
         const uint32_t ev = events[static_cast<size_t>(i)].events;
-        if ((ev & EPOLLERR) != 0 || Advance(c, after) == Next::kClose) Close(it);
+        // Waiting for a worker, nothing is read; a connection the client
+        // dropped is closed (level-triggered HUP would otherwise repeat).
+        if ((ev & EPOLLERR) != 0 || (c.state == State::kWork && (ev & EPOLLHUP) != 0) ||
+            Advance(c, after) == Next::kClose) {
+          Close(it);
+        }
+      }
+      if (woken) {
+        uint64_t count = 0;
+        while (::read(wake_.get(), &count, sizeof(count)) < 0 && errno == EINTR) {
+        }
+        TakeReplies(after);
       }
       // Accept after the connection events: ids are never reused, but this
       // keeps established connections ahead of new ones within a turn.
@@ -447,8 +790,28 @@ class BoundedHttpServer::Loop {
     listen_.Reset();
   }
 
-  // Closes connections past their deadline; returns the epoll timeout up
-  // to the next deadline (at most 1 s) and resumes a paused accept.
+  // Replies from the worker pool: queued on their connection if it is
+  // still waiting (one that timed out or closed meanwhile drops it).
+  void TakeReplies(SteadyTime now) {
+    if (pool_ == nullptr) return;
+    for (WorkerPool::Done& done : pool_->TakeDone()) {
+      Unreserve(done.peer, done.reserved);
+      auto it = conns_.find(done.conn_id);
+      if (it == conns_.end() || it->second->state != State::kWork) continue;
+      Conn& c = *it->second;
+      c.deadline = now + absl::ToChronoNanoseconds(options_.limits.request_timeout);
+      if (done.threw) {
+        QueueError(c, 500, kHttpInternal, "the handler failed");
+      } else {
+        Queue(c, done.reply);
+      }
+      if (Advance(c, now) == Next::kClose) Close(it);
+    }
+  }
+
+  // Closes connections past their deadline (a request waiting for a worker
+  // gets a 503 instead); returns the epoll timeout up to the next deadline
+  // (at most 1 s) and resumes a paused accept.
   int ExpireAndNextTimeout(SteadyTime now) {
     if (accept_paused_ && now >= accept_resume_) {
       accept_paused_ = !Ctl(EPOLL_CTL_MOD, listen_.get(), EPOLLIN, kListenId);
@@ -457,6 +820,16 @@ class BoundedHttpServer::Loop {
     if (accept_paused_) next = std::min(next, accept_resume_);
     for (auto it = conns_.begin(); it != conns_.end();) {
       Conn& c = *it->second;
+      if (now >= c.deadline && c.state == State::kWork) {
+        handler_timeouts_.fetch_add(1, std::memory_order_relaxed);
+        c.deadline = now + absl::ToChronoNanoseconds(options_.limits.request_timeout);
+        QueueError(c, 503, kHttpHandlerTimeout,
+                   "the request was not handled in time; retry later", {{"Retry-After", "1"}});
+        if (Advance(c, now) == Next::kClose) {
+          it = Close(it);
+          continue;
+        }
+      }
       if (now >= c.deadline) {
         if (c.state != State::kLinger) timed_out_.fetch_add(1, std::memory_order_relaxed);
         it = Close(it);
@@ -515,7 +888,9 @@ class BoundedHttpServer::Loop {
       conn->fd = std::move(fd);
       conn->id = id;
       conn->peer = std::move(peer);
+      conn->peer_info = PeerFromSockaddr(addr);
       conn->events = EPOLLIN;
+      conn->accepted = now;
       conn->deadline = now + absl::ToChronoNanoseconds(options_.limits.request_timeout);
       ++per_peer_[conn->peer];
       accepted_.fetch_add(1, std::memory_order_relaxed);
@@ -544,12 +919,28 @@ class BoundedHttpServer::Loop {
 
   ConnMap::iterator Close(ConnMap::iterator it) {
     Conn& c = *it->second;
+    Release(c);
     auto peer = per_peer_.find(c.peer);
     if (peer != per_peer_.end() && --peer->second == 0) per_peer_.erase(peer);
     // Closing the socket (in ~Conn) removes it from the epoll set.
     auto next = conns_.erase(it);
     open_.store(conns_.size(), std::memory_order_relaxed);
     return next;
+  }
+
+  // Gives back the connection's share of the body budget.
+  void Release(Conn& c) {
+    Unreserve(c.peer, c.reserved);
+    c.reserved = 0;
+  }
+
+  void Unreserve(const std::string& peer, size_t bytes) {
+    if (bytes == 0) return;
+    inflight_body_ -= std::min(inflight_body_, bytes);
+    auto it = peer_body_.find(peer);
+    if (it == peer_body_.end()) return;
+    it->second -= std::min(it->second, bytes);
+    if (it->second == 0) peer_body_.erase(it);
   }
 
   Io ReadSome(Conn& c, char* buf, size_t cap, size_t* n) {
@@ -604,6 +995,17 @@ class BoundedHttpServer::Loop {
     return Io::kClosed;
   }
 
+  // Writes c.out from c.out_off: kOk once all of it is out.
+  Io Flush(Conn& c) {
+    while (c.out_off < c.out.size()) {
+      size_t n = 0;
+      const Io io = WriteSome(c, c.out.data() + c.out_off, c.out.size() - c.out_off, &n);
+      if (io != Io::kOk) return io;
+      c.out_off += n;
+    }
+    return Io::kOk;
+  }
+
   // Runs the state machine as far as the socket allows.
   Next Advance(Conn& c, SteadyTime now) {
     for (;;) {
@@ -634,22 +1036,47 @@ class BoundedHttpServer::Loop {
           c.in.append(buf.data(), n);
           const size_t end = FindHeaderEnd(c.in, from);
           if (end != std::string::npos) {
-            Respond(c, std::string_view(c.in).substr(0, end));
+            OnHead(c, end, now);
           } else if (c.in.size() > options_.limits.max_request_bytes) {
             bad_requests_.fetch_add(1, std::memory_order_relaxed);
-            Queue(c, Text(431, "request header too large\n"), "");
+            Queue(c, Text(431, "request header too large\n"));
           }
           continue;
         }
-        case State::kWrite: {
-          while (c.out_off < c.out.size()) {
-            size_t n = 0;
-            const Io io = WriteSome(c, c.out.data() + c.out_off, c.out.size() - c.out_off, &n);
-            if (io == Io::kWantWrite) return SetInterest(c, EPOLLOUT);
-            if (io == Io::kWantRead) return SetInterest(c, EPOLLIN);
-            if (io == Io::kClosed) return Next::kClose;
-            c.out_off += n;
+        case State::kContinue: {  // "100 Continue", then the body
+          const Io io = Flush(c);
+          if (io == Io::kWantWrite) return SetInterest(c, EPOLLOUT);
+          if (io == Io::kWantRead) return SetInterest(c, EPOLLIN);
+          if (io == Io::kClosed) return Next::kClose;
+          c.out.clear();
+          c.out_off = 0;
+          c.state = State::kBody;
+          continue;
+        }
+        case State::kBody: {
+          const size_t want = c.head_len + c.body_len;
+          if (c.in.size() >= want) {
+            Dispatch(c, now);
+            continue;
           }
+          std::array<char, kReadChunk> buf{};
+          size_t n = 0;
+          const Io io = ReadSome(c, buf.data(), std::min(buf.size(), want - c.in.size()), &n);
+          if (io == Io::kWantRead) return SetInterest(c, EPOLLIN);
+          if (io == Io::kWantWrite) return SetInterest(c, EPOLLOUT);
+          if (io == Io::kClosed) return Next::kClose;  // gave up before the whole body
+          c.in.append(buf.data(), n);
+          continue;
+        }
+        case State::kWork:
+          // A worker has the request; its reply (TakeReplies) or the
+          // handler deadline moves on. Nothing is read meanwhile.
+          return SetInterest(c, 0);
+        case State::kWrite: {
+          const Io io = Flush(c);
+          if (io == Io::kWantWrite) return SetInterest(c, EPOLLOUT);
+          if (io == Io::kWantRead) return SetInterest(c, EPOLLIN);
+          if (io == Io::kClosed) return Next::kClose;
           if (c.ssl != nullptr) {
             ERR_clear_error();
             (void)SSL_shutdown(c.ssl.get());  // close_notify, best effort
@@ -695,38 +1122,204 @@ class BoundedHttpServer::Loop {
     return Next::kKeep;
   }
 
-  void Respond(Conn& c, std::string_view head) {
+  // The endpoint for (method, path): an exact path first, then patterns in
+  // order. nullptr with *allow listing the methods the path has (405), or
+  // empty (404).
+  const Route* FindRoute(std::string_view method, std::string_view path, std::string* param,
+                         std::string* allow) const {
+    for (const bool exact : {true, false}) {
+      for (const Route& r : routes_) {
+        if (r.path.exact != exact) continue;
+        const std::optional<std::string_view> m = r.path.Match(path);
+        if (!m.has_value()) continue;
+        if (r.method == method) {
+          *param = std::string(*m);
+          return &r;
+        }
+        if (!absl::StrContains(A(*allow), A(r.method))) {
+          absl::StrAppend(allow, allow->empty() ? "" : ", ", A(r.method));
+        }
+      }
+    }
+    return nullptr;
+  }
+
+  // The head (request line + headers) is complete: route, check the body
+  // framing, and either answer, dispatch or go on to read the body.
+  void OnHead(Conn& c, size_t head_end, SteadyTime now) {
+    const std::string_view head = std::string_view(c.in).substr(0, head_end);
     const RequestLine line = ParseRequestLine(head);
     if (line.error != 0) {
       bad_requests_.fetch_add(1, std::memory_order_relaxed);
-      Queue(c, Text(line.error, absl::StrCat(ReasonPhrase(line.error), "\n")), "");
+      Queue(c, Text(line.error, absl::StrCat(ReasonPhrase(line.error), "\n")));
       return;
     }
-    if (line.method != "GET") {
-      Queue(c, HttpReply{405, "text/plain; charset=utf-8", ""}, "Allow: GET\r\n");
+    HttpRequest& req = c.request;
+    if (!ParseHeaderLines(head, &req.headers)) {
+      bad_requests_.fetch_add(1, std::memory_order_relaxed);
+      QueueError(c, 400, kHttpBadRequest, "malformed header line");
       return;
     }
-    auto route = options_.routes.find(std::string(line.path));
-    if (route == options_.routes.end()) {
-      Queue(c, Text(404, "not found\n"), "");
+    std::string allow;
+    const Route* route = FindRoute(line.method, line.path, &req.path_param, &allow);
+    if (route == nullptr) {
+      if (allow.empty()) {
+        QueueError(c, 404, kHttpNotFound, "not found");
+      } else {
+        QueueError(c, 405, kHttpMethodNotAllowed,
+                   absl::StrCat(A(line.method), " is not allowed here; allowed: ", allow),
+                   {{"Allow", allow}});
+      }
       return;
     }
-    Queue(c, route->second(), "");
+    req.method = std::string(line.method);
+    req.path = std::string(line.path);
+    req.query = std::string(line.query);
+    req.peer = c.peer_info;
+    if (c.ssl != nullptr) AddClientCertificate(c.ssl.get(), &req.peer);
+    c.route = route;
+    c.head_len = head_end;
+    c.body_len = 0;
+    if (route->method != "POST") {  // GET: no body is read
+      Dispatch(c, now);
+      return;
+    }
+    // Content-Length only: a Transfer-Encoding (chunked) body has no size
+    // known in advance, and both together are a smuggling attempt.
+    const std::string* te = req.Header("transfer-encoding");
+    size_t lengths = 0;
+    std::optional<size_t> length = 0;
+    for (const auto& [name, value] : req.headers) {
+      if (name == "content-length") {
+        ++lengths;
+        length = ParseContentLength(value);
+      }
+    }
+    if (te != nullptr && lengths > 0) {
+      bad_requests_.fetch_add(1, std::memory_order_relaxed);
+      QueueError(c, 400, kHttpBadRequest, "both Transfer-Encoding and Content-Length");
+      return;
+    }
+    if (te != nullptr) {
+      bad_requests_.fetch_add(1, std::memory_order_relaxed);
+      QueueError(c, 411, kHttpLengthRequired,
+                 "Transfer-Encoding is not accepted; send the body with a Content-Length");
+      return;
+    }
+    if (lengths > 1 || !length.has_value()) {
+      bad_requests_.fetch_add(1, std::memory_order_relaxed);
+      QueueError(c, 400, kHttpBadRequest, "Content-Length must be one decimal number");
+      return;
+    }
+    if (*length > route->max_body_bytes) {
+      too_large_.fetch_add(1, std::memory_order_relaxed);
+      QueueError(c, 413, kHttpBodyTooLarge,
+                 absl::StrCat("the body is ", *length, " bytes, limit ", route->max_body_bytes));
+      return;
+    }
+    const auto peer_used = peer_body_.find(c.peer);
+    const size_t peer_bytes = peer_used == peer_body_.end() ? 0 : peer_used->second;
+    if (*length > options_.limits.max_inflight_body_bytes - inflight_body_ ||
+        peer_bytes > peer_body_budget_ || *length > peer_body_budget_ - peer_bytes) {
+      busy_.fetch_add(1, std::memory_order_relaxed);
+      QueueError(c, 503, kHttpServerBusy, "too many request bodies in flight; retry later",
+                 {{"Retry-After", "1"}});
+      return;
+    }
+    bool send_continue = false;
+    if (const std::string* expect = req.Header("expect"); expect != nullptr) {
+      if (Lower(*expect) != "100-continue") {
+        QueueError(c, 417, kHttpExpectationFailed, "only Expect: 100-continue is understood");
+        return;
+      }
+      send_continue = c.in.size() - head_end < *length;
+    }
+    c.body_len = *length;
+    c.reserved = *length;
+    inflight_body_ += *length;
+    if (*length > 0) peer_body_[c.peer] += *length;
+    if (*length > 0) {
+      c.deadline = c.accepted + absl::ToChronoNanoseconds(options_.limits.body_timeout);
+    }
+    if (send_continue) {
+      c.out = "HTTP/1.1 100 Continue\r\n\r\n";
+      c.out_off = 0;
+      c.state = State::kContinue;
+      return;
+    }
+    c.state = State::kBody;  // kBody dispatches as soon as the body is all in
   }
 
-  void Queue(Conn& c, const HttpReply& reply, std::string_view extra_headers) {
-    c.out = FormatResponse(reply, extra_headers);
+  // The request (head and body) is complete: run its handler here or hand
+  // it to the pool.
+  void Dispatch(Conn& c, SteadyTime now) {
+    HttpRequest& req = c.request;
+    if (c.body_len > 0) req.body = c.in.substr(c.head_len, c.body_len);
+    c.in.clear();
+    c.in.shrink_to_fit();
+    const Route& route = *c.route;
+    if (route.run_on == HttpRunOn::kLoop) {
+      HttpReply reply;
+      bool threw = false;
+      try {
+        reply = route.handler(req);
+      } catch (...) {
+        threw = true;
+      }
+      Release(c);
+      req = HttpRequest{};
+      if (threw) {
+        QueueError(c, 500, kHttpInternal, "the handler failed");
+      } else {
+        Queue(c, reply);
+      }
+      return;
+    }
+    WorkerPool::Job job;
+    job.conn_id = c.id;
+    job.handler = &route.handler;
+    job.request = std::move(req);
+    job.reserved = c.reserved;
+    job.peer = c.peer;
+    req = HttpRequest{};
+    if (!pool_->TrySubmit(job)) {
+      Release(c);
+      busy_.fetch_add(1, std::memory_order_relaxed);
+      QueueError(c, 503, kHttpServerBusy, "all workers are busy; retry later",
+                 {{"Retry-After", "1"}});
+      return;
+    }
+    c.reserved = 0;  // the job's now; given back when its reply arrives
+    worker_requests_.fetch_add(1, std::memory_order_relaxed);
+    c.state = State::kWork;
+    c.deadline = now + absl::ToChronoNanoseconds(options_.limits.handler_timeout);
+  }
+
+  // An error the server answers itself, in the configured format.
+  void QueueError(Conn& c, int status, std::string_view code, std::string_view detail,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+    HttpReply reply = options_.error_reply ? options_.error_reply(status, code, detail)
+                                           : Text(status, absl::StrCat(A(detail), "\n"));
+    reply.status = status;
+    for (auto& h : headers) reply.headers.push_back(std::move(h));
+    Queue(c, reply);
+  }
+
+  void Queue(Conn& c, const HttpReply& reply) {
+    c.out = FormatResponse(reply);
     c.out_off = 0;
     c.state = State::kWrite;
     responses_.fetch_add(1, std::memory_order_relaxed);
   }
 
   const BoundedHttpOptions options_;
+  std::vector<Route> routes_;  // fixed after construction
   Fd listen_;
   Fd epoll_;
   Fd wake_;
   const SslCtxPtr ssl_;
   const int port_;
+  std::unique_ptr<WorkerPool> pool_;  // only with kWorker endpoints
 
   // Loop thread only.
   ConnMap conns_;
@@ -734,6 +1327,9 @@ class BoundedHttpServer::Loop {
   uint64_t next_id_ = 2;
   bool accept_paused_ = false;
   SteadyTime accept_resume_;
+  size_t inflight_body_ = 0;
+  std::unordered_map<std::string, size_t> peer_body_;  // inflight_body_ per peer key
+  size_t peer_body_budget_ = 0;                         // fixed after construction
 
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> accepted_{0};
@@ -744,12 +1340,38 @@ class BoundedHttpServer::Loop {
   std::atomic<uint64_t> bad_requests_{0};
   std::atomic<uint64_t> tls_failures_{0};
   std::atomic<uint64_t> open_{0};
+  std::atomic<uint64_t> too_large_{0};
+  std::atomic<uint64_t> busy_{0};
+  std::atomic<uint64_t> handler_timeouts_{0};
+  std::atomic<uint64_t> worker_requests_{0};
 
   absl::Mutex stop_mu_;
   std::thread thread_ ABSL_GUARDED_BY(stop_mu_);
 };
 
 // ---------------------------------------------------------------------------
+
+const char* HttpReasonPhrase(int status) { return ReasonPhrase(status); }
+
+const std::string* HttpRequest::Header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+std::optional<std::string_view> HttpPath::Match(std::string_view path) const {
+  if (exact) {
+    if (path == prefix) return std::string_view();
+    return std::nullopt;
+  }
+  if (path.size() <= prefix.size() + suffix.size()) return std::nullopt;  // middle non-empty
+  if (path.substr(0, prefix.size()) != prefix ||
+      path.substr(path.size() - suffix.size()) != suffix) {
+    return std::nullopt;
+  }
+  return path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+}
 
 BoundedHttpServer::BoundedHttpServer(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
 
@@ -762,6 +1384,45 @@ absl::StatusOr<std::unique_ptr<BoundedHttpServer>> BoundedHttpServer::Start(
       limits.request_timeout <= absl::ZeroDuration() || limits.max_request_bytes < 64) {
     return absl::InvalidArgumentError(absl::StrCat(
         options.name, ": limits must be positive (max_request_bytes at least 64)"));
+  }
+  if (limits.body_timeout < limits.request_timeout || limits.handler_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.name, ": body_timeout must be at least request_timeout, handler_timeout positive"));
+  }
+  const size_t default_body =
+      limits.max_body_bytes != 0 ? limits.max_body_bytes : limits.max_request_bytes;
+  for (const HttpEndpoint& e : options.endpoints) {
+    const std::string where = absl::StrCat(options.name, ": endpoint ", e.method, " ",
+                                           e.path.prefix, e.path.exact ? "" : "{...}",
+                                           e.path.suffix);
+    if (e.method != "GET" && e.method != "POST") {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": method must be GET or POST"));
+    }
+    if (!e.handler) return absl::InvalidArgumentError(absl::StrCat(where, ": no handler"));
+    if (e.path.prefix.empty() || e.path.prefix.front() != '/' ||
+        (e.path.exact && !e.path.suffix.empty())) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": path must start with '/'"));
+    }
+    if ((e.max_body_bytes != 0 ? e.max_body_bytes : default_body) >
+        limits.max_inflight_body_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": body cap above max_inflight_body_bytes"));
+    }
+    if (e.run_on == HttpRunOn::kWorker &&
+        (limits.worker_threads == 0 || limits.worker_queue == 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": worker endpoints need worker_threads and worker_queue"));
+    }
+    for (const HttpEndpoint& other : options.endpoints) {
+      if (&other == &e) break;
+      if (other.method == e.method && other.path.exact && e.path.exact &&
+          other.path.prefix == e.path.prefix) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": registered twice"));
+      }
+    }
+    if (e.method == "GET" && e.path.exact && options.routes.contains(e.path.prefix)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": also in routes"));
+    }
   }
   SslCtxPtr ssl;
   const attestation::v1::TlsConfig& tls = options.tls;
@@ -835,6 +1496,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
   bounded.listen = options.listen;
   bounded.tls = options.tls;
   bounded.limits = options.limits;
+  bounded.endpoints = std::move(options.endpoints);
+  bounded.error_reply = std::move(options.error_reply);
   // The routes hold the shared state, so it outlives the loop thread.
   bounded.routes["/healthz"] = [] { return Text(200, "ok\n"); };
   bounded.routes["/readyz"] = [shared] {

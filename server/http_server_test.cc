@@ -15,6 +15,8 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -34,6 +37,8 @@
 #include "server/metrics.h"
 #include "tests/integration/loopback_http.h"
 #include "tests/testing/cert_factory.h"
+#include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/keys.h"
 #include "verifier/crypto/x509.h"
 
@@ -561,6 +566,432 @@ TEST(HttpSlowlorisTest, MetricsStayScrapableUnder100SlowConnections) {
 }
 
 // ---------------------------------------------------------------------------
+// Endpoints with request bodies and the worker pool (issue 11, REST face).
+
+struct RawReply {
+  int status = 0;
+  bool got_continue = false;  // an interim "100 Continue" came first
+  std::map<std::string, std::string> headers;  // lower-cased names
+  std::string body;
+};
+
+RawReply ParseRaw(std::string raw) {
+  RawReply r;
+  if (absl::StartsWith(raw, "HTTP/1.1 100 ")) {
+    r.got_continue = true;
+    const size_t end = raw.find("\r\n\r\n");
+    raw = end == std::string::npos ? "" : raw.substr(end + 4);
+  }
+  const size_t end = raw.find("\r\n\r\n");
+  if (!absl::StartsWith(raw, "HTTP/1.1 ") || raw.size() < 12 || end == std::string::npos ||
+      !absl::SimpleAtoi(raw.substr(9, 3), &r.status)) {
+    return r;
+  }
+  const std::string head = raw.substr(0, end);
+  size_t pos = head.find("\r\n");
+  while (pos != std::string::npos) {
+    const size_t next = head.find("\r\n", pos + 2);
+    const std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos
+                                                                           : next - pos - 2);
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      r.headers[name] = std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    }
+    pos = next;
+  }
+  r.body = raw.substr(end + 4);
+  return r;
+}
+
+std::string PostRequest(const std::string& path, const std::string& body,
+                        const std::string& extra_headers = "") {
+  return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: x\r\nContent-Length: ", body.size(),
+                      "\r\n", extra_headers, "\r\n", body);
+}
+
+RawReply Post(int port, const std::string& path, const std::string& body,
+              const std::string& extra_headers = "", const char* source_ip = "127.0.0.1") {
+  return ParseRaw(RawExchange(source_ip, port, PostRequest(path, body, extra_headers)));
+}
+
+// A handler that blocks until released (or 10 s), counting who entered.
+class Gate {
+ public:
+  void Wait() {
+    absl::MutexLock l(&mu_);
+    ++entered_;
+    mu_.AwaitWithTimeout(absl::Condition(&open_), absl::Seconds(10));
+  }
+  void Open() {
+    absl::MutexLock l(&mu_);
+    open_ = true;
+  }
+  bool WaitEntered(int n) {
+    absl::MutexLock l(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return entered_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
+  int entered_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Echoes what the handler saw: "<param>|<authorization>|<body>".
+HttpEndpoint EchoEndpoint(HttpPath path, HttpRunOn run_on = HttpRunOn::kWorker) {
+  HttpEndpoint e;
+  e.method = "POST";
+  e.path = std::move(path);
+  e.run_on = run_on;
+  e.handler = [](const HttpRequest& r) {
+    const std::string* auth = r.Header("authorization");
+    return HttpReply{200, "text/plain",
+                     absl::StrCat(r.path_param, "|", auth == nullptr ? "" : *auth, "|", r.body)};
+  };
+  return e;
+}
+
+// Server errors as "<status> <code>" (checks that error_reply is used).
+HttpErrorReply ServerErrorText() {
+  return [](int status, std::string_view code, std::string_view) {
+    return HttpReply{status, "text/plain", absl::StrCat(status, " ", std::string(code))};
+  };
+}
+
+std::unique_ptr<BoundedHttpServer> StartBounded(const HttpLimits& limits,
+                                                std::vector<HttpEndpoint> endpoints,
+                                                HttpErrorReply error_reply = nullptr,
+                                                attestation::v1::TlsConfig tls = {}) {
+  BoundedHttpOptions o;
+  o.name = "test";
+  o.listen = "127.0.0.1:0";
+  o.limits = limits;
+  o.tls = std::move(tls);
+  o.routes["/healthz"] = [] { return HttpReply{200, "text/plain; charset=utf-8", "ok\n"}; };
+  o.endpoints = std::move(endpoints);
+  o.error_reply = std::move(error_reply);
+  auto s = BoundedHttpServer::Start(std::move(o));
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *std::move(s) : nullptr;
+}
+
+TEST(HttpEndpointTest, PostBodyRunsOnAWorkerThreadNotTheLoop) {
+  std::atomic<std::thread::id> loop_thread{};
+  std::atomic<std::thread::id> worker_thread{};
+  HttpEndpoint probe;
+  probe.method = "GET";
+  probe.path = HttpPath::Exact("/loop");
+  probe.run_on = HttpRunOn::kLoop;
+  probe.handler = [&](const HttpRequest&) {
+    loop_thread = std::this_thread::get_id();
+    return HttpReply{200, "text/plain", "loop"};
+  };
+  HttpEndpoint work = EchoEndpoint(HttpPath::Exact("/echo"));
+  HttpHandler echo = work.handler;
+  work.handler = [&, echo](const HttpRequest& r) {
+    worker_thread = std::this_thread::get_id();
+    return echo(r);
+  };
+  auto server = StartBounded(HttpLimits{}, {probe, work});
+  ASSERT_NE(server, nullptr);
+  const std::string body(10000, 'b');  // more than one read chunk
+  RawReply r = Post(server->port(), "/echo", body, "Content-Type: text/plain\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "||" + body);
+  auto g = testing::HttpGet(server->port(), "/loop");
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->status, 200);
+  EXPECT_NE(loop_thread.load(), std::thread::id{});
+  EXPECT_NE(worker_thread.load(), std::thread::id{});
+  EXPECT_NE(loop_thread.load(), worker_thread.load());
+  EXPECT_EQ(server->Stats().worker_requests, 1u);
+}
+
+TEST(HttpEndpointTest, PatternRoutesPassTheMiddleAndTheHeaders) {
+  auto server = StartBounded(
+      HttpLimits{}, {EchoEndpoint(HttpPath::Pattern("/v1/resources/", ":release")),
+                     EchoEndpoint(HttpPath::Pattern("/v1/resources/", ":attestRelease"),
+                                  HttpRunOn::kLoop)});
+  ASSERT_NE(server, nullptr);
+  RawReply r = Post(server->port(), "/v1/resources/kbs/key/1:release?x=1", "",
+                    "Authorization: Bearer abc.def.ghi\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "kbs/key/1|Bearer abc.def.ghi|");
+  r = Post(server->port(), "/v1/resources/kbs/key/2:attestRelease", "{}");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "kbs/key/2||{}");
+  // The middle is never empty; other suffixes and prefixes do not match.
+  EXPECT_EQ(Post(server->port(), "/v1/resources/:release", "").status, 404);
+  EXPECT_EQ(Post(server->port(), "/v1/resources/a:delete", "").status, 404);
+  EXPECT_EQ(Post(server->port(), "/v2/resources/a:release", "").status, 404);
+}
+
+TEST(HttpEndpointTest, WrongMethodIs405WithAllow) {
+  auto server = StartBounded(HttpLimits{}, {EchoEndpoint(HttpPath::Exact("/echo"))});
+  ASSERT_NE(server, nullptr);
+  auto r = testing::HttpGet(server->port(), "/echo");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->headers["allow"], "POST");
+  RawReply p = Post(server->port(), "/healthz", "");
+  EXPECT_EQ(p.status, 405);
+  EXPECT_EQ(p.headers["allow"], "GET");
+  auto put = testing::HttpRequest(server->port(), "PUT", "/echo");
+  ASSERT_TRUE(put.ok());
+  EXPECT_EQ(put->status, 405);
+}
+
+TEST(HttpEndpointTest, BodyFramingIsContentLengthOnly) {
+  HttpLimits limits;
+  limits.max_body_bytes = 1000;
+  auto server = StartBounded(limits, {EchoEndpoint(HttpPath::Exact("/echo"))});
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  auto exchange = [port](const std::string& raw) {
+    return ParseRaw(RawExchange("127.0.0.1", port, raw));
+  };
+  // Chunked: refused (411), and with a Content-Length too: smuggling (400).
+  EXPECT_EQ(exchange("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "2\r\nab\r\n0\r\n\r\n")
+                .status,
+            411);
+  EXPECT_EQ(exchange("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     "Content-Length: 2\r\n\r\nab")
+                .status,
+            400);
+  EXPECT_EQ(exchange("POST /echo HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab")
+                .status,
+            400);
+  EXPECT_EQ(exchange("POST /echo HTTP/1.1\r\nContent-Length: +2\r\n\r\nab").status, 400);
+  EXPECT_EQ(exchange("POST /echo HTTP/1.1\r\nContent-Length: 2\r\n folded\r\n\r\nab").status, 400);
+  // No Content-Length: no body.
+  RawReply none = exchange("POST /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body, "||");
+  // Exactly Content-Length bytes are the body; what follows is not.
+  RawReply exact = exchange("POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1");
+  EXPECT_EQ(exact.body, "||abc");
+  // Expect: 100-continue gets the interim response, then the reply.
+  const int fd = ConnectFrom("127.0.0.1", port);
+  ASSERT_GE(fd, 0);
+  const std::string head = "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  char interim[64] = {};
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  const ssize_t n = ::recv(fd, interim, sizeof(interim), 0);
+  ASSERT_GT(n, 0);
+  EXPECT_TRUE(absl::StartsWith(absl::string_view(interim, static_cast<size_t>(n)),
+                               "HTTP/1.1 100 Continue\r\n\r\n"));
+  ASSERT_EQ(::send(fd, "xyz", 3, MSG_NOSIGNAL), 3);
+  std::string rest;
+  char buf[1024];
+  for (ssize_t m; (m = ::recv(fd, buf, sizeof(buf), 0)) > 0;) rest.append(buf, static_cast<size_t>(m));
+  ::close(fd);
+  RawReply after = ParseRaw(rest);
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(after.body, "||xyz");
+  EXPECT_EQ(exchange("POST /echo HTTP/1.1\r\nContent-Length: 1\r\nExpect: teapot\r\n\r\nx").status,
+            417);
+}
+
+// 413 comes back on the head alone: the body is never waited for or read.
+TEST(HttpEndpointTest, OversizedBodyIs413BeforeAnyOfItIsRead) {
+  HttpLimits limits;
+  limits.max_body_bytes = 1024;
+  auto server = StartBounded(limits, {EchoEndpoint(HttpPath::Exact("/echo"))});
+  ASSERT_NE(server, nullptr);
+  const absl::Time start = absl::Now();
+  // Announces 100 MB and sends none of it.
+  const RawReply r = ParseRaw(RawExchange(
+      "127.0.0.1", server->port(), "POST /echo HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n"));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(server->Stats().bodies_too_large, 1u);
+  // An endpoint's own cap applies over the server's.
+  HttpEndpoint big = EchoEndpoint(HttpPath::Exact("/big"));
+  big.max_body_bytes = 4096;
+  auto server2 = StartBounded(limits, {big});
+  ASSERT_NE(server2, nullptr);
+  EXPECT_EQ(Post(server2->port(), "/big", std::string(3000, 'x')).status, 200);
+  EXPECT_EQ(Post(server2->port(), "/big", std::string(5000, 'x')).status, 413);
+}
+
+// The issue-11 requirement: a handler that takes its time (attestation)
+// never delays the loop: /healthz answers while every worker is busy.
+TEST(HttpEndpointTest, SlowPostHandlerDoesNotDelayHealthz) {
+  Gate gate;
+  HttpEndpoint slow = EchoEndpoint(HttpPath::Exact("/slow"));
+  slow.handler = [&gate](const HttpRequest&) {
+    gate.Wait();
+    return HttpReply{200, "text/plain", "done"};
+  };
+  HttpLimits limits;
+  limits.worker_threads = 2;
+  auto server = StartBounded(limits, {slow});
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  std::vector<std::thread> clients;
+  std::atomic<int> done_ok{0};
+  for (int i = 0; i < 3; ++i) {  // two running, one queued
+    clients.emplace_back([port, &done_ok] {
+      if (Post(port, "/slow", "{}").status == 200) ++done_ok;
+    });
+  }
+  ASSERT_TRUE(gate.WaitEntered(2));
+  const LatencySummary l = Probe(20, absl::Milliseconds(20), [port] { return HealthzOk(port); });
+  std::cout << "[2 workers blocked, 1 queued] /healthz: " << Describe(l) << std::endl;
+  EXPECT_EQ(l.ok, 20);
+  EXPECT_LT(l.max, absl::Milliseconds(500));
+  gate.Open();
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(done_ok.load(), 3);
+}
+
+TEST(HttpEndpointTest, FullWorkerQueueIs503WithRetryAfter) {
+  Gate gate;
+  HttpEndpoint slow = EchoEndpoint(HttpPath::Exact("/slow"));
+  slow.handler = [&gate](const HttpRequest&) {
+    gate.Wait();
+    return HttpReply{200, "text/plain", "done"};
+  };
+  HttpLimits limits;
+  limits.worker_threads = 1;
+  limits.worker_queue = 1;
+  auto server = StartBounded(limits, {slow});
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  std::vector<int> statuses(2);
+  std::thread first([&] { statuses[0] = Post(port, "/slow", "").status; });
+  ASSERT_TRUE(gate.WaitEntered(1));  // running
+  std::thread second([&] { statuses[1] = Post(port, "/slow", "").status; });
+  for (int i = 0; i < 500 && server->Stats().worker_requests < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(server->Stats().worker_requests, 2u);  // queued
+  const absl::Time start = absl::Now();
+  RawReply third = Post(port, "/slow", "");
+  EXPECT_EQ(third.status, 503);
+  EXPECT_EQ(third.headers["retry-after"], "1");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(server->Stats().busy, 1u);
+  gate.Open();
+  first.join();
+  second.join();
+  EXPECT_EQ(statuses[0], 200);
+  EXPECT_EQ(statuses[1], 200);
+}
+
+TEST(HttpEndpointTest, HandlerPastItsDeadlineIs503AndItsLateReplyIsDropped) {
+  Gate gate;
+  HttpEndpoint slow = EchoEndpoint(HttpPath::Exact("/slow"));
+  slow.handler = [&gate](const HttpRequest&) {
+    gate.Wait();
+    return HttpReply{200, "text/plain", "late"};
+  };
+  HttpLimits limits;
+  limits.handler_timeout = absl::Milliseconds(300);
+  auto server = StartBounded(limits, {slow}, ServerErrorText());
+  ASSERT_NE(server, nullptr);
+  RawReply r = Post(server->port(), "/slow", "");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(r.body, "503 HANDLER_TIMEOUT");
+  EXPECT_EQ(server->Stats().handler_timeouts, 1u);
+  gate.Open();
+  EXPECT_TRUE(HealthzOk(server->port()));
+}
+
+TEST(HttpEndpointTest, SlowBodyIsCutAtTheBodyDeadline) {
+  HttpLimits limits;
+  limits.request_timeout = absl::Milliseconds(500);
+  limits.body_timeout = absl::Seconds(1);
+  auto server = StartBounded(limits, {EchoEndpoint(HttpPath::Exact("/echo"))});
+  ASSERT_NE(server, nullptr);
+  const absl::Time start = absl::Now();
+  // 10 of the 100 announced bytes, then silence.
+  const std::string out = RawExchange("127.0.0.1", server->port(),
+                                      "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789");
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(out, "");
+  EXPECT_GE(took, absl::Milliseconds(900));
+  EXPECT_LT(took, absl::Seconds(3));
+  EXPECT_EQ(server->Stats().timed_out, 1u);
+}
+
+// Bodies announced by connections still sending them count against one
+// budget, and per peer against a share of it: a request that would exceed
+// either is 503 before its body is read.
+TEST(HttpEndpointTest, BodyBudgetBoundsMemoryAcrossConnectionsAndPerPeer) {
+  HttpLimits limits;
+  limits.max_body_bytes = 800;
+  limits.max_inflight_body_bytes = 1000;
+  limits.max_inflight_body_bytes_per_peer = 900;
+  auto server = StartBounded(limits, {EchoEndpoint(HttpPath::Exact("/echo"))});
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  // 127.0.0.1 announces 800 bytes and sends none.
+  const int holder = ConnectFrom("127.0.0.1", port);
+  ASSERT_GE(holder, 0);
+  const std::string head = "POST /echo HTTP/1.1\r\nContent-Length: 800\r\n\r\n";
+  ASSERT_GT(::send(holder, head.data(), head.size(), MSG_NOSIGNAL), 0);
+  RawReply busy;
+  for (int i = 0; i < 50; ++i) {  // until the holder's head has been read
+    busy = Post(port, "/echo", std::string(300, 'x'), "", "127.0.0.2");
+    if (busy.status == 503) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(busy.status, 503);  // 800 + 300 > 1000 overall
+  EXPECT_EQ(busy.headers["retry-after"], "1");
+  EXPECT_EQ(Post(port, "/echo", std::string(150, 'x'), "", "127.0.0.2").status, 200);  // fits
+  // The holder's own address: 800 + 150 > 900 for that peer.
+  EXPECT_EQ(Post(port, "/echo", std::string(150, 'x'), "", "127.0.0.1").status, 503);
+  EXPECT_GE(server->Stats().busy, 2u);
+  ::close(holder);
+  RawReply after;
+  for (int i = 0; i < 50; ++i) {  // the close gives the budget back
+    after = Post(port, "/echo", std::string(300, 'x'));
+    if (after.status == 200) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(after.status, 200);
+}
+
+TEST(HttpEndpointTest, InvalidEndpointsAreStartErrors) {
+  auto start = [](HttpEndpoint e, HttpLimits limits = {}) {
+    BoundedHttpOptions o;
+    o.listen = "127.0.0.1:0";
+    o.limits = limits;
+    o.routes["/healthz"] = [] { return HttpReply{}; };
+    o.endpoints = {std::move(e)};
+    return BoundedHttpServer::Start(std::move(o)).status();
+  };
+  HttpEndpoint put = EchoEndpoint(HttpPath::Exact("/x"));
+  put.method = "PUT";
+  EXPECT_FALSE(start(put).ok());
+  HttpEndpoint no_handler = EchoEndpoint(HttpPath::Exact("/x"));
+  no_handler.handler = nullptr;
+  EXPECT_FALSE(start(no_handler).ok());
+  EXPECT_FALSE(start(EchoEndpoint(HttpPath::Exact("x"))).ok());
+  HttpEndpoint dup = EchoEndpoint(HttpPath::Exact("/healthz"));
+  dup.method = "GET";
+  EXPECT_FALSE(start(dup).ok());
+  HttpEndpoint huge = EchoEndpoint(HttpPath::Exact("/x"));
+  huge.max_body_bytes = 1 << 30;
+  EXPECT_FALSE(start(huge).ok());
+  HttpLimits no_workers;
+  no_workers.worker_threads = 0;
+  EXPECT_FALSE(start(EchoEndpoint(HttpPath::Exact("/x")), no_workers).ok());
+  HttpLimits short_body;
+  short_body.body_timeout = absl::Seconds(1);  // below request_timeout (5 s)
+  EXPECT_FALSE(start(EchoEndpoint(HttpPath::Exact("/x")), short_body).ok());
+}
+
+// ---------------------------------------------------------------------------
 // TLS on the side port (ServerConfig.http_tls).
 
 struct SslCtxDeleter {
@@ -740,6 +1171,70 @@ TEST_F(HttpsTest, UnusableTlsFilesAreStartErrors) {
   ASSERT_FALSE(mismatch.ok());
   // OpenSSL 3 already refuses the pair when the key is loaded.
   EXPECT_THAT(std::string(mismatch.status().message()), HasSubstr("tls.key_file"));
+}
+
+// `request` over TLS to 127.0.0.1:port (server verified as "localhost");
+// returns what came back.
+std::string HttpsRaw(int port, const std::string& request, const std::string& ca_file,
+                     const std::string& client_cert = "", const std::string& client_key = "") {
+  std::unique_ptr<SSL_CTX, SslCtxDeleter> ctx(SSL_CTX_new(TLS_client_method()));
+  if (ctx == nullptr) return "";
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1) return "";
+  if (!client_cert.empty() &&
+      (SSL_CTX_use_certificate_file(ctx.get(), client_cert.c_str(), SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx.get(), client_key.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    return "";
+  }
+  const int fd = ConnectFrom("127.0.0.1", port);
+  if (fd < 0) return "";
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::unique_ptr<SSL, SslDeleter> ssl(SSL_new(ctx.get()));
+  SSL_set_fd(ssl.get(), fd);
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  SSL_set1_host(ssl.get(), "localhost");
+  std::string raw;
+  if (SSL_connect(ssl.get()) == 1 &&
+      SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) > 0) {
+    char buf[4096];
+    for (int n; (n = SSL_read(ssl.get(), buf, sizeof(buf))) > 0;) {
+      raw.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ERR_clear_error();
+  ssl.reset();
+  ::close(fd);
+  return raw;
+}
+
+// With mTLS on the port, handlers see the verified client certificate (the
+// rate-limit key and policy_clients identity); without, the address.
+TEST_F(HttpsTest, HandlersSeeTheClientCertificateWithMtls) {
+  HttpEndpoint who;
+  who.method = "POST";
+  who.path = HttpPath::Exact("/who");
+  who.handler = [](const HttpRequest& r) {
+    return HttpReply{200, "text/plain",
+                     absl::StrCat(r.peer.RateKey(), "|", r.peer.common_name, "|", r.body)};
+  };
+  auto mtls = StartBounded(HttpLimits{}, {who}, nullptr, Tls(/*mtls=*/true));
+  ASSERT_NE(mtls, nullptr);
+  std::ifstream in(Path("client.pem"));
+  const std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto certs = crypto::ParsePemCertificates(pem, 1);
+  ASSERT_TRUE(certs.ok() && !certs->empty());
+  const std::string sha = HexEncode(crypto::Sha256(crypto::CertificateDer(certs->front().get())));
+  RawReply r = ParseRaw(HttpsRaw(mtls->port(), PostRequest("/who", "hi"), Path("ca.pem"),
+                                 Path("client.pem"), Path("client.key")));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, absl::StrCat("cert:", sha, "|scraper|hi"));
+
+  auto tls_only = StartBounded(HttpLimits{}, {who}, nullptr, Tls());
+  ASSERT_NE(tls_only, nullptr);
+  r = ParseRaw(HttpsRaw(tls_only->port(), PostRequest("/who", "hi"), Path("ca.pem")));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ip:127.0.0.1||hi");
 }
 
 // Slowloris against the TLS port: silent connections stall before the

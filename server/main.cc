@@ -1,6 +1,9 @@
 // attestation-server: the only place that builds real implementations
 // (clock, replay store, keys, verifiers, collateral source, sockets).
 //
+// The HTTP port also serves the REST face (docs/rest.md): POST /v1/challenge,
+// /v1/attest and /v1/tokens:verify, through the same service object.
+//
 //   attestation-server --config FILE [--listen host:port]
 //       [--http-listen host:port] [--metrics-listen host:port] [--port-file F]
 //
@@ -12,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -44,6 +48,7 @@
 #include "server/nonce/replay_store.h"
 #include "server/policy_access.h"
 #include "server/policy_store.h"
+#include "server/rest_api.h"
 #include "server/service.h"
 #include "server/token/key_manager.h"
 #include "server/token/token_issuer.h"
@@ -237,9 +242,23 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(exposer.status());
   }
 
+  // The service both faces call (gRPC below, REST on the HTTP port).
+  const token::KeyManager& key_manager = **keys;
+  ServiceDeps deps{clock,    **nonces,   **tokens, key_manager,
+                   **engine, **policies, &metrics, audit.get(),
+                   &limiter, &challenge_budget, &*policy_access};
+  AttestationServiceImpl service(deps,
+                                 ServiceOptions{config.max_request_bytes()});
+  // REST (docs/rest.md): JSON bodies up to twice max_request_bytes (the
+  // parsed message is then held to max_request_bytes, as on gRPC, whose
+  // transport limit is also 2x).
+  RestApiOptions rest_options;
+  rest_options.max_body_bytes = static_cast<size_t>(2 * config.max_request_bytes());
+  rest_options.issuer = (*tokens)->issuer();
+  RestApi rest(service, key_manager, clock, rest_options);
+
   // HTTP first, so that /readyz answers 503 while the rest starts.
   std::atomic<bool> ready{false};
-  const token::KeyManager& key_manager = **keys;
   HttpServerOptions http_options;
   http_options.listen = config.http_listen();
   http_options.tls = config.http_tls();  // empty => plain HTTP
@@ -248,16 +267,23 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   http_options.issuer = (*tokens)->issuer();
   http_options.signing_algorithm =
       std::string(token::JwsAlgorithmName(key_manager.algorithm()));
+  http_options.endpoints = rest.Endpoints();
+  http_options.error_reply = ServerErrorProblem;
+  // Room for a few maximal bodies at once; beyond it 503 + Retry-After.
+  http_options.limits.max_inflight_body_bytes =
+      std::max<size_t>(http_options.limits.max_inflight_body_bytes,
+                       4 * rest_options.max_body_bytes);
+  if (config.http_behind_tls_proxy()) {
+    // Every REST client arrives from the proxy's address: one rate-limit
+    // bucket for all, and policy_clients `peers` entries match the proxy.
+    Log("http: behind a TLS proxy, REST clients are keyed by the proxy's address "
+        "(rate limits, policy_clients peers); prefer http_tls with client_ca_file");
+  }
   auto http = HttpServer::Start(std::move(http_options));
   if (!http.ok()) {
     return Fail(http.status());
   }
 
-  ServiceDeps deps{clock,    **nonces,   **tokens, key_manager,
-                   **engine, **policies, &metrics, audit.get(),
-                   &limiter, &challenge_budget, &*policy_access};
-  AttestationServiceImpl service(deps,
-                                 ServiceOptions{config.max_request_bytes()});
   GrpcServerOptions grpc_options;
   grpc_options.listen = config.listen();
   grpc_options.tls = config.tls();
