@@ -141,12 +141,12 @@ new_node vault
 # Refused before the challenge is consumed: no audience, an unknown one.
 rc=0
 attest vault >"$WORK/out.txt" 2>&1 || rc=$?
-[[ $rc -eq 2 ]] && grep -q "INVALID_ARGUMENT.*audience is required" "$WORK/out.txt" ||
+[[ $rc -eq 2 ]] && grep -q "rpc failed: 3 attest: audience is required" "$WORK/out.txt" ||
   die "attest without --audience: exit $rc: $(cat "$WORK/out.txt")"
 ok "attest without an audience: INVALID_ARGUMENT (audiences are configured)"
 rc=0
 attest vault --audience kbs >"$WORK/out.txt" 2>&1 || rc=$?
-[[ $rc -eq 2 ]] && grep -q "INVALID_ARGUMENT.*unknown audience 'kbs'" "$WORK/out.txt" ||
+[[ $rc -eq 2 ]] && grep -q "rpc failed: 3 attest: unknown audience 'kbs'" "$WORK/out.txt" ||
   die "attest --audience kbs: exit $rc: $(cat "$WORK/out.txt")"
 ok "attest with an unknown audience: INVALID_ARGUMENT"
 attest vault --audience vault --token-out "$WORK/vault.jwt" >"$WORK/out.txt" 2>&1 ||
