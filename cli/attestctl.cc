@@ -53,7 +53,9 @@ const char kUsage[] =
     "usage: attestctl <command> [options]\n"
     "  challenge [--server ADDR] [--out FILE]\n"
     "  attest --evidence BUNDLE.json --challenge CHALLENGE.json [--server ADDR] [--policy NAME]\n"
-    "         [--json] [--token-out FILE] [--accept affirming|warning]\n"
+    "         [--audience AUD] [--json] [--token-out FILE] [--accept affirming|warning]\n"
+    "         (--audience: the token's aud, one of the server's token.audiences; required\n"
+    "          when the server lists any, refused when it lists none)\n"
     "  verify --evidence BUNDLE.json [--nonce HEX | --challenge CHALLENGE.json | --no-freshness]\n"
     "         [--collateral DIR] [--policy FILE] [--at RFC3339] [--accept affirming|warning]\n"
     "         [--trust-simulation DIR] [--kds-url URL] [--pcs-url URL] [--ocsp-url URL]\n"
@@ -210,6 +212,7 @@ int CmdAttest(const Args& a) {
   *req.mutable_evidence() = *bundle;
   req.mutable_evidence()->clear_nonce();  // online the nonce comes from the challenge
   req.set_policy(a.Get("policy"));
+  req.set_audience(a.Get("audience"));
   auto stub = attestation::v1::AttestationService::NewStub(MakeChannel(a));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));

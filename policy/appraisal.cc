@@ -11,6 +11,7 @@
 #include "verifier/common/status_macros.h"
 #include "verifier/core/binding.h"
 #include "verifier/crypto/digest.h"
+#include "verifier/crypto/keys.h"
 
 namespace rp::policy {
 
@@ -151,19 +152,40 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
   // cnf only when the report data was checked to commit to this key, and
   // only the members the commitment covers: the RFC 7638 thumbprint of an
   // EC key is over crv, kty, x, y; of an RSA key over e, kty, n. Anything
-  // else the bundle's JWK carries was never bound and is dropped.
+  // else the bundle's JWK carries was never bound and is dropped. The one
+  // addition is `alg`, which we set from kty (never copied from the bundle):
+  // how a key-release gate wraps a secret to this key (ECDH-ES+A256KW for
+  // EC, RSA-OAEP-256 for RSA; Trustee's TeePubKey requires it). `alg` is not
+  // a thumbprint member, so the attest-v1 binding is unchanged.
+  // `sub` = "tee:" + base64url(RFC 7638 SHA-256 thumbprint of that key):
+  // stable for the key, present exactly when cnf is (docs/token.md).
   if (key_bound && tee_key != nullptr && !tee_key->kty().empty()) {
     nlohmann::json jwk = {{"kty", tee_key->kty()}};
     std::vector<std::pair<const char*, std::string>> members;
+    const char* alg = nullptr;
     if (tee_key->kty() == "EC") {
       members = {{"crv", tee_key->crv()}, {"x", tee_key->x()}, {"y", tee_key->y()}};
+      alg = "ECDH-ES+A256KW";
     } else if (tee_key->kty() == "RSA") {
       members = {{"n", tee_key->n()}, {"e", tee_key->e()}};
+      alg = "RSA-OAEP-256";
     }
     for (const auto& [k, v] : members) {
       if (!v.empty()) jwk[k] = v;
     }
-    if (!members.empty()) j["cnf"] = {{"jwk", jwk}};
+    if (alg != nullptr) {
+      // The binding computed this thumbprint already (over the same members);
+      // a key whose thumbprint cannot be computed was never bound, so it gets
+      // neither cnf nor sub.
+      const absl::StatusOr<Bytes> thumbprint = crypto::JwkThumbprintSha256(
+          {tee_key->kty(), tee_key->crv(), tee_key->x(), tee_key->y(), tee_key->n(),
+           tee_key->e()});
+      if (thumbprint.ok()) {
+        jwk["alg"] = alg;
+        j["cnf"] = {{"jwk", jwk}};
+        j["sub"] = absl::StrCat("tee:", Base64UrlEncode(*thumbprint));
+      }
+    }
   }
   const std::string policy_ref = absl::StrCat("policy:", policy_id, "@", policy_version);
   nlohmann::json submods = nlohmann::json::object();

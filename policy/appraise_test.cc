@@ -241,15 +241,62 @@ TEST(Appraise, CnfAndBindingOnlyWhenTheKeyIsBound) {
     extra.set_e("AQAB");
     Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {SnpDevice()}, {BindingPass()});
     nlohmann::json cnf = a.EarClaims(&extra, "t")["cnf"]["jwk"];
-    EXPECT_EQ(cnf, (nlohmann::json{{"kty", "EC"}, {"crv", "P-256"}, {"x", "xx"}, {"y", "yy"}}));
+    // Plus `alg`, which the verifier sets from kty (not a thumbprint member).
+    EXPECT_EQ(cnf, (nlohmann::json{{"kty", "EC"},
+                                   {"crv", "P-256"},
+                                   {"x", "xx"},
+                                   {"y", "yy"},
+                                   {"alg", "ECDH-ES+A256KW"}}));
   }
   for (const Row& r : rows) {
     Appraisal a = AppraiseAll(Policy("id: p\nallowed_bindings: [attest-v1, nonce]\n"),
                               r.profile, {SnpDevice()}, {r.binding});
     nlohmann::json ear = a.EarClaims(&jwk, "t");
     EXPECT_EQ(ear.contains("cnf"), r.cnf) << r.profile << " " << r.binding.reason;
+    EXPECT_EQ(ear.contains("sub"), r.cnf) << r.profile << " " << r.binding.reason;
     EXPECT_EQ(ear.contains("binding"), r.binding.status == CheckStatus::kPass) << r.profile;
   }
+}
+
+// Key-release gates (docs/key-release.md): cnf.jwk.alg says how to wrap to
+// the key, decided by kty whatever alg the bundle's JWK names; sub is
+// "tee:" + the RFC 7638 thumbprint (hashes computed independently).
+TEST(Appraise, CnfAlgAndSubForKeyReleaseGates) {
+  Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {SnpDevice()}, {BindingPass()});
+  attestation::v1::Jwk ec;
+  ec.set_kty("EC");
+  ec.set_crv("P-256");
+  ec.set_x("xx");
+  ec.set_y("yy");
+  ec.set_alg("RSA1_5");  // the attester's choice: ignored
+  nlohmann::json ear = a.EarClaims(&ec, "t");
+  EXPECT_EQ(ear["cnf"]["jwk"]["alg"], "ECDH-ES+A256KW");
+  // sha256('{"crv":"P-256","kty":"EC","x":"xx","y":"yy"}'), base64url.
+  EXPECT_EQ(ear["sub"], "tee:SEi9d4cBshuN6b_P6QJwjxHR1T8z7LazAFlYcaYHfcg");
+
+  attestation::v1::Jwk rsa;
+  rsa.set_kty("RSA");
+  rsa.set_n("nn");
+  rsa.set_e("AQAB");
+  rsa.set_alg("RSA-OAEP");  // SHA-1 OAEP: ignored too
+  ear = a.EarClaims(&rsa, "t");
+  EXPECT_EQ(ear["cnf"]["jwk"],
+            (nlohmann::json{{"kty", "RSA"}, {"n", "nn"}, {"e", "AQAB"}, {"alg", "RSA-OAEP-256"}}));
+  // sha256('{"e":"AQAB","kty":"RSA","n":"nn"}'), base64url.
+  EXPECT_EQ(ear["sub"], "tee:e88UMwkuOE5gKawYftdfBL1CmD7xJVh0tK_mzTnU_cc");
+
+  // A key type without a wrapping algorithm here (OKP) gets neither.
+  attestation::v1::Jwk okp;
+  okp.set_kty("OKP");
+  okp.set_crv("X25519");
+  okp.set_x("xx");
+  ear = a.EarClaims(&okp, "t");
+  EXPECT_FALSE(ear.contains("cnf"));
+  EXPECT_FALSE(ear.contains("sub"));
+  // No key at all: neither.
+  ear = a.EarClaims(nullptr, "t");
+  EXPECT_FALSE(ear.contains("cnf"));
+  EXPECT_FALSE(ear.contains("sub"));
 }
 
 TEST(Appraise, GpuOnlyEvidenceNeedsThePolicysConsent) {

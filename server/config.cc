@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <set>
 #include <utility>
 #include <system_error>
 
@@ -316,6 +317,45 @@ absl::Status ValidateCollateralConfig(const attestation::v1::CollateralConfig& c
   return absl::OkStatus();
 }
 
+namespace {
+
+// token.audiences (AttestRequest.audience -> `aud`): the same rule as
+// token::ValidateAudiences, repeated here so that a bad list is refused at
+// load time with the config's own field names (docs/key-release.md).
+constexpr int kMaxTokenAudiences = 64;
+constexpr size_t kMaxTokenAudienceLength = 256;
+
+absl::Status CheckTokenAudiences(const attestation::v1::TokenConfig& token) {
+  if (token.audiences_size() > kMaxTokenAudiences) {
+    return absl::InvalidArgumentError(absl::StrCat("token.audiences has ",
+                                                   token.audiences_size(),
+                                                   " entries, at most ", kMaxTokenAudiences));
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < token.audiences_size(); ++i) {
+    const std::string& a = token.audiences(i);
+    if (a.empty() || a.size() > kMaxTokenAudienceLength) {
+      return absl::InvalidArgumentError(absl::StrCat("token.audiences[", i, "] is ", a.size(),
+                                                     " characters, must be 1..",
+                                                     kMaxTokenAudienceLength));
+    }
+    for (const char c : a) {
+      if (c < 0x21 || c > 0x7e) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token.audiences[", i,
+                         "] must be printable ASCII without spaces or control characters"));
+      }
+    }
+    if (!seen.insert(a).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token.audiences[", i, "] '", a, "' is listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateServerConfig(const ServerConfig& config) {
   RETURN_IF_ERROR(CheckListen("listen", config.listen()));
   RETURN_IF_ERROR(CheckListen("http_listen", config.http_listen()));
@@ -336,6 +376,7 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("token.algorithm is '", alg, "', must be ES256 or ES384"));
   }
+  RETURN_IF_ERROR(CheckTokenAudiences(config.token()));
   for (int i = 0; i < config.token().keys_size(); ++i) {
     const auto& key = config.token().keys(i);
     if (key.pem_file().empty()) {

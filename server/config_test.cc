@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -179,6 +180,35 @@ TEST(ConfigTest, RejectsBadValues) {
                                "b.yaml", "");
     EXPECT_FALSE(c.ok()) << text;
   }
+}
+
+// token.audiences: what AttestRequest.audience may name (docs/key-release.md).
+TEST(ConfigTest, TokenAudiencesAreValidated) {
+  auto ok = ParseServerConfig(
+      "environment: development\ntoken:\n  audiences: [vault, 'https://kms.example.com/v1']\n",
+      "a.yaml", "");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->token().audiences_size(), 2);
+  EXPECT_EQ(ok->token().audiences(1), "https://kms.example.com/v1");
+
+  const std::string kLong(257, 'a');
+  const std::pair<std::string, std::string> kBad[] = {
+      {"token:\n  audiences: ['']\n", "token.audiences[0] is 0 characters"},
+      {"token:\n  audiences: [vault, vault]\n", "token.audiences[1] 'vault' is listed twice"},
+      {"token:\n  audiences: ['two words']\n", "printable ASCII without spaces"},
+      {"token:\n  audiences: [\"tab\\there\"]\n", "printable ASCII"},
+      {absl::StrCat("token:\n  audiences: [", kLong, "]\n"), "257 characters, must be 1..256"},
+  };
+  for (const auto& [text, want] : kBad) {
+    auto c = ParseServerConfig(absl::StrCat("environment: development\n", text), "b.yaml", "");
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_THAT(c.status().message(), HasSubstr(want)) << text;
+  }
+  std::string many = "token:\n  audiences:\n";
+  for (int i = 0; i < 65; ++i) absl::StrAppend(&many, "    - aud", i, "\n");
+  auto c = ParseServerConfig(absl::StrCat("environment: development\n", many), "m.yaml", "");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr("65 entries, at most 64"));
 }
 
 TEST(ConfigTest, RejectsBadLimits) {

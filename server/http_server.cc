@@ -1454,13 +1454,27 @@ void BoundedHttpServer::Stop() { loop_->Stop(); }
 
 // ---------------------------------------------------------------------------
 
+// OpenID Connect Discovery 1.0 §3 metadata for a token issuer that is not
+// an OpenID Provider (no authorization or token endpoint: tokens come from
+// Attest), shaped like Kubernetes' service-account issuer discovery so that
+// JWT/JWKS gates accept it: Vault JWT auth (oidc_discovery_url: `issuer`
+// must equal that URL exactly), Trustee KBS trusted_jwk_sets (reads
+// `jwks_uri`), GCP workload identity federation (docs/key-release.md).
+// `id_token_signing_alg_values_supported` is exactly what the keys sign
+// with (all keys share token.algorithm); `subject_types_supported` "public":
+// `sub` is the same for every relying party ("tee:" + TEE key thumbprint).
 std::string OpenIdConfigurationJson(const std::string& issuer, const std::string& jwks_uri,
                                     const std::string& signing_algorithm) {
   nlohmann::json j;
   j["issuer"] = issuer;
   j["jwks_uri"] = jwks_uri;
+  j["response_types_supported"] = {"id_token"};
+  j["subject_types_supported"] = {"public"};
   j["id_token_signing_alg_values_supported"] = {signing_algorithm};
-  j["token_endpoint_auth_methods_supported"] = nlohmann::json::array();
+  j["claims_supported"] = {"iss",        "sub",         "aud",         "iat",
+                           "nbf",        "exp",         "jti",         "cnf",
+                           "eat_profile", "eat_nonce",  "ear.status",  "ear.verifier-id",
+                           "submods",    "policy",      "binding",     "reasons"};
   return j.dump();
 }
 

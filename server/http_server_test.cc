@@ -112,7 +112,17 @@ TEST_F(HttpServerTest, OpenIdConfigurationWithUrlIssuer) {
   auto j = nlohmann::json::parse(r->body);
   EXPECT_EQ(j["issuer"], "https://attest.example.com/");
   EXPECT_EQ(j["jwks_uri"], "https://attest.example.com/.well-known/jwks.json");
-  EXPECT_EQ(j["id_token_signing_alg_values_supported"][0], "ES256");
+  // Exactly the algorithm the keys sign with.
+  EXPECT_EQ(j["id_token_signing_alg_values_supported"], nlohmann::json::array({"ES256"}));
+  // The members OpenID Connect Discovery 1.0 §3 requires of every issuer
+  // (docs/key-release.md), and the claims key-release gates read.
+  EXPECT_EQ(j["response_types_supported"], nlohmann::json::array({"id_token"}));
+  EXPECT_EQ(j["subject_types_supported"], nlohmann::json::array({"public"}));
+  for (const char* claim : {"iss", "sub", "aud", "exp", "nbf", "jti", "cnf", "ear.status"}) {
+    EXPECT_NE(std::find(j["claims_supported"].begin(), j["claims_supported"].end(), claim),
+              j["claims_supported"].end())
+        << claim;
+  }
 }
 
 TEST_F(HttpServerTest, OpenIdConfigurationWithPlainIssuerPointsHere) {

@@ -356,6 +356,16 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
   audit->policy_id = PolicyRef(*pol);
   audit->policy_sha256 = pol->sha256_hex;
 
+  // (c') Audience, also before the challenge is consumed. The token's `aud`
+  // comes only from the request and only from the configured list: with no
+  // token.audiences the request must name none (the token has no `aud`, as
+  // before); with some, it must name one of them (so an `aud`-checking gate
+  // never sees a token without one). Anything else is refused loudly.
+  if (absl::Status st = deps_.tokens.CheckAudience(request.audience()); !st.ok()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("attest: ", st.message()));
+  }
+
   // (d) Challenge: authentic, unexpired, first use.
   const Stopwatch nonce_timer;
   const nonce::ChallengeCheck check = deps_.nonces.Consume(request.challenge());
@@ -422,7 +432,8 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
           ? &request.evidence().tee_public_key()
           : nullptr;
   absl::StatusOr<std::string> token =
-      deps_.tokens.Issue(appraisal->EarClaims(tee_key, deps_.tokens.issuer()));
+      deps_.tokens.Issue(appraisal->EarClaims(tee_key, deps_.tokens.issuer()),
+                         request.audience());
   if (deps_.metrics != nullptr) {
     deps_.metrics->ObserveStage(Stage::kToken, token_timer.Elapsed());
   }

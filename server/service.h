@@ -88,8 +88,9 @@ struct ServiceOptions {
 //
 // Order per RPC: the peer's rate limit first (nothing else is done for a
 // throttled peer), then for GetChallenge the global challenge budget, for
-// Attest the size and shape checks, the policy choice, the challenge, and
-// only then the verification.
+// Attest the size and shape checks, the policy choice, the audience (one of
+// token.audiences, or none when that list is empty: TokenIssuer::CheckAudience),
+// the challenge, and only then the verification.
 class AttestationServiceImpl final
     : public attestation::v1::AttestationService::Service {
  public:

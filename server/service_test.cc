@@ -457,6 +457,74 @@ TEST_F(ServiceTest, NamedPolicyIsPermissionDeniedAndKeepsTheChallenge) {
   EXPECT_FALSE(resp.token().empty());
 }
 
+// AttestRequest.audience -> `aud` (docs/key-release.md). Without
+// token.audiences (this fixture) existing clients are unchanged: no audience,
+// no `aud`; naming one is refused. `sub` and cnf.jwk.alg come with cnf.
+TEST_F(ServiceTest, NoConfiguredAudiencesMeansNoAudAndNoneAccepted) {
+  AttestRequest req = Request(NewChallenge());
+  req.set_audience("vault");
+  AttestResponse resp;
+  grpc::Status st = service_->DoAttest(req, "", &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("audience 'vault' is not accepted"));
+  // Refused before the challenge was consumed.
+  req.clear_audience();
+  ASSERT_TRUE(service_->DoAttest(req, "", &resp).ok());
+  auto claims = token::VerifyToken(resp.token(), JwksJson(), clock_.Now(), absl::ZeroDuration());
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_FALSE(claims->contains("aud"));
+  // sub = "tee:" + RFC 7638 thumbprint of the bound TEE key; cnf.jwk.alg.
+  const auto& k = req.evidence().tee_public_key();
+  const Bytes thumb =
+      crypto::JwkThumbprintSha256({k.kty(), k.crv(), k.x(), k.y(), k.n(), k.e()}).value();
+  EXPECT_EQ((*claims)["sub"], absl::StrCat("tee:", Base64UrlEncode(thumb)));
+  EXPECT_EQ((*claims)["cnf"]["jwk"]["alg"], "ECDH-ES+A256KW");
+  EXPECT_EQ((*claims)["cnf"]["jwk"]["x"], k.x());
+}
+
+TEST_F(ServiceTest, ConfiguredAudiencesAreRequiredAndChecked) {
+  attestation::v1::TokenConfig tc;
+  tc.set_issuer("service-test");
+  tc.add_audiences("vault");
+  tc.add_audiences("https://kms.example.com");
+  auto tokens = token::TokenIssuer::Create(tc, clock_, *keys_);
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  ServiceDeps deps{clock_, *nonces_, **tokens, *keys_, *engine_, *policies_, nullptr, nullptr};
+  AttestationServiceImpl service(deps, ServiceOptions{});
+
+  AttestRequest req = Request(NewChallenge());
+  AttestResponse resp;
+  struct Row {
+    const char* audience;
+    const char* message;
+  };
+  for (const Row& r : {Row{"", "audience is required"},
+                       Row{"Vault", "unknown audience 'Vault'"},
+                       Row{"https://kms.example.com/", "unknown audience"}}) {
+    req.set_audience(r.audience);
+    grpc::Status st = service.DoAttest(req, "", &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << r.audience;
+    EXPECT_THAT(st.error_message(), HasSubstr(r.message)) << r.audience;
+  }
+  // None of those consumed the challenge.
+  req.set_audience("https://kms.example.com");
+  ASSERT_TRUE(service.DoAttest(req, "", &resp).ok());
+  token::TokenClaimChecks checks;
+  checks.issuer = "service-test";
+  checks.accept_statuses = {"affirming", "warning"};
+  checks.audience = "https://kms.example.com";
+  auto claims =
+      token::VerifyToken(resp.token(), JwksJson(), clock_.Now(), absl::ZeroDuration(), checks);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ((*claims)["aud"], "https://kms.example.com");
+  checks.audience = "vault";
+  EXPECT_EQ(token::VerifyToken(resp.token(), JwksJson(), clock_.Now(), absl::ZeroDuration(),
+                               checks)
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 TEST_F(ServiceTest, MissingPartsAreInvalidArgument) {
   AttestRequest req = Request(NewChallenge());
   AttestResponse resp;

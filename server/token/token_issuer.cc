@@ -1,8 +1,11 @@
 #include "server/token/token_issuer.h"
 
+#include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
@@ -28,7 +31,45 @@ absl::StatusOr<std::string> DumpJson(const nlohmann::json& value,
   }
 }
 
+// At most 64 characters of a client-chosen value, C-escaped, for messages.
+std::string Quote(std::string_view value) {
+  constexpr size_t kMax = 64;
+  std::string out = absl::CHexEscape(
+      absl::string_view(value.data(), std::min(value.size(), kMax)));
+  if (value.size() > kMax) absl::StrAppend(&out, "...");
+  return out;
+}
+
 }  // namespace
+
+absl::Status ValidateAudiences(const std::vector<std::string>& audiences,
+                               std::string_view field) {
+  if (audiences.size() > kMaxAudiences) {
+    return absl::InvalidArgumentError(absl::StrCat(Av(field), " has ", audiences.size(),
+                                                   " entries, at most ", kMaxAudiences));
+  }
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < audiences.size(); ++i) {
+    const std::string& a = audiences[i];
+    const std::string where = absl::StrCat(Av(field), "[", i, "]");
+    if (a.empty() || a.size() > kMaxAudienceLength) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " is ", a.size(), " characters, must be 1..", kMaxAudienceLength));
+    }
+    for (const char c : a) {
+      if (c < 0x21 || c > 0x7e) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " '", Quote(a),
+                         "' must be printable ASCII without spaces or control characters"));
+      }
+    }
+    if (!seen.insert(a).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " '", a, "' is listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<TokenIssuer>> TokenIssuer::Create(
     const attestation::v1::TokenConfig& config, Clock& clock,
@@ -52,17 +93,45 @@ absl::StatusOr<std::unique_ptr<TokenIssuer>> TokenIssuer::Create(
                                      : absl::Seconds(config.lifetime_seconds());
   std::string issuer =
       config.issuer().empty() ? std::string(kDefaultIssuer) : config.issuer();
-  return std::unique_ptr<TokenIssuer>(
-      new TokenIssuer(lifetime, std::move(issuer), clock, keys));
+  std::vector<std::string> audiences(config.audiences().begin(), config.audiences().end());
+  if (absl::Status st = ValidateAudiences(audiences); !st.ok()) {
+    return Annotate(st, "token issuer");
+  }
+  return std::unique_ptr<TokenIssuer>(new TokenIssuer(
+      lifetime, std::move(issuer), std::move(audiences), clock, keys));
 }
 
-absl::StatusOr<std::string> TokenIssuer::Issue(nlohmann::json claims) const {
+absl::Status TokenIssuer::CheckAudience(std::string_view audience) const {
+  if (audiences_.empty()) {
+    if (audience.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "audience '", Quote(audience),
+        "' is not accepted: this server issues tokens without `aud` (token.audiences is "
+        "empty); send no audience"));
+  }
+  if (audience.empty()) {
+    return absl::InvalidArgumentError(
+        "audience is required: this server issues tokens only for the audiences in its "
+        "token.audiences");
+  }
+  if (std::find(audiences_.begin(), audiences_.end(), audience) == audiences_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown audience '", Quote(audience), "' (not in the server's token.audiences)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> TokenIssuer::Issue(nlohmann::json claims,
+                                               std::string_view audience) const {
   if (claims.is_null()) {
     claims = nlohmann::json::object();
   }
   if (!claims.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "token: claims must be a JSON object, not ", claims.type_name()));
+  }
+  if (absl::Status st = CheckAudience(audience); !st.ok()) {
+    return Annotate(st, "token");
   }
   // Snapshot: a concurrent Rotate() cannot change the key under us.
   const std::shared_ptr<const SigningKey> key = keys_.Current();
@@ -73,6 +142,11 @@ absl::StatusOr<std::string> TokenIssuer::Issue(nlohmann::json claims) const {
   claims["nbf"] = iat;
   claims["exp"] = iat + absl::ToInt64Seconds(lifetime_);
   claims["jti"] = Base64UrlEncode(crypto::RandomBytes(kJtiBytes));
+  if (audience.empty()) {
+    claims.erase("aud");
+  } else {
+    claims["aud"] = std::string(audience);
+  }
 
   const nlohmann::json header = {
       {"alg", std::string(JwsAlgorithmName(key->alg))},

@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -17,6 +19,16 @@ namespace rp::token {
 
 inline constexpr absl::Duration kDefaultTokenLifetime = absl::Seconds(300);
 inline constexpr char kDefaultIssuer[] = "attestation-rp";
+// Bounds on TokenConfig.audiences (docs/key-release.md).
+inline constexpr size_t kMaxAudiences = 64;
+inline constexpr size_t kMaxAudienceLength = 256;
+
+// OK iff `audiences` is a valid TokenConfig.audiences list: at most
+// kMaxAudiences entries, each 1..kMaxAudienceLength printable ASCII
+// characters without spaces (0x21..0x7e), no duplicates. The message names
+// the offending entry as `field`[i].
+absl::Status ValidateAudiences(const std::vector<std::string>& audiences,
+                               std::string_view field = "token.audiences");
 
 // Issues signed tokens with the key manager's current key.
 //
@@ -26,7 +38,8 @@ class TokenIssuer {
  public:
   // `config.algorithm` ("" => ES256) must be the key manager's algorithm;
   // `config.lifetime_seconds` 0 => 300, negative is an error;
-  // `config.issuer` "" => "attestation-rp".
+  // `config.issuer` "" => "attestation-rp"; `config.audiences` must pass
+  // ValidateAudiences.
   static absl::StatusOr<std::unique_ptr<TokenIssuer>> Create(
       const attestation::v1::TokenConfig& config, Clock& clock,
       KeyManager& keys);
@@ -34,26 +47,39 @@ class TokenIssuer {
   TokenIssuer(const TokenIssuer&) = delete;
   TokenIssuer& operator=(const TokenIssuer&) = delete;
 
+  // The rule for a requested audience (AttestRequest.audience): with no
+  // configured audiences it must be empty (the token gets no `aud`); with
+  // some, it must be one of them (so it is required). INVALID_ARGUMENT
+  // otherwise; the message quotes at most 64 characters of it, escaped.
+  absl::Status CheckAudience(std::string_view audience) const;
+
   // Signs `claims` (a JSON object, or null for none). The issuer owns the
   // registered claims iat, nbf (= iat), exp (= iat + lifetime), jti (16
-  // random bytes, base64url) and iss: values for them in `claims` are
-  // replaced. Header: {"alg":"ES256"|"ES384","kid":...,"typ":"JWT"}.
-  // INVALID_ARGUMENT if `claims` is not an object or holds invalid UTF-8.
-  absl::StatusOr<std::string> Issue(nlohmann::json claims) const;
+  // random bytes, base64url), iss and aud: values for them in `claims` are
+  // replaced (aud removed when `audience` is empty). `audience` must pass
+  // CheckAudience; when non-empty it becomes `aud` (a single string).
+  // Header: {"alg":"ES256"|"ES384","kid":...,"typ":"JWT"}.
+  // INVALID_ARGUMENT if `claims` is not an object, holds invalid UTF-8, or
+  // the audience is refused.
+  absl::StatusOr<std::string> Issue(nlohmann::json claims,
+                                    std::string_view audience = {}) const;
 
   absl::Duration lifetime() const { return lifetime_; }
   const std::string& issuer() const { return issuer_; }
+  const std::vector<std::string>& audiences() const { return audiences_; }
 
  private:
-  TokenIssuer(absl::Duration lifetime, std::string issuer, Clock& clock,
-              KeyManager& keys)
+  TokenIssuer(absl::Duration lifetime, std::string issuer,
+              std::vector<std::string> audiences, Clock& clock, KeyManager& keys)
       : lifetime_(lifetime),
         issuer_(std::move(issuer)),
+        audiences_(std::move(audiences)),
         clock_(clock),
         keys_(keys) {}
 
   const absl::Duration lifetime_;
   const std::string issuer_;
+  const std::vector<std::string> audiences_;
   Clock& clock_;
   KeyManager& keys_;
 };

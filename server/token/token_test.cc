@@ -153,6 +153,67 @@ TEST(TokenTest, IssueRejectsBadClaimsAndConfig) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// token.audiences -> AttestRequest.audience -> `aud` (docs/key-release.md).
+TEST(TokenTest, AudienceComesOnlyFromTheConfiguredList) {
+  Env s;
+  // No audiences configured: no aud, whatever the claims say, and a
+  // requested audience is refused (a client cannot invent one).
+  EXPECT_TRUE(s.issuer->CheckAudience("").ok());
+  const json plain =
+      DecodeJson(Split(s.issuer->Issue({{"aud", "smuggled"}}).value())[1]);
+  EXPECT_FALSE(plain.contains("aud"));
+  ExpectRejected(s.issuer->CheckAudience("vault"), absl::StatusCode::kInvalidArgument,
+                 "issues tokens without `aud`");
+  ExpectRejected(s.issuer->Issue(json::object(), "vault").status(),
+                 absl::StatusCode::kInvalidArgument, "send no audience");
+
+  // Audiences configured: one of them is required; it becomes a single
+  // string `aud` and replaces any in the claims.
+  s.config.add_audiences("vault");
+  s.config.add_audiences("https://kms.example.com");
+  auto issuer = TokenIssuer::Create(s.config, s.clock, *s.keys).value();
+  EXPECT_EQ(issuer->audiences(), (std::vector<std::string>{"vault", "https://kms.example.com"}));
+  const std::string jwt = issuer->Issue({{"aud", "smuggled"}}, "https://kms.example.com").value();
+  const json claims = DecodeJson(Split(jwt)[1]);
+  EXPECT_EQ(claims["aud"], "https://kms.example.com");
+  ExpectRejected(issuer->CheckAudience(""), absl::StatusCode::kInvalidArgument,
+                 "audience is required");
+  ExpectRejected(issuer->Issue(json::object()).status(), absl::StatusCode::kInvalidArgument,
+                 "audience is required");
+  ExpectRejected(issuer->CheckAudience("Vault"), absl::StatusCode::kInvalidArgument,
+                 "unknown audience 'Vault'");
+  // A hostile value is escaped and cut in the message.
+  const std::string hostile = std::string("\x01\n") + std::string(200, 'z');
+  const absl::Status st = issuer->CheckAudience(hostile);
+  ExpectRejected(st, absl::StatusCode::kInvalidArgument, "unknown audience '\\x01\\n");
+  EXPECT_LT(st.message().size(), 200u) << st.message();
+}
+
+TEST(TokenTest, AudienceListIsValidated) {
+  EXPECT_TRUE(ValidateAudiences({}).ok());
+  EXPECT_TRUE(ValidateAudiences({"vault", "https://kms.example.com/x?y=1"}).ok());
+  ExpectRejected(ValidateAudiences({""}), absl::StatusCode::kInvalidArgument,
+                 "token.audiences[0] is 0 characters");
+  ExpectRejected(ValidateAudiences({"a", "b", "a"}), absl::StatusCode::kInvalidArgument,
+                 "token.audiences[2] 'a' is listed twice");
+  ExpectRejected(ValidateAudiences({"has space"}), absl::StatusCode::kInvalidArgument,
+                 "printable ASCII");
+  ExpectRejected(ValidateAudiences({"caf\xc3\xa9"}), absl::StatusCode::kInvalidArgument,
+                 "printable ASCII");
+  ExpectRejected(ValidateAudiences({std::string(kMaxAudienceLength + 1, 'a')}),
+                 absl::StatusCode::kInvalidArgument, "must be 1..256");
+  std::vector<std::string> many;
+  for (size_t i = 0; i <= kMaxAudiences; ++i) many.push_back(absl::StrCat("a", i));
+  ExpectRejected(ValidateAudiences(many), absl::StatusCode::kInvalidArgument, "at most 64");
+  // The issuer refuses a bad list too (tests and tools build TokenConfig
+  // without the config loader).
+  Env s;
+  s.config.add_audiences("dup");
+  s.config.add_audiences("dup");
+  ExpectRejected(TokenIssuer::Create(s.config, s.clock, *s.keys).status(),
+                 absl::StatusCode::kInvalidArgument, "listed twice");
+}
+
 TEST(TokenTest, HeaderKidIsRfc7638Thumbprint) {
   Env s("ES384");
   const std::string jwt = s.issuer->Issue(json::object()).value();
@@ -583,12 +644,19 @@ TEST(TokenClaimChecksTest, AudienceRules) {
   const json jwks = s.Jwks();
   json claims = EarClaims("affirming");
   const std::string no_aud = s.issuer->Issue(claims).value();
-  claims["aud"] = "kms-a";
-  const std::string aud_a = s.issuer->Issue(claims).value();
+  // The issuer owns `aud` (only from its configured list), so tokens with
+  // an audience list or a malformed aud are signed by hand.
+  s.config.add_audiences("kms-a");
+  const std::string aud_a =
+      TokenIssuer::Create(s.config, s.clock, *s.keys).value()->Issue(claims, "kms-a").value();
+  const SigningKey& key = *s.keys->Current();
+  const json header = {{"alg", "ES256"}, {"typ", "JWT"}, {"kid", key.kid}};
+  claims["iss"] = kDefaultIssuer;
+  claims["exp"] = absl::ToUnixSeconds(kT0) + 60;
   claims["aud"] = json::array({"kms-b", "kms-a"});
-  const std::string aud_list = s.issuer->Issue(claims).value();
+  const std::string aud_list = SignRaw(key.key.get(), header, claims, false);
   claims["aud"] = 7;
-  const std::string aud_bad = s.issuer->Issue(claims).value();
+  const std::string aud_bad = SignRaw(key.key.get(), header, claims, false);
 
   TokenClaimChecks want_a = Checks();
   want_a.audience = "kms-a";

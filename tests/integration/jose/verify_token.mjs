@@ -3,7 +3,7 @@
 // of our C++ verifier.
 //
 //   node verify_token.mjs --token T (--jwks-file F | --jwks-url URL)
-//                         [--current-date RFC3339] [--issuer ISS]
+//                         [--current-date RFC3339] [--issuer ISS] [--audience AUD]
 //
 // --token takes the compact JWT itself, or @path to read it from a file.
 // On success prints {"protectedHeader":..., "payload":...} as JSON on stdout
@@ -17,7 +17,7 @@ function usage(message) {
   process.stderr.write(
     `verify_token: ${message}\n` +
       'usage: node verify_token.mjs --token T (--jwks-file F | --jwks-url URL) ' +
-      '[--current-date RFC3339] [--issuer ISS]\n',
+      '[--current-date RFC3339] [--issuer ISS] [--audience AUD]\n',
   );
   process.exit(2);
 }
@@ -31,6 +31,7 @@ try {
       'jwks-url': { type: 'string' },
       'current-date': { type: 'string' },
       issuer: { type: 'string' },
+      audience: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -68,6 +69,7 @@ if (values['current-date']) {
   options.currentDate = date;
 }
 if (values.issuer) options.issuer = values.issuer;
+if (values.audience) options.audience = values.audience;
 
 try {
   const { payload, protectedHeader } = await jwtVerify(token, jwks, options);

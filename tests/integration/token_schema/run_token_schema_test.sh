@@ -73,6 +73,7 @@ http_listen: 127.0.0.1:1
 metrics_listen: 127.0.0.1:1
 token:
   issuer: attestation-rp-schema-test
+  audiences: [schema-test]   # the token then carries aud (docs/key-release.md)
 policy_file: $ROOT/deploy/policies/demo.yaml
 collateral_dir: $WORK/sim/collateral
 simulation:
@@ -98,7 +99,8 @@ YAML
   # Exit 1 (contraindicated) still yields a token, which must validate too.
   rc=0
   "$ATTESTCTL" attest --server "$SERVER" --evidence "$WORK/bundle.json" \
-    --challenge "$WORK/challenge.json" --token-out "$WORK/token.jwt" >"$WORK/attest.out" || rc=$?
+    --challenge "$WORK/challenge.json" --audience schema-test \
+    --token-out "$WORK/token.jwt" >"$WORK/attest.out" || rc=$?
   [[ $rc -le 1 && -s "$WORK/token.jwt" ]] ||
     die "attestctl attest (exit $rc) issued no token: $(cat "$WORK/attest.out")"
   echo "real token issued by $(basename "$SERVER_BIN") (attest exit $rc)"

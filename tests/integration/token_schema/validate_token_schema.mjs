@@ -110,6 +110,19 @@ const mutations = [
   ["collateral next_update not a time", (p) => (p.submods.cpu0.collateral[0].next_update = "soon")],
   ["collateral sha256 too short", (p) => (p.submods.gpu0.collateral[0].sha256 = "abcd")],
   ["EC cnf without y", (p) => delete p.cnf.jwk.y],
+  // Key-release claims (docs/key-release.md).
+  ["cnf without alg", (p) => delete p.cnf.jwk.alg],
+  ["cnf alg RSA1_5", (p) => (p.cnf.jwk.alg = "RSA1_5")],
+  ["EC cnf with the RSA alg", (p) => (p.cnf.jwk.alg = "RSA-OAEP-256")],
+  ["EC cnf with an extra n", (p) => (p.cnf.jwk.n = "AQAB")],
+  ["OKP cnf", (p) => (p.cnf.jwk = { kty: "OKP", crv: "X25519", x: "abc", alg: "ECDH-ES+A256KW" })],
+  ["sub without cnf", (p) => delete p.cnf],
+  ["cnf without sub", (p) => delete p.sub],
+  ["sub without the tee: prefix", (p) => (p.sub = p.sub.slice(4))],
+  ["sub thumbprint too short", (p) => (p.sub = p.sub.slice(0, -1))],
+  ["aud as an array", (p) => (p.aud = [p.aud])],
+  ["aud empty", (p) => (p.aud = "")],
+  ["aud with a space", (p) => (p.aud = "my kms")],
 ];
 for (const [name, mutate] of mutations) {
   const copy = structuredClone(payload);
