@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -50,12 +51,12 @@ sev_snp: {require_revocation_check: false}
 release_rules:
   - name: kms/model-key
     all_of:
-      - {claim: ear.status, op: in, values: [affirming, warning]}
-      - {claim: submods.cpu0.claims.vmpl, op: le, value: "0"}
-      - {claim: policy.id, op: eq, value: rp-test}
+      - {claim: /ear.status, op: in, values: [affirming, warning]}
+      - {claim: /submods/cpu0/claims/vmpl, op: le, value: "0"}
+      - {claim: /policy/id, op: eq, value: rp-test}
   - name: k8s/admission
     all_of:
-      - {claim: submods.gpu0.ear.status, op: eq, value: affirming}
+      - {claim: /submods/gpu0/ear.status, op: eq, value: affirming}
 )yaml";
 
 // A device as the SEV-SNP verifier would emit it.
@@ -111,8 +112,15 @@ TEST_F(PolicyCmdTest, CheckPrintsThePreciseError) {
     const char* error;  // after "<file>: "
   };
   const Case cases[] = {
-      {"id: x\nrelease_rules:\n  - {name: r, all_of: [{claim: a, op: gt, value: '1'}]}\n",
+      {"id: x\nrelease_rules:\n  - {name: r, all_of: [{claim: /a, op: gt, value: '1'}]}\n",
        "release_rules[0].all_of[0].op: 'gt' is not eq | ne | in | ge | le | matches | exists"},
+      // Dotted claim paths are refused with the pointer to write.
+      {"id: x\nrelease_rules:\n  - {name: r, all_of: [{claim: submods.gpu0.ear.status, op: "
+       "exists}]}\n",
+       "release_rules[0].all_of[0].claim: 'submods.gpu0.ear.status' is not a JSON Pointer (RFC "
+       "6901); dotted paths are ambiguous and no longer accepted: write '/submods/gpu0/ear.status'"},
+      {"id: x\nrelease_rules:\n  - {name: r, all_of: [{count: 'gpu*', op: ge, value: '7.5'}]}\n",
+       "release_rules[0].all_of[0].value: '7.5' is not an integer 0..64 (a number of submods)"},
       {"id: x\nnvidia: {mode: full}\n", "nvidia.mode: 'full' is not cc | ppcie | any"},
       {"id: x\nrelease_rules:\n  - {name: r}\n",
        "release_rules[0]: needs at least one all_of or any_of condition (an empty rule would "
@@ -162,9 +170,89 @@ TEST_F(PolicyCmdTest, EvalResultJson) {
   EXPECT_EQ(out.str(),
             "allowed kms/model-key\n"
             "denied  k8s/admission\n"
-            "  - all_of[0]: submods.gpu0.ear.status is missing\n"
+            "  - all_of[0]: /submods/gpu0/ear.status is missing\n"
             "2 rule(s) in rp-test@7: 1 allowed, 1 denied\n");
   EXPECT_THAT(err.str(), HasSubstr("is a verification result"));
+}
+
+// A policy that tolerates a RIM mismatch as a warning (so one bad GPU leaves
+// the node a warning, not contraindicated), with a key rule in the old
+// gpu0-only shape and one that quantifies over every GPU.
+constexpr char kGpuPolicy[] = R"yaml(id: rp-gpus
+version: "2"
+sev_snp: {require_revocation_check: false}
+nvidia: {allow_rim_mismatch: true}
+release_rules:
+  - name: kms/gpu0-only
+    all_of:
+      - {claim: /ear.status, op: in, values: [affirming, warning]}
+      - {claim: /submods/gpu0/claims/measurements_match, op: eq, value: "true"}
+      - {claim: /submods/gpu0/claims/cc_mode, op: eq, value: cc}
+  - name: kms/model-key
+    all_of:
+      - {claim: /ear.status, op: in, values: [affirming, warning]}
+      - {count: "gpu*", op: ge, value: "8"}
+      - {every: "gpu*", claim: /claims/measurements_match, op: eq, value: "true"}
+      - {every: "gpu*", claim: /claims/cc_mode, op: eq, value: cc}
+      - {every: "gpu*", claim: /claims/driver_version, op: ge, value: "550.54.14"}
+)yaml";
+
+// A GPU as the NVIDIA verifier would emit it (authentic evidence).
+core::DeviceResult GpuDevice(int index, bool measurements_match) {
+  core::DeviceResult d;
+  d.tee = "nvidia-gpu";
+  d.name = absl::StrCat("gpu", index);
+  d.claims = {{"arch", "HOPPER"},
+              {"cc_mode", "cc"},
+              {"device_class", "gpu"},
+              {"driver_version", "550.90.07"},
+              {"vbios_version", "96.00.9F.00.01"},
+              {"measurements_match", measurements_match}};
+  d.Pass("nvidia.report_signature", core::Component::kHardware);
+  d.evidence_authentic = true;
+  return d;
+}
+
+policy::Appraisal GpuNodeAppraisal(int gpus, int bad_gpu) {
+  auto lp = policy::ParsePolicy(kGpuPolicy, "test");
+  EXPECT_TRUE(lp.ok()) << lp.status();
+  core::Check binding{"binding", core::CheckStatus::kPass, "OK", "",
+                      core::Component::kInstanceIdentity};
+  std::vector<core::DeviceResult> devices = {SnpDevice()};
+  for (int i = 0; i < gpus; ++i) devices.push_back(GpuDevice(i, i != bad_gpu));
+  policy::Appraisal a = policy::AppraiseAll(*lp, "attest-v1", devices, {binding});
+  a.nonce = Bytes(32, 0x5a);
+  return a;
+}
+
+// The issue's case through `attestctl policy eval` on a saved result: 8 GPUs,
+// gpu0 fine, gpu5's measurements do not match. The gpu0-only rule lets the
+// key out; the every-GPU rule denies and names gpu5.
+TEST_F(PolicyCmdTest, EvalEightGpusOneBad) {
+  const std::string pol = Write("gpus.yaml", kGpuPolicy);
+  const nlohmann::json result = GpuNodeAppraisal(8, /*bad_gpu=*/5).ToJson();
+  ASSERT_EQ(result["verdict"], "warning") << result.dump(2);
+  const std::string file = Write("result.json", result.dump(2));
+  std::ostringstream out, err;
+  EXPECT_EQ(RunPolicyEval(pol, file, out, err), kPolicyDenied) << err.str();
+  EXPECT_EQ(out.str(),
+            "allowed kms/gpu0-only\n"
+            "denied  kms/model-key\n"
+            "  - all_of[2]: every gpu* (1 of 8 failed): /submods/gpu5/claims/measurements_match "
+            "is 'false', not eq 'true'\n"
+            "2 rule(s) in rp-gpus@2: 1 allowed, 1 denied\n");
+
+  // All 8 good: both allow.
+  const std::string good = Write("good.json", GpuNodeAppraisal(8, -1).ToJson().dump());
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RunPolicyEval(pol, good, out2, err2), kPolicyOk) << out2.str() << err2.str();
+
+  // 7 GPUs, all good: the count denies.
+  const std::string seven = Write("seven.json", GpuNodeAppraisal(7, -1).ToJson().dump());
+  std::ostringstream out3, err3;
+  EXPECT_EQ(RunPolicyEval(pol, seven, out3, err3), kPolicyDenied);
+  EXPECT_THAT(out3.str(), HasSubstr("denied  kms/model-key\n"
+                                    "  - all_of[1]: count gpu* '7' is not ge '8'\n"));
 }
 
 TEST_F(PolicyCmdTest, EvalTokenClaimsAllAllowed) {
@@ -191,7 +279,7 @@ TEST_F(PolicyCmdTest, EvalUnverifiedJwt) {
   const std::string file = Write("token.jwt", jwt + "\n");
   std::ostringstream out, err;
   EXPECT_EQ(RunPolicyEval(pol, file, out, err), kPolicyDenied);
-  EXPECT_THAT(out.str(), HasSubstr("denied  kms/model-key\n  - all_of[0]: ear.status "
+  EXPECT_THAT(out.str(), HasSubstr("denied  kms/model-key\n  - all_of[0]: /ear.status "
                                    "'contraindicated' is not in [affirming, warning]\n"));
   EXPECT_THAT(err.str(), HasSubstr("signature was NOT verified"));
 }

@@ -12,7 +12,9 @@
 #include <system_error>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace rp::policy {
@@ -21,15 +23,17 @@ namespace {
 using attestation::v1::Condition;
 using attestation::v1::ReleaseRule;
 
-// Deeper paths than this are refused at validation; keeps the longest-name
-// lookup in ResolveClaimPath at most kMaxPathSegments^2 map lookups.
+// Deeper pointers than this are refused at validation (and never resolve).
 constexpr size_t kMaxPathSegments = 32;
+// Device failures spelled out in one `every` failure line; the rest counted.
+constexpr size_t kMaxShownDeviceFailures = 8;
 constexpr size_t kMaxRuleNameLength = 128;
 constexpr size_t kMaxVersionComponents = 8;
 constexpr size_t kMaxVersionComponentDigits = 16;
 constexpr size_t kMaxShownText = 120;
 
 constexpr char kOps[] = "eq | ne | in | ge | le | matches | exists";
+constexpr char kCountOps[] = "eq | ne | in | ge | le";
 
 // libstdc++'s default regex executor backtracks: a pattern such as (a+)+b
 // takes exponential time in the length of the text, and claim texts come
@@ -74,8 +78,6 @@ bool IsNameChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == ':' || c == '/' || c == '@' || c == '-';
 }
-
-bool IsSegmentChar(char c) { return c != '.' && IsNameChar(c); }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -215,90 +217,454 @@ Ordering OrderClaim(const nlohmann::json& claim, const std::string& value) {
                                      "' are not both numbers or both dotted versions")};
 }
 
-// Evaluates one condition; nullopt when it holds, else the failure text.
-std::optional<std::string> CheckCondition(const Condition& c, const nlohmann::json& claims) {
-  const nlohmann::json* found = ResolveClaimPath(claims, c.claim());
+// ---- JSON Pointers (RFC 6901) ----
+
+// Parses `p` into its unescaped reference tokens, or says what is wrong
+// (offsets are 0-based byte offsets into `p`). Stricter than RFC 6901 in
+// two ways that only refuse typos: an empty reference token ("//", a
+// trailing '/') and characters outside printable ASCII are errors.
+absl::StatusOr<std::vector<std::string>> ParsePointer(std::string_view p) {
+  if (p.empty() || p.front() != '/') {
+    return absl::InvalidArgumentError("a JSON Pointer starts with '/'");
+  }
+  if (p.size() > kMaxClaimPathLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("longer than ", kMaxClaimPathLength, " characters (", p.size(), ")"));
+  }
+  std::vector<std::string> tokens;
+  std::string cur;
+  for (size_t i = 1; i <= p.size(); ++i) {
+    if (i == p.size() || p[i] == '/') {
+      if (cur.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "empty reference token at offset ", i, " ('//' or a trailing '/')"));
+      }
+      if (tokens.size() == kMaxPathSegments) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("more than ", kMaxPathSegments, " reference tokens"));
+      }
+      tokens.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    const char c = p[i];
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("character 0x%02x at offset %d is not printable ASCII",
+                          static_cast<unsigned int>(static_cast<unsigned char>(c)), i));
+    }
+    if (c == '~') {
+      if (i + 1 >= p.size() || (p[i + 1] != '0' && p[i + 1] != '1')) {
+        const std::string got = i + 1 < p.size() ? std::string(p.substr(i, 2)) : "~";
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad escape '", got, "' at offset ", i,
+                         " (RFC 6901: ~0 is '~', ~1 is '/')"));
+      }
+      cur.push_back(p[i + 1] == '0' ? '~' : '/');
+      ++i;
+      continue;
+    }
+    cur.push_back(c);
+  }
+  return tokens;
+}
+
+// A member name as a reference token: '~' -> "~0", '/' -> "~1".
+std::string EscapeToken(std::string_view t) {
+  std::string out;
+  out.reserve(t.size());
+  for (char c : t) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The pointer a dotted path of earlier versions meant, for the validation
+// error only (never applied): "ear.<x>" is the token's only family of
+// member names with a dot.
+std::string DottedToPointer(std::string_view dotted) {
+  const std::vector<std::string_view> seg = SplitDots(dotted);
+  std::string out;
+  for (size_t i = 0; i < seg.size(); ++i) {
+    if (seg[i] == "ear" && i + 1 < seg.size()) {
+      absl::StrAppend(&out, "/", EscapeToken(absl::StrCat("ear.", std::string(seg[i + 1]))));
+      ++i;
+    } else {
+      absl::StrAppend(&out, "/", EscapeToken(seg[i]));
+    }
+  }
+  return out;
+}
+
+// ---- Device quantifiers ----
+
+bool IsGlobChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || IsDigit(c) || c == '.' || c == '_' ||
+         c == '-' || c == '*' || c == '?';
+}
+
+// Name order with digit runs compared as numbers: gpu2 before gpu10 (so the
+// devices a failure line shows, and the order budgets are spent in, follow
+// the device numbering).
+bool NaturalLess(std::string_view a, std::string_view b) {
+  size_t i = 0;
+  size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (IsDigit(a[i]) && IsDigit(b[j])) {
+      size_t ie = i;
+      size_t je = j;
+      while (ie < a.size() && IsDigit(a[ie])) ++ie;
+      while (je < b.size() && IsDigit(b[je])) ++je;
+      size_t is = i;
+      size_t js = j;
+      while (is + 1 < ie && a[is] == '0') ++is;  // leading zeros
+      while (js + 1 < je && b[js] == '0') ++js;
+      const std::string_view da = a.substr(is, ie - is);
+      const std::string_view db = b.substr(js, je - js);
+      if (da.size() != db.size()) return da.size() < db.size();
+      if (da != db) return da < db;
+      i = ie;
+      j = je;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  if ((a.size() - i) != (b.size() - j)) return (a.size() - i) < (b.size() - j);
+  return a < b;  // e.g. "gpu01" vs "gpu1": any fixed order
+}
+
+// The submods whose names match a glob, in natural name order.
+struct Selection {
+  std::vector<std::pair<std::string, const nlohmann::json*>> devices;
+  std::string error;  // non-empty: the quantifier cannot be evaluated (it fails)
+};
+
+Selection SelectSubmods(const nlohmann::json& claims, const std::string& glob) {
+  Selection out;
+  const nlohmann::json* submods = nullptr;
+  if (claims.is_object()) {
+    auto it = claims.find("submods");
+    if (it != claims.end()) submods = &*it;
+  }
+  if (submods == nullptr || submods->is_null()) {
+    out.error = "/submods is missing";
+  } else if (!submods->is_object()) {
+    out.error = absl::StrCat("/submods is not an object (", submods->type_name(), ")");
+  } else if (submods->size() > kMaxQuantifiedSubmods) {
+    out.error = absl::StrCat("/submods has ", submods->size(), " members, more than ",
+                             kMaxQuantifiedSubmods, "; not evaluated");
+  } else {
+    for (auto it = submods->begin(); it != submods->end(); ++it) {
+      if (SubmodGlobMatches(glob, it.key())) out.devices.emplace_back(it.key(), &it.value());
+    }
+    std::stable_sort(out.devices.begin(), out.devices.end(),
+                     [](const auto& a, const auto& b) { return NaturalLess(a.first, b.first); });
+  }
+  return out;
+}
+
+// "0".."64" without sign or leading zeros.
+bool IsSubmodCount(std::string_view s) {
+  if (s.empty() || s.size() > 2 || (s.size() == 2 && s[0] == '0')) return false;
+  for (char c : s) {
+    if (!IsDigit(c)) return false;
+  }
+  size_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v <= kMaxQuantifiedSubmods;
+}
+
+bool IsCountOp(const std::string& op) {
+  return op == "eq" || op == "ne" || op == "in" || op == "ge" || op == "le";
+}
+
+// ---- Evaluation ----
+
+// Work shared by the conditions of one rule evaluation.
+struct EvalBudget {
+  size_t match_bytes_left = kMaxMatchBytesPerRule;
+};
+
+// A condition's regex, compiled once per evaluation of the condition (an
+// `every` applies it to each device).
+struct Matcher {
+  std::optional<std::regex> re;
+  std::string error;
+};
+
+Matcher CompileMatcher(const std::string& pattern) {
+  Matcher m;
+  try {
+    m.re.emplace(pattern, kRegexFlags);
+  } catch (const std::regex_error& e) {
+    m.error = e.what();
+  }
+  return m;
+}
+
+// Applies c's op (and value / values) to `found`, the claim shown as `shown`
+// in messages (nullptr when missing). nullopt when it holds, else the
+// failure text.
+std::optional<std::string> CheckValue(const Condition& c, const nlohmann::json* found,
+                                      const std::string& shown, const Matcher& matcher,
+                                      EvalBudget& budget) {
   const bool present = found != nullptr && !found->is_null();
   const std::string& op = c.op();
   if (op == "exists") {
     const bool want = c.value() != "false";
     if (present == want) return std::nullopt;
-    return want ? absl::StrCat(c.claim(), " is missing")
-                : absl::StrCat(c.claim(), " exists (exists: false)");
+    return want ? absl::StrCat(shown, " is missing")
+                : absl::StrCat(shown, " exists (exists: false)");
   }
-  if (!present) return absl::StrCat(c.claim(), " is missing");
+  if (!present) return absl::StrCat(shown, " is missing");
   const nlohmann::json& claim = *found;
   if (!IsScalar(claim)) {
-    return absl::StrCat(c.claim(), " is an ", claim.type_name(), ", not a scalar (op ", op, ")");
+    return absl::StrCat(shown, " is an ", claim.type_name(), ", not a scalar (op ", op, ")");
   }
   const std::string text = TextOf(claim);
   if (op == "eq") {
     if (text == c.value()) return std::nullopt;
-    return absl::StrCat(c.claim(), " is '", Shown(text), "', not eq '", Shown(c.value()), "'");
+    return absl::StrCat(shown, " is '", Shown(text), "', not eq '", Shown(c.value()), "'");
   }
   if (op == "ne") {
     if (text != c.value()) return std::nullopt;
-    return absl::StrCat(c.claim(), " is '", Shown(text), "' (op ne)");
+    return absl::StrCat(shown, " is '", Shown(text), "' (op ne)");
   }
   if (op == "in") {
     for (const std::string& v : c.values()) {
       if (text == v) return std::nullopt;
     }
-    return absl::StrCat(c.claim(), " '", Shown(text), "' is not in [",
+    return absl::StrCat(shown, " '", Shown(text), "' is not in [",
                         absl::StrJoin(c.values(), ", "), "]");
   }
   if (op == "ge" || op == "le") {
     Ordering o = OrderClaim(claim, c.value());
-    if (!o.cmp.has_value()) return absl::StrCat(c.claim(), " ", o.why_not, " (op ", op, ")");
+    if (!o.cmp.has_value()) return absl::StrCat(shown, " ", o.why_not, " (op ", op, ")");
     const bool holds = op == "ge" ? *o.cmp >= 0 : *o.cmp <= 0;
     if (holds) return std::nullopt;
-    return absl::StrCat(c.claim(), " '", Shown(text), "' is not ", op, " '", Shown(c.value()), "'");
+    return absl::StrCat(shown, " '", Shown(text), "' is not ", op, " '", Shown(c.value()), "'");
   }
   if (op == "matches") {
     if (text.size() > kMaxMatchTextBytes) {
-      return absl::StrCat(c.claim(), " is longer than ", kMaxMatchTextBytes,
-                          " bytes; not matched");
+      return absl::StrCat(shown, " is longer than ", kMaxMatchTextBytes, " bytes; not matched");
+    }
+    if (text.size() > budget.match_bytes_left) {
+      return absl::StrCat(shown, ": the rule's budget of ", kMaxMatchBytesPerRule,
+                          " claim bytes for regexes is spent; not matched");
+    }
+    budget.match_bytes_left -= text.size();
+    if (!matcher.re.has_value()) {
+      return absl::StrCat(shown, ": regex /", c.value(), "/ failed: ", matcher.error);
     }
     try {
-      const std::regex re(c.value(), kRegexFlags);
-      if (std::regex_match(text, re)) return std::nullopt;
+      if (std::regex_match(text, *matcher.re)) return std::nullopt;
     } catch (const std::regex_error& e) {
-      return absl::StrCat(c.claim(), ": regex /", c.value(), "/ failed: ", e.what());
+      return absl::StrCat(shown, ": regex /", c.value(), "/ failed: ", e.what());
     }
-    return absl::StrCat(c.claim(), " '", Shown(text), "' does not match /", c.value(), "/");
+    return absl::StrCat(shown, " '", Shown(text), "' does not match /", c.value(), "/");
   }
-  return absl::StrCat(c.claim(), ": unknown op '", op, "'");
+  return absl::StrCat(shown, ": unknown op '", op, "'");
 }
 
-absl::Status ValidateClaimPath(const std::string& origin, const std::string& at,
-                               const std::string& claim) {
-  if (claim.empty()) return Invalid(origin, at, "required");
+// What makes `c` unevaluable (validation refuses it); checked again at
+// evaluation so that an unvalidated condition fails instead of, say, an
+// unparsable pointer resolving to "missing" and satisfying exists: false.
+std::optional<std::string> Unevaluable(const Condition& c) {
+  if (!c.every().empty() && !c.count().empty()) return "every and count together";
+  if (!c.count().empty()) {
+    if (!c.claim().empty()) return absl::StrCat("count ", c.count(), " with a claim");
+    if (!IsCountOp(c.op())) return absl::StrCat("count ", c.count(), " with op '", c.op(), "'");
+    if (c.op() == "in") {
+      for (const std::string& v : c.values()) {
+        if (!IsSubmodCount(v)) return absl::StrCat("count ", c.count(), " with value '", v, "'");
+      }
+    } else if (!IsSubmodCount(c.value())) {
+      return absl::StrCat("count ", c.count(), " with value '", Shown(c.value()), "'");
+    }
+    return std::nullopt;
+  }
+  if (auto tokens = ParsePointer(c.claim()); !tokens.ok()) {
+    return absl::StrCat("'", Shown(c.claim()), "' is not a valid JSON Pointer: ",
+                        tokens.status().message());
+  }
+  return std::nullopt;
+}
+
+// Evaluates one condition; nullopt when it holds, else the failure text.
+std::optional<std::string> CheckCondition(const Condition& c, const nlohmann::json& claims,
+                                          EvalBudget& budget) {
+  if (auto why = Unevaluable(c); why.has_value()) {
+    return absl::StrCat("invalid condition (", *why, ")");
+  }
+  if (!c.count().empty()) {
+    const std::string shown = absl::StrCat("count ", c.count());
+    Selection sel = SelectSubmods(claims, c.count());
+    if (!sel.error.empty()) return absl::StrCat(shown, ": ", sel.error);
+    const nlohmann::json n = static_cast<uint64_t>(sel.devices.size());
+    return CheckValue(c, &n, shown, Matcher{}, budget);
+  }
+  const Matcher matcher = c.op() == "matches" ? CompileMatcher(c.value()) : Matcher{};
+  if (c.every().empty()) {
+    return CheckValue(c, ResolveClaimPath(claims, c.claim()), c.claim(), matcher, budget);
+  }
+  const std::string head = absl::StrCat("every ", c.every());
+  Selection sel = SelectSubmods(claims, c.every());
+  if (!sel.error.empty()) return absl::StrCat(head, ": ", sel.error);
+  if (sel.devices.empty()) {
+    if (c.allow_empty()) return std::nullopt;
+    return absl::StrCat(head,
+                        ": no submod matches (every over no device fails; allow_empty: true "
+                        "accepts that)");
+  }
+  std::vector<std::string> shown_failures;
+  size_t failed = 0;
+  for (const auto& [name, device] : sel.devices) {
+    const std::string shown = absl::StrCat("/submods/", EscapeToken(name), c.claim());
+    if (auto why = CheckValue(c, ResolveClaimPath(*device, c.claim()), shown, matcher, budget);
+        why.has_value()) {
+      ++failed;
+      if (shown_failures.size() < kMaxShownDeviceFailures) shown_failures.push_back(*why);
+    }
+  }
+  if (failed == 0) return std::nullopt;
+  std::string out = absl::StrCat(head, " (", failed, " of ", sel.devices.size(),
+                                 " failed): ", absl::StrJoin(shown_failures, "; "));
+  if (failed > shown_failures.size()) {
+    absl::StrAppend(&out, "; ... and ", failed - shown_failures.size(), " more");
+  }
+  return out;
+}
+
+// ---- Validation ----
+
+absl::Status ValidateClaimPointer(const std::string& origin, const std::string& at,
+                                  const std::string& claim, bool relative) {
+  if (claim.empty()) {
+    return Invalid(origin, at,
+                   relative ? "required (with every: a JSON Pointer relative to each matching "
+                              "submod, e.g. /claims/measurements_match)"
+                            : "required");
+  }
   if (claim.size() > kMaxClaimPathLength) {
     return Invalid(origin, at,
                    absl::StrCat("longer than ", kMaxClaimPathLength, " characters (",
                                 claim.size(), ")"));
   }
-  const std::vector<std::string_view> segments = SplitDots(claim);
-  if (segments.size() > kMaxPathSegments) {
-    return Invalid(origin, at, absl::StrCat("more than ", kMaxPathSegments, " segments"));
+  if (claim.front() != '/') {
+    return Invalid(origin, at,
+                   absl::StrCat("'", claim,
+                                "' is not a JSON Pointer (RFC 6901); dotted paths are ambiguous "
+                                "and no longer accepted: write '",
+                                DottedToPointer(claim), "'"));
   }
-  for (std::string_view s : segments) {
-    if (s.empty()) {
-      return Invalid(origin, at, absl::StrCat("'", claim, "' has an empty segment"));
+  absl::StatusOr<std::vector<std::string>> tokens = ParsePointer(claim);
+  if (!tokens.ok()) {
+    return Invalid(origin, at, absl::StrCat("'", claim, "': ", tokens.status().message()));
+  }
+  if (relative && tokens->front() == "submods") {
+    return Invalid(origin, at,
+                   absl::StrCat("'", claim,
+                                "': with every, the pointer is relative to each matching submod "
+                                "(e.g. /claims/measurements_match, /ear.status)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGlob(const std::string& origin, const std::string& at,
+                          const std::string& glob) {
+  if (glob.size() > kMaxGlobLength) {
+    return Invalid(origin, at,
+                   absl::StrCat("glob longer than ", kMaxGlobLength, " characters"));
+  }
+  for (char c : glob) {
+    if (!IsGlobChar(c)) {
+      return Invalid(origin, at,
+                     absl::StrCat("'", Shown(glob),
+                                  "' is not a submod glob: [A-Za-z0-9._-] match themselves, '*' "
+                                  "any run, '?' one character"));
     }
-    for (char ch : s) {
-      if (!IsSegmentChar(ch)) {
-        return Invalid(origin, at,
-                       absl::StrCat("'", claim, "': segments are [A-Za-z0-9_:/@-], separated by '.'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCountCondition(const std::string& origin, const std::string& at,
+                                    const Condition& c) {
+  if (auto st = ValidateGlob(origin, absl::StrCat(at, ".count"), c.count()); !st.ok()) return st;
+  if (!c.claim().empty()) {
+    return Invalid(origin, absl::StrCat(at, ".claim"),
+                   absl::StrCat("count takes no claim: it counts the submods whose names match '",
+                                c.count(), "' (use every to test each one's claims)"));
+  }
+  const std::string& op = c.op();
+  if (op.empty()) {
+    return Invalid(origin, absl::StrCat(at, ".op"), absl::StrCat("required: ", kCountOps));
+  }
+  if (!IsCountOp(op)) {
+    return Invalid(origin, absl::StrCat(at, ".op"),
+                   absl::StrCat("'", op, "' is not ", kCountOps,
+                                " (count compares a number of submods)"));
+  }
+  const std::string what = absl::StrCat("is not an integer 0..", kMaxQuantifiedSubmods,
+                                        " (a number of submods)");
+  if (op == "in") {
+    if (!c.value().empty()) {
+      return Invalid(origin, absl::StrCat(at, ".value"),
+                     "op in takes `values` (a list), not `value`");
+    }
+    if (c.values().empty()) {
+      return Invalid(origin, absl::StrCat(at, ".values"), "op in needs at least one value");
+    }
+    if (c.values_size() > kMaxInValues) {
+      return Invalid(origin, absl::StrCat(at, ".values"),
+                     absl::StrCat("at most ", kMaxInValues, " values, got ", c.values_size()));
+    }
+    for (int k = 0; k < c.values_size(); ++k) {
+      if (!IsSubmodCount(c.values(k))) {
+        return Invalid(origin, absl::StrCat(at, ".values[", k, "]"),
+                       absl::StrCat("'", Shown(c.values(k)), "' ", what));
       }
     }
+    return absl::OkStatus();
+  }
+  if (!c.values().empty()) {
+    return Invalid(origin, absl::StrCat(at, ".values"),
+                   absl::StrCat("only op in takes `values`; op ", op, " takes `value`"));
+  }
+  if (c.value().empty()) return Invalid(origin, absl::StrCat(at, ".value"), "required for count");
+  if (!IsSubmodCount(c.value())) {
+    return Invalid(origin, absl::StrCat(at, ".value"),
+                   absl::StrCat("'", Shown(c.value()), "' ", what));
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateCondition(const std::string& origin, const std::string& at,
                                const Condition& c) {
-  if (auto st = ValidateClaimPath(origin, absl::StrCat(at, ".claim"), c.claim()); !st.ok()) {
+  const bool every = !c.every().empty();
+  const bool count = !c.count().empty();
+  if (every && count) {
+    return Invalid(origin, absl::StrCat(at, ".count"),
+                   "every and count exclude each other (a condition quantifies one way)");
+  }
+  if (c.allow_empty() && !every) {
+    return Invalid(origin, absl::StrCat(at, ".allow_empty"), "only every takes allow_empty");
+  }
+  if (count) return ValidateCountCondition(origin, at, c);
+  if (every) {
+    if (auto st = ValidateGlob(origin, absl::StrCat(at, ".every"), c.every()); !st.ok()) {
+      return st;
+    }
+  }
+  if (auto st = ValidateClaimPointer(origin, absl::StrCat(at, ".claim"), c.claim(), every);
+      !st.ok()) {
     return st;
   }
   const std::string& op = c.op();
@@ -374,43 +740,55 @@ absl::Status ValidateCondition(const std::string& origin, const std::string& at,
 
 }  // namespace
 
-const nlohmann::json* ResolveClaimPath(const nlohmann::json& claims, std::string_view path) {
-  if (path.empty()) return nullptr;
-  const std::vector<std::string_view> seg = SplitDots(path);
-  if (seg.size() > kMaxPathSegments) return nullptr;
+const nlohmann::json* ResolveClaimPath(const nlohmann::json& claims, std::string_view pointer) {
+  absl::StatusOr<std::vector<std::string>> tokens = ParsePointer(pointer);
+  if (!tokens.ok()) return nullptr;
   const nlohmann::json* cur = &claims;
-  size_t i = 0;
-  while (i < seg.size()) {
+  for (const std::string& t : *tokens) {
     if (cur->is_object()) {
-      // Longest run of segments that names a member ("ear.status").
-      bool matched = false;
-      for (size_t j = seg.size(); j > i; --j) {
-        // seg[i..j) are contiguous in `path`: the key is that substring.
-        const size_t from = static_cast<size_t>(seg[i].data() - path.data());
-        const size_t to = static_cast<size_t>(seg[j - 1].data() - path.data()) + seg[j - 1].size();
-        const std::string key(path.substr(from, to - from));
-        auto it = cur->find(key);
-        if (it != cur->end()) {
-          cur = &*it;
-          i = j;
-          matched = true;
-          break;
-        }
-      }
-      if (!matched) return nullptr;
+      auto it = cur->find(t);
+      if (it == cur->end()) return nullptr;
+      cur = &*it;
     } else if (cur->is_array()) {
-      std::string_view s = seg[i];
-      if (s.empty() || s.size() > 9) return nullptr;
+      // RFC 6901: "0" or a decimal without leading zeros; "-" (the element
+      // after the last) never exists.
+      if (t.size() > 9 || (t.size() > 1 && t[0] == '0')) return nullptr;
+      for (char c : t) {
+        if (!IsDigit(c)) return nullptr;
+      }
       size_t idx = 0;
-      auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), idx);
-      if (ec != std::errc() || ptr != s.data() + s.size() || idx >= cur->size()) return nullptr;
+      auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), idx);
+      if (ec != std::errc() || ptr != t.data() + t.size() || idx >= cur->size()) return nullptr;
       cur = &(*cur)[idx];
-      ++i;
     } else {
-      return nullptr;  // path continues below a scalar
+      return nullptr;  // the pointer continues below a scalar
     }
   }
   return cur;
+}
+
+bool SubmodGlobMatches(std::string_view glob, std::string_view name) {
+  // Greedy match with one backtrack point (the last '*'): O(|glob| * |name|).
+  size_t g = 0;
+  size_t n = 0;
+  size_t star = std::string_view::npos;
+  size_t resume = 0;
+  while (n < name.size()) {
+    if (g < glob.size() && glob[g] == '*') {
+      star = g++;
+      resume = n;
+    } else if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
+      ++g;
+      ++n;
+    } else if (star != std::string_view::npos) {
+      g = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
 }
 
 absl::Status ValidateReleaseRules(const attestation::v1::Policy& p, const std::string& origin) {
@@ -466,8 +844,9 @@ absl::Status ValidateReleaseRules(const attestation::v1::Policy& p, const std::s
 RuleResult EvaluateReleaseRule(const ReleaseRule& rule, const nlohmann::json& claims) {
   RuleResult out;
   out.name = rule.name();
+  EvalBudget budget;
   for (int j = 0; j < rule.all_of_size(); ++j) {
-    if (auto why = CheckCondition(rule.all_of(j), claims); why.has_value()) {
+    if (auto why = CheckCondition(rule.all_of(j), claims, budget); why.has_value()) {
       out.failed.push_back(absl::StrCat("all_of[", j, "]: ", *why));
     }
   }
@@ -475,7 +854,7 @@ RuleResult EvaluateReleaseRule(const ReleaseRule& rule, const nlohmann::json& cl
     std::vector<std::string> any_failed;
     bool any_holds = false;
     for (int j = 0; j < rule.any_of_size() && !any_holds; ++j) {
-      if (auto why = CheckCondition(rule.any_of(j), claims); why.has_value()) {
+      if (auto why = CheckCondition(rule.any_of(j), claims, budget); why.has_value()) {
         any_failed.push_back(absl::StrCat("any_of[", j, "]: ", *why));
       } else {
         any_holds = true;
@@ -503,12 +882,12 @@ std::vector<RuleResult> EvaluateReleaseRules(const attestation::v1::Policy& p,
 RuleResult EvaluatePinnedReleaseRule(const attestation::v1::Policy& p, const ReleaseRule& rule,
                                      const nlohmann::json& claims) {
   RuleResult out = EvaluateReleaseRule(rule, claims);
-  const nlohmann::json* id = ResolveClaimPath(claims, "policy.id");
+  const nlohmann::json* id = ResolveClaimPath(claims, "/policy/id");
   if (id == nullptr || !id->is_string() || id->get<std::string>() != p.id()) {
     const std::string have =
         id == nullptr ? "(missing)" : absl::StrCat("'", id->dump().substr(0, 66), "'");
     out.failed.insert(out.failed.begin(),
-                      absl::StrCat("policy pin: policy.id ", have, " is not '", p.id(),
+                      absl::StrCat("policy pin: /policy/id ", have, " is not '", p.id(),
                                    "' (a release rule trusts only results appraised under its "
                                    "own policy)"));
     out.allowed = false;
