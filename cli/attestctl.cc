@@ -37,6 +37,8 @@
 #include "appraisal/engine.h"
 #include "appraisal/registry_factory.h"
 #include "policy/yaml_json.h"
+#include "attestation/v1/key_release.grpc.pb.h"
+#include "release/jwe.h"
 #include "release/pkcs11_store.h"
 #include "release/secret_store.h"
 #include "server/token/token_verifier.h"
@@ -56,6 +58,10 @@ const char kUsage[] =
     "         [--audience AUD] [--json] [--token-out FILE] [--accept affirming|warning]\n"
     "         (--audience: the token's aud, one of the server's token.audiences; required\n"
     "          when the server lists any, refused when it lists none)\n"
+    "  release --resource REPO/TYPE/TAG --tee-key TEE_KEY.pem --out SECRET_FILE [--server ADDR]\n"
+    "          (--token TOKEN|@FILE | --evidence BUNDLE.json --challenge CHALLENGE.json\n"
+    "           [--policy NAME] [--audience AUD]) [--jwe-out FILE]\n"
+    "          # key release: the JWE is decrypted with the TEE key; exit 1 when denied\n"
     "  verify --evidence BUNDLE.json [--nonce HEX | --challenge CHALLENGE.json | --no-freshness]\n"
     "         [--collateral DIR] [--policy FILE] [--at RFC3339] [--accept affirming|warning]\n"
     "         [--trust-simulation DIR] [--kds-url URL] [--pcs-url URL] [--ocsp-url URL]\n"
@@ -80,6 +86,7 @@ const char kUsage[] =
     "  jwks [--server ADDR]\n"
     "  simulate init --sim-dir DIR   (all simulation roots; collateral in DIR/collateral)\n"
     "  simulate --challenge CHALLENGE.json --sim-dir DIR --out BUNDLE.json [--tee-key-out FILE]\n"
+    "           [--tee-key-type P-256|P-384|P-521|RSA-3072]\n"
     "           [--tee snp|tdx] [--gpus 0..8] [--gpu-mode cc|ppcie|off] [--debug] [--vmpl N]\n"
     "           (SNP: Milan; GPUs: H100; verify with --trust-simulation DIR\n"
     "            --collateral DIR/collateral)\n"
@@ -230,6 +237,75 @@ int CmdAttest(const Args& a) {
     if (!resp.token().empty()) std::cout << "token: " << resp.token() << "\n";
   }
   return VerdictExit(result.value("verdict", ""), *accept_warning);
+}
+
+// The workload side of key release: get the JWE (with a token we hold, or
+// attesting in the same call) and decrypt it with the TEE private key. The
+// secret is written 0600 and never printed.
+int CmdRelease(const Args& a) {
+  if (!a.Has("resource") || !a.Has("tee-key") || !a.Has("out")) return Fail(kUsage);
+  const bool with_token = a.Has("token");
+  const bool with_evidence = a.Has("evidence") || a.Has("challenge");
+  if (with_token == with_evidence || (with_evidence && !(a.Has("evidence") && a.Has("challenge")))) {
+    return Fail("release: give --token TOKEN|@FILE, or --evidence BUNDLE.json --challenge C.json");
+  }
+  auto key_pem = rp::ReadSmallFile(a.Get("tee-key"), 64 * 1024);
+  if (!key_pem.ok()) return Fail(key_pem.status());
+  auto stub = attestation::v1::KeyReleaseService::NewStub(MakeChannel(a));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  attestation::v1::ReleaseResponse resp;
+  grpc::Status st;
+  if (with_token) {
+    std::string token = a.Get("token");
+    if (absl::StartsWith(token, "@")) {
+      auto t = rp::ReadSmallFile(token.substr(1), 256 * 1024);
+      if (!t.ok()) return Fail(t.status());
+      token = std::string(absl::StripAsciiWhitespace(*t));
+    }
+    attestation::v1::ReleaseRequest req;
+    req.set_token(token);
+    req.set_resource(a.Get("resource"));
+    st = stub->Release(&ctx, req, &resp);
+  } else {
+    auto bundle = rp::cli::ReadBundleFile(a.Get("evidence"));
+    if (!bundle.ok()) return Fail(bundle.status());
+    auto challenge = rp::cli::ReadChallengeFile(a.Get("challenge"));
+    if (!challenge.ok()) return Fail(challenge.status());
+    attestation::v1::AttestAndReleaseRequest req;
+    *req.mutable_challenge() = *challenge;
+    *req.mutable_evidence() = *bundle;
+    req.mutable_evidence()->clear_nonce();
+    req.set_resource(a.Get("resource"));
+    req.set_policy(a.Get("policy"));
+    req.set_audience(a.Get("audience"));
+    st = stub->AttestAndRelease(&ctx, req, &resp);
+  }
+  if (!st.ok()) {
+    // A denial is a verdict on the request (exit 1); transport trouble is 2.
+    const auto c = st.error_code();
+    if (c == grpc::StatusCode::PERMISSION_DENIED || c == grpc::StatusCode::UNAUTHENTICATED ||
+        c == grpc::StatusCode::NOT_FOUND) {
+      std::cerr << "attestctl: release denied: " << st.error_message() << "\n";
+      return kRejected;
+    }
+    return GrpcFail(st);
+  }
+  if (a.Has("jwe-out")) {
+    // The JWE as received (for an independent decryption check).
+    if (auto w = rp::cli::WriteFile(a.Get("jwe-out"), resp.jwe()); !w.ok()) return Fail(w);
+  }
+  rp::release::DecryptOptions opts;
+  opts.expected_members = {{"resource", a.Get("resource")}};
+  auto plain = rp::release::Decrypt(resp.jwe(), *key_pem, opts);
+  if (!plain.ok()) return Fail(plain.status());
+  const std::string secret(plain->plaintext.AsStringView());
+  if (auto w = rp::cli::WritePrivateFile(a.Get("out"), secret); !w.ok()) return Fail(w);
+  std::cerr << "released " << a.Get("resource") << ": " << plain->plaintext.size()
+            << " bytes written to " << a.Get("out") << " (0600); jwe " << plain->alg
+            << ", kid " << plain->kid << ", ear_jti " << plain->protected_strings["ear_jti"]
+            << "\n";
+  return kAccepted;
 }
 
 attestation::v1::CollateralConfig CollateralConfigFromFlags(const Args& a) {
@@ -470,6 +546,7 @@ int CmdSimulate(const Args& a) {
   if (!mode.ok()) return Fail(mode.status());
   opts.gpu_mode = *mode;
   opts.snp.debug = opts.tdx.debug = a.Has("debug");
+  opts.snp.tee_key = opts.tdx.tee_key = a.Get("tee-key-type", rp::sim::kDefaultTeeKeyType);
   if (!absl::SimpleAtoi(a.Get("vmpl", "0"), &opts.snp.vmpl)) return Fail("--vmpl must be 0..3");
   if ((opts.tee == rp::sim::SimulatedTee::kTdx || opts.gpus > 0) &&
       !rp::sim::CompositeSimulationAvailable()) {
@@ -733,6 +810,7 @@ int main(int argc, char** argv) {
     if (!a.error.empty()) return Fail(a.error);
     if (cmd == "challenge") return CmdChallenge(a);
     if (cmd == "attest") return CmdAttest(a);
+    if (cmd == "release") return CmdRelease(a);
     if (cmd == "verify") return CmdVerify(a);
     if (cmd == "jwks") return CmdJwks(a);
     if (cmd == "simulate") return CmdSimulate(a);

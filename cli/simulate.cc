@@ -1,5 +1,7 @@
 #include "cli/simulate.h"
 
+#include <openssl/evp.h>
+
 #include <sys/stat.h>
 
 #include <openssl/ocsp.h>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "policy/yaml_json.h"
 #include "verifier/common/status_macros.h"
+#include "release/jwe.h"
 #include "verifier/core/binding.h"
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/keys.h"
@@ -93,15 +96,30 @@ absl::Status WriteCollateral(const std::string& collateral_dir, const std::strin
 }
 
 // A fresh EC P-256 TEE key in the bundle; returns its private PEM.
-absl::StatusOr<std::string> NewTeeKey(attestation::v1::EvidenceBundle& bundle) {
-  ASSIGN_OR_RETURN(auto tee_key, crypto::GenerateEcKey("P-256"));
-  ASSIGN_OR_RETURN(crypto::JwkPublic jwk, crypto::EcPublicJwk(tee_key.get()));
+absl::StatusOr<std::string> NewTeeKey(attestation::v1::EvidenceBundle& bundle,
+                                      const std::string& type) {
+  crypto::OpensslPtr<EVP_PKEY> key;
+  if (type == "P-256" || type == "P-384" || type == "P-521") {
+    ASSIGN_OR_RETURN(key, crypto::GenerateEcKey(type));
+  } else if (type == "RSA-3072") {
+    key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072}));
+    if (key == nullptr) return absl::InternalError("simulate: RSA-3072 key generation failed");
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "simulate: TEE key type '", type, "' is unknown (P-256 | P-384 | P-521 | RSA-3072)"));
+  }
+  const std::string pem = crypto::PrivateKeyPem(key.get());
+  ASSIGN_OR_RETURN(attestation::v1::Jwk jwk, release::PublicJwkOfKeyPem(pem));
+  // Only the public members the thumbprint covers (and kty): what an
+  // attester sends.
   attestation::v1::Jwk* pj = bundle.mutable_tee_public_key();
-  pj->set_kty(jwk.kty);
-  pj->set_crv(jwk.crv);
-  pj->set_x(jwk.x);
-  pj->set_y(jwk.y);
-  return crypto::PrivateKeyPem(tee_key.get());
+  pj->set_kty(jwk.kty());
+  pj->set_crv(jwk.crv());
+  pj->set_x(jwk.x());
+  pj->set_y(jwk.y());
+  pj->set_n(jwk.n());
+  pj->set_e(jwk.e());
+  return pem;
 }
 
 absl::Status CheckNonce(const std::string& nonce) {
@@ -216,7 +234,7 @@ absl::StatusOr<SimulatedEvidence> SimulateSnpEvidence(const SimulationRoot& root
                                                       const SnpSimulationOptions& options) {
   RETURN_IF_ERROR(CheckNonce(nonce));
   SimulatedEvidence out;
-  ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle));
+  ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle, options.tee_key));
   ASSIGN_OR_RETURN(Bytes report_data,
                    core::ExpectedAttestV1ReportData(AsBytes(nonce), out.bundle.tee_public_key(), {}));
   RETURN_IF_ERROR(BuildSnp(root, report_data, now, options, out.bundle));
@@ -440,7 +458,7 @@ absl::StatusOr<SimulatedEvidence> SimulateTdxEvidence(const SimulationRoots& roo
   }
   const testing::TdxTestPki& pki = roots.composite->tdx;
   SimulatedEvidence out;
-  ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle));
+  ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle, options.tee_key));
   ASSIGN_OR_RETURN(Bytes report_data, core::ExpectedAttestV1ReportData(
                                           AsBytes(nonce), out.bundle.tee_public_key(), gpu_reports));
   std::set<Bytes> serials;
@@ -531,7 +549,7 @@ absl::StatusOr<SimulatedEvidence> SimulateSnpEvidenceWithGpus(
   RETURN_IF_ERROR(WriteCollateral(roots.CollateralDir(), "amd/Milan/crl.der",
                                   testing::CrlDer(crl.get())));
   SimulatedEvidence out;
-  ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle));
+  ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle, options.tee_key));
   ASSIGN_OR_RETURN(Bytes report_data, core::ExpectedAttestV1ReportData(
                                           AsBytes(nonce), out.bundle.tee_public_key(), gpu_reports));
   RETURN_IF_ERROR(BuildSnp(roots.snp, report_data, now, options, out.bundle));

@@ -44,9 +44,15 @@ struct SimulationRoot {
 
 absl::StatusOr<SimulationRoot> LoadOrCreateSimulationRoot(const std::string& dir);
 
+// The TEE key the simulated report commits to: "P-256" (default), "P-384",
+// "P-521" or "RSA-3072" (key release wraps to it: ECDH-ES+A256KW or
+// RSA-OAEP-256).
+inline constexpr char kDefaultTeeKeyType[] = "P-256";
+
 struct SnpSimulationOptions {
   bool debug = false;
   int vmpl = 0;
+  std::string tee_key = kDefaultTeeKeyType;
 };
 
 struct SimulatedEvidence {
@@ -110,6 +116,7 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
 
 struct TdxSimulationOptions {
   bool debug = false;
+  std::string tee_key = kDefaultTeeKeyType;
 };
 
 // A TDX quote v4 under the simulation PCK hierarchy, report_data = attest-v1

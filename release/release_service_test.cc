@@ -108,7 +108,7 @@ id: strict
 release_rules:
   - name: kms/model/key1
     all_of:
-      - {claim: ear.status, op: eq, value: affirming}
+      - {claim: /ear.status, op: eq, value: affirming}
 )yaml",
                                  "strict.yaml");
     ASSERT_TRUE(p.ok()) << p.status();

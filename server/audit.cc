@@ -89,6 +89,37 @@ AuditLog::~AuditLog() {
   }
 }
 
+nlohmann::json ReleaseAuditRecordToJson(const ReleaseAuditRecord& r) {
+  nlohmann::json j;
+  j["event"] = "key_release";
+  j["time"] = FormatTime(r.time);
+  j["peer"] = r.peer;
+  j["resource"] = r.resource;
+  j["jti"] = r.jti;
+  j["policy_id"] = r.policy_id;
+  j["policy_sha256"] = r.policy_sha256;
+  j["rule"] = r.rule;
+  j["result"] = r.result;
+  if (!r.rule_failures.empty()) j["rule_failures"] = r.rule_failures;
+  j["code"] = r.code;
+  if (!r.detail.empty()) j["detail"] = r.detail;
+  j["latency_ms"] = r.latency_ms;
+  return j;
+}
+
+void AuditLog::WriteRelease(const ReleaseAuditRecord& record) {
+  std::string line = ReleaseAuditRecordToJson(record).dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  absl::MutexLock l(&mu_);
+  if (file_ == nullptr) {
+    lines_.push_back(std::move(line));
+    return;
+  }
+  line.push_back('\n');
+  std::fwrite(line.data(), 1, line.size(), file_);
+  std::fflush(file_);
+}
+
 void AuditLog::Write(const AuditRecord& record) {
   // dump() with "replace" never throws on invalid UTF-8 in peer/error text.
   std::string line = AuditRecordToJson(record).dump(

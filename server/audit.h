@@ -1,4 +1,5 @@
-// One structured JSON line per Attest call (ARCHITECTURE §3 step 8).
+// One structured JSON line per Attest call (ARCHITECTURE §3 step 8) and per
+// key release or denial.
 //
 // What an audit line may carry is fixed here, not by callers: identifiers,
 // outcomes and timings. Never secrets, never raw evidence, never the token,
@@ -42,6 +43,24 @@ struct AuditRecord {
   std::string error;  // status message for non-OK calls (no evidence bytes)
 };
 
+// One key release or denial (server/key_release.h). Never the secret, the
+// token or the JWE.
+struct ReleaseAuditRecord {
+  absl::Time time;
+  std::string peer;
+  std::string resource;
+  std::string jti;            // the authorising token's id ("" if none)
+  std::string policy_id;      // the resource's policy
+  std::string policy_sha256;  // from the token
+  std::string rule;
+  std::string result;         // OK or the denial reason (RULE_DENIED, TOKEN_REPLAYED, ...)
+  std::vector<std::string> rule_failures;
+  std::string code;           // status code name
+  std::string detail;         // denial detail
+  double latency_ms = 0;
+};
+nlohmann::json ReleaseAuditRecordToJson(const ReleaseAuditRecord& record);
+
 // Hex of the first 8 bytes of SHA-256(nonce); empty for an empty nonce.
 std::string NonceHashPrefix(std::span<const uint8_t> nonce);
 
@@ -63,6 +82,7 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   void Write(const AuditRecord& record);
+  void WriteRelease(const ReleaseAuditRecord& record);
   void Flush();
   std::vector<std::string> LinesForTest() const;
 

@@ -57,6 +57,15 @@ void ResolvePaths(const std::string& base_dir, ServerConfig* config) {
     ResolvePath(base, config->mutable_http_tls()->mutable_key_file());
     ResolvePath(base, config->mutable_http_tls()->mutable_client_ca_file());
   }
+  if (config->has_key_release()) {
+    auto* store = config->mutable_key_release()->mutable_store();
+    ResolvePath(base, store->mutable_dir());
+    ResolvePath(base, store->mutable_pkcs11()->mutable_pin_file());
+    // A bare module name is left to the loader's search path.
+    if (store->pkcs11().module().find('/') != std::string::npos) {
+      ResolvePath(base, store->mutable_pkcs11()->mutable_module());
+    }
+  }
   for (auto& key : *config->mutable_token()->mutable_keys()) {
     ResolvePath(base, key.mutable_pem_file());
   }

@@ -110,6 +110,7 @@ absl::StatusOr<RunningGrpcServer> StartGrpcServer(
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(options.max_request_bytes * 2));
   builder.RegisterService(service);
+  for (grpc::Service* extra : options.extra_services) builder.RegisterService(extra);
   RunningGrpcServer out;
   out.server = builder.BuildAndStart();
   if (out.server == nullptr || port == 0) {

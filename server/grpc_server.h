@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "attestation/v1/config.pb.h"
@@ -26,6 +27,8 @@ struct GrpcServerOptions {
   int max_concurrent_streams = 100;
   // gRPC server reflection (grpc.reflection.v1alpha.ServerReflection).
   bool enable_reflection = false;
+  // More services on the same port (e.g. KeyReleaseService); not owned.
+  std::vector<grpc::Service*> extra_services;
 };
 
 struct RunningGrpcServer {

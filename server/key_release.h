@@ -54,6 +54,11 @@ class ReplayJtiStore final : public release::JtiStore {
   nonce::ReplayStore& store_;
 };
 
+// The secret store a key_release.store block names (paths already resolved
+// against the config file's directory by server/config.cc).
+absl::StatusOr<std::unique_ptr<release::SecretStore>> OpenConfiguredSecretStore(
+    const attestation::v1::SecretStoreConfig& config);
+
 // The policy in force with that id, from the hot-reloaded store (a snapshot
 // kept alive by the returned pointer).
 release::PolicyResolver PolicyResolverFor(const PolicyStore& store);
@@ -66,6 +71,10 @@ class KeyReleaseFace {
     Metrics* metrics;  // may be null
     AuditLog* audit;   // may be null
     Clock& clock;
+    // REST body caps: :release carries at most a token (an 8-GPU node's is
+    // ~75 KB); :attestRelease carries evidence (as /v1/attest).
+    size_t max_release_body_bytes = 512 * 1024;
+    size_t max_attest_body_bytes = 8 * 1024 * 1024;
   };
   explicit KeyReleaseFace(Deps deps) : deps_(deps) {}
 

@@ -40,6 +40,7 @@
 #include "server/audit.h"
 #include "server/config.h"
 #include "server/grpc_server.h"
+#include "server/key_release.h"
 #include "server/http_server.h"
 #include "server/limits/challenge_budget.h"
 #include "server/limits/rate_limiter.h"
@@ -257,6 +258,37 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   rest_options.issuer = (*tokens)->issuer();
   RestApi rest(service, key_manager, clock, rest_options);
 
+  // Key release (docs/key-release.md): configured resources, a secret
+  // store, the release checks; on gRPC and REST. Off without resources.
+  std::unique_ptr<release::SecretStore> secret_store;
+  std::unique_ptr<release::ReleaseService> release_service;
+  std::unique_ptr<KeyReleaseFace> release_face;
+  std::unique_ptr<KeyReleaseServiceImpl> release_grpc;
+  ServerTokenAuthority token_authority(key_manager, (*tokens)->issuer());
+  ReplayJtiStore jti_store(replay_store);
+  if (config.key_release().resources_size() > 0) {
+    auto resources = release::LoadResources(
+        config.key_release(), (*policies)->Current()->default_policy().id);
+    if (!resources.ok()) return Fail(resources.status());
+    auto store = OpenConfiguredSecretStore(config.key_release().store());
+    if (!store.ok()) return Fail(store.status());
+    secret_store = *std::move(store);
+    const int64_t leeway_s =
+        config.key_release().leeway_seconds() > 0 ? config.key_release().leeway_seconds() : 30;
+    auto svc = release::ReleaseService::Create(
+        release::ReleaseService::Deps{clock, token_authority, jti_store, *secret_store,
+                                      PolicyResolverFor(**policies)},
+        *std::move(resources), absl::Seconds(leeway_s));
+    if (!svc.ok()) return Fail(svc.status());
+    release_service = *std::move(svc);
+    KeyReleaseFace::Deps face_deps{*release_service, service, &metrics, audit.get(), clock};
+    face_deps.max_attest_body_bytes = rest_options.max_body_bytes;
+    release_face = std::make_unique<KeyReleaseFace>(face_deps);
+    release_grpc = std::make_unique<KeyReleaseServiceImpl>(*release_face);
+    Log(absl::StrCat("key release: ", release_service->resources().size(),
+                     " resource(s), store ", secret_store->Describe()));
+  }
+
   // HTTP first, so that /readyz answers 503 while the rest starts.
   std::atomic<bool> ready{false};
   HttpServerOptions http_options;
@@ -268,6 +300,11 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   http_options.signing_algorithm =
       std::string(token::JwsAlgorithmName(key_manager.algorithm()));
   http_options.endpoints = rest.Endpoints();
+  if (release_face != nullptr) {
+    for (HttpEndpoint& e : release_face->Endpoints()) {
+      http_options.endpoints.push_back(std::move(e));
+    }
+  }
   http_options.error_reply = ServerErrorProblem;
   // Room for a few maximal bodies at once; beyond it 503 + Retry-After.
   http_options.limits.max_inflight_body_bytes =
@@ -292,6 +329,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   grpc_options.max_threads = config.limits().grpc_max_threads();
   grpc_options.max_concurrent_streams = config.limits().grpc_max_concurrent_streams();
   grpc_options.enable_reflection = ReflectionEnabled(config);
+  if (release_grpc != nullptr) grpc_options.extra_services.push_back(release_grpc.get());
   auto grpc_server = StartGrpcServer(grpc_options, &service);
   if (!grpc_server.ok()) {
     return Fail(grpc_server.status());

@@ -68,6 +68,10 @@ Metrics::Metrics()
                      .Name("rp_requests_throttled_total")
                      .Help("RPCs refused with RESOURCE_EXHAUSTED, by method and limit")
                      .Register(*registry_)),
+      releases_(prometheus::BuildCounter()
+                    .Name("rp_releases_total")
+                    .Help("Key releases (result OK) and denials (result = reason), by resource")
+                    .Register(*registry_)),
       stage_family_(prometheus::BuildHistogram()
                         .Name("rp_stage_seconds")
                         .Help("Time spent per Attest stage")
@@ -105,6 +109,10 @@ void Metrics::CountNonceRejected(std::string_view reason) {
 
 void Metrics::CountThrottled(std::string_view rpc, std::string_view reason) {
   throttled_.Add({{"rpc", std::string(rpc)}, {"reason", std::string(reason)}}).Increment();
+}
+
+void Metrics::CountRelease(std::string_view resource, std::string_view result) {
+  releases_.Add({{"resource", std::string(resource)}, {"result", std::string(result)}}).Increment();
 }
 
 void Metrics::ObserveStage(Stage stage, absl::Duration elapsed) {

@@ -50,6 +50,9 @@ class Metrics {
   void CountNonceRejected(std::string_view reason);
   // RESOURCE_EXHAUSTED answers (also counted in rp_requests_total).
   void CountThrottled(std::string_view rpc, std::string_view reason);
+  // rp_releases_total{resource,result}: `resource` a configured resource
+  // (or "unknown"), `result` OK or the denial reason (bounded sets).
+  void CountRelease(std::string_view resource, std::string_view result);
   void ObserveStage(Stage stage, absl::Duration elapsed);
 
   // The exposition text (what /metrics returns).
@@ -64,6 +67,7 @@ class Metrics {
   prometheus::Counter& nonces_issued_;
   prometheus::Family<prometheus::Counter>& nonces_rejected_;
   prometheus::Family<prometheus::Counter>& throttled_;
+  prometheus::Family<prometheus::Counter>& releases_;
   prometheus::Family<prometheus::Histogram>& stage_family_;
   std::array<prometheus::Histogram*, 4> stages_{};
 };
