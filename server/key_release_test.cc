@@ -1,0 +1,205 @@
+// Key release with real tokens (ES256 JWTs from the server's own issuer):
+// the denials that need a real signature and clock, and the issue's
+// "one of 8 GPUs failing while gpu0 passes" through the shipped rule shape.
+#include "server/key_release.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "policy/appraisal.h"
+#include "release/directory_store.h"
+#include "release/jwe.h"
+#include "server/nonce/replay_store.h"
+#include "server/token/key_manager.h"
+#include "server/token/token_issuer.h"
+#include "verifier/common/clock.h"
+#include "verifier/crypto/openssl_ptr.h"
+
+namespace rp::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kResource[] = "kms/model/key";
+
+std::string P256Pem() {
+  crypto::OpensslPtr<EVP_PKEY> k(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  crypto::OpensslPtr<BIO> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), k.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+class KeyReleaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           absl::StrCat("key_release_test_", ::getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    auto store = release::DirectoryStore::Create(dir_.string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    ASSERT_TRUE(store_->Put(kResource, AsBytes(std::string("s3cret"))).ok());
+
+    for (auto* km : {&keys_, &other_keys_}) {
+      auto k = token::KeyManager::CreateFromKeys(token::JwsAlgorithm::kEs256, {});
+      ASSERT_TRUE(k.ok()) << k.status();
+      *km = *std::move(k);
+    }
+    attestation::v1::TokenConfig tc;
+    tc.set_issuer("rp-test");
+    tc.add_audiences("kms");
+    auto issuer = token::TokenIssuer::Create(tc, clock_, *keys_);
+    ASSERT_TRUE(issuer.ok()) << issuer.status();
+    issuer_ = *std::move(issuer);
+    auto other = token::TokenIssuer::Create(tc, clock_, *other_keys_);
+    ASSERT_TRUE(other.ok());
+    other_issuer_ = *std::move(other);
+
+    // The strict-production kms/model-key shape: every device affirming,
+    // every GPU's measurements matching, at least one GPU.
+    auto p = policy::ParsePolicy(R"yaml(
+id: strict
+release_rules:
+  - name: kms/model/key
+    all_of:
+      - {claim: /ear.status, op: eq, value: affirming}
+      - {claim: /policy/id, op: eq, value: strict}
+      - {every: "*", claim: /ear.status, op: eq, value: affirming}
+      - {every: "gpu*", claim: /claims/measurements_match, op: eq, value: "true"}
+      - {count: "gpu*", op: ge, value: "1"}
+)yaml",
+                                 "strict.yaml");
+    ASSERT_TRUE(p.ok()) << p.status();
+    policy_ = std::make_shared<attestation::v1::Policy>(p->policy);
+    attestation::v1::KeyReleaseConfig kc;
+    auto* r = kc.add_resources();
+    r->set_name(kResource);
+    r->set_policy("strict");
+    r->add_audiences("kms");
+    auto resources = release::LoadResources(kc, "strict");
+    ASSERT_TRUE(resources.ok());
+    authority_ = std::make_unique<ServerTokenAuthority>(*keys_, "rp-test");
+    jtis_ = std::make_unique<ReplayJtiStore>(replay_);
+    auto policy = policy_;
+    auto svc = release::ReleaseService::Create(
+        release::ReleaseService::Deps{clock_, *authority_, *jtis_, *store_,
+                                      [policy](std::string_view id) {
+                                        return id == "strict" ? policy : nullptr;
+                                      }},
+        *std::move(resources));
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    service_ = *std::move(svc);
+    tee_pem_ = P256Pem();
+    auto jwk = release::PublicJwkOfKeyPem(tee_pem_);
+    ASSERT_TRUE(jwk.ok());
+    tee_jwk_ = *jwk;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // EAR claims of an affirming node with `gpus` GPUs, bound to the TEE key.
+  nlohmann::json Claims(int gpus) const {
+    nlohmann::json c;
+    c["ear.status"] = "affirming";
+    c["policy"] = {{"id", "strict"}, {"version", "1"}, {"sha256", "ab"}};
+    c["binding"] = "attest-v1";
+    c["cnf"] = {{"jwk",
+                 {{"kty", "EC"}, {"crv", tee_jwk_.crv()}, {"x", tee_jwk_.x()}, {"y", tee_jwk_.y()},
+                  {"alg", "ECDH-ES+A256KW"}}}};
+    c["submods"]["cpu0"] = {{"ear.status", "affirming"}, {"claims", {{"tcb_status", "UpToDate"}}}};
+    for (int i = 0; i < gpus; ++i) {
+      c["submods"][absl::StrCat("gpu", i)] = {
+          {"ear.status", "affirming"}, {"claims", {{"measurements_match", true}}}};
+    }
+    return c;
+  }
+  std::string Token(const nlohmann::json& claims, const token::TokenIssuer& issuer) const {
+    auto t = issuer.Issue(claims, "kms");
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? *t : "";
+  }
+  release::ReleaseResult Release(const std::string& token) const {
+    return service_->Release(release::ReleaseRequest{token, kResource, false});
+  }
+
+  FakeClock clock_{absl::FromUnixSeconds(1800000000)};
+  nonce::InMemoryReplayStore replay_{1000, clock_};
+  fs::path dir_;
+  std::unique_ptr<release::DirectoryStore> store_;
+  std::unique_ptr<token::KeyManager> keys_, other_keys_;
+  std::unique_ptr<token::TokenIssuer> issuer_, other_issuer_;
+  std::shared_ptr<attestation::v1::Policy> policy_;
+  std::unique_ptr<ServerTokenAuthority> authority_;
+  std::unique_ptr<ReplayJtiStore> jtis_;
+  std::unique_ptr<release::ReleaseService> service_;
+  std::string tee_pem_;
+  attestation::v1::Jwk tee_jwk_;
+};
+
+TEST_F(KeyReleaseTest, ARealTokenReleasesOnceToItsKey) {
+  const std::string token = Token(Claims(8), *issuer_);
+  release::ReleaseResult r = Release(token);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  auto plain = release::Decrypt(r.jwe, tee_pem_);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(std::string(plain->plaintext.AsStringView()), "s3cret");
+  EXPECT_EQ(plain->protected_strings["ear_jti"], r.jti);
+  release::ReleaseResult again = Release(token);
+  EXPECT_EQ(again.reason, "TOKEN_REPLAYED");
+}
+
+TEST_F(KeyReleaseTest, OneOfEightGpusFailingWhileGpu0PassesIsDenied) {
+  nlohmann::json c = Claims(8);
+  c["submods"]["gpu5"]["claims"]["measurements_match"] = false;
+  release::ReleaseResult r = Release(Token(c, *issuer_));
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kPermissionDenied) << r.status;
+  EXPECT_EQ(r.reason, "RULE_DENIED");
+  ASSERT_FALSE(r.rule_failures.empty());
+  EXPECT_NE(absl::StrJoin(r.rule_failures, "\n").find("gpu5"), std::string::npos)
+      << absl::StrJoin(r.rule_failures, "\n");
+  EXPECT_TRUE(r.jwe.empty());
+  // A contraindicated GPU the same.
+  nlohmann::json d = Claims(8);
+  d["submods"]["gpu7"]["ear.status"] = "contraindicated";
+  EXPECT_EQ(Release(Token(d, *issuer_)).reason, "RULE_DENIED");
+  // No GPU at all: the count denies.
+  EXPECT_EQ(Release(Token(Claims(0), *issuer_)).reason, "RULE_DENIED");
+}
+
+TEST_F(KeyReleaseTest, TokenSignedByAnotherKeyIsUnauthenticated) {
+  release::ReleaseResult r = Release(Token(Claims(8), *other_issuer_));
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kUnauthenticated) << r.status;
+  EXPECT_EQ(r.reason, "TOKEN_INVALID");
+  EXPECT_TRUE(r.jwe.empty());
+}
+
+TEST_F(KeyReleaseTest, ExpiredTokenIsUnauthenticatedBeyondTheLeeway) {
+  const std::string token = Token(Claims(8), *issuer_);  // 300 s lifetime
+  clock_.Advance(absl::Seconds(300 + 31));
+  release::ReleaseResult r = Release(token);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kUnauthenticated) << r.status;
+  EXPECT_EQ(r.reason, "TOKEN_EXPIRED");
+  // Within the 30 s leeway it is still good.
+  const std::string fresh = Token(Claims(8), *issuer_);
+  clock_.Advance(absl::Seconds(300 + 20));
+  EXPECT_TRUE(Release(fresh).status.ok());
+}
+
+TEST_F(KeyReleaseTest, JtisAreKeptApartFromNonces) {
+  // A jti and a nonce with the same bytes do not collide (prefix + hash).
+  ASSERT_TRUE(jtis_->MarkUsed("abc", clock_.Now() + absl::Minutes(5)).value());
+  EXPECT_TRUE(replay_.MarkUsed(AsBytes(std::string("abc")), clock_.Now() + absl::Minutes(5)).value());
+  EXPECT_FALSE(jtis_->MarkUsed("abc", clock_.Now() + absl::Minutes(5)).value());
+  EXPECT_FALSE(jtis_->MarkUsed(std::string(65, 'a'), clock_.Now()).ok());
+}
+
+}  // namespace
+}  // namespace rp::server
