@@ -522,8 +522,15 @@ TEST_F(RestApiTest, TokensVerifyReturnsTheClaimsOfOurTokens) {
   r = Post(port(), "/v1/tokens:verify", json{{"token", *t}, {"issuer", kIssuer}}.dump());
   EXPECT_EQ(r.status, 200) << r.body;
 
-  // Audience: must be named when the token has one, and must match.
-  auto with_aud = tokens_->Issue(json{{"ear.status", "affirming"}, {"aud", "kms"}});
+  // Audience: must be named when the token has one, and must match. (The
+  // issuer owns aud: a token with one comes from an issuer configured with
+  // that audience, same keys.)
+  attestation::v1::TokenConfig aud_config;
+  aud_config.set_issuer(kIssuer);
+  aud_config.add_audiences("kms");
+  auto aud_issuer = token::TokenIssuer::Create(aud_config, clock_, *keys_);
+  ASSERT_TRUE(aud_issuer.ok()) << aud_issuer.status();
+  auto with_aud = (*aud_issuer)->Issue(json{{"ear.status", "affirming"}}, "kms");
   ASSERT_TRUE(with_aud.ok());
   ExpectProblem(Post(port(), "/v1/tokens:verify", json{{"token", *with_aud}}.dump()), 401,
                 kReasonTokenWrongAudience);

@@ -199,7 +199,8 @@ echo "ok: REST release of an 8-GPU node ($(stat -c %s "$WORK/rest8.token.jwt")-b
 grep -q '"event":"key_release".*"result":"OK"' "$WORK/audit.jsonl" || die "no audit line for a release"
 grep -q '"result":"TOKEN_REPLAYED"' "$WORK/audit.jsonl" || die "no audit line for a replay"
 ! grep -q "$SECRET_HEX" "$WORK/audit.jsonl" || die "the secret is in the audit log"
-curl -fs "$METRICS/metrics" | grep -q "rp_releases_total{resource=\"$RES\",result=\"OK\"}" ||
+curl -fs "$METRICS/metrics" >"$WORK/metrics.txt" || die "metrics not served"
+grep -q "rp_releases_total{resource=\"$RES\",result=\"OK\"}" "$WORK/metrics.txt" ||
   die "no rp_releases_total metric"
 stop_server
 echo "ok: directory store: $(grep -c '"result":"OK"' "$WORK/audit.jsonl") releases audited"
