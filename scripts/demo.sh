@@ -9,7 +9,8 @@
 #   (b) a simulated TDX CVM with 8 simulated H100 GPUs
 # then verifies a token with the independent `jose` library, shows that a
 # replayed challenge is refused, verifies a simulated bundle offline, verifies
-# REAL SEV-SNP reports offline at their valid time, and stops the server.
+# REAL SEV-SNP reports offline at their valid time, releases a secret to the
+# attested TEE key (key release), and stops the server.
 # Prints "demo OK" and exits 0 only when all of that worked.
 #
 # BUILD_DIR (default build/) is configured if needed; only the two binaries
@@ -44,6 +45,19 @@ sed -e "s|^collateral_dir:.*|collateral_dir: $SIM/collateral|" \
     -e "s|^  dir: .*|  dir: $SIM|" \
     "$ROOT/deploy/config/local.yaml" >"$WORK/server.yaml"
 grep -q "^collateral_dir: $SIM/collateral" "$WORK/server.yaml" || { echo "config rewrite failed"; exit 1; }
+# Key release (docs/key-release.md): tokens carry aud "kms"; one resource,
+# gated by the demo policy's kms/demo-key rule, in a development directory
+# store (production: the PKCS#11 store).
+sed -i -e 's|^\(  issuer: .*\)$|\1\n  audiences: [kms]|' "$WORK/server.yaml"
+cat >>"$WORK/server.yaml" <<YAML
+key_release:
+  resources:
+    - {name: demo/key/model, policy: demo, rule: kms/demo-key, audiences: [kms]}
+  store: {type: directory, dir: $WORK/secrets}
+YAML
+rm -rf "$WORK/secrets"
+(umask 077 && printf 'model-decryption-key-%s' "$(openssl rand -hex 16)" >"$WORK/model.key")
+"$CTL" resource put demo/key/model --store-dir "$WORK/secrets" --in "$WORK/model.key"
 
 step "start attestation-server (local.yaml + sim collateral + demo policy, ports chosen by the OS)"
 "$SRV" --config "$WORK/server.yaml" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
@@ -70,7 +84,7 @@ attest_node() {
     --out "$WORK/$name.bundle.json" --tee-key-out "$WORK/$name.tee_key.pem"
   # Simulated evidence is at best a warning under the demo policy: accept it.
   step "($name) attestctl attest"
-  "$CTL" attest --server "$GRPC" --evidence "$WORK/$name.bundle.json" --accept warning \
+  "$CTL" attest --server "$GRPC" --evidence "$WORK/$name.bundle.json" --accept warning --audience kms \
     --challenge "$WORK/$name.challenge.json" --json --token-out "$WORK/$name.token.jwt" \
     >"$WORK/$name.result.json" || { cat "$WORK/$name.result.json"; echo "($name) not accepted"; exit 1; }
   node -e '
@@ -94,7 +108,7 @@ if (bad) { process.stderr.write(bad); process.exit(1); }
 ' "$WORK/$name.result.json"
   [ -s "$WORK/$name.token.jwt" ] || { echo "($name) no token"; exit 1; }
   step "($name) token verified by attestctl against the served JWKS"
-  "$CTL" token verify "@$WORK/$name.token.jwt" --jwks "$HTTP/.well-known/jwks.json" \
+  "$CTL" token verify "@$WORK/$name.token.jwt" --jwks "$HTTP/.well-known/jwks.json" --audience kms \
     --issuer "$(sed -n 's/^  issuer: *//p' "$WORK/server.yaml")" --accept warning \
     >"$WORK/$name.claims.json"
   node -e 'const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
@@ -114,7 +128,7 @@ echo "jose: signature and claims OK ($(wc -c <"$WORK/jose.json") bytes of payloa
 
 step "the same challenge again is refused (single use)"
 set +e
-"$CTL" attest --server "$GRPC" --evidence "$WORK/tdx-8gpu.bundle.json" \
+"$CTL" attest --server "$GRPC" --evidence "$WORK/tdx-8gpu.bundle.json" --audience kms \
   --challenge "$WORK/tdx-8gpu.challenge.json" >"$WORK/replay.txt"
 rc=$?
 set -e
@@ -144,8 +158,31 @@ step "offline: a REAL Milan report with the AMD CRL checked"
 "$CTL" verify --evidence "$ROOT/tests/data/snp/bundles/milan_v3_oak_cb.json" --no-freshness \
   --accept warning --collateral "$ROOT/tests/data/snp/offline" --at 2025-09-01T00:00:00Z
 
+step "key release: the TDX + 8 GPU node's token opens demo/key/model, wrapped to its TEE key"
+"$CTL" release --server "$GRPC" --resource demo/key/model --token "@$WORK/tdx-8gpu.token.jwt" \
+  --tee-key "$WORK/tdx-8gpu.tee_key.pem" --out "$WORK/released.key"
+cmp -s "$WORK/released.key" "$WORK/model.key" || { echo "released secret differs"; exit 1; }
+echo "released secret matches the stored one (sha256 $(sha256sum <"$WORK/released.key" | cut -c1-16)...)"
+set +e
+"$CTL" release --server "$GRPC" --resource demo/key/model --token "@$WORK/tdx-8gpu.token.jwt" \
+  --tee-key "$WORK/tdx-8gpu.tee_key.pem" --out "$WORK/released-again.key" 2>"$WORK/again.err"
+rc=$?
+set -e
+echo "the same token again: $(grep -o 'TOKEN_REPLAYED' "$WORK/again.err" | head -1) (exit $rc)"
+[ "$rc" -eq 1 ] || { cat "$WORK/again.err"; echo "a second release with the same token was not refused"; exit 1; }
+
+step "key release in one call (AttestAndRelease) for a fresh SNP + 8 GPU node"
+"$CTL" challenge --server "$GRPC" --out "$WORK/one.challenge.json" >/dev/null
+"$CTL" simulate --challenge "$WORK/one.challenge.json" --sim-dir "$SIM" --tee snp --gpus 8 \
+  --out "$WORK/one.bundle.json" --tee-key-out "$WORK/one.tee_key.pem" >/dev/null
+"$CTL" release --server "$GRPC" --resource demo/key/model --evidence "$WORK/one.bundle.json" \
+  --challenge "$WORK/one.challenge.json" --tee-key "$WORK/one.tee_key.pem" --out "$WORK/released-one.key"
+cmp -s "$WORK/released-one.key" "$WORK/model.key" || { echo "released secret differs"; exit 1; }
+echo "released secret matches"
+
 step "metrics sample"
-curl -fs "$METRICS/metrics" | grep -E "^rp_(attestations|nonces)" | head -8 || true
+curl -fs "$METRICS/metrics" >"$WORK/metrics.txt" || true
+grep -E "^rp_(attestations|nonces|releases)" "$WORK/metrics.txt" | head -12 || true
 
 step "stop the server (SIGTERM)"
 kill -TERM "$SRV_PID"
