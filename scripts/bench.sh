@@ -6,6 +6,7 @@
 #   TDX:     ECDSA P-256 verifies: quote, QE report, PCK leaf, PCK CA, TCB
 #            info, QE identity, TCB signing cert, 2 CRLs (9 in all).
 #   GPU:     ECDSA P-384 verifies: report + 4 chain links (5 per GPU).
+#   Release: 1 ECDSA P-256 verify (the token) + 1 ECDH P-256 (JWE to cnf).
 # Each *_bench prints items/s; divide by (openssl verifies/s / verifies per
 # item) for the ratio to the signature floor.
 set -euo pipefail
@@ -13,7 +14,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 "$ROOT/scripts/build.sh" >/dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-for b in snp_verify_bench tdx_verify_bench gpu_verify_bench; do
+for b in snp_verify_bench tdx_verify_bench gpu_verify_bench release_bench; do
   if [ -x "$BUILD_DIR/bench/$b" ]; then
     "$BUILD_DIR/bench/$b" --benchmark_min_time=2 --benchmark_counters_tabular=true \
       | tee "$BUILD_DIR/$b.txt"
@@ -24,6 +25,8 @@ DQ="$ROOT/tests/integration/dcap_qvl"
 if command -v node >/dev/null && [ -d "$DQ/node_modules/@phala/dcap-qvl" ]; then
   node "$DQ/bench.mjs" "$ROOT/tests/data/tdx" 3 | tee "$BUILD_DIR/dcap_qvl_bench.txt"
 fi
-for alg in ecdsap256 ecdsap384 rsa4096; do
+# Key release (release_bench): 1 ES256 verify + 1 ECDH P-256 (and an
+# ephemeral P-256 key) per release.
+for alg in ecdsap256 ecdsap384 rsa4096 ecdhp256; do
   openssl speed -seconds 3 "$alg" 2>/dev/null | tail -1 | tee "$BUILD_DIR/speed_$alg.txt"
 done
