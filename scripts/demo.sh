@@ -31,7 +31,7 @@ SRV="$BUILD_DIR/server/attestation-server"
 SIM="$ROOT/var/sim"
 WORK="$ROOT/var/demo"
 mkdir -p "$WORK"
-rm -f "$WORK"/*
+rm -rf "${WORK:?}"/*
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -46,18 +46,36 @@ sed -e "s|^collateral_dir:.*|collateral_dir: $SIM/collateral|" \
     "$ROOT/deploy/config/local.yaml" >"$WORK/server.yaml"
 grep -q "^collateral_dir: $SIM/collateral" "$WORK/server.yaml" || { echo "config rewrite failed"; exit 1; }
 # Key release (docs/key-release.md): tokens carry aud "kms"; one resource,
-# gated by the demo policy's kms/demo-key rule, in a development directory
-# store (production: the PKCS#11 store).
+# gated by the demo policy's kms/demo-key rule, in the PKCS#11 store on a
+# SoftHSM2 token made here (any HSM module in production).
+HSM_MODULE=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -1)
+[ -n "$HSM_MODULE" ] || { echo "libsofthsm2.so not found (scripts/install_deps.sh installs softhsm2)"; exit 1; }
+rm -rf "$WORK/hsm" && mkdir -p "$WORK/hsm/tokens"
+export SOFTHSM2_CONF="$WORK/hsm/softhsm2.conf"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+  "$WORK/hsm/tokens" >"$SOFTHSM2_CONF"
+softhsm2-util --init-token --free --label rp-demo --pin 1234 --so-pin 12345678 >/dev/null
+(umask 077 && printf '1234' >"$WORK/hsm/pin")
+cat >"$WORK/hsm/store.yaml" <<YAML
+type: pkcs11
+dir: $WORK/hsm/records
+pkcs11: {module: $HSM_MODULE, token_label: rp-demo, pin_file: $WORK/hsm/pin, key_label: rp-release-wrap}
+YAML
 sed -i -e 's|^\(  issuer: .*\)$|\1\n  audiences: [kms]|' "$WORK/server.yaml"
 cat >>"$WORK/server.yaml" <<YAML
 key_release:
   resources:
     - {name: demo/key/model, policy: demo, rule: kms/demo-key, audiences: [kms]}
-  store: {type: directory, dir: $WORK/secrets}
+  store:
+    type: pkcs11
+    dir: $WORK/hsm/records
+    pkcs11: {module: $HSM_MODULE, token_label: rp-demo, pin_file: $WORK/hsm/pin, key_label: rp-release-wrap}
 YAML
-rm -rf "$WORK/secrets"
+step "key release store: a SoftHSM2 token with a non-extractable wrapping key, one secret in it"
+"$CTL" resource init-key --pkcs11-config "$WORK/hsm/store.yaml"
 (umask 077 && printf 'model-decryption-key-%s' "$(openssl rand -hex 16)" >"$WORK/model.key")
-"$CTL" resource put demo/key/model --store-dir "$WORK/secrets" --in "$WORK/model.key"
+"$CTL" resource put demo/key/model --pkcs11-config "$WORK/hsm/store.yaml" --in "$WORK/model.key"
+"$CTL" resource ls --pkcs11-config "$WORK/hsm/store.yaml"
 
 step "start attestation-server (local.yaml + sim collateral + demo policy, ports chosen by the OS)"
 "$SRV" --config "$WORK/server.yaml" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \

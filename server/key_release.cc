@@ -112,6 +112,13 @@ grpc::Status KeyReleaseFace::Finish(const release::ReleaseResult& r, const PeerI
 grpc::Status KeyReleaseFace::Release(const ReleaseRequest& request, const PeerInfo& peer,
                                      ReleaseResponse* response) const {
   const auto start = std::chrono::steady_clock::now();
+  // The same per-peer budget as Attest (AttestAndRelease spends it in
+  // DoAttest): a flood of releases is throttled like a flood of attests.
+  int64_t retry_after = 0;
+  if (grpc::Status st = deps_.attestation.AdmitAttestClass(peer, &retry_after); !st.ok()) {
+    return grpc::Status(st.error_code(),
+                        absl::StrCat(st.error_message(), " (retry after ", retry_after, " s)"));
+  }
   release::ReleaseRequest r{request.token(), request.resource(), request.flattened()};
   release::ReleaseResult result = deps_.release.Release(r);
   return Finish(result, peer, absl::Milliseconds(Ms(start)), response);

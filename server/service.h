@@ -123,6 +123,11 @@ class AttestationServiceImpl final
                         const std::string& peer,
                         attestation::v1::AttestResponse* response) const;
   grpc::Status DoGetJwks(attestation::v1::Jwks* response) const;
+  // The peer's per-peer rate limit for Attest-class work, for other faces
+  // of the service (key release): OK or RESOURCE_EXHAUSTED with the hint.
+  grpc::Status AdmitAttestClass(const PeerInfo& peer, int64_t* retry_after_seconds) const {
+    return Admit(limits::Rpc::kAttest, peer, retry_after_seconds);
+  }
 
  private:
   grpc::Status AttestImpl(const attestation::v1::AttestRequest& request, const PeerInfo& peer,

@@ -124,16 +124,18 @@ run_suite() {
       [[ ! -e "$WORK/$name.again" ]] || die "$name: a refused release wrote a file"
     done
   done
-  # Attest and release in one call.
-  local name="$label-onecall"
-  "$CTL" challenge --server "$GRPC" --out "$WORK/$name.challenge.json" >/dev/null
-  "$CTL" simulate --challenge "$WORK/$name.challenge.json" --sim-dir "$SIM" --tee tdx --gpus 8 \
-    --out "$WORK/$name.bundle.json" --tee-key-out "$WORK/$name.key.pem" >/dev/null
-  "$CTL" release --server "$GRPC" --resource "$RES" --evidence "$WORK/$name.bundle.json" \
-    --challenge "$WORK/$name.challenge.json" --tee-key "$WORK/$name.key.pem" \
-    --out "$WORK/$name.secret.out" --jwe-out "$WORK/$name.jwe" 2>"$WORK/$name.err" ||
-    { cat "$WORK/$name.err"; die "$name: AttestAndRelease failed"; }
-  check_secret "$name"
+  # Attest and release in one call, for each key type.
+  for kt in P-256 P-384 RSA-3072; do
+    local name="$label-onecall-$kt"
+    "$CTL" challenge --server "$GRPC" --out "$WORK/$name.challenge.json" >/dev/null
+    "$CTL" simulate --challenge "$WORK/$name.challenge.json" --sim-dir "$SIM" --tee tdx --gpus 8 \
+      --tee-key-type "$kt" --out "$WORK/$name.bundle.json" --tee-key-out "$WORK/$name.key.pem" >/dev/null
+    "$CTL" release --server "$GRPC" --resource "$RES" --evidence "$WORK/$name.bundle.json" \
+      --challenge "$WORK/$name.challenge.json" --tee-key "$WORK/$name.key.pem" \
+      --out "$WORK/$name.secret.out" --jwe-out "$WORK/$name.jwe" 2>"$WORK/$name.err" ||
+      { cat "$WORK/$name.err"; die "$name: AttestAndRelease failed"; }
+    check_secret "$name"
+  done
 }
 
 # --- directory store ---------------------------------------------------------
