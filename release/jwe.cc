@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 #include "verifier/common/status_macros.h"
+#include "verifier/common/strict_json.h"
 #include "verifier/crypto/keys.h"
 #include "verifier/crypto/openssl_error.h"
 #include "verifier/crypto/openssl_ptr.h"
@@ -142,50 +143,9 @@ absl::StatusOr<Bytes> DecodeB64u(std::string_view text,
 // JWE differently) and bounded nesting.
 absl::StatusOr<json> ParseObject(std::span<const uint8_t> bytes,
                                  absl::string_view name) {
-  std::vector<std::set<std::string>> open_objects;
-  std::string problem;
-  const json::parser_callback_t check =
-      [&](int depth, json::parse_event_t event, json& parsed) {
-        switch (event) {
-          case json::parse_event_t::object_start:
-          case json::parse_event_t::array_start:
-            if (event == json::parse_event_t::object_start) {
-              open_objects.emplace_back();
-            }
-            if (depth > kMaxJsonDepth && problem.empty()) {
-              problem = absl::StrCat("nested deeper than ", kMaxJsonDepth);
-            }
-            break;
-          case json::parse_event_t::object_end:
-            if (!open_objects.empty()) {
-              open_objects.pop_back();
-            }
-            break;
-          case json::parse_event_t::key:
-            if (!open_objects.empty() && parsed.is_string() &&
-                !open_objects.back().insert(parsed.get<std::string>()).second &&
-                problem.empty()) {
-              problem = absl::StrCat("duplicate member \"",
-                                     parsed.get<std::string>(), "\"");
-            }
-            break;
-          default:
-            break;
-        }
-        return true;
-      };
-  json value = json::parse(bytes.begin(), bytes.end(), check,
-                           /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    return Invalid(absl::StrCat(name, " is not valid JSON"));
-  }
-  if (!problem.empty()) {
-    return Invalid(absl::StrCat(name, ": ", problem));
-  }
-  if (!value.is_object()) {
-    return Invalid(absl::StrCat(name, " is not a JSON object"));
-  }
-  return value;
+  absl::StatusOr<json> parsed = ParseStrictJsonObject(bytes, name, kMaxJsonDepth);
+  if (!parsed.ok()) return Invalid(parsed.status().message());
+  return parsed;
 }
 
 absl::StatusOr<std::string> DumpJson(const json& value) {

@@ -108,22 +108,14 @@ nlohmann::json ReleaseAuditRecordToJson(const ReleaseAuditRecord& r) {
 }
 
 void AuditLog::WriteRelease(const ReleaseAuditRecord& record) {
-  std::string line = ReleaseAuditRecordToJson(record).dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
-  absl::MutexLock l(&mu_);
-  if (file_ == nullptr) {
-    lines_.push_back(std::move(line));
-    return;
-  }
-  line.push_back('\n');
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fflush(file_);
+  WriteJson(ReleaseAuditRecordToJson(record));
 }
 
-void AuditLog::Write(const AuditRecord& record) {
+void AuditLog::Write(const AuditRecord& record) { WriteJson(AuditRecordToJson(record)); }
+
+void AuditLog::WriteJson(const nlohmann::json& j) {
   // dump() with "replace" never throws on invalid UTF-8 in peer/error text.
-  std::string line = AuditRecordToJson(record).dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   absl::MutexLock l(&mu_);
   if (file_ == nullptr) {
     lines_.push_back(std::move(line));

@@ -88,6 +88,7 @@ class AuditLog {
 
  private:
   AuditLog(std::FILE* file, bool owned) : file_(file), owned_(owned) {}
+  void WriteJson(const nlohmann::json& j);
 
   mutable absl::Mutex mu_;
   std::FILE* const file_;  // nullptr: in memory

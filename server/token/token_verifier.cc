@@ -14,6 +14,7 @@
 #include "server/token/key_manager.h"
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
+#include "verifier/common/strict_json.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/keys.h"
 #include "verifier/crypto/signature.h"
@@ -63,54 +64,9 @@ absl::StatusOr<Bytes> DecodePart(absl::string_view part,
 // one token differently) and bounded nesting.
 absl::StatusOr<json> ParseObject(std::span<const uint8_t> bytes,
                                  absl::string_view name) {
-  std::vector<std::set<std::string>> keys_in_open_objects;
-  std::string problem;
-  const json::parser_callback_t check =
-      [&](int depth, json::parse_event_t event, json& parsed) {
-        switch (event) {
-          case json::parse_event_t::object_start:
-            keys_in_open_objects.emplace_back();
-            if (depth > kMaxJsonDepth && problem.empty()) {
-              problem = absl::StrCat("nested deeper than ", kMaxJsonDepth);
-            }
-            break;
-          case json::parse_event_t::object_end:
-            if (!keys_in_open_objects.empty()) {
-              keys_in_open_objects.pop_back();
-            }
-            break;
-          case json::parse_event_t::array_start:
-            if (depth > kMaxJsonDepth && problem.empty()) {
-              problem = absl::StrCat("nested deeper than ", kMaxJsonDepth);
-            }
-            break;
-          case json::parse_event_t::key:
-            if (!keys_in_open_objects.empty() && parsed.is_string() &&
-                !keys_in_open_objects.back()
-                     .insert(parsed.get<std::string>())
-                     .second &&
-                problem.empty()) {
-              problem = absl::StrCat("duplicate member \"",
-                                     parsed.get<std::string>(), "\"");
-            }
-            break;
-          default:
-            break;
-        }
-        return true;
-      };
-  json value = json::parse(bytes.begin(), bytes.end(), check,
-                           /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    return Invalid(absl::StrCat(name, " is not valid JSON"));
-  }
-  if (!problem.empty()) {
-    return Invalid(absl::StrCat(name, ": ", problem));
-  }
-  if (!value.is_object()) {
-    return Invalid(absl::StrCat(name, " is not a JSON object"));
-  }
-  return value;
+  absl::StatusOr<json> parsed = ParseStrictJsonObject(bytes, name, kMaxJsonDepth);
+  if (!parsed.ok()) return Invalid(parsed.status().message());
+  return parsed;
 }
 
 absl::StatusOr<std::string> StringMember(const json& object, const char* member,
