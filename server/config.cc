@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "policy/yaml_json.h"
+#include "server/peer.h"
 #include "server/policy_access.h"
 #include "server/redis/redis_client.h"
 #include "verifier/common/status_macros.h"
@@ -468,6 +469,18 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   RETURN_IF_ERROR(PolicyAccess::Create(config.policy_clients()).status());
   if (config.has_collateral()) {
     RETURN_IF_ERROR(ValidateCollateralConfig(config.collateral(), production));
+  }
+  for (int i = 0; i < config.trusted_proxies_size(); ++i) {
+    absl::StatusOr<IpNetwork> n = IpNetwork::Parse(config.trusted_proxies(i));
+    if (!n.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("trusted_proxies[", i, "]: ", n.status().message()));
+    }
+    if (n->prefix_bits == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "trusted_proxies[", i, "] is ", config.trusted_proxies(i),
+          ": trusting every address would let any client choose its rate-limit key"));
+    }
   }
   if (config.has_redis()) {
     const auto& r = config.redis();

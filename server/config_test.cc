@@ -545,6 +545,20 @@ TEST(ConfigTest, RedisBlockDefaultsAndValidation) {
   }
 }
 
+TEST(ConfigTest, TrustedProxies) {
+  EXPECT_TRUE(ParseServerConfig("environment: development\ntrusted_proxies: [10.0.0.0/8, "
+                                "'2001:db8::/32', 127.0.0.1]\n",
+                                "test", "")
+                  .ok());
+  for (const char* bad : {"[0.0.0.0/0]", "['::/0']", "[10.0.0.1/8]", "[nonsense]"}) {
+    EXPECT_FALSE(ParseServerConfig(absl::StrCat("environment: development\ntrusted_proxies: ",
+                                                bad, "\n"),
+                                   "test", "")
+                     .ok())
+        << bad;
+  }
+}
+
 TEST(ConfigTest, RedisPasswordFileMustBePrivate) {
   TempDir dir;
   const std::string pw = dir.Write("pw", "secret\n");

@@ -1177,6 +1177,16 @@ class BoundedHttpServer::Loop {
     req.query = std::string(line.query);
     req.peer = c.peer_info;
     if (c.ssl != nullptr) AddClientCertificate(c.ssl.get(), &req.peer);
+    if (!options_.trusted_proxies.empty()) {
+      // Behind our load balancer: the client it saw (server/peer.h).
+      std::string xff;
+      for (const auto& [name, value] : req.headers) {
+        if (name != "x-forwarded-for") continue;
+        if (!xff.empty()) xff += ",";
+        xff += value;
+      }
+      req.peer = ApplyForwardedFor(std::move(req.peer), xff, options_.trusted_proxies);
+    }
     c.route = route;
     c.head_len = head_end;
     c.body_len = 0;
@@ -1506,6 +1516,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
   shared->jwks_json = std::move(options.jwks_json);
 
   BoundedHttpOptions bounded;
+  bounded.trusted_proxies = options.trusted_proxies;
   bounded.name = "http";
   bounded.listen = options.listen;
   bounded.tls = options.tls;

@@ -203,6 +203,8 @@ struct BoundedHttpOptions {
   // handshake). client_ca_file set => client certificates are required.
   attestation::v1::TlsConfig tls;
   HttpLimits limits;
+  // Proxies whose X-Forwarded-For names the client (HttpRequest.peer).
+  std::vector<IpNetwork> trusted_proxies;
   // Exact path (the query string is ignored) -> handler. GET only, on the
   // loop thread.
   std::map<std::string, HttpRoute> routes;
@@ -253,6 +255,9 @@ struct HttpServerOptions {
   std::string signing_algorithm;  // ES256 | ES384
   attestation::v1::TlsConfig tls;  // ServerConfig.http_tls
   HttpLimits limits;
+  // Load balancers whose X-Forwarded-For names the client (server/peer.h,
+  // ServerConfig.trusted_proxies). Connection caps still count the proxy.
+  std::vector<IpNetwork> trusted_proxies;
   // More endpoints on the same port (the REST API, server/rest_api.h) and
   // the error body format for them (see BoundedHttpOptions).
   std::vector<HttpEndpoint> endpoints;

@@ -229,14 +229,16 @@ std::vector<HttpEndpoint> KeyReleaseFace::Endpoints() const {
 grpc::Status KeyReleaseServiceImpl::Release(grpc::ServerContext* context,
                                             const ReleaseRequest* request,
                                             ReleaseResponse* response) {
-  const PeerInfo peer = context != nullptr ? PeerFromContext(*context) : PeerInfo{};
+  const PeerInfo peer =
+      context != nullptr ? PeerFromContext(*context, trusted_proxies_) : PeerInfo{};
   return face_.Release(*request, peer, response);
 }
 
 grpc::Status KeyReleaseServiceImpl::AttestAndRelease(grpc::ServerContext* context,
                                                      const AttestAndReleaseRequest* request,
                                                      ReleaseResponse* response) {
-  const PeerInfo peer = context != nullptr ? PeerFromContext(*context) : PeerInfo{};
+  const PeerInfo peer =
+      context != nullptr ? PeerFromContext(*context, trusted_proxies_) : PeerInfo{};
   return face_.AttestAndRelease(*request, peer, response);
 }
 

@@ -11,6 +11,7 @@
 #define RP_SERVER_KEY_RELEASE_H_
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -96,7 +97,11 @@ class KeyReleaseFace {
 
 class KeyReleaseServiceImpl final : public attestation::v1::KeyReleaseService::Service {
  public:
-  explicit KeyReleaseServiceImpl(const KeyReleaseFace& face) : face_(face) {}
+  // `trusted_proxies`: load balancers whose x-forwarded-for names the
+  // client (server/peer.h); must outlive the service.
+  explicit KeyReleaseServiceImpl(const KeyReleaseFace& face,
+                                 std::span<const IpNetwork> trusted_proxies = {})
+      : face_(face), trusted_proxies_(trusted_proxies) {}
   grpc::Status Release(grpc::ServerContext* context, const attestation::v1::ReleaseRequest* request,
                        attestation::v1::ReleaseResponse* response) override;
   grpc::Status AttestAndRelease(grpc::ServerContext* context,
@@ -105,6 +110,7 @@ class KeyReleaseServiceImpl final : public attestation::v1::KeyReleaseService::S
 
  private:
   const KeyReleaseFace& face_;
+  const std::span<const IpNetwork> trusted_proxies_;
 };
 
 }  // namespace rp::server

@@ -138,6 +138,10 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
 
   Clock& clock = Clock::Real();
   Metrics metrics;
+  std::vector<IpNetwork> trusted_proxies;
+  for (const std::string& cidr : config.trusted_proxies()) {
+    trusted_proxies.push_back(*IpNetwork::Parse(cidr));  // validated above
+  }
 
   // Single-use records and per-peer limits: in memory, or on Redis shared by
   // every replica (docs/scale-out.md).
@@ -253,7 +257,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   const token::KeyManager& key_manager = **keys;
   ServiceDeps deps{clock,    **nonces,   **tokens, key_manager,
                    **engine, **policies, &metrics, audit.get(),
-                   &limiter, &challenge_budget, &*policy_access};
+                   &limiter, &challenge_budget, &*policy_access, trusted_proxies};
   AttestationServiceImpl service(deps,
                                  ServiceOptions{config.max_request_bytes()});
   // REST (docs/rest.md): JSON bodies up to twice max_request_bytes (the
@@ -290,7 +294,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     KeyReleaseFace::Deps face_deps{*release_service, service, &metrics, audit.get(), clock};
     face_deps.max_attest_body_bytes = rest_options.max_body_bytes;
     release_face = std::make_unique<KeyReleaseFace>(face_deps);
-    release_grpc = std::make_unique<KeyReleaseServiceImpl>(*release_face);
+    release_grpc = std::make_unique<KeyReleaseServiceImpl>(*release_face, trusted_proxies);
     Log(absl::StrCat("key release: ", release_service->resources().size(),
                      " resource(s), store ", secret_store->Describe()));
   }
@@ -300,6 +304,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   HttpServerOptions http_options;
   http_options.listen = config.http_listen();
   http_options.tls = config.http_tls();  // empty => plain HTTP
+  http_options.trusted_proxies = trusted_proxies;
   http_options.ready = [&ready] { return ready.load(); };
   http_options.jwks_json = [&key_manager] { return key_manager.JwksJson(); };
   http_options.issuer = (*tokens)->issuer();

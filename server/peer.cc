@@ -3,10 +3,13 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/auth_context.h"
@@ -162,6 +165,55 @@ PeerInfo PeerFromContext(const grpc::ServerContext& context) {
     p.sans.push_back(Str(v));
   }
   return p;
+}
+
+namespace {
+constexpr size_t kMaxForwardedForBytes = 1024;
+constexpr size_t kMaxForwardedForEntries = 16;
+
+bool Trusted(const IpAddress& a, std::span<const IpNetwork> trusted) {
+  for (const IpNetwork& n : trusted) {
+    if (n.Contains(a)) return true;
+  }
+  return false;
+}
+}  // namespace
+
+PeerInfo ApplyForwardedFor(PeerInfo direct, std::string_view xff,
+                           std::span<const IpNetwork> trusted) {
+  if (trusted.empty() || !direct.address.has_value() || !Trusted(*direct.address, trusted) ||
+      xff.empty() || xff.size() > kMaxForwardedForBytes) {
+    return direct;
+  }
+  std::vector<absl::string_view> entries =
+      absl::StrSplit(absl::string_view(xff.data(), xff.size()), ',');
+  if (entries.size() > kMaxForwardedForEntries) return direct;
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    const absl::string_view e = absl::StripAsciiWhitespace(*it);
+    std::optional<IpAddress> a = IpAddress::Parse(std::string_view(e.data(), e.size()));
+    if (!a.has_value()) return direct;  // malformed: keep the proxy as the key
+    if (Trusted(*a, trusted)) continue;  // another proxy of ours in the chain
+    PeerInfo p;
+    p.address = *a;
+    p.transport = direct.transport;
+    p.forwarded_by = direct.address->ToString();
+    return p;
+  }
+  return direct;  // only proxies in the chain
+}
+
+PeerInfo PeerFromContext(const grpc::ServerContext& context,
+                         std::span<const IpNetwork> trusted) {
+  PeerInfo p = PeerFromContext(context);
+  if (trusted.empty()) return p;
+  std::string xff;
+  const auto range = context.client_metadata().equal_range("x-forwarded-for");
+  for (auto it = range.first; it != range.second; ++it) {
+    if (xff.size() + it->second.size() > kMaxForwardedForBytes) return p;
+    if (!xff.empty()) xff += ",";
+    xff.append(it->second.data(), it->second.size());
+  }
+  return ApplyForwardedFor(std::move(p), xff, trusted);
 }
 
 }  // namespace rp::server

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,9 @@ struct PeerInfo {
   std::string subject;               // RFC 2253, as gRPC reports it
   std::vector<std::string> sans;     // DNS, URI, email and IP SANs, as gRPC reports them
   std::string transport;             // gRPC's peer string ("ipv4:127.0.0.1:5000"), for audit
+  // Set when `address` came from X-Forwarded-For through a trusted proxy:
+  // the proxy's own address ("192.0.2.10").
+  std::string forwarded_by;
 
   bool has_certificate() const { return !cert_sha256.empty(); }
   // Rate-limit key: "cert:<sha256>" with a client certificate, else
@@ -67,6 +71,23 @@ PeerInfo PeerFromContext(const grpc::ServerContext& context);
 
 // A PeerInfo from a gRPC peer string only (no certificate).
 PeerInfo PeerFromString(std::string_view grpc_peer);
+
+// Behind a load balancer (docs/scale-out.md): when the connection comes
+// from one of the `trusted` proxies (top-level trusted_proxies), the client
+// is the rightmost X-Forwarded-For address that is not itself a trusted
+// proxy — the address the outermost trusted proxy saw, which a client
+// cannot forge (it can only prepend entries). The proxy's certificate
+// identity is dropped (it names the proxy, not the client), so a client
+// behind a proxy never inherits the proxy's policy_clients grants.
+// Unchanged when the connection is not from a trusted proxy, the header is
+// absent, or it is malformed / over 1 KiB / over 16 entries (then the
+// proxy's own address stays the key: a shared budget, never a spoofed one).
+PeerInfo ApplyForwardedFor(PeerInfo direct, std::string_view x_forwarded_for,
+                           std::span<const IpNetwork> trusted);
+
+// PeerFromContext, then ApplyForwardedFor with the request's
+// x-forwarded-for metadata (entries joined by ",").
+PeerInfo PeerFromContext(const grpc::ServerContext& context, std::span<const IpNetwork> trusted);
 
 }  // namespace rp::server
 

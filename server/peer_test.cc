@@ -68,3 +68,70 @@ TEST(IpNetworkTest, ParsesAndContains) {
 
 }  // namespace
 }  // namespace rp::server
+
+// Issue 12: behind a load balancer the client comes from X-Forwarded-For,
+// only through a trusted proxy, and never a client-chosen entry.
+namespace rp::server {
+namespace {
+
+std::vector<IpNetwork> Nets(std::initializer_list<const char*> cidrs) {
+  std::vector<IpNetwork> out;
+  for (const char* c : cidrs) out.push_back(*IpNetwork::Parse(c));
+  return out;
+}
+
+TEST(ForwardedFor, OnlyTrustedProxiesAreBelieved) {
+  const auto trusted = Nets({"10.0.0.0/8"});
+  PeerInfo lb = PeerFromString("ipv4:10.1.2.3:5555");
+  PeerInfo client = ApplyForwardedFor(lb, "203.0.113.7", trusted);
+  EXPECT_EQ(client.RateKey(), "ip:203.0.113.7");
+  EXPECT_EQ(client.forwarded_by, "10.1.2.3");
+  // Not from a trusted proxy: the header is ignored.
+  PeerInfo direct = PeerFromString("ipv4:198.51.100.9:5555");
+  EXPECT_EQ(ApplyForwardedFor(direct, "203.0.113.7", trusted).RateKey(), "ip:198.51.100.9");
+  // No proxies configured: ignored.
+  EXPECT_EQ(ApplyForwardedFor(lb, "203.0.113.7", {}).RateKey(), "ip:10.1.2.3");
+}
+
+TEST(ForwardedFor, RightmostUntrustedEntryWinsSoClientsCannotChooseTheirKey) {
+  const auto trusted = Nets({"10.0.0.0/8", "192.168.0.0/16"});
+  PeerInfo lb = PeerFromString("ipv4:10.1.2.3:5555");
+  // The client sent "X-Forwarded-For: 1.1.1.1"; the balancer appended the
+  // address it saw. Only the appended one counts.
+  EXPECT_EQ(ApplyForwardedFor(lb, "1.1.1.1, 203.0.113.7", trusted).RateKey(),
+            "ip:203.0.113.7");
+  // Chains of our own proxies are skipped.
+  EXPECT_EQ(ApplyForwardedFor(lb, "1.1.1.1, 203.0.113.7, 192.168.1.1", trusted).RateKey(),
+            "ip:203.0.113.7");
+  // IPv6 clients get their /64 as usual.
+  EXPECT_EQ(ApplyForwardedFor(lb, "2001:db8:1:2:3:4:5:6", trusted).RateKey(),
+            "ip6:2001:db8:1:2::/64");
+}
+
+TEST(ForwardedFor, MalformedOrOversizedHeadersKeepTheProxyAsTheKey) {
+  const auto trusted = Nets({"10.0.0.0/8"});
+  PeerInfo lb = PeerFromString("ipv4:10.1.2.3:5555");
+  for (const std::string& bad :
+       {std::string("not-an-ip"), std::string("203.0.113.7:80"), std::string(","),
+        std::string("203.0.113.7, junk"), std::string(2000, '1'),
+        std::string("1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,"
+                    "1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1,1.1.1.1")}) {
+    EXPECT_EQ(ApplyForwardedFor(lb, bad, trusted).RateKey(), "ip:10.1.2.3") << bad;
+  }
+  // Only proxies in the chain: the proxy stays the key.
+  EXPECT_EQ(ApplyForwardedFor(lb, "10.9.9.9", trusted).RateKey(), "ip:10.1.2.3");
+}
+
+TEST(ForwardedFor, TheProxysCertificateIsNotTheClients) {
+  const auto trusted = Nets({"10.0.0.0/8"});
+  PeerInfo lb = PeerFromString("ipv4:10.1.2.3:5555");
+  lb.cert_sha256 = std::string(64, 'a');
+  lb.common_name = "edge-proxy";
+  PeerInfo client = ApplyForwardedFor(lb, "203.0.113.7", trusted);
+  EXPECT_FALSE(client.has_certificate());
+  EXPECT_TRUE(client.common_name.empty());
+  EXPECT_EQ(client.RateKey(), "ip:203.0.113.7");
+}
+
+}  // namespace
+}  // namespace rp::server

@@ -161,7 +161,8 @@ void AddRetryAfter(grpc::ServerContext* context, const grpc::Status& status, int
 grpc::Status AttestationServiceImpl::GetChallenge(
     grpc::ServerContext* context,
     const attestation::v1::GetChallengeRequest*, Challenge* response) {
-  const PeerInfo peer = context != nullptr ? PeerFromContext(*context) : PeerInfo{};
+  const PeerInfo peer =
+      context != nullptr ? PeerFromContext(*context, deps_.trusted_proxies) : PeerInfo{};
   int64_t retry_after = 0;
   grpc::Status st = DoGetChallenge(peer, response, &retry_after);
   AddRetryAfter(context, st, retry_after);
@@ -171,7 +172,8 @@ grpc::Status AttestationServiceImpl::GetChallenge(
 grpc::Status AttestationServiceImpl::Attest(grpc::ServerContext* context,
                                             const AttestRequest* request,
                                             AttestResponse* response) {
-  const PeerInfo peer = context != nullptr ? PeerFromContext(*context) : PeerInfo{};
+  const PeerInfo peer =
+      context != nullptr ? PeerFromContext(*context, deps_.trusted_proxies) : PeerInfo{};
   int64_t retry_after = 0;
   grpc::Status st = DoAttest(*request, peer, response, &retry_after);
   AddRetryAfter(context, st, retry_after);

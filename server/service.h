@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -65,6 +66,8 @@ struct ServiceDeps {
   limits::ChallengeBudget* challenges = nullptr;
   // Who may name a non-default policy; nullptr = nobody (only the default).
   const PolicyAccess* policy_access = nullptr;
+  // Load balancers whose x-forwarded-for names the client (server/peer.h).
+  std::span<const IpNetwork> trusted_proxies = {};
 };
 
 // Trailing metadata key of the retry hint sent with RESOURCE_EXHAUSTED
