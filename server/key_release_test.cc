@@ -16,6 +16,9 @@
 #include "release/directory_store.h"
 #include "release/jwe.h"
 #include "server/nonce/replay_store.h"
+#include "server/redis/local_redis.h"
+#include "server/redis/redis_client.h"
+#include "server/redis/redis_stores.h"
 #include "server/token/key_manager.h"
 #include "server/token/token_issuer.h"
 #include "verifier/common/clock.h"
@@ -199,6 +202,54 @@ TEST_F(KeyReleaseTest, JtisAreKeptApartFromNonces) {
   EXPECT_TRUE(replay_.MarkUsed(AsBytes(std::string("abc")), clock_.Now() + absl::Minutes(5)).value());
   EXPECT_FALSE(jtis_->MarkUsed("abc", clock_.Now() + absl::Minutes(5)).value());
   EXPECT_FALSE(jtis_->MarkUsed(std::string(65, 'a'), clock_.Now()).ok());
+}
+
+// Issue 12: two replicas sharing Redis release a token once between them;
+// with Redis down the release is refused (503), never granted unrecorded.
+TEST_F(KeyReleaseTest, ATokenReleasesOnceAcrossReplicasSharingRedis) {
+  auto redis = redis::LocalRedis::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  clock_.Set(absl::Now());  // Redis expires keys on its own clock
+  auto replica = [&](std::unique_ptr<redis::RedisClient>& client,
+                     std::unique_ptr<redis::RedisReplayStore>& store,
+                     std::unique_ptr<ReplayJtiStore>& jtis) {
+    redis::RedisOptions o;
+    o.address = (*redis)->address();
+    client = *redis::RedisClient::Create(o, clock_);
+    store = std::make_unique<redis::RedisReplayStore>(*client, "rp:t:", "jti",
+                                                      redis::ReplayOptions{}, clock_);
+    jtis = std::make_unique<ReplayJtiStore>(*store);
+    attestation::v1::KeyReleaseConfig kc;
+    auto* r = kc.add_resources();
+    r->set_name(kResource);
+    r->set_policy("strict");
+    r->add_audiences("kms");
+    auto policy = policy_;
+    return *release::ReleaseService::Create(
+        release::ReleaseService::Deps{clock_, *authority_, *jtis, *store_,
+                                      [policy](std::string_view id) {
+                                        return id == "strict" ? policy : nullptr;
+                                      }},
+        *release::LoadResources(kc, "strict"));
+  };
+  std::unique_ptr<redis::RedisClient> ca, cb;
+  std::unique_ptr<redis::RedisReplayStore> sa, sb;
+  std::unique_ptr<ReplayJtiStore> ja, jb;
+  auto a = replica(ca, sa, ja);
+  auto b = replica(cb, sb, jb);
+  const std::string token = Token(Claims(8), *issuer_);
+  release::ReleaseResult first = a->Release(release::ReleaseRequest{token, kResource, false});
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  release::ReleaseResult again = b->Release(release::ReleaseRequest{token, kResource, false});
+  EXPECT_EQ(again.reason, "TOKEN_REPLAYED");
+  EXPECT_TRUE(again.jwe.empty());
+
+  (*redis)->Kill();
+  const std::string other = Token(Claims(8), *issuer_);
+  release::ReleaseResult down = b->Release(release::ReleaseRequest{other, kResource, false});
+  EXPECT_FALSE(down.status.ok());
+  EXPECT_EQ(down.status.code(), absl::StatusCode::kUnavailable) << down.status;
+  EXPECT_TRUE(down.jwe.empty());
 }
 
 }  // namespace
