@@ -473,6 +473,8 @@ TEST(ConfigTest, ShippedConfigsLoad) {
   EXPECT_FALSE(prod->simulation().trust_simulation_root());
   EXPECT_FALSE(prod->tls().cert_file().empty());
   EXPECT_GT(prod->token().keys_size(), 0);
+  EXPECT_EQ(prod->redis().namespace_(), "prod");
+  EXPECT_EQ(prod->redis().password_file(), "/etc/rp/redis/password");
   EXPECT_FALSE(ReflectionEnabled(*prod));
   EXPECT_THAT(prod->collateral().source_order(), ::testing::Contains("pcs"));
   EXPECT_GT(prod->limits().get_challenge().rate_per_second(), 0);

@@ -216,8 +216,9 @@ TEST_F(KeyReleaseTest, ATokenReleasesOnceAcrossReplicasSharingRedis) {
     redis::RedisOptions o;
     o.address = (*redis)->address();
     client = *redis::RedisClient::Create(o, clock_);
-    store = std::make_unique<redis::RedisReplayStore>(*client, "rp:t:", "jti",
-                                                      redis::ReplayOptions{}, clock_);
+    redis::ReplayOptions ro;
+    ro.lifetime = absl::Seconds(1);  // tokens issued "now"
+    store = std::make_unique<redis::RedisReplayStore>(*client, "rp:t:", "jti", ro, clock_);
     jtis = std::make_unique<ReplayJtiStore>(*store);
     attestation::v1::KeyReleaseConfig kc;
     auto* r = kc.add_resources();

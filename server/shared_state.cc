@@ -65,13 +65,19 @@ absl::StatusOr<std::unique_ptr<SharedState>> SharedState::Open(
   s->client_ = *std::move(client);
   s->namespace_ = rc.namespace_();
 
-  redis::ReplayOptions wait;
-  wait.wait_replicas = rc.wait_replicas();
-  wait.wait_timeout = absl::Milliseconds(rc.wait_timeout_ms());
-  s->redis_nonces_ =
-      std::make_unique<redis::RedisReplayStore>(*s->client_, *prefix, "nonce", wait, clock);
-  s->redis_token_ids_ =
-      std::make_unique<redis::RedisReplayStore>(*s->client_, *prefix, "jti", wait, clock);
+  redis::ReplayOptions nonce_options;
+  nonce_options.wait_replicas = rc.wait_replicas();
+  nonce_options.wait_timeout = absl::Milliseconds(rc.wait_timeout_ms());
+  nonce_options.lifetime = absl::Seconds(config.nonce().lifetime_seconds());
+  // Token ids are recorded until exp + leeway (release/release_service.cc).
+  redis::ReplayOptions jti_options = nonce_options;
+  const int64_t leeway_s =
+      config.key_release().leeway_seconds() > 0 ? config.key_release().leeway_seconds() : 30;
+  jti_options.lifetime = absl::Seconds(config.token().lifetime_seconds() + leeway_s);
+  s->redis_nonces_ = std::make_unique<redis::RedisReplayStore>(*s->client_, *prefix, "nonce",
+                                                               nonce_options, clock);
+  s->redis_token_ids_ = std::make_unique<redis::RedisReplayStore>(*s->client_, *prefix, "jti",
+                                                                  jti_options, clock);
   s->nonces_ = std::make_unique<redis::ObservedReplayStore>(*s->redis_nonces_, "nonce", clock,
                                                             *s->metrics_);
   s->token_ids_ = std::make_unique<redis::ObservedReplayStore>(*s->redis_token_ids_, "jti",
@@ -95,6 +101,10 @@ absl::StatusOr<std::unique_ptr<SharedState>> SharedState::Open(
     log(absl::StrCat("WARNING: redis at ", rc.address(), " does not answer (", ping.message(),
                      "): every Attest fails closed with NONCE_STORE_UNAVAILABLE until it does"));
     return s;
+  }
+  absl::StatusOr<absl::Time> epoch = redis::EnsureEpoch(*s->client_, *prefix, clock);
+  if (epoch.ok()) {
+    log(absl::StrCat("shared state: records since ", FormatRfc3339(*epoch), " (the store's epoch)"));
   }
   std::optional<std::string> policy = s->client_->MaxMemoryPolicy();
   if (!policy) {

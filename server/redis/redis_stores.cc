@@ -23,6 +23,24 @@ std::string HashedKey(std::string_view prefix, std::span<const uint8_t> id) {
 // ARGV: now_ms, rate per second, burst. Returns {allowed 0|1, retry_after_ms}.
 // The caller's clock is the time source (time is an input); a replica whose
 // clock is behind the bucket's gets no refill rather than a negative one.
+// KEYS[1] the record, KEYS[2] the epoch. ARGV: expires_at ms (PXAT),
+// caller's now ms, issued-at-the-latest ms. Returns {1 first | 0 replay |
+// -1 older than the epoch, epoch ms}; error replies pass through.
+constexpr char kMarkScript[] = R"lua(
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  redis.call('SET', KEYS[2], ARGV[2])
+  epoch = ARGV[2]
+end
+if tonumber(ARGV[3]) < tonumber(epoch) then
+  return {-1, tonumber(epoch)}
+end
+if redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1]) then
+  return {1, tonumber(epoch)}
+end
+return {0, tonumber(epoch)}
+)lua";
+
 constexpr char kTakeScript[] = R"lua(
 local now = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -72,6 +90,7 @@ RedisReplayStore::RedisReplayStore(RedisClient& client, std::string_view key_pre
                                    const Clock& clock)
     : client_(client),
       prefix_(absl::StrCat(AV(key_prefix), kind == "jti" ? "j:" : "n:")),
+      epoch_key_(absl::StrCat(AV(key_prefix), kEpochKeySuffix)),
       options_(options),
       clock_(clock) {}
 
@@ -103,15 +122,26 @@ absl::StatusOr<bool> RedisReplayStore::MarkUsed(std::span<const uint8_t> nonce,
   }
   const std::string key = KeyFor(nonce);
   const std::string pxat = absl::StrCat(absl::ToUnixMillis(expires_at));
-  absl::StatusOr<Reply> set = client_.Command({"SET", key, "1", "NX", "PXAT", pxat});
+  const std::string now_ms = absl::StrCat(absl::ToUnixMillis(clock_.Now()));
+  const std::string issued_ms = absl::StrCat(absl::ToUnixMillis(expires_at - options_.lifetime));
+  absl::StatusOr<Reply> set = client_.Command(
+      {"EVAL", kMarkScript, "2", key, epoch_key_, pxat, now_ms, issued_ms});
   if (!set.ok()) return set.status();  // UNAVAILABLE
-  if (set->type == Reply::Type::kNil) return false;
-  if (!set->IsStatus("OK")) {
-    // An OOM error (noeviction and full), READONLY (a replica), a script
-    // busy error …: we cannot tell, so the caller fails closed.
-    return absl::UnavailableError(
-        absl::StrCat("redis: SET NX answered ", set->Describe()));
+  if (set->type != Reply::Type::kArray || set->elements.size() != 2 ||
+      set->elements[0].type != Reply::Type::kInteger) {
+    // An OOM error (noeviction and full), READONLY (a replica), NOPERM …:
+    // we cannot tell, so the caller fails closed.
+    return absl::UnavailableError(absl::StrCat("redis: SET NX answered ", set->Describe()));
   }
+  const int64_t outcome = set->elements[0].integer;
+  if (outcome == -1) {
+    return absl::UnavailableError(absl::StrCat(
+        "redis: the store's records start at ",
+        FormatRfc3339(absl::FromUnixMillis(set->elements[1].integer)),
+        " (Redis lost its data: restart without persistence, flush or failover); this was "
+        "issued before then, so its earlier use cannot be ruled out"));
+  }
+  if (outcome == 0) return false;
   if (options_.wait_replicas > 0) {
     const std::string n = absl::StrCat(options_.wait_replicas);
     const std::string ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(
@@ -129,6 +159,20 @@ absl::StatusOr<bool> RedisReplayStore::MarkUsed(std::span<const uint8_t> nonce,
     }
   }
   return true;
+}
+
+absl::StatusOr<absl::Time> EnsureEpoch(RedisClient& client, std::string_view key_prefix,
+                                       const Clock& clock) {
+  const std::string key = absl::StrCat(AV(key_prefix), kEpochKeySuffix);
+  const std::string now_ms = absl::StrCat(absl::ToUnixMillis(clock.Now()));
+  absl::StatusOr<Reply> set = client.Command({"SET", key, now_ms, "NX", "GET"});
+  if (!set.ok()) return set.status();
+  if (set->type == Reply::Type::kNil) return absl::FromUnixMillis(std::stoll(now_ms));
+  int64_t ms = 0;
+  if (set->type != Reply::Type::kString || !absl::SimpleAtoi(set->str, &ms)) {
+    return absl::UnavailableError(absl::StrCat("redis: epoch key answered ", set->Describe()));
+  }
+  return absl::FromUnixMillis(ms);
 }
 
 RedisRateLimitStore::RedisRateLimitStore(RedisClient& client, std::string_view key_prefix,

@@ -39,12 +39,35 @@ struct ReplayOptions {
   // acknowledgements => UNAVAILABLE (the nonce stays burnt: fail closed).
   int wait_replicas = 0;
   absl::Duration wait_timeout = absl::Milliseconds(50);
+  // How long before its expiry a record's subject was issued at the latest
+  // (nonces: the challenge lifetime; token ids: token lifetime + leeway).
+  // With the store's epoch (below) it tells which records Redis may have
+  // forgotten.
+  absl::Duration lifetime = absl::Minutes(5);
 };
 
+// The store's epoch: `rp:<ns>:epoch` holds the unix ms at which Redis
+// started holding our records. Redis that restarts without persistence (or
+// is flushed, or fails over to a replica that missed writes of a whole
+// period) loses the key with the records; the next MarkUsed then starts a
+// new epoch at the caller's clock, and every record whose subject was
+// issued before the epoch (expires_at - lifetime < epoch) is refused
+// (UNAVAILABLE): Redis cannot vouch that it was not used before the loss.
+// Clients get a new challenge / token. Replicas need synchronised clocks
+// (NTP); a replica ahead by d narrows nothing beyond d.
+inline constexpr char kEpochKeySuffix[] = "epoch";
+
+// SET the epoch key NX at the caller's clock (at replica start, so that a
+// fresh Redis does not refuse the first challenges). Returns the epoch.
+absl::StatusOr<absl::Time> EnsureEpoch(RedisClient& client, std::string_view key_prefix,
+                                       const Clock& clock);
+
+// One atomic script: check the epoch (above), then
 // `SET <key> 1 NX PXAT <expires_at ms>`: OK => first use, nil => replay,
-// anything else (error reply, timeout, no connection) => UNAVAILABLE, and
-// the caller rejects (NONCE_STORE_UNAVAILABLE). The key expires with the
-// challenge, so Redis holds only unexpired nonces.
+// anything else (error reply, timeout, no connection, a record older than
+// the epoch) => UNAVAILABLE, and the caller rejects
+// (NONCE_STORE_UNAVAILABLE). The key expires with the challenge, so Redis
+// holds only unexpired nonces.
 //
 // Redis must not evict these keys: run it with maxmemory-policy noeviction
 // (the default); with noeviction a full Redis answers SET with an OOM error,
@@ -64,6 +87,7 @@ class RedisReplayStore final : public nonce::ReplayStore {
  private:
   RedisClient& client_;
   const std::string prefix_;
+  const std::string epoch_key_;
   const ReplayOptions options_;
   const Clock& clock_;
 };

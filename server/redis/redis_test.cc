@@ -45,9 +45,11 @@ class RedisTest : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *std::move(c) : nullptr;
   }
+  // Nonce records held (the store's epoch key is not one).
   int64_t DbSize(RedisClient& c) {
-    auto r = c.Command({"DBSIZE"});
-    return r.ok() && r->type == Reply::Type::kInteger ? r->integer : -1;
+    auto r = c.Command({"KEYS", "rp:test:n:*"});
+    return r.ok() && r->type == Reply::Type::kArray ? static_cast<int64_t>(r->elements.size())
+                                                     : -1;
   }
 
   std::unique_ptr<LocalRedis> redis_;
@@ -56,6 +58,14 @@ class RedisTest : public ::testing::Test {
 };
 
 Bytes Nonce(uint8_t fill) { return Bytes(32, fill); }
+
+// The tests' records are issued "now" whatever their expiry (lifetime 0:
+// never older than the store's epoch); the epoch test uses real lifetimes.
+ReplayOptions Short() {
+  ReplayOptions o;
+  o.lifetime = absl::ZeroDuration();
+  return o;
+}
 
 TEST(RedisClientConfig, RejectsBadOptions) {
   RedisOptions o;
@@ -102,7 +112,7 @@ TEST_F(RedisTest, MaxMemoryPolicyReportsEvictingConfig) {
 
 TEST_F(RedisTest, FirstUseThenReplayWithExpiringKey) {
   auto c = Client();
-  RedisReplayStore redis_store(*c, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore redis_store(*c, prefix_, "nonce", Short(), Clock::Real());
   ObservedReplayStore store(redis_store, "nonce", Clock::Real(), observer_);
   const Bytes n = Nonce(7);
   const absl::Time exp = absl::Now() + absl::Seconds(30);
@@ -122,8 +132,8 @@ TEST_F(RedisTest, FirstUseThenReplayWithExpiringKey) {
 
 TEST_F(RedisTest, JtiKindUsesItsOwnKeys) {
   auto c = Client();
-  RedisReplayStore nonces(*c, prefix_, "nonce", {}, Clock::Real());
-  RedisReplayStore jtis(*c, prefix_, "jti", {}, Clock::Real());
+  RedisReplayStore nonces(*c, prefix_, "nonce", Short(), Clock::Real());
+  RedisReplayStore jtis(*c, prefix_, "jti", Short(), Clock::Real());
   const Bytes id = Nonce(1);
   const absl::Time exp = absl::Now() + absl::Seconds(30);
   EXPECT_TRUE(*nonces.MarkUsed(id, exp));
@@ -134,7 +144,7 @@ TEST_F(RedisTest, JtiKindUsesItsOwnKeys) {
 
 TEST_F(RedisTest, EntryExpiresWithTheChallenge) {
   auto c = Client();
-  RedisReplayStore store(*c, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore store(*c, prefix_, "nonce", Short(), Clock::Real());
   const Bytes n = Nonce(9);
   EXPECT_TRUE(*store.MarkUsed(n, absl::Now() + absl::Milliseconds(200)));
   EXPECT_FALSE(*store.MarkUsed(n, absl::Now() + absl::Seconds(5)));
@@ -144,7 +154,7 @@ TEST_F(RedisTest, EntryExpiresWithTheChallenge) {
 
 TEST_F(RedisTest, BinarySafeKeys) {
   auto c = Client();
-  RedisReplayStore store(*c, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore store(*c, prefix_, "nonce", Short(), Clock::Real());
   Bytes tricky = {'\r', '\n', '*', '1', '\r', '\n', 0, 0, '$', ' ', 'F', 'L', 'U', 'S', 'H'};
   const absl::Time exp = absl::Now() + absl::Seconds(30);
   EXPECT_TRUE(*store.MarkUsed(tricky, exp));
@@ -155,7 +165,7 @@ TEST_F(RedisTest, BinarySafeKeys) {
 
 TEST_F(RedisTest, BadArgumentsChangeNothing) {
   auto c = Client();
-  RedisReplayStore store(*c, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore store(*c, prefix_, "nonce", Short(), Clock::Real());
   EXPECT_EQ(store.MarkUsed({}, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store.MarkUsed(Bytes(65, 1), absl::Now() + absl::Seconds(5)).status().code(),
@@ -169,7 +179,7 @@ TEST_F(RedisTest, SixtyFourRacersOneWinner) {
   RedisOptions o;
   o.pool_size = 8;
   auto c = Client(o);
-  RedisReplayStore store(*c, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore store(*c, prefix_, "nonce", Short(), Clock::Real());
   for (int round = 0; round < 5; ++round) {
     const Bytes n = Nonce(static_cast<uint8_t>(0x40 + round));
     const absl::Time exp = absl::Now() + absl::Seconds(30);
@@ -196,7 +206,7 @@ TEST_F(RedisTest, RedisDownFailsClosedAndRecoversWithoutNewClient) {
   RedisOptions o;
   o.connect_timeout = absl::Milliseconds(100);
   auto c = Client(o);
-  RedisReplayStore redis_store(*c, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore redis_store(*c, prefix_, "nonce", Short(), Clock::Real());
   ObservedReplayStore store(redis_store, "nonce", Clock::Real(), observer_);
   const absl::Time exp = absl::Now() + absl::Seconds(60);
   ASSERT_TRUE(*store.MarkUsed(Nonce(1), exp));
@@ -238,7 +248,7 @@ TEST_F(RedisTest, AuthRequiredAndRefused) {
   const absl::Time exp = absl::Now() + absl::Seconds(30);
   {  // No password: the server answers NOAUTH, which is not "OK" => fail closed.
     auto c = Client(o);
-    RedisReplayStore store(*c, prefix_, "nonce", {}, Clock::Real());
+    RedisReplayStore store(*c, prefix_, "nonce", Short(), Clock::Real());
     auto m = store.MarkUsed(Nonce(1), exp);
     ASSERT_FALSE(m.ok());
     EXPECT_THAT(std::string(m.status().message()), HasSubstr("NOAUTH"));
@@ -255,7 +265,7 @@ TEST_F(RedisTest, AuthRequiredAndRefused) {
     o.password = "s3cret-pass";
     auto c = Client(o);
     EXPECT_TRUE(c->Ping().ok());
-    RedisReplayStore store(*c, prefix_, "nonce", {}, Clock::Real());
+    RedisReplayStore store(*c, prefix_, "nonce", Short(), Clock::Real());
     EXPECT_TRUE(*store.MarkUsed(Nonce(1), exp));
   }
 }
@@ -263,16 +273,16 @@ TEST_F(RedisTest, AuthRequiredAndRefused) {
 TEST_F(RedisTest, AclUserAuth) {
   auto c = Client();
   ASSERT_TRUE(c->Command({"ACL", "SETUSER", "rp", "on", ">userpass", "~rp:*", "+set", "+ping",
-                          "+eval", "+hmget", "+hset", "+pexpire", "+wait"})
+                          "+eval", "+get", "+hmget", "+hset", "+pexpire", "+wait"})
                   .ok());
   RedisOptions o;
   o.username = "rp";
   o.password = "userpass";
   auto user = Client(o);
-  RedisReplayStore store(*user, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore store(*user, prefix_, "nonce", Short(), Clock::Real());
   EXPECT_TRUE(*store.MarkUsed(Nonce(3), absl::Now() + absl::Seconds(30)));
   // Outside its key pattern: an error reply => UNAVAILABLE, never "first".
-  RedisReplayStore other(*user, "other:", "nonce", {}, Clock::Real());
+  RedisReplayStore other(*user, "other:", "nonce", Short(), Clock::Real());
   auto denied = other.MarkUsed(Nonce(3), absl::Now() + absl::Seconds(30));
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kUnavailable);
@@ -284,7 +294,7 @@ TEST_F(RedisTest, OutOfMemoryFailsClosed) {
   RedisOptions o;
   o.address = (*r)->address();
   auto c = Client(o);
-  RedisReplayStore store(*c, prefix_, "nonce", {}, Clock::Real());
+  RedisReplayStore store(*c, prefix_, "nonce", Short(), Clock::Real());
   auto m = store.MarkUsed(Nonce(1), absl::Now() + absl::Seconds(30));
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
@@ -293,7 +303,7 @@ TEST_F(RedisTest, OutOfMemoryFailsClosed) {
 
 TEST_F(RedisTest, WaitForReplicasFailsClosedWithoutReplicas) {
   auto c = Client();
-  ReplayOptions w;
+  ReplayOptions w = Short();
   w.wait_replicas = 1;
   w.wait_timeout = absl::Milliseconds(20);
   RedisReplayStore store(*c, prefix_, "nonce", w, Clock::Real());
@@ -302,6 +312,44 @@ TEST_F(RedisTest, WaitForReplicasFailsClosedWithoutReplicas) {
   EXPECT_THAT(std::string(m.status().message()), HasSubstr("fewer replicas"));
   // The nonce stays burnt: a retry is a replay, not a first use.
   EXPECT_FALSE(*store.MarkUsed(Nonce(5), absl::Now() + absl::Seconds(30)));
+}
+
+// Redis that loses its data (restart without persistence) must not let a
+// challenge issued before the loss be used again: the epoch refuses it.
+TEST_F(RedisTest, RecordsOlderThanTheStoreEpochAreRefusedAfterDataLoss) {
+  auto c = Client();
+  ReplayOptions o;
+  o.lifetime = absl::Minutes(5);
+  RedisReplayStore store(*c, prefix_, "nonce", o, Clock::Real());
+  auto epoch = EnsureEpoch(*c, prefix_, Clock::Real());
+  ASSERT_TRUE(epoch.ok()) << epoch.status();
+  // EnsureEpoch keeps an existing epoch.
+  absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(*EnsureEpoch(*c, prefix_, Clock::Real()), *epoch);
+  // A challenge issued after the epoch (expires in lifetime - 1 ms from now).
+  absl::SleepFor(absl::Milliseconds(5));
+  const absl::Time exp_old = absl::Now() + o.lifetime - absl::Milliseconds(1);
+  ASSERT_TRUE(*store.MarkUsed(Nonce(1), exp_old));
+  EXPECT_FALSE(*store.MarkUsed(Nonce(1), exp_old));
+
+  ASSERT_TRUE(redis_->Restart().ok());  // everything forgotten
+  // The used nonce comes back: without the epoch Redis would say "first".
+  absl::StatusOr<bool> replay = absl::UnavailableError("not yet");
+  for (int i = 0; i < 60; ++i) {
+    replay = store.MarkUsed(Nonce(1), exp_old);
+    if (absl::StrContains(replay.status().message(), "lost its data")) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_FALSE(replay.ok());
+  EXPECT_EQ(replay.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(replay.status().message()), HasSubstr("lost its data"));
+  // So is any challenge issued before the loss, used or not.
+  EXPECT_FALSE(store.MarkUsed(Nonce(2), exp_old).ok());
+  // Challenges issued after it are recorded as usual.
+  absl::SleepFor(absl::Milliseconds(5));
+  const absl::Time exp_new = absl::Now() + o.lifetime - absl::Milliseconds(1);
+  EXPECT_TRUE(*store.MarkUsed(Nonce(3), exp_new));
+  EXPECT_FALSE(*store.MarkUsed(Nonce(3), exp_new));
 }
 
 TEST_F(RedisTest, RateLimitSharedAcrossReplicas) {
