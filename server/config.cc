@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "policy/yaml_json.h"
 #include "server/policy_access.h"
+#include "server/redis/redis_client.h"
 #include "verifier/common/status_macros.h"
 
 namespace rp::server {
@@ -70,6 +71,7 @@ void ResolvePaths(const std::string& base_dir, ServerConfig* config) {
     ResolvePath(base, key.mutable_pem_file());
   }
   ResolvePath(base, config->mutable_nonce()->mutable_hmac_key_file());
+  if (config->has_redis()) ResolvePath(base, config->mutable_redis()->mutable_password_file());
   ResolvePath(base, config->mutable_collateral_dir());
   if (config->has_collateral()) {
     ResolvePath(base, config->mutable_collateral()->mutable_cache_dir());
@@ -215,6 +217,14 @@ void ApplyDefaults(ServerConfig* config) {
   }
   if (config->has_collateral()) {
     ApplyCollateralDefaults(config->mutable_collateral());
+  }
+  if (config->has_redis()) {
+    auto* r = config->mutable_redis();
+    if (r->namespace_().empty()) r->set_namespace_("rp");
+    if (r->pool_size() == 0) r->set_pool_size(8);
+    if (r->connect_timeout_ms() == 0) r->set_connect_timeout_ms(200);
+    if (r->command_timeout_ms() == 0) r->set_command_timeout_ms(100);
+    if (r->wait_timeout_ms() == 0) r->set_wait_timeout_ms(50);
   }
 }
 
@@ -459,6 +469,23 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.has_collateral()) {
     RETURN_IF_ERROR(ValidateCollateralConfig(config.collateral(), production));
   }
+  if (config.has_redis()) {
+    const auto& r = config.redis();
+    if (r.address().empty()) {
+      return absl::InvalidArgumentError(
+          "redis.address is empty (host:port or unix:/path); remove the redis block to keep "
+          "the single-replica in-memory stores");
+    }
+    RETURN_IF_ERROR(redis::KeyPrefix(r.namespace_()).status());
+    RETURN_IF_ERROR(CheckRange("redis.pool_size", r.pool_size(), 1, 64));
+    RETURN_IF_ERROR(CheckRange("redis.connect_timeout_ms", r.connect_timeout_ms(), 1, 10000));
+    RETURN_IF_ERROR(CheckRange("redis.command_timeout_ms", r.command_timeout_ms(), 1, 10000));
+    RETURN_IF_ERROR(CheckRange("redis.wait_replicas", r.wait_replicas(), 0, 16));
+    RETURN_IF_ERROR(CheckRange("redis.wait_timeout_ms", r.wait_timeout_ms(), 1, 10000));
+    if (!r.username().empty() && r.password_file().empty()) {
+      return absl::InvalidArgumentError("redis.username needs redis.password_file");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -489,6 +516,7 @@ absl::Status CheckSecretFilePermissions(const ServerConfig& config) {
                        config.token().keys(i).pem_file());
   }
   files.emplace_back("nonce.hmac_key_file", config.nonce().hmac_key_file());
+  files.emplace_back("redis.password_file", config.redis().password_file());
   for (const auto& [field, path] : files) {
     if (path.empty()) continue;
     struct stat st {};

@@ -515,5 +515,51 @@ TEST(HostPortTest, Splits) {
   EXPECT_FALSE(ParseHostPort("host:123456").ok());
 }
 
+// Issue 12: the redis block (docs/scale-out.md).
+TEST(ConfigTest, RedisBlockDefaultsAndValidation) {
+  TempDir dir;
+  auto ok = ParseServerConfig("environment: development\nredis: {address: 127.0.0.1:6379, "
+                              "password_file: pw}\n",
+                              "test", dir.path());
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->redis().namespace_(), "rp");
+  EXPECT_EQ(ok->redis().pool_size(), 8);
+  EXPECT_EQ(ok->redis().connect_timeout_ms(), 200);
+  EXPECT_EQ(ok->redis().command_timeout_ms(), 100);
+  EXPECT_EQ(ok->redis().wait_timeout_ms(), 50);
+  EXPECT_EQ(ok->redis().password_file(), (fs::path(dir.path()) / "pw").string());
+  auto none = ParseServerConfig("environment: development\n", "test", "");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_redis());
+  for (const char* bad : {
+           "redis: {namespace: x}",
+           "redis: {address: 'h:1', namespace: 'a:b'}",
+           "redis: {address: 'h:1', pool_size: 65}",
+           "redis: {address: 'h:1', command_timeout_ms: 20000}",
+           "redis: {address: 'h:1', wait_replicas: 17}",
+           "redis: {address: 'h:1', username: rp}",
+           "redis: {address: 'h:1', tls: true}",
+       }) {
+    auto r = ParseServerConfig(absl::StrCat("environment: development\n", bad, "\n"), "test", "");
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
+TEST(ConfigTest, RedisPasswordFileMustBePrivate) {
+  TempDir dir;
+  const std::string pw = dir.Write("pw", "secret\n");
+  auto cfg = ParseServerConfig(
+      absl::StrCat("environment: development\nredis: {address: '127.0.0.1:1', password_file: ",
+                   pw, "}\n"),
+      "test", "");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  fs::permissions(pw, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  auto st = CheckSecretFilePermissions(*cfg);
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(std::string(st.message()), HasSubstr("redis.password_file"));
+  fs::permissions(pw, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(CheckSecretFilePermissions(*cfg).ok());
+}
+
 }  // namespace
 }  // namespace rp::server

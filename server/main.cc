@@ -51,6 +51,7 @@
 #include "server/policy_store.h"
 #include "server/rest_api.h"
 #include "server/service.h"
+#include "server/shared_state.h"
 #include "server/token/key_manager.h"
 #include "server/token/token_issuer.h"
 #include "verifier/collateral/source.h"
@@ -136,25 +137,31 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   }
 
   Clock& clock = Clock::Real();
+  Metrics metrics;
+
+  // Single-use records and per-peer limits: in memory, or on Redis shared by
+  // every replica (docs/scale-out.md).
+  auto shared_state = SharedState::Open(config, clock, *metrics.registry(),
+                                        [](const std::string& line) { Log(line); });
+  if (!shared_state.ok()) {
+    return Fail(shared_state.status());
+  }
 
   // Challenges.
-  nonce::InMemoryReplayStore replay_store(
-      static_cast<size_t>(config.nonce().replay_capacity()), clock);
   auto hmac_key = nonce::LoadOrGenerateHmacKey(config.nonce().hmac_key_file());
   if (!hmac_key.ok()) {
     return Fail(hmac_key.status());
   }
   auto nonces = nonce::NonceService::Create(
       *std::move(hmac_key), absl::Seconds(config.nonce().lifetime_seconds()),
-      clock, replay_store);
+      clock, (*shared_state)->nonces());
   if (!nonces.ok()) {
     return Fail(nonces.status());
   }
   // Limits (docs/hardening.md): per-peer token buckets, and no more
   // unexpired challenges out than the replay store can record.
-  limits::InMemoryRateLimitStore rate_store(
-      static_cast<size_t>(config.limits().max_tracked_peers()), clock);
-  limits::RequestLimiter limiter(rate_store, RequestLimitsFromConfig(config.limits()));
+  limits::RequestLimiter limiter((*shared_state)->rate_limits(),
+                                 RequestLimitsFromConfig(config.limits()));
   limits::ChallengeBudget challenge_budget(config.nonce().max_outstanding_challenges(),
                                            absl::Seconds(config.nonce().lifetime_seconds()),
                                            clock);
@@ -169,7 +176,6 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(tokens.status());
   }
 
-  Metrics metrics;
   CollateralMetrics collateral_metrics(*metrics.registry());
 
   // Verification and appraisal.
@@ -265,7 +271,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   std::unique_ptr<KeyReleaseFace> release_face;
   std::unique_ptr<KeyReleaseServiceImpl> release_grpc;
   ServerTokenAuthority token_authority(key_manager, (*tokens)->issuer());
-  ReplayJtiStore jti_store(replay_store);
+  ReplayJtiStore jti_store((*shared_state)->token_ids());
   if (config.key_release().resources_size() > 0) {
     auto resources = release::LoadResources(
         config.key_release(), (*policies)->Current()->default_policy().id);

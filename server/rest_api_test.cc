@@ -612,6 +612,11 @@ TEST(RestBuildingBlocksTest, StatusMappingFollowsTheResearchTable) {
   const json p = json::parse(unavailable.body);
   EXPECT_EQ(p["reason"], "STORE_UNAVAILABLE");
   EXPECT_EQ(p["grpc_code"], "UNAVAILABLE");
+  // A reason code leading a service error message becomes the reason.
+  EXPECT_EQ(LeadingReason("NONCE_STORE_UNAVAILABLE: attest: no answer"), "NONCE_STORE_UNAVAILABLE");
+  EXPECT_EQ(LeadingReason("attest: no answer"), "");
+  EXPECT_EQ(LeadingReason("Nonce: x"), "");
+  EXPECT_EQ(LeadingReason(": x"), "");
   EXPECT_EQ(p["detail"], "store down");
   // Client-chosen invalid UTF-8 in a detail never throws.
   EXPECT_EQ(Problem(400, "X", "bad \xff byte").status, 400);

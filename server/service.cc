@@ -391,9 +391,12 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
     }
     if (check.outcome == nonce::ChallengeOutcome::kStoreError) {
       // Cannot tell whether this is a replay: fail closed, but retryable.
+      // The message starts with the reason code (the REST face maps it to
+      // the problem's reason).
       return grpc::Status(
           grpc::StatusCode::UNAVAILABLE,
-          absl::StrCat("attest: replay store unavailable: ", check.detail));
+          absl::StrCat(check.reason, ": attest: the single-use nonce store did not answer, so "
+                       "no token was issued (retry with a new challenge): ", check.detail));
     }
     // A bad challenge is a verdict (STYLE §5), not a transport error. No
     // evidence is looked at and no token is issued.

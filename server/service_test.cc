@@ -436,6 +436,10 @@ TEST_F(ServiceTest, ReplayStoreFailureIsUnavailable) {
   AttestResponse resp;
   grpc::Status st = service_->DoAttest(req, "", &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  // Issue 12: the reason code leads the message (REST: the problem's reason).
+  EXPECT_THAT(st.error_message(), ::testing::StartsWith("NONCE_STORE_UNAVAILABLE: "));
+  EXPECT_THAT(st.error_message(), HasSubstr("no token was issued"));
+  EXPECT_TRUE(resp.token().empty());
   EXPECT_THAT(
       metrics_->Serialize(),
       HasSubstr("rp_requests_total{code=\"UNAVAILABLE\",rpc=\"Attest\"} 1"));
