@@ -152,7 +152,7 @@ stop_nginx() {
 metric_sum() {
   local n total=0 v
   for n in "${!METRICS[@]}"; do
-    v=$(curl -fs "${METRICS[$n]}/metrics" | awk -v m="$1" 'index($0, m) == 1 { print $NF; exit }')
+    v=$(curl -fs "${METRICS[$n]}/metrics" | awk -v m="$1" 'index($0, m) == 1 { v = $NF } END { print v }')
     total=$(awk -v a="$total" -v b="${v:-0}" 'BEGIN { print a + b }')
   done
   echo "$total"
@@ -170,8 +170,8 @@ run() {  # LABEL REPLICAS STORE VIA
   "$LOAD" --mode load --targets "$targets" --duration 2 --concurrency "$CONCURRENCY" --sim-dir "$SIM" >/dev/null
   [[ $store == redis ]] && redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
   local s0 c0
-  s0=$(metric_sum rp_nonce_store_seconds_sum)
-  c0=$(metric_sum rp_nonce_store_seconds_count)
+  s0=$(metric_sum 'rp_nonce_store_seconds_sum{kind="nonce"}')
+  c0=$(metric_sum 'rp_nonce_store_seconds_count{kind="nonce"}')
   "$LOAD" --mode load --targets "$targets" --duration "$DURATION" --concurrency "$CONCURRENCY" \
     --sim-dir "$SIM" >"$out"
   local rate p50 p99 tokens attests
@@ -192,8 +192,8 @@ run() {  # LABEL REPLICAS STORE VIA
     calls=$(awk -F'[:=,]' '/^cmdstat_/ { c += $3 } END { print c + 0 }' <<<"$stats")
     usec=$(awk -F'[:=,]' '/^cmdstat_/ { u += $5 } END { print u + 0 }' <<<"$stats")
     per_call=$(awk -F'[:=,]' '/^cmdstat_set:/ { print $7 }' <<<"$stats")
-    s1=$(metric_sum rp_nonce_store_seconds_sum)
-    c1=$(metric_sum rp_nonce_store_seconds_count)
+    s1=$(metric_sum 'rp_nonce_store_seconds_sum{kind="nonce"}')
+    c1=$(metric_sum 'rp_nonce_store_seconds_count{kind="nonce"}')
     rtt=$(awk -v s="$(awk -v a="$s1" -v b="$s0" 'BEGIN { print a - b }')" \
       -v c="$(awk -v a="$c1" -v b="$c0" 'BEGIN { print a - b }')" \
       'BEGIN { if (c > 0) printf "%.3f", s / c * 1000; else print "n/a" }')

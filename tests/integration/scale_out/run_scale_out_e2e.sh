@@ -196,7 +196,9 @@ expect_replayed() {  # NAME ADDR TAG WHAT
   echo "ok: $4: NONCE_REPLAYED (exit 1, no token)"
 }
 metric() {  # NAME METRIC_LINE_PREFIX: the value, or "" when absent
-  curl -fs "${METRICS[$1]}/metrics" | awk -v m="$2" 'index($0, m) == 1 { print $NF; exit }'
+  local text
+  text=$(curl -fs "${METRICS[$1]}/metrics") || die "no /metrics from $1"
+  awk -v m="$2" 'index($0, m) == 1 { v = $NF } END { print v }' <<<"$text"
 }
 
 # --- e. without Redis: one challenge, two replicas, two tokens ---------------
@@ -220,7 +222,7 @@ stop_replica m2
 for r in A B C; do start_replica "$r" redis; done
 for r in A B C; do wait_replica "$r"; done
 for r in A B C; do
-  grep -q "shared state: redis 127.0.0.1:$REDIS_PORT namespace e2e" "$WORK/$r.log" ||
+  grep -q "shared state: redis 127.0.0.1:$REDIS_PORT .*namespace e2e" "$WORK/$r.log" ||
     die "replica $r does not log 'shared state: redis 127.0.0.1:$REDIS_PORT namespace e2e'"
   ! grep -q "WARNING.*maxmemory-policy" "$WORK/$r.log" || die "replica $r warns about maxmemory-policy noeviction"
 done
@@ -299,8 +301,10 @@ LOAD_PID=$!
 T0=$(now_ms)
 sleep_until T0 + 10000
 kill -0 "$LOAD_PID" 2>/dev/null || die "d. attest_load exited early: $(cat "$WORK/load.err")"
-kill -KILL "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null || true
+{
+  kill -KILL "$REDIS_PID"
+  wait "$REDIS_PID" || true
+} 2>/dev/null
 REDIS_PID=""
 T_DEAD=$(now_ms)
 echo "d. redis SIGKILLed at +$(((T_DEAD - T0) / 1000)) s"
@@ -323,6 +327,23 @@ for r in A B C; do
 done
 code=$(curl -s -o /dev/null -w '%{http_code}' "$LB_HTTP/.well-known/jwks.json")
 [[ $code == 200 ]] || die "d. JWKS through nginx is $code while Redis is down"
+# The REST face through nginx: a challenge is still issued, the Attest is 503.
+rest_attest() {  # NAME: POST /v1/challenge + /v1/attest through nginx; sets CODE
+  code=$(curl -s -o "$WORK/$1.challenge.json" -w '%{http_code}' -X POST "$LB_HTTP/v1/challenge")
+  [[ $code == 200 ]] || die "d. REST $1: /v1/challenge is $code"
+  "$CTL" simulate --challenge "$WORK/$1.challenge.json" --sim-dir "$SIM" --tee snp --gpus 0 \
+    --out "$WORK/$1.bundle.json" >/dev/null || die "d. REST $1: simulate failed"
+  node -e 'const fs = require("fs"); const e = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+    delete e.nonce;
+    fs.writeFileSync(process.argv[3], JSON.stringify({challenge: JSON.parse(fs.readFileSync(process.argv[1], "utf8")), evidence: e}));' \
+    "$WORK/$1.challenge.json" "$WORK/$1.bundle.json" "$WORK/$1.body.json"
+  CODE=$(curl -s -o "$WORK/$1.reply.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$WORK/$1.body.json" "$LB_HTTP/v1/attest")
+}
+rest_attest rest_down
+[[ $CODE == 503 && $(jget "$WORK/rest_down.reply.json" reason) == NONCE_STORE_UNAVAILABLE ]] ||
+  die "d. REST Attest through nginx while Redis is down: want 503 NONCE_STORE_UNAVAILABLE, got $CODE $(head -c 300 "$WORK/rest_down.reply.json")"
+echo "ok: d. REST through nginx while Redis is down: /v1/challenge 200, /v1/attest 503 NONCE_STORE_UNAVAILABLE"
 sleep_until T0 + 20000
 T_RESTART=$(now_ms)
 start_redis || die "d. redis-server did not restart on port $REDIS_PORT"
@@ -357,11 +378,11 @@ echo "d. before the kill: $before_tok tokens, $before_bad others; after the rest
   die "d. GetChallenge failed $(jget "$WORK/load.json" challenge_errors) times (must not depend on Redis)"
 for r in A B C; do
   up=$(metric "$r" rp_nonce_store_up)
-  errors=$(metric "$r" 'rp_nonce_store_requests_total{result="error"}')
-  first=$(metric "$r" 'rp_nonce_store_requests_total{result="first"}')
+  errors=$(metric "$r" 'rp_nonce_store_requests_total{kind="nonce",result="error"}')
+  first=$(metric "$r" 'rp_nonce_store_requests_total{kind="nonce",result="first"}')
   [[ $up == 1 ]] || die "d. rp_nonce_store_up of $r is '$up' after the restart"
   [[ -n $errors && ${errors%.*} -gt 0 ]] || die "d. rp_nonce_store_requests_total{result=\"error\"} of $r is '$errors'"
-  echo "d. $r: rp_nonce_store_requests_total first=$first error=$errors, Attests audited $(grep -c '"verdict"' "$WORK/$r.audit.jsonl" || true)"
+  echo "d. $r: rp_nonce_store_requests_total first=$first error=$errors, audit lines $(wc -l <"$WORK/$r.audit.jsonl")"
 done
 echo "ok: d. Redis down ~10 s under load: no token, every Attest NONCE_STORE_UNAVAILABLE, health 200, recovered without restarting replicas"
 
@@ -369,6 +390,10 @@ echo "ok: d. Redis down ~10 s under load: no token, every Attest NONCE_STORE_UNA
 new_node z "${GRPC[C]}"
 expect_token z "${GRPC[A]}" atA "d. after recovery: challenge from C attested at A"
 expect_replayed z "$LB" atLB "d. after recovery: that challenge through nginx"
+rest_attest rest_up
+[[ $CODE == 200 && -n $(jget "$WORK/rest_up.reply.json" token) ]] ||
+  die "d. REST Attest through nginx after recovery: $CODE $(head -c 300 "$WORK/rest_up.reply.json")"
+echo "ok: d. after recovery: REST Attest through nginx 200 with a token"
 # NOTE (not asserted): a challenge redeemed before the outage, replayed after
 # a restart of a Redis without persistence.
 attest pre "${GRPC[B]}" after
