@@ -11,10 +11,15 @@ PKGS=(
   libxml2-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1
   curl
   softhsm2 libp11-kit-dev
+  redis-server nginx
 )
 # softhsm2: the PKCS#11 token behind the key-release secret store in tests and
 # the demo (libsofthsm2.so + softhsm2-util); libp11-kit-dev: the standard
 # pkcs11.h header (the module itself is dlopen()ed, nothing links p11-kit).
+# redis-server + nginx: the scale-out e2e (tests/integration/scale_out) and
+# scripts/bench_scale_out.sh start their own Redis (random loopback port,
+# --save '') and an unprivileged nginx as the gRPC load balancer in front of
+# several replicas; neither system service is used (nor needs to run).
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,809 @@
+// attest_load: a gRPC load and race client for attestation-server replicas
+// (issue 12: scale-out behind a load balancer, single-use state on Redis).
+//
+//   attest_load --mode load --targets A,B,C --sim-dir DIR [--duration S]
+//               [--concurrency C] [--tee snp|tdx] [--gpus N] [--audience AUD]
+//               [--policy NAME] [--split] [--fresh-node] [--events FILE]
+//   attest_load --mode race --targets A,B,C --sim-dir DIR [--racers 64]
+//
+// load: C workers, each looping GetChallenge -> simulate -> Attest; the
+// target is chosen round robin per request over all workers; with --split
+// the Attest goes to the target after the one that issued the challenge (a
+// challenge is never redeemed where it was issued, unless there is only
+// one target). Prints one JSON object: tokens issued, every outcome by
+// reason code and by gRPC code, a per-second timeline, Attest latency
+// percentiles; --events FILE adds one TSV line per Attest
+// (start_unix_ms end_unix_ms target outcome) for windows finer than a
+// second.
+//
+// race: one challenge, one simulated bundle, `racers` threads (each with its
+// own connection, connected beforehand) released together by a barrier,
+// each sending the same AttestRequest to target i % N. Prints the tokens
+// issued (a correct deployment issues exactly one) and what the others got.
+//
+// Outcome keys: TOKEN (a token was issued), else the rejection reason:
+// AttestResponse.reasons[0] for a verdict without a token; for a failed RPC
+// a reason code found in the trailers (a key containing "reason") or in the
+// status message (an upper-case code such as NONCE_STORE_UNAVAILABLE, or
+// the phrase "replay store unavailable" / "nonce store unavailable"), else
+// GRPC_<CODE>. `reason_from` counts where the reasons came from.
+//
+// Simulated evidence: by default each worker is one simulated SEV-SNP
+// machine (its VCEK made once at start, like a real chip's) and each Attest
+// gets a fresh TEE key and report signed by that VCEK, so the client spends
+// ~1 ms of CPU per request instead of ~6 ms for a fresh VCEK and ARK CRL
+// (two RSA-4096 signatures) that `attestctl simulate` makes. --fresh-node,
+// --tee tdx or --gpus N use rp::sim::SimulateNode for every request.
+//
+// Exit codes: 0 the run happened (the caller judges the numbers), 2 usage
+// or setup errors (bad flags, simulation directory, unreachable target).
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "attestation/v1/attestation.grpc.pb.h"
+#include "cli/simulate.h"
+#include "nlohmann/json.hpp"
+#include "release/jwe.h"
+#include "tests/testing/snp_report_builder.h"
+#include "verifier/common/status_macros.h"
+#include "verifier/core/binding.h"
+#include "verifier/crypto/digest.h"
+#include "verifier/crypto/keys.h"
+#include "verifier/crypto/x509.h"
+
+namespace {
+
+using attestation::v1::AttestationService;
+using attestation::v1::AttestRequest;
+using attestation::v1::AttestResponse;
+using attestation::v1::Challenge;
+using attestation::v1::EvidenceBundle;
+using Json = nlohmann::ordered_json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr int kRan = 0;
+constexpr int kUsageOrSetup = 2;
+
+constexpr char kUsage[] =
+    "usage: attest_load --mode load|race --targets HOST:PORT[,HOST:PORT...] --sim-dir DIR\n"
+    "  load:  [--duration S (10)] [--concurrency C (4)] [--split] [--events FILE]\n"
+    "  race:  [--racers N (64)]\n"
+    "  both:  [--tee snp|tdx (snp)] [--gpus 0..8 (0)] [--audience AUD] [--policy NAME]\n"
+    "         [--fresh-node] [--deadline-ms MS (10000)] [--connect-timeout-ms MS (5000)]\n"
+    "exit codes: 0 the run happened (judge the JSON on stdout), 2 usage or setup error\n";
+
+struct Options {
+  std::string mode;
+  std::vector<std::string> targets;
+  std::string sim_dir;
+  int duration_s = 10;
+  int concurrency = 4;
+  int racers = 64;
+  rp::sim::NodeSimulationOptions node;
+  std::string tee_name = "snp";
+  std::string audience;
+  std::string policy;
+  bool split = false;
+  bool fresh_node = false;
+  int deadline_ms = 10000;
+  int connect_timeout_ms = 5000;
+  std::string events_file;
+};
+
+absl::StatusOr<int> IntFlag(const std::string& name, const std::string& value, int lo, int hi) {
+  int v = 0;
+  if (!absl::SimpleAtoi(value, &v) || v < lo || v > hi) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be an integer in ", lo, "..", hi, ", not '", value, "'"));
+  }
+  return v;
+}
+
+absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
+  const std::vector<std::string> kBool = {"split", "fresh-node"};
+  const std::vector<std::string> kValued = {
+      "mode",   "targets", "sim-dir",  "duration",    "concurrency",        "racers", "tee",
+      "gpus",   "audience", "policy",  "deadline-ms", "connect-timeout-ms", "events"};
+  std::map<std::string, std::string> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (!absl::StartsWith(arg, "--")) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
+    }
+    arg = arg.substr(2);
+    std::optional<std::string> inline_value;
+    if (const size_t eq = arg.find('='); eq != std::string::npos) {
+      inline_value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    }
+    if (std::find(kBool.begin(), kBool.end(), arg) != kBool.end()) {
+      if (inline_value) return absl::InvalidArgumentError(absl::StrCat("--", arg, " takes no value"));
+      flags[arg] = "true";
+    } else if (std::find(kValued.begin(), kValued.end(), arg) != kValued.end()) {
+      if (inline_value) {
+        flags[arg] = *inline_value;
+      } else if (i + 1 < argc) {
+        flags[arg] = argv[++i];
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("--", arg, " needs a value"));
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", arg));
+    }
+  }
+  auto get = [&](const std::string& k, const std::string& def = "") {
+    auto it = flags.find(k);
+    return it == flags.end() ? def : it->second;
+  };
+  Options o;
+  o.mode = get("mode");
+  if (o.mode != "load" && o.mode != "race") {
+    return absl::InvalidArgumentError(
+        o.mode.empty() ? "--mode is required (load | race)"
+                       : absl::StrCat("--mode must be load or race, not '", o.mode, "'"));
+  }
+  for (absl::string_view t : absl::StrSplit(get("targets"), ',', absl::SkipWhitespace())) {
+    const std::string target(absl::StripAsciiWhitespace(t));
+    const size_t colon = target.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(target.substr(colon + 1), &port) || port <= 0 || port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--targets: '", target, "' is not HOST:PORT"));
+    }
+    o.targets.push_back(target);
+  }
+  if (o.targets.empty()) return absl::InvalidArgumentError("--targets is required (HOST:PORT,...)");
+  o.sim_dir = get("sim-dir");
+  if (o.sim_dir.empty()) return absl::InvalidArgumentError("--sim-dir is required");
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(o.sim_dir) / "ark.pem", ec)) {
+    // Creating fresh roots here would only produce evidence no server trusts.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--sim-dir ", o.sim_dir, ": no simulation roots (run `attestctl simulate init --sim-dir ",
+        o.sim_dir, "` and point the servers' simulation.dir at it)"));
+  }
+  ASSIGN_OR_RETURN(o.duration_s, IntFlag("duration", get("duration", "10"), 1, 3600));
+  ASSIGN_OR_RETURN(o.concurrency, IntFlag("concurrency", get("concurrency", "4"), 1, 256));
+  ASSIGN_OR_RETURN(o.racers, IntFlag("racers", get("racers", "64"), 2, 1024));
+  ASSIGN_OR_RETURN(o.deadline_ms, IntFlag("deadline-ms", get("deadline-ms", "10000"), 1, 600000));
+  ASSIGN_OR_RETURN(o.connect_timeout_ms,
+                   IntFlag("connect-timeout-ms", get("connect-timeout-ms", "5000"), 1, 600000));
+  ASSIGN_OR_RETURN(o.node.gpus, IntFlag("gpus", get("gpus", "0"), 0, rp::sim::kMaxSimulatedGpus));
+  o.tee_name = get("tee", "snp");
+  if (o.tee_name == "snp") {
+    o.node.tee = rp::sim::SimulatedTee::kSnp;
+  } else if (o.tee_name == "tdx") {
+    o.node.tee = rp::sim::SimulatedTee::kTdx;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--tee must be snp or tdx, not '", o.tee_name, "'"));
+  }
+  if ((o.node.tee == rp::sim::SimulatedTee::kTdx || o.node.gpus > 0) &&
+      !rp::sim::CompositeSimulationAvailable()) {
+    return absl::InvalidArgumentError(
+        "this build has no TDX / GPU simulation (BUILD_TESTING=ON); use --tee snp --gpus 0");
+  }
+  o.audience = get("audience");
+  o.policy = get("policy");
+  o.split = flags.count("split") > 0;
+  o.fresh_node = flags.count("fresh-node") > 0;
+  o.events_file = get("events");
+  if (o.mode == "race") {
+    for (const char* f : {"duration", "concurrency", "split", "events"}) {
+      if (flags.count(f)) return absl::InvalidArgumentError(absl::StrCat("--", f, " is for --mode load"));
+    }
+  } else if (flags.count("racers")) {
+    return absl::InvalidArgumentError("--racers is for --mode race");
+  }
+  return o;
+}
+
+// ---- Simulated evidence ------------------------------------------------------
+
+// One simulated machine: the SEV-SNP fast path keeps one VCEK (as a real
+// chip does) and signs a fresh report per challenge; everything else goes
+// through rp::sim::SimulateNode each time.
+class NodeSimulator {
+ public:
+  static absl::StatusOr<std::unique_ptr<NodeSimulator>> Create(
+      std::shared_ptr<const rp::sim::SimulationRoots> roots, const Options& o) {
+    auto sim = std::unique_ptr<NodeSimulator>(new NodeSimulator(std::move(roots), o));
+    if (sim->fast_) RETURN_IF_ERROR(sim->MakeVcek());
+    return sim;
+  }
+
+  absl::StatusOr<EvidenceBundle> Make(const std::string& nonce) const {
+    if (!fast_) {
+      ASSIGN_OR_RETURN(rp::sim::SimulatedEvidence ev,
+                       rp::sim::SimulateNode(*roots_, nonce, absl::Now(), options_));
+      return std::move(ev.bundle);
+    }
+    EvidenceBundle bundle;
+    ASSIGN_OR_RETURN(auto tee_key, rp::crypto::GenerateEcKey(rp::sim::kDefaultTeeKeyType));
+    ASSIGN_OR_RETURN(attestation::v1::Jwk jwk,
+                     rp::release::PublicJwkOfKeyPem(rp::crypto::PrivateKeyPem(tee_key.get())));
+    attestation::v1::Jwk* pj = bundle.mutable_tee_public_key();  // public members only
+    pj->set_kty(jwk.kty());
+    pj->set_crv(jwk.crv());
+    pj->set_x(jwk.x());
+    pj->set_y(jwk.y());
+    ASSIGN_OR_RETURN(rp::Bytes report_data,
+                     rp::core::ExpectedAttestV1ReportData(rp::AsBytes(nonce), *pj, {}));
+    rp::testing::SnpReportBuilder b = builder_;
+    b.ReportData(report_data).ReportId(rp::crypto::RandomBytes(32));
+    ASSIGN_OR_RETURN(rp::Bytes report, b.BuildSigned(vcek_.key.get()));
+    auto* snp = bundle.mutable_sev_snp();
+    snp->set_report(std::string(report.begin(), report.end()));
+    snp->set_vcek(vcek_pem_);
+    snp->set_cert_chain(roots_->snp.chain.vcek_chain_pem());
+    bundle.set_binding(std::string(rp::core::kBindingAttestV1));
+    return bundle;
+  }
+
+ private:
+  NodeSimulator(std::shared_ptr<const rp::sim::SimulationRoots> roots, const Options& o)
+      : roots_(std::move(roots)),
+        options_(o.node),
+        fast_(!o.fresh_node && o.node.tee == rp::sim::SimulatedTee::kSnp && o.node.gpus == 0) {}
+
+  // As rp::sim's SEV-SNP simulation does per report (cli/simulate.cc
+  // BuildSnp): Milan, VMPL 0, the simulated guest image's measurement, a
+  // random chip id, a VCEK with the KDS extensions of the report's TCB.
+  absl::Status MakeVcek() {
+    builder_.ForProduct(rp::sev_snp::Product::kMilan)
+        .Vmpl(0)
+        .ChipId(rp::crypto::RandomBytes(64))
+        .Measurement(rp::crypto::Sha384(rp::AsBytes("attestation-rp simulated guest image")));
+    rp::testing::SnpLeafOptions leaf;
+    leaf.extensions =
+        rp::testing::KdsSpecForReport(builder_.fields(), rp::sev_snp::Product::kMilan, false);
+    const absl::Time now = absl::Now();
+    leaf.not_before = now - absl::Hours(24);
+    leaf.not_after = now + absl::Hours(24 * 365 * 7);
+    ASSIGN_OR_RETURN(vcek_, rp::testing::MakeSnpLeaf(roots_->snp.chain, leaf));
+    vcek_pem_ = rp::crypto::CertificatePem(vcek_.cert.get());
+    return absl::OkStatus();
+  }
+
+  std::shared_ptr<const rp::sim::SimulationRoots> roots_;
+  rp::sim::NodeSimulationOptions options_;
+  bool fast_;
+  rp::testing::SnpReportBuilder builder_;
+  rp::testing::Issued vcek_;
+  std::string vcek_pem_;
+};
+
+// ---- gRPC --------------------------------------------------------------------
+
+std::string CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",    "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  const int c = static_cast<int>(code);
+  return c >= 0 && c <= 16 ? kNames[c] : absl::StrCat("CODE_", c);
+}
+
+// Each channel gets its own connection (no global subchannel sharing), so
+// workers are separate clients as far as a balancer can tell.
+std::unique_ptr<AttestationService::Stub> NewStub(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(16 * 1024 * 1024);
+  return AttestationService::NewStub(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+}
+
+absl::Status WaitConnected(const std::string& target, int timeout_ms) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() +
+                                 std::chrono::milliseconds(timeout_ms))) {
+    return absl::UnavailableError(
+        absl::StrCat("target ", target, ": not reachable within ", timeout_ms, " ms"));
+  }
+  return absl::OkStatus();
+}
+
+// The first upper-case reason code in `text` (A-Z, 0-9, '_', with at least
+// one '_', e.g. NONCE_STORE_UNAVAILABLE), or "".
+std::string FindReasonCode(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!absl::ascii_isupper(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && (absl::ascii_isupper(static_cast<unsigned char>(text[j])) ||
+                               absl::ascii_isdigit(static_cast<unsigned char>(text[j])) ||
+                               text[j] == '_')) {
+      ++j;
+    }
+    const std::string_view word = text.substr(i, j - i);
+    const bool bounded = (i == 0 || !absl::ascii_isalnum(static_cast<unsigned char>(text[i - 1]))) &&
+                         (j == text.size() || !absl::ascii_isalnum(static_cast<unsigned char>(text[j])));
+    if (bounded && word.size() >= 6 && word.find('_') != std::string_view::npos &&
+        word.back() != '_') {
+      return std::string(word);
+    }
+    i = j;
+  }
+  return "";
+}
+
+struct Outcome {
+  bool token = false;
+  std::string key;         // TOKEN or the reason
+  std::string code;        // gRPC code name
+  std::string verdict;     // OK responses only
+  std::string reason_from; // response | trailer | message_code | message_phrase | grpc_code
+};
+
+Outcome Classify(const grpc::Status& st, const grpc::ClientContext& ctx, const AttestResponse& resp) {
+  Outcome o;
+  o.code = CodeName(st.error_code());
+  if (st.ok()) {
+    o.verdict = attestation::v1::Verdict_Name(resp.verdict());
+    if (!resp.token().empty()) {
+      o.token = true;
+      o.key = "TOKEN";
+      return o;
+    }
+    o.key = resp.reasons().empty() ? absl::StrCat("NO_TOKEN_", o.verdict) : resp.reasons(0);
+    o.reason_from = "response";
+    return o;
+  }
+  for (const auto& [k, v] : ctx.GetServerTrailingMetadata()) {
+    const std::string key(k.data(), k.size());
+    if (absl::StrContains(absl::AsciiStrToLower(key), "reason") && !absl::EndsWith(key, "-bin")) {
+      o.key = std::string(v.data(), v.size());
+      o.reason_from = "trailer";
+      return o;
+    }
+  }
+  const std::string& msg = st.error_message();
+  if (std::string code = FindReasonCode(msg); !code.empty()) {
+    o.key = code;
+    o.reason_from = "message_code";
+    return o;
+  }
+  const std::string lower = absl::AsciiStrToLower(msg);
+  if (absl::StrContains(lower, "replay store unavailable") ||
+      absl::StrContains(lower, "nonce store unavailable")) {
+    o.key = "NONCE_STORE_UNAVAILABLE";
+    o.reason_from = "message_phrase";
+    return o;
+  }
+  o.key = "GRPC_" + o.code;
+  o.reason_from = "grpc_code";
+  return o;
+}
+
+AttestRequest MakeRequest(const Challenge& c, EvidenceBundle bundle, const Options& o) {
+  AttestRequest req;
+  *req.mutable_challenge() = c;
+  *req.mutable_evidence() = std::move(bundle);
+  req.mutable_evidence()->clear_nonce();
+  req.set_policy(o.policy);
+  req.set_audience(o.audience);
+  return req;
+}
+
+std::chrono::system_clock::time_point Deadline(int ms) {
+  return std::chrono::system_clock::now() + std::chrono::milliseconds(ms);
+}
+
+int64_t UnixMs() { return absl::ToUnixMillis(absl::Now()); }
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+Json Percentiles(std::vector<double> ms) {
+  Json j = Json::object();
+  j["count"] = ms.size();
+  if (ms.empty()) return j;
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double p) {
+    // nearest rank
+    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(ms.size())));
+    rank = std::clamp<size_t>(rank, 1, ms.size());
+    return std::round(ms[rank - 1] * 100.0) / 100.0;
+  };
+  j["p50"] = at(50);
+  j["p90"] = at(90);
+  j["p99"] = at(99);
+  j["max"] = std::round(ms.back() * 100.0) / 100.0;
+  return j;
+}
+
+// ---- load --------------------------------------------------------------------
+
+struct Event {
+  int64_t start_unix_ms;
+  int64_t end_unix_ms;
+  int target;
+  std::string key;
+};
+
+struct Bucket {
+  int64_t attests = 0;
+  int64_t tokens = 0;
+  int64_t challenge_errors = 0;
+  std::map<std::string, int64_t> outcomes;
+};
+
+struct WorkerStats {
+  int64_t attests = 0;
+  int64_t tokens = 0;
+  std::map<std::string, int64_t> outcomes;       // TOKEN / reason
+  std::map<std::string, int64_t> grpc_codes;     // Attest status codes
+  std::map<std::string, int64_t> reason_from;
+  std::map<std::string, int64_t> token_verdicts;
+  std::map<std::string, int64_t> challenge_errors;  // GetChallenge failures by code
+  std::map<std::string, int64_t> simulate_errors;
+  std::vector<std::map<std::string, int64_t>> by_target;  // Attest outcomes per target
+  std::vector<Bucket> timeline;
+  std::vector<double> attest_ms;
+  std::vector<double> token_ms;
+  double simulate_ms = 0;
+  int64_t simulations = 0;
+  std::vector<Event> events;
+};
+
+Bucket& BucketAt(WorkerStats& s, SteadyClock::time_point t0, SteadyClock::time_point t) {
+  const auto sec = std::chrono::duration_cast<std::chrono::seconds>(t - t0).count();
+  const size_t i = sec < 0 ? 0 : static_cast<size_t>(sec);
+  if (s.timeline.size() <= i) s.timeline.resize(i + 1);
+  return s.timeline[i];
+}
+
+void Worker(const Options& o, const NodeSimulator& sim, std::atomic<uint64_t>& rr,
+            SteadyClock::time_point t0, SteadyClock::time_point end, WorkerStats& s) {
+  const size_t n = o.targets.size();
+  std::vector<std::unique_ptr<AttestationService::Stub>> stubs;
+  for (const std::string& t : o.targets) stubs.push_back(NewStub(t));
+  s.by_target.resize(n);
+  while (SteadyClock::now() < end) {
+    const uint64_t i = rr.fetch_add(1);
+    const size_t tc = i % n;
+    const size_t ta = o.split ? (i + 1) % n : tc;
+    Challenge c;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(o.deadline_ms));
+      const grpc::Status st = stubs[tc]->GetChallenge(&ctx, {}, &c);
+      if (!st.ok()) {
+        ++s.challenge_errors[CodeName(st.error_code())];
+        ++BucketAt(s, t0, SteadyClock::now()).challenge_errors;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // no hot spin on an outage
+        continue;
+      }
+    }
+    const auto sim_start = SteadyClock::now();
+    absl::StatusOr<EvidenceBundle> bundle = sim.Make(c.nonce());
+    s.simulate_ms +=
+        std::chrono::duration<double, std::milli>(SteadyClock::now() - sim_start).count();
+    ++s.simulations;
+    if (!bundle.ok()) {
+      ++s.simulate_errors[std::string(bundle.status().message()).substr(0, 200)];
+      continue;
+    }
+    const AttestRequest req = MakeRequest(c, *std::move(bundle), o);
+    AttestResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(o.deadline_ms));
+    const int64_t start_ms = UnixMs();
+    const auto start = SteadyClock::now();
+    const grpc::Status st = stubs[ta]->Attest(&ctx, req, &resp);
+    const auto stop = SteadyClock::now();
+    const double ms = std::chrono::duration<double, std::milli>(stop - start).count();
+    const Outcome out = Classify(st, ctx, resp);
+    ++s.attests;
+    ++s.outcomes[out.key];
+    ++s.grpc_codes[out.code];
+    ++s.by_target[ta][out.key];
+    if (!out.reason_from.empty()) ++s.reason_from[out.reason_from];
+    s.attest_ms.push_back(ms);
+    Bucket& b = BucketAt(s, t0, start);  // by start: an outage is when requests were sent
+    ++b.attests;
+    ++b.outcomes[out.key];
+    if (out.token) {
+      ++s.tokens;
+      ++b.tokens;
+      ++s.token_verdicts[out.verdict];
+      s.token_ms.push_back(ms);
+    }
+    if (!o.events_file.empty()) {
+      s.events.push_back(Event{start_ms, UnixMs(), static_cast<int>(ta), out.key});
+    }
+  }
+}
+
+template <typename K>
+void Add(std::map<K, int64_t>& into, const std::map<K, int64_t>& from) {
+  for (const auto& [k, v] : from) into[k] += v;
+}
+
+int RunLoad(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roots) {
+  std::vector<std::unique_ptr<NodeSimulator>> sims;
+  for (int w = 0; w < o.concurrency; ++w) {
+    auto sim = NodeSimulator::Create(roots, o);
+    if (!sim.ok()) {
+      std::cerr << "attest_load: simulation: " << sim.status() << "\n";
+      return kUsageOrSetup;
+    }
+    sims.push_back(*std::move(sim));
+  }
+  std::vector<WorkerStats> stats(static_cast<size_t>(o.concurrency));
+  std::atomic<uint64_t> rr{0};
+  const double cpu0 = CpuSeconds();
+  const int64_t start_unix_ms = UnixMs();
+  const auto t0 = SteadyClock::now();
+  const auto end = t0 + std::chrono::seconds(o.duration_s);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < o.concurrency; ++w) {
+    threads.emplace_back(Worker, std::cref(o), std::cref(*sims[static_cast<size_t>(w)]),
+                         std::ref(rr), t0, end, std::ref(stats[static_cast<size_t>(w)]));
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  const double cpu = CpuSeconds() - cpu0;
+
+  WorkerStats all;
+  all.by_target.resize(o.targets.size());
+  std::vector<Event> events;
+  for (WorkerStats& s : stats) {
+    all.attests += s.attests;
+    all.tokens += s.tokens;
+    Add(all.outcomes, s.outcomes);
+    Add(all.grpc_codes, s.grpc_codes);
+    Add(all.reason_from, s.reason_from);
+    Add(all.token_verdicts, s.token_verdicts);
+    Add(all.challenge_errors, s.challenge_errors);
+    Add(all.simulate_errors, s.simulate_errors);
+    for (size_t t = 0; t < s.by_target.size(); ++t) Add(all.by_target[t], s.by_target[t]);
+    if (all.timeline.size() < s.timeline.size()) all.timeline.resize(s.timeline.size());
+    for (size_t i = 0; i < s.timeline.size(); ++i) {
+      all.timeline[i].attests += s.timeline[i].attests;
+      all.timeline[i].tokens += s.timeline[i].tokens;
+      all.timeline[i].challenge_errors += s.timeline[i].challenge_errors;
+      Add(all.timeline[i].outcomes, s.timeline[i].outcomes);
+    }
+    all.attest_ms.insert(all.attest_ms.end(), s.attest_ms.begin(), s.attest_ms.end());
+    all.token_ms.insert(all.token_ms.end(), s.token_ms.begin(), s.token_ms.end());
+    all.simulate_ms += s.simulate_ms;
+    all.simulations += s.simulations;
+    events.insert(events.end(), s.events.begin(), s.events.end());
+  }
+
+  if (!o.events_file.empty()) {
+    std::sort(events.begin(), events.end(),
+              [](const Event& a, const Event& b) { return a.start_unix_ms < b.start_unix_ms; });
+    std::ofstream out(o.events_file, std::ios::trunc);
+    out << "# start_unix_ms\tend_unix_ms\ttarget\toutcome\n";
+    for (const Event& e : events) {
+      out << e.start_unix_ms << '\t' << e.end_unix_ms << '\t' << o.targets[static_cast<size_t>(e.target)]
+          << '\t' << e.key << '\n';
+    }
+    out.close();
+    if (!out) {
+      std::cerr << "attest_load: cannot write " << o.events_file << "\n";
+      return kUsageOrSetup;
+    }
+  }
+
+  int64_t challenge_errors = 0;
+  for (const auto& [k, v] : all.challenge_errors) challenge_errors += v;
+  Json j;
+  j["mode"] = "load";
+  j["targets"] = o.targets;
+  j["split"] = o.split;
+  j["concurrency"] = o.concurrency;
+  j["evidence"] = absl::StrCat(o.tee_name, "+", o.node.gpus, "gpu",
+                               !o.fresh_node && o.tee_name == "snp" && o.node.gpus == 0
+                                   ? " (one VCEK per worker)"
+                                   : " (rp::sim::SimulateNode per request)");
+  j["start_unix_ms"] = start_unix_ms;
+  j["elapsed_s"] = std::round(elapsed * 1000.0) / 1000.0;
+  j["attests"] = all.attests;
+  j["tokens"] = all.tokens;
+  j["attests_per_s"] = std::round(static_cast<double>(all.attests) / elapsed * 10.0) / 10.0;
+  j["tokens_per_s"] = std::round(static_cast<double>(all.tokens) / elapsed * 10.0) / 10.0;
+  j["outcomes"] = all.outcomes;
+  j["grpc_codes"] = all.grpc_codes;
+  j["reason_from"] = all.reason_from;
+  j["token_verdicts"] = all.token_verdicts;
+  j["challenge_errors"] = challenge_errors;
+  j["challenge_error_codes"] = all.challenge_errors;
+  j["simulate_errors"] = all.simulate_errors;
+  Json by_target = Json::object();
+  for (size_t t = 0; t < o.targets.size(); ++t) by_target[o.targets[t]] = all.by_target[t];
+  j["attest_by_target"] = by_target;
+  j["attest_latency_ms"] = Percentiles(all.attest_ms);
+  j["token_latency_ms"] = Percentiles(all.token_ms);
+  j["client_simulate_ms_per_attest"] =
+      all.simulations ? std::round(all.simulate_ms / static_cast<double>(all.simulations) * 1000.0) / 1000.0
+                      : 0.0;
+  j["client_cpu_s"] = std::round(cpu * 100.0) / 100.0;
+  Json timeline = Json::array();
+  for (size_t i = 0; i < all.timeline.size(); ++i) {
+    const Bucket& b = all.timeline[i];
+    Json e;
+    e["t"] = i;
+    e["attests"] = b.attests;
+    e["tokens"] = b.tokens;
+    if (b.challenge_errors) e["challenge_errors"] = b.challenge_errors;
+    e["outcomes"] = b.outcomes;
+    timeline.push_back(std::move(e));
+  }
+  j["timeline"] = std::move(timeline);
+  std::cout << j.dump() << std::endl;
+  return kRan;
+}
+
+// ---- race --------------------------------------------------------------------
+
+int RunRace(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roots) {
+  Challenge c;
+  {
+    auto stub = NewStub(o.targets[0]);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(o.deadline_ms));
+    const grpc::Status st = stub->GetChallenge(&ctx, {}, &c);
+    if (!st.ok()) {
+      std::cerr << "attest_load: GetChallenge at " << o.targets[0] << ": "
+                << CodeName(st.error_code()) << " " << st.error_message() << "\n";
+      return kUsageOrSetup;
+    }
+  }
+  auto sim = NodeSimulator::Create(roots, o);
+  if (!sim.ok()) {
+    std::cerr << "attest_load: simulation: " << sim.status() << "\n";
+    return kUsageOrSetup;
+  }
+  auto bundle = (*sim)->Make(c.nonce());
+  if (!bundle.ok()) {
+    std::cerr << "attest_load: simulation: " << bundle.status() << "\n";
+    return kUsageOrSetup;
+  }
+  const AttestRequest req = MakeRequest(c, *std::move(bundle), o);
+  const size_t n = static_cast<size_t>(o.racers);
+  // Every racer's channel is connected before the barrier, so the Attests
+  // leave together rather than in connection-setup order.
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<AttestationService::Stub>> stubs;
+  for (size_t i = 0; i < n; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channels.push_back(grpc::CreateCustomChannel(o.targets[i % o.targets.size()],
+                                                 grpc::InsecureChannelCredentials(), args));
+    if (!channels.back()->WaitForConnected(Deadline(o.connect_timeout_ms))) {
+      std::cerr << "attest_load: racer " << i << ": " << o.targets[i % o.targets.size()]
+                << " not reachable\n";
+      return kUsageOrSetup;
+    }
+    stubs.push_back(AttestationService::NewStub(channels.back()));
+  }
+  std::vector<Outcome> outcomes(n);
+  std::vector<double> ms(n);
+  std::barrier start(static_cast<std::ptrdiff_t>(n));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      AttestResponse resp;
+      grpc::ClientContext ctx;
+      start.arrive_and_wait();
+      ctx.set_deadline(Deadline(o.deadline_ms));
+      const auto t = SteadyClock::now();
+      const grpc::Status st = stubs[i]->Attest(&ctx, req, &resp);
+      ms[i] = std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();
+      outcomes[i] = Classify(st, ctx, resp);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int64_t tokens = 0;
+  std::map<std::string, int64_t> by_outcome, by_code, reason_from;
+  std::vector<std::map<std::string, int64_t>> by_target(o.targets.size());
+  Json winners = Json::array();
+  for (size_t i = 0; i < n; ++i) {
+    const Outcome& out = outcomes[i];
+    ++by_outcome[out.key];
+    ++by_code[out.code];
+    ++by_target[i % o.targets.size()][out.key];
+    if (!out.reason_from.empty()) ++reason_from[out.reason_from];
+    if (out.token) {
+      ++tokens;
+      winners.push_back(Json{{"racer", i}, {"target", o.targets[i % o.targets.size()]}});
+    }
+  }
+  Json j;
+  j["mode"] = "race";
+  j["targets"] = o.targets;
+  j["racers"] = o.racers;
+  j["tokens"] = tokens;
+  j["winners"] = std::move(winners);
+  j["outcomes"] = by_outcome;
+  j["grpc_codes"] = by_code;
+  j["reason_from"] = reason_from;
+  Json bt = Json::object();
+  for (size_t t = 0; t < o.targets.size(); ++t) bt[o.targets[t]] = by_target[t];
+  j["attest_by_target"] = bt;
+  j["attest_latency_ms"] = Percentiles(ms);
+  std::cout << j.dump() << std::endl;
+  return kRan;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return kRan;
+    }
+  }
+  absl::StatusOr<Options> o = ParseFlags(argc, argv);
+  if (!o.ok()) {
+    std::cerr << "attest_load: " << o.status().message() << "\n" << kUsage;
+    return kUsageOrSetup;
+  }
+  auto roots = rp::sim::LoadOrCreateSimulationRoots(o->sim_dir);
+  if (!roots.ok()) {
+    std::cerr << "attest_load: --sim-dir " << o->sim_dir << ": " << roots.status() << "\n";
+    return kUsageOrSetup;
+  }
+  auto shared_roots = std::make_shared<const rp::sim::SimulationRoots>(*std::move(roots));
+  for (const std::string& t : o->targets) {
+    if (absl::Status st = WaitConnected(t, o->connect_timeout_ms); !st.ok()) {
+      std::cerr << "attest_load: " << st.message() << "\n";
+      return kUsageOrSetup;
+    }
+  }
+  // The SEV-SNP fast path needs the simulation ARK's CRL in the collateral
+  // directory; one full simulation writes it (and the GPU collateral, if any).
+  {
+    std::string nonce(32, '\0');
+    const rp::Bytes r = rp::crypto::RandomBytes(32);
+    nonce.assign(r.begin(), r.end());
+    auto warm = rp::sim::SimulateNode(*shared_roots, nonce, absl::Now(), o->node);
+    if (!warm.ok()) {
+      std::cerr << "attest_load: simulation: " << warm.status() << "\n";
+      return kUsageOrSetup;
+    }
+  }
+  return o->mode == "load" ? RunLoad(*o, shared_roots) : RunRace(*o, shared_roots);
+}
