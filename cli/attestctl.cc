@@ -37,6 +37,7 @@
 #include "appraisal/engine.h"
 #include "appraisal/registry_factory.h"
 #include "policy/yaml_json.h"
+#include "verifier/core/runtime_claims.h"
 #include "attestation/v1/key_release.grpc.pb.h"
 #include "release/jwe.h"
 #include "release/pkcs11_store.h"
@@ -88,6 +89,8 @@ const char kUsage[] =
     "  simulate --challenge CHALLENGE.json --sim-dir DIR --out BUNDLE.json [--tee-key-out FILE]\n"
     "           [--tee-key-type P-256|P-384|P-521|RSA-3072]\n"
     "           [--tee snp|tdx] [--gpus 0..8] [--gpu-mode cc|ppcie|off] [--debug] [--vmpl N]\n"
+    "           [--runtime-claims FILE|JSON]   (binding attest-v2 over a flat object of strings,\n"
+    "            e.g. '{\"node\":\"gpu-node-1\"}'; docs/binding.md)\n"
     "           (SNP: Milan; GPUs: H100; verify with --trust-simulation DIR\n"
     "            --collateral DIR/collateral)\n"
     "  resource put RESOURCE --in FILE|- STORE     (admin: store a secret; never printed)\n"
@@ -548,6 +551,18 @@ int CmdSimulate(const Args& a) {
   opts.snp.debug = opts.tdx.debug = a.Has("debug");
   opts.snp.tee_key = opts.tdx.tee_key = a.Get("tee-key-type", rp::sim::kDefaultTeeKeyType);
   if (!absl::SimpleAtoi(a.Get("vmpl", "0"), &opts.snp.vmpl)) return Fail("--vmpl must be 0..3");
+  if (a.Has("runtime-claims")) {
+    // Inline JSON when it looks like an object, else a file of JSON.
+    std::string text = a.Get("runtime-claims");
+    if (text.empty() || text.front() != '{') {
+      auto file = rp::ReadSmallFile(text, 2 * rp::core::kMaxRuntimeClaimsBytes);
+      if (!file.ok()) return Fail(file.status());
+      text = *std::move(file);
+    }
+    auto claims = rp::core::ParseRuntimeClaimsJson(text);
+    if (!claims.ok()) return Fail(absl::StrCat("--runtime-claims: ", claims.status().message()));
+    opts.snp.runtime_claims = opts.tdx.runtime_claims = *claims;
+  }
   if ((opts.tee == rp::sim::SimulatedTee::kTdx || opts.gpus > 0) &&
       !rp::sim::CompositeSimulationAvailable()) {
     return Fail("this attestctl was built without TDX / GPU simulation (configure with "
@@ -571,7 +586,7 @@ int CmdSimulate(const Args& a) {
   if (opts.gpus > 0) {
     std::cout << " + " << opts.gpus << " H100 GPU(s) (mode " << a.Get("gpu-mode", "cc") << ")";
   }
-  std::cout << ", bound with attest-v1 to nonce "
+  std::cout << ", bound with " << ev->bundle.binding() << " to nonce "
             << rp::HexEncode(rp::AsBytes(challenge->nonce())) << ", written to " << a.Get("out")
             << "\n";
   return kAccepted;
