@@ -1,4 +1,5 @@
 #include "server/config.h"
+#include "server/fleet_config.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,6 +71,10 @@ void ResolvePaths(const std::string& base_dir, ServerConfig* config) {
     ResolvePath(base, key.mutable_pem_file());
   }
   ResolvePath(base, config->mutable_nonce()->mutable_hmac_key_file());
+  if (config->has_admission()) {  // issue 13: the webhook's serving certificate
+    ResolvePath(base, config->mutable_admission()->mutable_tls()->mutable_cert_file());
+    ResolvePath(base, config->mutable_admission()->mutable_tls()->mutable_key_file());
+  }
   ResolvePath(base, config->mutable_collateral_dir());
   if (config->has_collateral()) {
     ResolvePath(base, config->mutable_collateral()->mutable_cache_dir());
@@ -216,6 +221,7 @@ void ApplyDefaults(ServerConfig* config) {
   if (config->has_collateral()) {
     ApplyCollateralDefaults(config->mutable_collateral());
   }
+  ApplyFleetAdmissionDefaults(config);  // fleet: / admission: (server/fleet_config.h)
 }
 
 void ApplyCollateralDefaults(attestation::v1::CollateralConfig* c) {
@@ -459,6 +465,7 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.has_collateral()) {
     RETURN_IF_ERROR(ValidateCollateralConfig(config.collateral(), production));
   }
+  RETURN_IF_ERROR(ValidateFleetAdmissionConfig(config));
   return absl::OkStatus();
 }
 
@@ -489,6 +496,7 @@ absl::Status CheckSecretFilePermissions(const ServerConfig& config) {
                        config.token().keys(i).pem_file());
   }
   files.emplace_back("nonce.hmac_key_file", config.nonce().hmac_key_file());
+  files.emplace_back("admission.tls.key_file", config.admission().tls().key_file());
   for (const auto& [field, path] : files) {
     if (path.empty()) continue;
     struct stat st {};

@@ -37,7 +37,12 @@
 #include "nlohmann/json.hpp"
 #include "appraisal/engine.h"
 #include "appraisal/registry_factory.h"
+#include "admission/fleet/fleet_metrics.h"
+#include "admission/fleet/node_store.h"
+#include "admission/fleet/registry.h"
+#include "admission/fleet/sync_loop.h"
 #include "server/audit.h"
+#include "server/fleet_config.h"
 #include "server/config.h"
 #include "server/grpc_server.h"
 #include "server/key_release.h"
@@ -243,11 +248,28 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(exposer.status());
   }
 
+  // Fleet node registry (docs/admission.md): records written by Attest,
+  // read from its in-memory view by GET /v1/nodes and the admission webhook.
+  // The store is memory; a shared store (NodeStore) plugs in here.
+  admission::fleet::InMemoryNodeStore memory_node_store(
+      static_cast<size_t>(config.fleet().max_nodes()));
+  admission::fleet::NodeStore* node_store = &memory_node_store;
+  auto fleet = admission::fleet::FleetRegistry::Create(FleetOptionsFromConfig(config.fleet()),
+                                                       *node_store, clock);
+  if (!fleet.ok()) {
+    return Fail(fleet.status());
+  }
+  admission::fleet::FleetMetrics fleet_metrics(*metrics.registry());
+  admission::fleet::FleetSyncLoop fleet_sync(**fleet, &fleet_metrics,
+                                             absl::Milliseconds(config.fleet().sync_interval_ms()),
+                                             [](const std::string& line) { Log(line); });
+
   // The service both faces call (gRPC below, REST on the HTTP port).
   const token::KeyManager& key_manager = **keys;
   ServiceDeps deps{clock,    **nonces,   **tokens, key_manager,
                    **engine, **policies, &metrics, audit.get(),
                    &limiter, &challenge_budget, &*policy_access};
+  deps.fleet = fleet->get();
   AttestationServiceImpl service(deps,
                                  ServiceOptions{config.max_request_bytes()});
   // REST (docs/rest.md): JSON bodies up to twice max_request_bytes (the
@@ -256,6 +278,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   RestApiOptions rest_options;
   rest_options.max_body_bytes = static_cast<size_t>(2 * config.max_request_bytes());
   rest_options.issuer = (*tokens)->issuer();
+  rest_options.fleet = fleet->get();
   RestApi rest(service, key_manager, clock, rest_options);
 
   // Key release (docs/key-release.md): configured resources, a secret
@@ -376,7 +399,8 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
       config.limits().get_challenge().burst(), ", Attest ",
       config.limits().attest().rate_per_second(), "/s burst ", config.limits().attest().burst(),
       " per client, max_outstanding_challenges=", config.nonce().max_outstanding_challenges(),
-      " policy=", PolicyRef((*policies)->Current()->default_policy()), " simulation_root=",
+      " policy=", PolicyRef((*policies)->Current()->default_policy()),
+      " fleet=", node_store->Describe(), " simulation_root=",
       config.simulation().trust_simulation_root() ? "trusted" : "off"));
 
   server->Wait();
