@@ -11,10 +11,12 @@ PKGS=(
   libxml2-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1
   curl
   softhsm2 libp11-kit-dev
+  zlib1g-dev
 )
 # softhsm2: the PKCS#11 token behind the key-release secret store in tests and
 # the demo (libsofthsm2.so + softhsm2-util); libp11-kit-dev: the standard
 # pkcs11.h header (the module itself is dlopen()ed, nothing links p11-kit).
+# zlib1g-dev: gunzip of the CoCo initdata annotation (admission webhook).
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

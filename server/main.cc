@@ -41,6 +41,9 @@
 #include "admission/fleet/node_store.h"
 #include "admission/fleet/registry.h"
 #include "admission/fleet/sync_loop.h"
+#include "admission/webhook.h"
+#include "policy/release_rules.h"
+#include "server/admission_http.h"
 #include "server/audit.h"
 #include "server/fleet_config.h"
 #include "server/config.h"
@@ -80,9 +83,11 @@ int Fail(const absl::Status& status) {
 // Written via a temporary file and rename, so a reader polling for the file
 // never sees it half-written.
 absl::Status WritePortFile(const std::string& path, int grpc_port,
-                           int http_port, int metrics_port) {
-  const nlohmann::json j = {
-      {"grpc", grpc_port}, {"http", http_port}, {"metrics", metrics_port}};
+                           int http_port, int metrics_port, int admission_port) {
+  const nlohmann::json j = {{"grpc", grpc_port},
+                            {"http", http_port},
+                            {"metrics", metrics_port},
+                            {"admission", admission_port}};  // 0: webhook off
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -312,6 +317,47 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
                      " resource(s), store ", secret_store->Describe()));
   }
 
+  // Kubernetes admission webhook (docs/admission.md): HTTPS POST
+  // /k8s/validate on its own port, answered from the fleet view and the
+  // current policy snapshot only (no outbound call on the request path).
+  std::unique_ptr<admission::AdmissionWebhook> webhook;
+  std::unique_ptr<BoundedHttpServer> admission_server;
+  if (!config.admission().listen().empty()) {
+    const attestation::v1::AdmissionConfig& ac = config.admission();
+    admission::WebhookOptions wo;
+    wo.runtime_classes.insert(ac.runtime_classes().begin(), ac.runtime_classes().end());
+    wo.rule = ac.rule();
+    wo.initdata.max_toml_bytes = static_cast<size_t>(ac.max_initdata_bytes());
+    wo.metrics = metrics.registry().get();
+    PolicyStore* policy_store = policies->get();
+    const std::string admission_policy = ac.policy();  // "" = the default policy
+    auto current_policy = [policy_store,
+                           admission_policy]() -> std::shared_ptr<const policy::LoadedPolicy> {
+      std::shared_ptr<const PolicySet> set = policy_store->Current();
+      const policy::LoadedPolicy* p = set->Find(admission_policy);
+      if (p == nullptr) return nullptr;
+      return std::shared_ptr<const policy::LoadedPolicy>(set, p);  // keeps the snapshot alive
+    };
+    if (auto p = current_policy(); p == nullptr) {
+      Log(absl::StrCat("admission: policy '", admission_policy,
+                       "' is not loaded: the webhook answers 503 until it is"));
+    } else if (policy::FindReleaseRule(p->policy, ac.rule()) == nullptr) {
+      Log(absl::StrCat("admission: policy ", p->id, " has no release rule '", ac.rule(),
+                       "': bindings are answered 503 until it does"));
+    }
+    webhook = std::make_unique<admission::AdmissionWebhook>(
+        wo, admission::WebhookDeps{**fleet, current_policy});
+    AdmissionServerOptions ao;
+    ao.listen = ac.listen();
+    ao.tls = ac.tls();
+    ao.max_body_bytes = static_cast<size_t>(ac.max_body_bytes());
+    auto started = StartAdmissionServer(ao, *webhook);
+    if (!started.ok()) {
+      return Fail(started.status());
+    }
+    admission_server = *std::move(started);
+  }
+
   // HTTP first, so that /readyz answers 503 while the rest starts.
   std::atomic<bool> ready{false};
   HttpServerOptions http_options;
@@ -380,8 +426,9 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
 
   ready.store(true);
   if (!cl->port_file.empty()) {
-    if (auto st = WritePortFile(cl->port_file, grpc_server->port,
-                                (*http)->port(), (*exposer)->port());
+    if (auto st = WritePortFile(cl->port_file, grpc_server->port, (*http)->port(),
+                                (*exposer)->port(),
+                                admission_server != nullptr ? admission_server->port() : 0);
         !st.ok()) {
       Log(st.ToString());  // keep serving; the operator sees why
     }
@@ -393,6 +440,10 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
           : (config.tls().client_ca_file().empty() ? " (tls)" : " (mtls)"),
       " http=", HostOf(config.http_listen()), ":", (*http)->port(),
       " metrics=", HostOf(config.metrics_listen()), ":", (*exposer)->port(),
+      admission_server != nullptr
+          ? absl::StrCat(" admission=", HostOf(config.admission().listen()), ":",
+                         admission_server->port())
+          : std::string(),
       " environment=", config.environment(),
       " reflection=", grpc_options.enable_reflection ? "on" : "off",
       " limits: GetChallenge ", config.limits().get_challenge().rate_per_second(), "/s burst ",
@@ -406,6 +457,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   server->Wait();
   watcher.join();
   (*http)->Stop();
+  if (admission_server != nullptr) admission_server->Stop();
   exposer->reset();
   if (audit != nullptr) {
     audit->Flush();
