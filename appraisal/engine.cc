@@ -62,6 +62,17 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
     return absl::InvalidArgumentError("evidence bundle has both sev_snp and tdx evidence");
   }
   ASSIGN_OR_RETURN(std::string profile, core::BindingProfile(bundle));
+  // Runtime claims are bound by attest-v2 only; under another profile they
+  // would travel unbound, so such a bundle is malformed. Claims outside the
+  // accepted subset (size, names, values) are refused before any crypto.
+  const core::RuntimeClaims runtime_claims = core::BundleRuntimeClaims(bundle);
+  if (!runtime_claims.empty() && profile != core::kBindingAttestV2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "evidence bundle: runtime_claims need binding attest-v2 (binding is ", profile, ")"));
+  }
+  if (profile == core::kBindingAttestV2) {
+    RETURN_IF_ERROR(Annotate(core::ValidateRuntimeClaims(runtime_claims), "evidence bundle"));
+  }
 
   // Freshness: only a nonce the relying party issued (the server's checked
   // challenge, attestctl --nonce / --challenge) proves the evidence is new.
@@ -137,6 +148,9 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
   Appraisal out =
       policy::AppraiseAll(policy, profile, std::move(devices), std::move(bundle_checks), relax);
   out.nonce = nonce;
+  if (out.binding_verified && profile == core::kBindingAttestV2) {
+    out.runtime_claims = runtime_claims;
+  }
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -37,6 +38,7 @@
 #include "appraisal/engine.h"
 #include "appraisal/registry_factory.h"
 #include "policy/yaml_json.h"
+#include "verifier/core/runtime_claims.h"
 #include "attestation/v1/key_release.grpc.pb.h"
 #include "release/jwe.h"
 #include "release/pkcs11_store.h"
@@ -84,10 +86,17 @@ const char kUsage[] =
     "  policy eval --policy FILE --result RESULT.json|CLAIMS.json|TOKEN.jwt\n"
     "              (dry-run release rules; exit 0 all allowed, 1 any denied, 2 error)\n"
     "  jwks [--server ADDR]\n"
+    "  fleet ls [--http URL] [--json]         (the fleet node registry: GET URL/v1/nodes)\n"
+    "  fleet show NODE [--http URL]          (one node's record with its token claims;\n"
+    "            exit 1 when the registry has no record for NODE)\n"
+    "            URL is the server's HTTP port, default http://127.0.0.1:8080; https:// with\n"
+    "            --tls-ca FILE\n"
     "  simulate init --sim-dir DIR   (all simulation roots; collateral in DIR/collateral)\n"
     "  simulate --challenge CHALLENGE.json --sim-dir DIR --out BUNDLE.json [--tee-key-out FILE]\n"
     "           [--tee-key-type P-256|P-384|P-521|RSA-3072]\n"
     "           [--tee snp|tdx] [--gpus 0..8] [--gpu-mode cc|ppcie|off] [--debug] [--vmpl N]\n"
+    "           [--runtime-claims FILE|JSON]   (binding attest-v2 over a flat object of strings,\n"
+    "            e.g. '{\"node\":\"gpu-node-1\"}'; docs/binding.md)\n"
     "           (SNP: Milan; GPUs: H100; verify with --trust-simulation DIR\n"
     "            --collateral DIR/collateral)\n"
     "  resource put RESOURCE --in FILE|- STORE     (admin: store a secret; never printed)\n"
@@ -548,6 +557,18 @@ int CmdSimulate(const Args& a) {
   opts.snp.debug = opts.tdx.debug = a.Has("debug");
   opts.snp.tee_key = opts.tdx.tee_key = a.Get("tee-key-type", rp::sim::kDefaultTeeKeyType);
   if (!absl::SimpleAtoi(a.Get("vmpl", "0"), &opts.snp.vmpl)) return Fail("--vmpl must be 0..3");
+  if (a.Has("runtime-claims")) {
+    // Inline JSON when it looks like an object, else a file of JSON.
+    std::string text = a.Get("runtime-claims");
+    if (text.empty() || text.front() != '{') {
+      auto file = rp::ReadSmallFile(text, 2 * rp::core::kMaxRuntimeClaimsBytes);
+      if (!file.ok()) return Fail(file.status());
+      text = *std::move(file);
+    }
+    auto claims = rp::core::ParseRuntimeClaimsJson(text);
+    if (!claims.ok()) return Fail(absl::StrCat("--runtime-claims: ", claims.status().message()));
+    opts.snp.runtime_claims = opts.tdx.runtime_claims = *claims;
+  }
   if ((opts.tee == rp::sim::SimulatedTee::kTdx || opts.gpus > 0) &&
       !rp::sim::CompositeSimulationAvailable()) {
     return Fail("this attestctl was built without TDX / GPU simulation (configure with "
@@ -571,7 +592,7 @@ int CmdSimulate(const Args& a) {
   if (opts.gpus > 0) {
     std::cout << " + " << opts.gpus << " H100 GPU(s) (mode " << a.Get("gpu-mode", "cc") << ")";
   }
-  std::cout << ", bound with attest-v1 to nonce "
+  std::cout << ", bound with " << ev->bundle.binding() << " to nonce "
             << rp::HexEncode(rp::AsBytes(challenge->nonce())) << ", written to " << a.Get("out")
             << "\n";
   return kAccepted;
@@ -768,6 +789,63 @@ int CmdResource(int argc, char** argv) {
   return kAccepted;
 }
 
+// attestctl fleet ls|show: reads the server's REST face (GET /v1/nodes).
+int CmdFleet(const std::string& sub, const Args& a) {
+  std::string base = a.Get("http", "http://127.0.0.1:8080");
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string url;
+  if (sub == "ls" && a.positional.empty()) {
+    url = base + "/v1/nodes";
+  } else if (sub == "show" && a.positional.size() == 1) {
+    if (!rp::core::IsDnsSubdomain(a.positional[0])) {
+      return Fail("fleet show: NODE must be a Kubernetes node name (RFC 1123 subdomain)");
+    }
+    url = base + "/v1/nodes/" + a.positional[0];
+  } else {
+    return Fail(kUsage);
+  }
+  auto r = rp::cli::HttpGetResponse(url, 64 * 1024 * 1024, absl::Seconds(30), a.Get("tls-ca"));
+  if (!r.ok()) return Fail(r.status());
+  nlohmann::json body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (r->status != 200) {
+    const std::string reason = body.is_object() ? body.value("reason", "") : "";
+    const std::string detail = body.is_object() ? body.value("detail", "") : r->body.substr(0, 200);
+    std::cerr << "attestctl: " << url << ": HTTP " << r->status << " " << reason << ": " << detail
+              << "\n";
+    return r->status == 404 && reason == "NODE_NOT_FOUND" ? kRejected : kBadInput;
+  }
+  if (!body.is_object()) return Fail(absl::StrCat(url, ": response is not a JSON object"));
+  if (sub == "show" || a.Has("json")) {
+    std::cout << body.dump(2) << "\n";
+    return kAccepted;
+  }
+  const nlohmann::json nodes = body.value("nodes", nlohmann::json::array());
+  std::printf("%-32s %-16s %-6s %8s %-8s %-20s %4s %-12s %s\n", "NODE", "VERDICT", "STATE",
+              "AGE_S", "TEE", "TCB", "GPUS", "DRIVER", "POLICY");
+  for (const nlohmann::json& n : nodes) {
+    const auto str = [&](const char* k) {
+      return n.contains(k) && n[k].is_string() ? n[k].get<std::string>() : std::string("-");
+    };
+    std::string drivers;
+    for (const auto& d : n.value("driver_versions", nlohmann::json::array())) {
+      if (!d.is_string()) continue;
+      drivers += (drivers.empty() ? "" : ",") + d.get<std::string>();
+    }
+    const nlohmann::json policy = n.value("policy", nlohmann::json::object());
+    std::printf("%-32s %-16s %-6s %8lld %-8s %-20s %4d %-12s %s@%s\n", str("node").c_str(),
+                str("verdict").c_str(), str("state").c_str(),
+                static_cast<long long>(n.value("age_seconds", int64_t{0})),
+                str("tee").empty() ? "-" : str("tee").c_str(),
+                str("tcb_status").empty() ? "-" : str("tcb_status").c_str(), n.value("gpus", 0),
+                drivers.empty() ? "-" : drivers.c_str(),
+                policy.value("id", std::string("-")).c_str(),
+                policy.value("version", std::string("-")).c_str());
+  }
+  std::cout << nodes.size() << " node(s), freshness window " << body.value("freshness_seconds", 0)
+            << " s\n";
+  return kAccepted;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -798,6 +876,12 @@ int main(int argc, char** argv) {
       return Fail(kUsage);
     }
     if (cmd == "resource") return CmdResource(argc, argv);
+    if (cmd == "fleet") {
+      if (argc < 3) return Fail(kUsage);
+      Args a = Parse(argc, argv, 3, {"json"});
+      if (!a.error.empty()) return Fail(a.error);
+      return CmdFleet(argv[2], a);
+    }
     if (cmd == "collateral") {
       if (argc < 3) return Fail(kUsage);
       Args a = Parse(argc, argv, 3, {"offline"});

@@ -5,6 +5,7 @@
 // every check but the simulation notice; a GPU report swapped in from
 // another node breaks the binding; a GPU in CC-off mode is refused.
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -245,6 +246,100 @@ TEST_F(CompositeTest, GpuInCcOffModeIsRefusedByVerifierAndPolicy) {
   ASSERT_GE(a->devices.size(), 4u);
   EXPECT_EQ(a->devices[3].device.name, "gpu2");
   EXPECT_EQ(a->devices[3].status, policy::Verdict::kContraindicated);
+}
+
+// attest-v2 (issue 13): a TDX + 8 GPU node binds its runtime claims; they
+// appear in the result, the response and the token. Any change to a claim
+// after the report was made fails the binding, and then no runtime claims
+// appear anywhere (property over every single-claim mutation).
+TEST_F(CompositeTest, RuntimeClaimsAreBoundAndNeverReportedUnbound) {
+  policy::LoadedPolicy p = StrictWithSimulation();
+  p.policy.clear_allowed_bindings();
+  p.policy.add_allowed_bindings("attest-v2");
+  const std::string nonce = ToString(crypto::RandomBytes(32));
+  sim::NodeSimulationOptions o;
+  o.tee = sim::SimulatedTee::kTdx;
+  o.gpus = 8;
+  const std::map<std::string, std::string> claims = {
+      {"node", "gpu-node-1"}, {"pod_uid", "0f8e7a52-3c1d"}, {"workload", "llm"}};
+  o.tdx.runtime_claims = claims;
+  auto ev = sim::SimulateNode(*roots_, nonce, absl::Now(), o);
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ(ev->bundle.binding(), "attest-v2");
+  const absl::Time now = absl::Now();
+  auto engine = MakeEngine(now);
+  const appraisal::RunOptions run{now, Bytes(nonce.begin(), nonce.end())};
+
+  auto a = engine->Run(ev->bundle, p, run);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->verdict, policy::Verdict::kWarning) << a->ToJson().dump(1);
+  EXPECT_EQ(a->reasons, std::vector<std::string>{"SIMULATED_EVIDENCE"});
+  ASSERT_TRUE(a->runtime_claims.has_value());
+  EXPECT_EQ(*a->runtime_claims, claims);
+  EXPECT_TRUE(a->key_bound);
+  EXPECT_EQ(a->ToJson()["runtime_claims"]["node"], "gpu-node-1");
+  const nlohmann::json token = a->EarClaims(&ev->bundle.tee_public_key(), "test");
+  EXPECT_EQ(token["runtime_claims"], nlohmann::json(claims));
+  EXPECT_EQ(token["binding"], "attest-v2");
+  EXPECT_TRUE(token.contains("cnf"));
+  attestation::v1::AttestResponse response;
+  a->ToProto(&response);
+  EXPECT_EQ(response.runtime_claims().at("node"), "gpu-node-1");
+
+  // Every single change to the claims: value, added, removed, renamed.
+  std::vector<std::map<std::string, std::string>> mutations;
+  for (const auto& [k, v] : claims) {
+    auto changed = claims;
+    changed[k] = v + "x";
+    mutations.push_back(changed);
+    auto removed = claims;
+    removed.erase(k);
+    mutations.push_back(removed);
+    auto renamed = claims;
+    renamed.erase(k);
+    renamed[k + "2"] = v;
+    mutations.push_back(renamed);
+  }
+  auto added = claims;
+  added["extra"] = "1";
+  mutations.push_back(added);
+  mutations.push_back({});
+  for (const auto& m : mutations) {
+    attestation::v1::EvidenceBundle b = ev->bundle;
+    b.mutable_runtime_claims()->clear();
+    b.mutable_runtime_claims()->insert(m.begin(), m.end());
+    auto bad = engine->Run(b, p, run);
+    ASSERT_TRUE(bad.ok()) << bad.status();
+    const std::string dump = bad->ToJson().dump();
+    EXPECT_EQ(bad->verdict, policy::Verdict::kContraindicated) << dump;
+    EXPECT_TRUE(Has(bad->reasons, "BINDING_MISMATCH")) << dump;
+    EXPECT_FALSE(bad->runtime_claims.has_value());
+    EXPECT_FALSE(bad->ToJson().contains("runtime_claims"));
+    const nlohmann::json t = bad->EarClaims(&b.tee_public_key(), "test");
+    EXPECT_FALSE(t.contains("runtime_claims"));
+    EXPECT_FALSE(t.contains("cnf"));
+    attestation::v1::AttestResponse r;
+    bad->ToProto(&r);
+    EXPECT_TRUE(r.runtime_claims().empty());
+  }
+
+  // Claims under attest-v1, or claims outside the accepted subset: refused
+  // as malformed before anything is verified.
+  attestation::v1::EvidenceBundle v1 = ev->bundle;
+  v1.set_binding("attest-v1");
+  EXPECT_EQ(engine->Run(v1, p, run).status().code(), absl::StatusCode::kInvalidArgument);
+  attestation::v1::EvidenceBundle oversize = ev->bundle;
+  // Four 1000-byte values: each within the value cap, the JCS form over 4 KiB.
+  for (const char* k : {"big1", "big2", "big3", "big4"}) {
+    (*oversize.mutable_runtime_claims())[k] = std::string(1000, 'x');
+  }
+  EXPECT_EQ(engine->Run(oversize, p, run).status().code(), absl::StatusCode::kInvalidArgument);
+  // The policy must allow attest-v2 (the default list is [attest-v1]).
+  policy::LoadedPolicy v1_only = StrictWithSimulation();
+  auto refused = engine->Run(ev->bundle, v1_only, run);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_TRUE(Has(refused->reasons, "BINDING_PROFILE_NOT_ALLOWED"));
+  EXPECT_EQ(refused->verdict, policy::Verdict::kContraindicated);
 }
 
 TEST_F(CompositeTest, SimulatorRefusesBadInput) {

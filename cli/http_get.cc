@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <memory>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,14 @@ struct CurlDeleter {
 
 absl::StatusOr<std::string> HttpGet(const std::string& url, size_t max_bytes,
                                     absl::Duration timeout) {
+  absl::StatusOr<HttpResponse> r = HttpGetResponse(url, max_bytes, timeout);
+  if (!r.ok()) return r.status();
+  if (r->status != 200) return absl::UnavailableError(absl::StrCat(url, ": HTTP ", r->status));
+  return std::move(r->body);
+}
+
+absl::StatusOr<HttpResponse> HttpGetResponse(const std::string& url, size_t max_bytes,
+                                             absl::Duration timeout, const std::string& ca_file) {
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) return absl::InternalError("curl_easy_init failed");
   Sink sink{"", max_bytes};
@@ -39,6 +48,7 @@ absl::StatusOr<std::string> HttpGet(const std::string& url, size_t max_bytes,
   curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_file.empty()) curl_easy_setopt(curl.get(), CURLOPT_CAINFO, ca_file.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &Write);
@@ -50,10 +60,10 @@ absl::StatusOr<std::string> HttpGet(const std::string& url, size_t max_bytes,
   if (rc != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat(url, ": ", curl_easy_strerror(rc)));
   }
-  long code = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &code);
-  if (code != 200) return absl::UnavailableError(absl::StrCat(url, ": HTTP ", code));
-  return sink.data;
+  HttpResponse out;
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &out.status);
+  out.body = std::move(sink.data);
+  return out;
 }
 
 }  // namespace rp::cli

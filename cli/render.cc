@@ -32,6 +32,10 @@ nlohmann::json ResponseToResultJson(const attestation::v1::AttestResponse& r) {
   j["checks"] = nlohmann::json::array();
   for (const auto& c : r.checks()) j["checks"].push_back(CheckToJson(c));
   j["reasons"] = r.reasons();
+  if (!r.runtime_claims().empty()) {  // bound by attest-v2 (docs/binding.md)
+    j["runtime_claims"] = nlohmann::json::object();
+    for (const auto& [k, v] : r.runtime_claims()) j["runtime_claims"][k] = v;
+  }
   nlohmann::json submods = nlohmann::json::object();
   for (const auto& s : r.submods()) {
     nlohmann::json d;

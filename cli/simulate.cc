@@ -167,6 +167,27 @@ absl::Status CheckNonce(const std::string& nonce) {
       out);
 }
 
+// attest-v1 report data, or attest-v2 over `runtime_claims` when set.
+absl::StatusOr<Bytes> SimReportData(const std::string& nonce, const attestation::v1::Jwk& key,
+                                    const OptionalRuntimeClaims& runtime_claims,
+                                    const std::vector<Bytes>& gpu_reports) {
+  if (runtime_claims.has_value()) {
+    return core::ExpectedAttestV2ReportData(AsBytes(nonce), key, *runtime_claims, gpu_reports);
+  }
+  return core::ExpectedAttestV1ReportData(AsBytes(nonce), key, gpu_reports);
+}
+
+// Names the profile SimReportData used and carries the claims it bound.
+void SetSimBinding(const OptionalRuntimeClaims& runtime_claims,
+                   attestation::v1::EvidenceBundle& bundle) {
+  if (!runtime_claims.has_value()) {
+    bundle.set_binding(std::string(core::kBindingAttestV1));
+    return;
+  }
+  bundle.set_binding(std::string(core::kBindingAttestV2));
+  bundle.mutable_runtime_claims()->insert(runtime_claims->begin(), runtime_claims->end());
+}
+
 // SEV-SNP report (Milan) with `report_data` under the simulation ARK/ASK.
 absl::Status BuildSnp(const SimulationRoot& root, const Bytes& report_data, absl::Time now,
                       const SnpSimulationOptions& options, attestation::v1::EvidenceBundle& out) {
@@ -191,7 +212,7 @@ absl::Status BuildSnp(const SimulationRoot& root, const Bytes& report_data, absl
   snp->set_report(ToString(report));
   snp->set_vcek(crypto::CertificatePem(vcek.cert.get()));
   snp->set_cert_chain(root.chain.vcek_chain_pem());
-  out.set_binding(std::string(core::kBindingAttestV1));
+  SetSimBinding(options.runtime_claims, out);
   return absl::OkStatus();
 }
 
@@ -235,8 +256,8 @@ absl::StatusOr<SimulatedEvidence> SimulateSnpEvidence(const SimulationRoot& root
   RETURN_IF_ERROR(CheckNonce(nonce));
   SimulatedEvidence out;
   ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle, options.tee_key));
-  ASSIGN_OR_RETURN(Bytes report_data,
-                   core::ExpectedAttestV1ReportData(AsBytes(nonce), out.bundle.tee_public_key(), {}));
+  ASSIGN_OR_RETURN(Bytes report_data, SimReportData(nonce, out.bundle.tee_public_key(),
+                                                    options.runtime_claims, {}));
   RETURN_IF_ERROR(BuildSnp(root, report_data, now, options, out.bundle));
   return out;
 }
@@ -459,8 +480,8 @@ absl::StatusOr<SimulatedEvidence> SimulateTdxEvidence(const SimulationRoots& roo
   const testing::TdxTestPki& pki = roots.composite->tdx;
   SimulatedEvidence out;
   ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle, options.tee_key));
-  ASSIGN_OR_RETURN(Bytes report_data, core::ExpectedAttestV1ReportData(
-                                          AsBytes(nonce), out.bundle.tee_public_key(), gpu_reports));
+  ASSIGN_OR_RETURN(Bytes report_data, SimReportData(nonce, out.bundle.tee_public_key(),
+                                                    options.runtime_claims, gpu_reports));
   std::set<Bytes> serials;
   testing::PckExtensionSpec ext;
   const Bytes ppid = crypto::RandomBytes(16);
@@ -492,7 +513,7 @@ absl::StatusOr<SimulatedEvidence> SimulateTdxEvidence(const SimulationRoots& roo
   ASSIGN_OR_RETURN(attestation::v1::TdxCollateral col, testing::MakeTdxCollateral(pki, spec));
   out.bundle.mutable_tdx()->set_quote(ToString(quote));
   *out.bundle.mutable_tdx()->mutable_collateral() = std::move(col);
-  out.bundle.set_binding(std::string(core::kBindingAttestV1));
+  SetSimBinding(options.runtime_claims, out.bundle);
   return out;
 }
 
@@ -550,8 +571,8 @@ absl::StatusOr<SimulatedEvidence> SimulateSnpEvidenceWithGpus(
                                   testing::CrlDer(crl.get())));
   SimulatedEvidence out;
   ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle, options.tee_key));
-  ASSIGN_OR_RETURN(Bytes report_data, core::ExpectedAttestV1ReportData(
-                                          AsBytes(nonce), out.bundle.tee_public_key(), gpu_reports));
+  ASSIGN_OR_RETURN(Bytes report_data, SimReportData(nonce, out.bundle.tee_public_key(),
+                                                    options.runtime_claims, gpu_reports));
   RETURN_IF_ERROR(BuildSnp(roots.snp, report_data, now, options, out.bundle));
   return out;
 }

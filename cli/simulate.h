@@ -21,7 +21,9 @@
 #ifndef RP_CLI_SIMULATE_H_
 #define RP_CLI_SIMULATE_H_
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,14 +51,21 @@ absl::StatusOr<SimulationRoot> LoadOrCreateSimulationRoot(const std::string& dir
 // RSA-OAEP-256).
 inline constexpr char kDefaultTeeKeyType[] = "P-256";
 
+// Runtime claims to bind (binding profile attest-v2, docs/binding.md);
+// nullopt = attest-v1.
+using OptionalRuntimeClaims = std::optional<std::map<std::string, std::string>>;
+
 struct SnpSimulationOptions {
   bool debug = false;
   int vmpl = 0;
   std::string tee_key = kDefaultTeeKeyType;
+  OptionalRuntimeClaims runtime_claims;
 };
 
 struct SimulatedEvidence {
-  attestation::v1::EvidenceBundle bundle;  // CPU evidence + tee_public_key + binding attest-v1
+  // CPU evidence + tee_public_key + binding attest-v1 (attest-v2 with the
+  // runtime claims when the options name some).
+  attestation::v1::EvidenceBundle bundle;
   std::string tee_private_key_pem;         // the TEE key the report commits to
 };
 
@@ -117,6 +126,7 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
 struct TdxSimulationOptions {
   bool debug = false;
   std::string tee_key = kDefaultTeeKeyType;
+  OptionalRuntimeClaims runtime_claims;
 };
 
 // A TDX quote v4 under the simulation PCK hierarchy, report_data = attest-v1

@@ -91,6 +91,7 @@ nlohmann::json Appraisal::ToJson() const {
   j["policy"] = {{"id", policy_id}, {"version", policy_version}, {"sha256", policy_sha256}};
   j["binding"] = binding;
   j["binding_verified"] = binding_verified;
+  if (runtime_claims.has_value()) j["runtime_claims"] = *runtime_claims;
   if (nonce.has_value()) j["nonce"] = HexEncode(*nonce);
   if (simulated) j["simulated"] = true;
   nlohmann::json checks = nlohmann::json::array();
@@ -126,6 +127,9 @@ void Appraisal::ToProto(attestation::v1::AttestResponse* out) const {
   for (const auto& r : reasons) out->add_reasons(r);
   out->set_policy_id(absl::StrCat(policy_id, "@", policy_version));
   out->set_policy_sha256(policy_sha256);
+  if (runtime_claims.has_value()) {
+    out->mutable_runtime_claims()->insert(runtime_claims->begin(), runtime_claims->end());
+  }
   for (const auto& d : devices) {
     auto* s = out->add_submods();
     s->set_name(d.device.name);
@@ -222,6 +226,9 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
   // The binding profile only when the binding was verified (release rules
   // test `binding eq attest-v1`).
   if (binding_verified) j["binding"] = binding;
+  // Runtime claims only as bound by attest-v2 (docs/binding.md): the CPU
+  // report data commits to exactly these members and values.
+  if (runtime_claims.has_value()) j["runtime_claims"] = *runtime_claims;
   j["reasons"] = reasons;
   return j;
 }

@@ -49,6 +49,10 @@ struct Appraisal {
   // binding_verified under attest-v1: only then does the token carry the
   // TEE key as `cnf` (and the `binding` claim).
   bool key_bound = false;
+  // The bundle's runtime claims, only when the binding verified under
+  // attest-v2 (set by the engine): then in the result, the response and the
+  // token (`runtime_claims`). Never set for unbound claims.
+  std::optional<std::map<std::string, std::string>> runtime_claims;
   std::optional<Bytes> nonce;
   bool simulated = false;                  // any device chained to the simulation root
 

@@ -663,7 +663,10 @@ Appraisal AppraiseAll(const LoadedPolicy& policy, const std::string& binding_pro
   out.binding_verified = std::any_of(bundle_checks.begin(), bundle_checks.end(), [](const auto& c) {
     return c.name == "binding" && c.status == CheckStatus::kPass;
   });
-  out.key_bound = out.binding_verified && binding_profile == "attest-v1";
+  // attest-v2 binds the TEE key exactly as attest-v1 does (plus the runtime
+  // claims, which the engine attaches: appraisal/engine.cc).
+  out.key_bound = out.binding_verified &&
+                  (binding_profile == "attest-v1" || binding_profile == "attest-v2");
   out.bundle_checks = std::move(bundle_checks);
   out.reasons = std::move(reasons);
   return out;

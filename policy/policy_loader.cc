@@ -140,9 +140,9 @@ absl::Status Validate(const attestation::v1::Policy& p, const std::string& origi
   std::set<std::string> seen;
   for (int i = 0; i < p.allowed_bindings_size(); ++i) {
     const std::string& b = p.allowed_bindings(i);
-    if (b != "attest-v1" && b != "nonce" && b != "none") {
+    if (b != "attest-v1" && b != "attest-v2" && b != "nonce" && b != "none") {
       return Invalid(origin, absl::StrCat("allowed_bindings[", i, "]"),
-                     absl::StrCat("'", b, "' is not attest-v1 | nonce | none"));
+                     absl::StrCat("'", b, "' is not attest-v1 | attest-v2 | nonce | none"));
     }
     if (!seen.insert(b).second) {
       return Invalid(origin, absl::StrCat("allowed_bindings[", i, "]"), "duplicate");

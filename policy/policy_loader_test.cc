@@ -42,7 +42,7 @@ TEST(PolicyLoader, PreciseErrors) {
   const BadCase cases[] = {
       {"version: 1\n", "id: required"},
       {"id: x\nunknown_knob: 1\n", "unknown_knob"},
-      {"id: x\nallowed_bindings: [attest-v2]\n", "allowed_bindings[0]"},
+      {"id: x\nallowed_bindings: [attest-v3]\n", "allowed_bindings[0]"},
       {"id: x\nallowed_bindings: [nonce, nonce]\n", "duplicate"},
       {"id: x\nsev_snp: {max_vmpl: 4}\n", "sev_snp.max_vmpl"},
       {"id: x\ncollateral_grace_seconds: -1\n", "collateral_grace_seconds"},

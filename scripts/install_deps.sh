@@ -12,6 +12,7 @@ PKGS=(
   curl
   softhsm2 libp11-kit-dev
   redis-server nginx
+  zlib1g-dev
 )
 # softhsm2: the PKCS#11 token behind the key-release secret store in tests and
 # the demo (libsofthsm2.so + softhsm2-util); libp11-kit-dev: the standard
@@ -20,6 +21,7 @@ PKGS=(
 # scripts/bench_scale_out.sh start their own Redis (random loopback port,
 # --save '') and an unprivileged nginx as the gRPC load balancer in front of
 # several replicas; neither system service is used (nor needs to run).
+# zlib1g-dev: gunzip of the CoCo initdata annotation (admission webhook).
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,4 +1,5 @@
 #include "server/config.h"
+#include "server/fleet_config.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,6 +74,10 @@ void ResolvePaths(const std::string& base_dir, ServerConfig* config) {
   }
   ResolvePath(base, config->mutable_nonce()->mutable_hmac_key_file());
   if (config->has_redis()) ResolvePath(base, config->mutable_redis()->mutable_password_file());
+  if (config->has_admission()) {  // issue 13: the webhook's serving certificate
+    ResolvePath(base, config->mutable_admission()->mutable_tls()->mutable_cert_file());
+    ResolvePath(base, config->mutable_admission()->mutable_tls()->mutable_key_file());
+  }
   ResolvePath(base, config->mutable_collateral_dir());
   if (config->has_collateral()) {
     ResolvePath(base, config->mutable_collateral()->mutable_cache_dir());
@@ -227,6 +232,7 @@ void ApplyDefaults(ServerConfig* config) {
     if (r->command_timeout_ms() == 0) r->set_command_timeout_ms(100);
     if (r->wait_timeout_ms() == 0) r->set_wait_timeout_ms(50);
   }
+  ApplyFleetAdmissionDefaults(config);  // fleet: / admission: (server/fleet_config.h)
 }
 
 void ApplyCollateralDefaults(attestation::v1::CollateralConfig* c) {
@@ -499,6 +505,7 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       return absl::InvalidArgumentError("redis.username needs redis.password_file");
     }
   }
+  RETURN_IF_ERROR(ValidateFleetAdmissionConfig(config));
   return absl::OkStatus();
 }
 
@@ -530,6 +537,7 @@ absl::Status CheckSecretFilePermissions(const ServerConfig& config) {
   }
   files.emplace_back("nonce.hmac_key_file", config.nonce().hmac_key_file());
   files.emplace_back("redis.password_file", config.redis().password_file());
+  files.emplace_back("admission.tls.key_file", config.admission().tls().key_file());
   for (const auto& [field, path] : files) {
     if (path.empty()) continue;
     struct stat st {};

@@ -1,4 +1,5 @@
 #include "server/config.h"
+#include "server/fleet_config.h"
 
 #include <unistd.h>
 
@@ -179,6 +180,50 @@ TEST(ConfigTest, RejectsBadValues) {
     auto c = ParseServerConfig(absl::StrCat("environment: development\n", text),
                                "b.yaml", "");
     EXPECT_FALSE(c.ok()) << text;
+  }
+}
+
+// fleet: and admission: (issue 13, docs/admission.md).
+TEST(ConfigTest, FleetAndAdmissionDefaultsAndValidation) {
+  auto d = ParseServerConfig("environment: development\n", "t.yaml", "");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->fleet().freshness_seconds(), 600);
+  EXPECT_EQ(d->fleet().max_nodes(), 10000);
+  EXPECT_EQ(d->fleet().sync_interval_ms(), 5000);
+  EXPECT_TRUE(d->admission().listen().empty());
+  auto a = ParseServerConfig(
+      "environment: development\n"
+      "fleet: {freshness_seconds: 60, policies: [fleet]}\n"
+      "admission:\n"
+      "  listen: 127.0.0.1:0\n"
+      "  tls: {cert_file: w.pem, key_file: w.key}\n"
+      "  runtime_classes: [kata-qemu-tdx, kata-qemu-nvidia-gpu-tdx]\n",
+      "t.yaml", "/etc/rp");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->admission().rule(), "k8s/admission");
+  EXPECT_EQ(a->admission().max_body_bytes(), 3 * 1024 * 1024);
+  EXPECT_EQ(a->admission().tls().cert_file(), "/etc/rp/w.pem");
+  EXPECT_EQ(FleetOptionsFromConfig(a->fleet()).freshness, absl::Seconds(60));
+  EXPECT_TRUE(FleetOptionsFromConfig(a->fleet()).policies.contains("fleet"));
+  const char* kBad[] = {
+      "fleet: {freshness_seconds: -1}\n",
+      "fleet: {max_nodes: -3}\n",
+      "fleet: {freshness_seconds: 600, retention_seconds: 60}\n",
+      "fleet: {sync_interval_ms: 10}\n",
+      "admission: {runtime_classes: [kata-qemu-tdx]}\n",  // no listen
+      "admission: {listen: '127.0.0.1:0', runtime_classes: [kata-qemu-tdx]}\n",  // no TLS
+      "admission: {listen: '127.0.0.1:0', tls: {cert_file: c, key_file: k}}\n",  // no classes
+      "admission: {listen: '127.0.0.1:0', tls: {cert_file: c, key_file: k}, "
+      "runtime_classes: [Kata_Bad]}\n",
+      "admission: {listen: '127.0.0.1:0', tls: {cert_file: c, key_file: k}, "
+      "runtime_classes: [a, a]}\n",
+      "admission: {listen: '127.0.0.1:0', tls: {cert_file: c, key_file: k}, "
+      "runtime_classes: [a], max_body_bytes: 100}\n",
+  };
+  for (const char* text : kBad) {
+    EXPECT_FALSE(
+        ParseServerConfig(absl::StrCat("environment: development\n", text), "b.yaml", "").ok())
+        << text;
   }
 }
 

@@ -37,7 +37,15 @@
 #include "nlohmann/json.hpp"
 #include "appraisal/engine.h"
 #include "appraisal/registry_factory.h"
+#include "admission/fleet/fleet_metrics.h"
+#include "admission/fleet/node_store.h"
+#include "admission/fleet/registry.h"
+#include "admission/fleet/sync_loop.h"
+#include "admission/webhook.h"
+#include "policy/release_rules.h"
+#include "server/admission_http.h"
 #include "server/audit.h"
+#include "server/fleet_config.h"
 #include "server/config.h"
 #include "server/grpc_server.h"
 #include "server/key_release.h"
@@ -76,9 +84,11 @@ int Fail(const absl::Status& status) {
 // Written via a temporary file and rename, so a reader polling for the file
 // never sees it half-written.
 absl::Status WritePortFile(const std::string& path, int grpc_port,
-                           int http_port, int metrics_port) {
-  const nlohmann::json j = {
-      {"grpc", grpc_port}, {"http", http_port}, {"metrics", metrics_port}};
+                           int http_port, int metrics_port, int admission_port) {
+  const nlohmann::json j = {{"grpc", grpc_port},
+                            {"http", http_port},
+                            {"metrics", metrics_port},
+                            {"admission", admission_port}};  // 0: webhook off
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -253,11 +263,28 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     return Fail(exposer.status());
   }
 
+  // Fleet node registry (docs/admission.md): records written by Attest,
+  // read from its in-memory view by GET /v1/nodes and the admission webhook.
+  // The store is memory; a shared store (NodeStore) plugs in here.
+  admission::fleet::InMemoryNodeStore memory_node_store(
+      static_cast<size_t>(config.fleet().max_nodes()));
+  admission::fleet::NodeStore* node_store = &memory_node_store;
+  auto fleet = admission::fleet::FleetRegistry::Create(FleetOptionsFromConfig(config.fleet()),
+                                                       *node_store, clock);
+  if (!fleet.ok()) {
+    return Fail(fleet.status());
+  }
+  admission::fleet::FleetMetrics fleet_metrics(*metrics.registry());
+  admission::fleet::FleetSyncLoop fleet_sync(**fleet, &fleet_metrics,
+                                             absl::Milliseconds(config.fleet().sync_interval_ms()),
+                                             [](const std::string& line) { Log(line); });
+
   // The service both faces call (gRPC below, REST on the HTTP port).
   const token::KeyManager& key_manager = **keys;
   ServiceDeps deps{clock,    **nonces,   **tokens, key_manager,
                    **engine, **policies, &metrics, audit.get(),
                    &limiter, &challenge_budget, &*policy_access, trusted_proxies};
+  deps.fleet = fleet->get();
   AttestationServiceImpl service(deps,
                                  ServiceOptions{config.max_request_bytes()});
   // REST (docs/rest.md): JSON bodies up to twice max_request_bytes (the
@@ -266,6 +293,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   RestApiOptions rest_options;
   rest_options.max_body_bytes = static_cast<size_t>(2 * config.max_request_bytes());
   rest_options.issuer = (*tokens)->issuer();
+  rest_options.fleet = fleet->get();
   RestApi rest(service, key_manager, clock, rest_options);
 
   // Key release (docs/key-release.md): configured resources, a secret
@@ -297,6 +325,47 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     release_grpc = std::make_unique<KeyReleaseServiceImpl>(*release_face, trusted_proxies);
     Log(absl::StrCat("key release: ", release_service->resources().size(),
                      " resource(s), store ", secret_store->Describe()));
+  }
+
+  // Kubernetes admission webhook (docs/admission.md): HTTPS POST
+  // /k8s/validate on its own port, answered from the fleet view and the
+  // current policy snapshot only (no outbound call on the request path).
+  std::unique_ptr<admission::AdmissionWebhook> webhook;
+  std::unique_ptr<BoundedHttpServer> admission_server;
+  if (!config.admission().listen().empty()) {
+    const attestation::v1::AdmissionConfig& ac = config.admission();
+    admission::WebhookOptions wo;
+    wo.runtime_classes.insert(ac.runtime_classes().begin(), ac.runtime_classes().end());
+    wo.rule = ac.rule();
+    wo.initdata.max_toml_bytes = static_cast<size_t>(ac.max_initdata_bytes());
+    wo.metrics = metrics.registry().get();
+    PolicyStore* policy_store = policies->get();
+    const std::string admission_policy = ac.policy();  // "" = the default policy
+    auto current_policy = [policy_store,
+                           admission_policy]() -> std::shared_ptr<const policy::LoadedPolicy> {
+      std::shared_ptr<const PolicySet> set = policy_store->Current();
+      const policy::LoadedPolicy* p = set->Find(admission_policy);
+      if (p == nullptr) return nullptr;
+      return std::shared_ptr<const policy::LoadedPolicy>(set, p);  // keeps the snapshot alive
+    };
+    if (auto p = current_policy(); p == nullptr) {
+      Log(absl::StrCat("admission: policy '", admission_policy,
+                       "' is not loaded: the webhook answers 503 until it is"));
+    } else if (policy::FindReleaseRule(p->policy, ac.rule()) == nullptr) {
+      Log(absl::StrCat("admission: policy ", p->id, " has no release rule '", ac.rule(),
+                       "': bindings are answered 503 until it does"));
+    }
+    webhook = std::make_unique<admission::AdmissionWebhook>(
+        wo, admission::WebhookDeps{**fleet, current_policy});
+    AdmissionServerOptions ao;
+    ao.listen = ac.listen();
+    ao.tls = ac.tls();
+    ao.max_body_bytes = static_cast<size_t>(ac.max_body_bytes());
+    auto started = StartAdmissionServer(ao, *webhook);
+    if (!started.ok()) {
+      return Fail(started.status());
+    }
+    admission_server = *std::move(started);
   }
 
   // HTTP first, so that /readyz answers 503 while the rest starts.
@@ -368,8 +437,9 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
 
   ready.store(true);
   if (!cl->port_file.empty()) {
-    if (auto st = WritePortFile(cl->port_file, grpc_server->port,
-                                (*http)->port(), (*exposer)->port());
+    if (auto st = WritePortFile(cl->port_file, grpc_server->port, (*http)->port(),
+                                (*exposer)->port(),
+                                admission_server != nullptr ? admission_server->port() : 0);
         !st.ok()) {
       Log(st.ToString());  // keep serving; the operator sees why
     }
@@ -381,18 +451,24 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
           : (config.tls().client_ca_file().empty() ? " (tls)" : " (mtls)"),
       " http=", HostOf(config.http_listen()), ":", (*http)->port(),
       " metrics=", HostOf(config.metrics_listen()), ":", (*exposer)->port(),
+      admission_server != nullptr
+          ? absl::StrCat(" admission=", HostOf(config.admission().listen()), ":",
+                         admission_server->port())
+          : std::string(),
       " environment=", config.environment(),
       " reflection=", grpc_options.enable_reflection ? "on" : "off",
       " limits: GetChallenge ", config.limits().get_challenge().rate_per_second(), "/s burst ",
       config.limits().get_challenge().burst(), ", Attest ",
       config.limits().attest().rate_per_second(), "/s burst ", config.limits().attest().burst(),
       " per client, max_outstanding_challenges=", config.nonce().max_outstanding_challenges(),
-      " policy=", PolicyRef((*policies)->Current()->default_policy()), " simulation_root=",
+      " policy=", PolicyRef((*policies)->Current()->default_policy()),
+      " fleet=", node_store->Describe(), " simulation_root=",
       config.simulation().trust_simulation_root() ? "trusted" : "off"));
 
   server->Wait();
   watcher.join();
   (*http)->Stop();
+  if (admission_server != nullptr) admission_server->Stop();
   exposer->reset();
   if (audit != nullptr) {
     audit->Flush();

@@ -10,6 +10,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "server/token/token_verifier.h"
+#include "verifier/core/runtime_claims.h"
 
 namespace rp::server {
 namespace {
@@ -263,7 +264,75 @@ std::vector<HttpEndpoint> RestApi::Endpoints() const {
   out.push_back(endpoint("/v1/challenge", &RestApi::Challenge));
   out.push_back(endpoint("/v1/attest", &RestApi::Attest));
   out.push_back(endpoint("/v1/tokens:verify", &RestApi::VerifyToken));
+  if (options_.fleet != nullptr) {
+    for (HttpPath path : {HttpPath::Exact("/v1/nodes"), HttpPath::Pattern("/v1/nodes/", "")}) {
+      HttpEndpoint e;
+      e.method = "GET";
+      const bool list = path.exact;
+      e.path = std::move(path);
+      e.run_on = HttpRunOn::kWorker;  // a list of 10,000 records is not loop-thread work
+      e.handler = [this, list](const HttpRequest& r) {
+        return list ? ListNodes(r) : GetNode(r);
+      };
+      out.push_back(std::move(e));
+    }
+  }
   return out;
+}
+
+namespace {
+
+HttpReply JsonDocument(const nlohmann::json& j, int status = 200) {
+  return HttpReply{status, "application/json", j.dump() + "\n"};
+}
+
+nlohmann::json NodeJson(const admission::fleet::NodeRecord& r, absl::Time now,
+                        absl::Duration freshness, bool with_claims) {
+  nlohmann::json j = r.ToJson(with_claims);
+  absl::Duration age = now - r.attested_at;
+  if (age < absl::ZeroDuration()) age = absl::ZeroDuration();
+  j["state"] = age <= freshness ? "fresh" : "stale";
+  j["age_seconds"] = absl::ToInt64Seconds(age);
+  return j;
+}
+
+}  // namespace
+
+HttpReply RestApi::ListNodes(const HttpRequest& /*request*/) const {
+  const admission::fleet::FleetRegistry& fleet = *options_.fleet;
+  if (!fleet.Available()) {
+    return Problem(503, kReasonFleetUnavailable,
+                   "the fleet registry view is not current (shared store not synced)", 5);
+  }
+  const absl::Time now = clock_.Now();
+  const absl::Duration freshness = fleet.options().freshness;
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& r : fleet.Snapshot()) nodes.push_back(NodeJson(*r, now, freshness, false));
+  return JsonDocument({{"freshness_seconds", absl::ToInt64Seconds(freshness)},
+                       {"now", FormatRfc3339(now)},
+                       {"store", fleet.store().Describe()},
+                       {"nodes", std::move(nodes)}});
+}
+
+HttpReply RestApi::GetNode(const HttpRequest& request) const {
+  const admission::fleet::FleetRegistry& fleet = *options_.fleet;
+  const std::string& name = request.path_param;
+  if (!core::IsDnsSubdomain(name)) {
+    return Problem(400, kReasonInvalidNodeName,
+                   "a node name is an RFC 1123 subdomain (lower-case alphanumerics, '-', '.')");
+  }
+  const admission::fleet::NodeLookup l = fleet.Find(name);
+  switch (l.state) {
+    case admission::fleet::NodeState::kUnavailable:
+      return Problem(503, kReasonFleetUnavailable,
+                     "the fleet registry view is not current (shared store not synced)", 5);
+    case admission::fleet::NodeState::kMissing:
+      return Problem(404, kReasonNodeNotFound, absl::StrCat("no attestation record for node ", name));
+    case admission::fleet::NodeState::kFresh:
+    case admission::fleet::NodeState::kStale:
+      break;
+  }
+  return JsonDocument(NodeJson(*l.record, clock_.Now(), fleet.options().freshness, true));
 }
 
 HttpReply RestApi::Challenge(const HttpRequest& request) const {

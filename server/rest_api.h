@@ -5,6 +5,8 @@
 //   POST /v1/challenge      {} or empty        -> Challenge
 //   POST /v1/attest         AttestRequest      -> AttestResponse
 //   POST /v1/tokens:verify  {token, issuer?, audience?} -> {"claims": {...}}
+//   GET  /v1/nodes          the fleet node registry (docs/admission.md), when
+//   GET  /v1/nodes/{name}   RestApiOptions.fleet is set
 //
 // Bodies are the gRPC messages in the protobuf JSON mapping (parsed with
 // unknown fields refused, printed with the proto field names), and the
@@ -30,6 +32,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/grpcpp.h"
+#include "admission/fleet/registry.h"
 #include "server/http_server.h"
 #include "server/service.h"
 #include "server/token/key_manager.h"
@@ -119,7 +122,15 @@ struct RestApiOptions {
   // (our TokenIssuer::issuer()), and the clock leeway on exp / nbf.
   std::string issuer;
   absl::Duration token_leeway = absl::Seconds(30);
+  // The fleet node registry behind GET /v1/nodes[/{name}] (read from its
+  // in-memory view); nullptr = those routes are not served.
+  const admission::fleet::FleetRegistry* fleet = nullptr;
 };
+
+// Reason codes of the fleet routes.
+inline constexpr char kReasonFleetUnavailable[] = "FLEET_STATE_UNAVAILABLE";  // 503
+inline constexpr char kReasonNodeNotFound[] = "NODE_NOT_FOUND";                // 404
+inline constexpr char kReasonInvalidNodeName[] = "INVALID_NODE_NAME";          // 400
 
 // Thread-safe; `service`, `keys` and `clock` must outlive it, and it must
 // outlive the server its endpoints are registered with.
@@ -134,6 +145,10 @@ class RestApi {
   HttpReply Challenge(const HttpRequest& request) const;
   HttpReply Attest(const HttpRequest& request) const;
   HttpReply VerifyToken(const HttpRequest& request) const;
+  // {"freshness_seconds", "now", "nodes": [record without claims + state,
+  // age_seconds]} / one record with its token claims + state, age_seconds.
+  HttpReply ListNodes(const HttpRequest& request) const;
+  HttpReply GetNode(const HttpRequest& request) const;
 
  private:
   const AttestationServiceImpl& service_;

@@ -58,7 +58,7 @@ using ::testing::HasSubstr;
 constexpr char kDevPolicy[] =
     "id: dev\n"
     "version: \"1\"\n"
-    "allowed_bindings: [attest-v1, nonce]\n"
+    "allowed_bindings: [attest-v1, attest-v2, nonce]\n"
     "sev_snp:\n"
     "  allow_debug: false\n"
     "  max_vmpl: 0\n"
@@ -184,6 +184,25 @@ struct BuildOptions {
   PolicyAccess access;
   size_t max_body_bytes = 1 << 20;
   int64_t service_max_request_bytes = 4 * 1024 * 1024;
+  bool shared_node_store = false;  // fleet registry over a store replicas share
+};
+
+// A node store the replicas share (as a Redis store would be), in memory.
+class SharedNodeStore : public admission::fleet::NodeStore {
+ public:
+  absl::Status Put(const admission::fleet::NodeRecord& r) override { return inner_.Put(r); }
+  absl::StatusOr<std::optional<admission::fleet::NodeRecord>> Get(
+      std::string_view n) const override {
+    return inner_.Get(n);
+  }
+  absl::StatusOr<std::vector<admission::fleet::NodeRecord>> List() const override {
+    return inner_.List();
+  }
+  bool shared() const override { return true; }
+  std::string Describe() const override { return "shared (test)"; }
+
+ private:
+  admission::fleet::InMemoryNodeStore inner_{100};
 };
 
 class RestApiTest : public ::testing::Test {
@@ -241,14 +260,26 @@ class RestApiTest : public ::testing::Test {
     rate_store_ = std::make_unique<limits::InMemoryRateLimitStore>(1000, clock_);
     limiter_ = std::make_unique<limits::RequestLimiter>(*rate_store_, o.limits);
     access_ = std::move(o.access);
+    if (o.shared_node_store) {
+      node_store_ = std::make_unique<SharedNodeStore>();
+    } else {
+      node_store_ = std::make_unique<admission::fleet::InMemoryNodeStore>(100);
+    }
+    admission::fleet::FleetOptions fo;
+    fo.freshness = absl::Minutes(10);
+    auto registry_or = admission::fleet::FleetRegistry::Create(fo, *node_store_, clock_);
+    ASSERT_TRUE(registry_or.ok()) << registry_or.status();
+    fleet_ = *std::move(registry_or);
     ServiceDeps deps{clock_,   *nonces_,   *tokens_,       *keys_,      *engine_,
                      *policies_, metrics_.get(), audit_.get(), limiter_.get(), nullptr,
                      &access_};
+    deps.fleet = fleet_.get();
     service_ = std::make_unique<AttestationServiceImpl>(
         deps, ServiceOptions{o.service_max_request_bytes});
     RestApiOptions ro;
     ro.max_body_bytes = o.max_body_bytes;
     ro.issuer = kIssuer;
+    ro.fleet = fleet_.get();
     rest_ = std::make_unique<RestApi>(*service_, *keys_, clock_, ro);
     HttpServerOptions ho;
     ho.listen = "127.0.0.1:0";
@@ -275,8 +306,11 @@ class RestApiTest : public ::testing::Test {
   }
 
   // An attest body (protobuf JSON mapping) with simulated SNP evidence.
-  std::string AttestBody(const Challenge& c, const std::string& policy = "") {
-    auto ev = sim::SimulateSnpEvidence(*root_, c.nonce(), clock_.Now(), {});
+  std::string AttestBody(const Challenge& c, const std::string& policy = "",
+                         const sim::OptionalRuntimeClaims& runtime_claims = std::nullopt) {
+    sim::SnpSimulationOptions so;
+    so.runtime_claims = runtime_claims;
+    auto ev = sim::SimulateSnpEvidence(*root_, c.nonce(), clock_.Now(), so);
     EXPECT_TRUE(ev.ok()) << ev.status();
     AttestRequest req;
     *req.mutable_challenge() = c;
@@ -299,6 +333,8 @@ class RestApiTest : public ::testing::Test {
   std::unique_ptr<limits::InMemoryRateLimitStore> rate_store_;
   std::unique_ptr<limits::RequestLimiter> limiter_;
   PolicyAccess access_;
+  std::unique_ptr<admission::fleet::NodeStore> node_store_;
+  std::unique_ptr<admission::fleet::FleetRegistry> fleet_;
   std::unique_ptr<AttestationServiceImpl> service_;
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<HttpServer> server_;
@@ -591,6 +627,92 @@ TEST_F(RestApiTest, TokensVerifyBodyIsStrict) {
 }
 
 // ---- Building blocks --------------------------------------------------------------
+
+// ---- Fleet node registry (issue 13) ---------------------------------------------
+
+Reply Get(int port, const std::string& path) {
+  return Exchange(port, absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: rp\r\n\r\n"));
+}
+
+// An attestation whose attest-v2 runtime claims name a node updates that
+// node's record (whatever the verdict); GET /v1/nodes[/{name}] serve the
+// registry's view; unbound claims never make a record.
+TEST_F(RestApiTest, BoundNodeClaimUpdatesTheFleetRegistryServedOverRest) {
+  const Reply empty = Get(port(), "/v1/nodes");
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  EXPECT_TRUE(json::parse(empty.body)["nodes"].empty());
+  ExpectProblem(Get(port(), "/v1/nodes/gpu-node-1"), 404, "NODE_NOT_FOUND");
+
+  // Without runtime claims: no record.
+  ASSERT_EQ(Post(port(), "/v1/attest", AttestBody(GetChallenge())).status, 200);
+  EXPECT_TRUE(json::parse(Get(port(), "/v1/nodes").body)["nodes"].empty());
+
+  const std::map<std::string, std::string> claims = {{"node", "gpu-node-1"},
+                                                     {"workload", "llm"}};
+  const Reply ar = Post(port(), "/v1/attest", AttestBody(GetChallenge(), "", claims));
+  ASSERT_EQ(ar.status, 200) << ar.body;
+  const json aj = json::parse(ar.body);
+  EXPECT_EQ(aj["runtime_claims"]["node"], "gpu-node-1");
+  const std::string jti = JtiOfToken(aj.value("token", ""));
+  ASSERT_FALSE(jti.empty());
+
+  const Reply list = Get(port(), "/v1/nodes");
+  ASSERT_EQ(list.status, 200) << list.body;
+  const json lj = json::parse(list.body);
+  EXPECT_EQ(lj["freshness_seconds"], 600);
+  ASSERT_EQ(lj["nodes"].size(), 1u) << list.body;
+  const json& n = lj["nodes"][0];
+  EXPECT_EQ(n["node"], "gpu-node-1");
+  EXPECT_EQ(n["verdict"], "warning");  // simulated evidence
+  EXPECT_EQ(n["state"], "fresh");
+  EXPECT_EQ(n["tee"], "sev-snp");
+  EXPECT_EQ(n["gpus"], 0);
+  EXPECT_EQ(n["policy"]["id"], "dev");
+  EXPECT_EQ(n["token"]["jti"], jti);
+  EXPECT_EQ(n["runtime_claims"]["workload"], "llm");
+  EXPECT_FALSE(n.contains("claims")) << "the list leaves the token claims out";
+
+  const Reply one = Get(port(), "/v1/nodes/gpu-node-1");
+  ASSERT_EQ(one.status, 200) << one.body;
+  const json oj = json::parse(one.body);
+  EXPECT_EQ(oj["claims"]["jti"], jti);
+  EXPECT_EQ(oj["claims"]["runtime_claims"]["node"], "gpu-node-1");
+  ExpectProblem(Get(port(), "/v1/nodes/gpu-node-2"), 404, "NODE_NOT_FOUND");
+  ExpectProblem(Get(port(), "/v1/nodes/Not_A_Node"), 400, "INVALID_NODE_NAME");
+  EXPECT_EQ(Post(port(), "/v1/nodes", "{}").status, 405);
+
+  // Claims changed after the report was made: the binding fails, the
+  // response carries no runtime claims, and no record names the new node.
+  AttestRequest req;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  AttestBody(GetChallenge(), "", claims), &req)
+                  .ok());
+  (*req.mutable_evidence()->mutable_runtime_claims())["node"] = "gpu-node-9";
+  const Reply tampered = Post(port(), "/v1/attest", ToJson(req));
+  ASSERT_EQ(tampered.status, 200) << tampered.body;
+  const json tj = json::parse(tampered.body);
+  EXPECT_EQ(tj["verdict"], "CONTRAINDICATED");
+  EXPECT_FALSE(tj.contains("runtime_claims")) << tampered.body;
+  ExpectProblem(Get(port(), "/v1/nodes/gpu-node-9"), 404, "NODE_NOT_FOUND");
+
+  // After the freshness window the record is stale.
+  clock_.Advance(absl::Minutes(11));
+  const json stale = json::parse(Get(port(), "/v1/nodes/gpu-node-1").body);
+  EXPECT_EQ(stale["state"], "stale");
+  EXPECT_GE(stale["age_seconds"].get<int64_t>(), 660);
+}
+
+// With a shared store, the view is not trusted before its first sync.
+TEST_F(RestApiTest, FleetRoutesAnswer503UntilASharedStoreIsSynced) {
+  BuildOptions o;
+  o.shared_node_store = true;
+  Build(std::move(o));
+  ExpectProblem(Get(port(), "/v1/nodes"), 503, "FLEET_STATE_UNAVAILABLE");
+  ExpectProblem(Get(port(), "/v1/nodes/gpu-node-1"), 503, "FLEET_STATE_UNAVAILABLE");
+  ASSERT_TRUE(fleet_->Sync().ok());
+  EXPECT_EQ(Get(port(), "/v1/nodes").status, 200);
+  ExpectProblem(Get(port(), "/v1/nodes/gpu-node-1"), 404, "NODE_NOT_FOUND");
+}
 
 TEST(RestBuildingBlocksTest, StatusMappingFollowsTheResearchTable) {
   EXPECT_EQ(HttpStatusFor(grpc::StatusCode::INVALID_ARGUMENT), 400);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "verifier/common/encoding.h"
 #include "verifier/core/result.h"
+#include "verifier/core/runtime_claims.h"
 #include "verifier/crypto/digest.h"
 
 namespace rp::server {
@@ -118,23 +119,26 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
       std::string(status.message()));
 }
 
-std::string JtiOfToken(std::string_view jwt) {
+nlohmann::json ClaimsOfToken(std::string_view jwt) {
   const size_t dot1 = jwt.find('.');
   if (dot1 == std::string_view::npos) {
-    return "";
+    return nlohmann::json(nlohmann::json::value_t::discarded);
   }
   const size_t dot2 = jwt.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos ||
       jwt.find('.', dot2 + 1) != std::string_view::npos) {
-    return "";
+    return nlohmann::json(nlohmann::json::value_t::discarded);
   }
   auto payload = Base64Decode(jwt.substr(dot1 + 1, dot2 - dot1 - 1));
   if (!payload.ok()) {
-    return "";
+    return nlohmann::json(nlohmann::json::value_t::discarded);
   }
-  nlohmann::json claims =
-      nlohmann::json::parse(payload->begin(), payload->end(), nullptr,
-                            /*allow_exceptions=*/false);
+  return nlohmann::json::parse(payload->begin(), payload->end(), nullptr,
+                               /*allow_exceptions=*/false);
+}
+
+std::string JtiOfToken(std::string_view jwt) {
+  const nlohmann::json claims = ClaimsOfToken(jwt);
   if (!claims.is_object()) {
     return "";
   }
@@ -452,6 +456,19 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
   response->Clear();
   appraisal->ToProto(response);
   response->set_token(*std::move(token));
+
+  // (g) Fleet node registry: an appraisal whose bound runtime claims name a
+  // node updates that node's record (whatever the verdict), from the claims
+  // exactly as signed. A registry failure does not fail the attestation; it
+  // is counted (rp_fleet_record_errors_total).
+  if (deps_.fleet != nullptr && appraisal->runtime_claims.has_value() &&
+      appraisal->runtime_claims->contains(core::kRuntimeClaimNode)) {
+    absl::StatusOr<std::optional<admission::fleet::NodeRecord>> record =
+        admission::fleet::RecordFromTokenClaims(ClaimsOfToken(response->token()));
+    if (record.ok() && record->has_value()) {
+      (void)deps_.fleet->Record(**std::move(record));
+    }
+  }
   return grpc::Status::OK;
 }
 

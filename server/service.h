@@ -14,6 +14,8 @@
 #include "attestation/v1/attestation.grpc.pb.h"
 #include "attestation/v1/attestation.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "admission/fleet/registry.h"
+#include "nlohmann/json.hpp"
 #include "appraisal/engine.h"
 #include "server/audit.h"
 #include "server/limits/challenge_budget.h"
@@ -68,6 +70,10 @@ struct ServiceDeps {
   const PolicyAccess* policy_access = nullptr;
   // Load balancers whose x-forwarded-for names the client (server/peer.h).
   std::span<const IpNetwork> trusted_proxies = {};
+  // Fleet node registry (docs/admission.md): every appraisal whose bound
+  // runtime claims name a `node` updates that node's record, whatever the
+  // verdict. nullptr = no registry.
+  admission::fleet::FleetRegistry* fleet = nullptr;
 };
 
 // Trailing metadata key of the retry hint sent with RESOURCE_EXHAUSTED
@@ -150,6 +156,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // The `jti` of a JWT we issued (decoded from its payload, not verified);
 // empty if it has none.
 std::string JtiOfToken(std::string_view jwt);
+
+// The payload of a JWT we issued (decoded, not verified); a discarded JSON
+// value when it cannot be decoded.
+nlohmann::json ClaimsOfToken(std::string_view jwt);
 
 }  // namespace rp::server
 

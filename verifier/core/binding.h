@@ -13,6 +13,12 @@
 //              last GPU report to the head of switch_evidence_list keeps the
 //              value; the NVIDIA verifier rejects that by device class
 //              (nvidia.device_class, DEVICE_CLASS_MISMATCH).
+//   attest-v2: report_data[0:64] = SHA-512("attest-v2" || nonce(32) ||
+//              RFC 7638 SHA-256 thumbprint(TEE key) ||
+//              SHA-256(JCS(runtime claims)) || SHA-256(gpu report 0) || ...
+//              || SHA-256(switch report m-1)), the reports as for attest-v1
+//              and the runtime claims as verifier/core/runtime_claims.h
+//              (an empty object is "{}"). docs/binding.md.
 //   nonce:     report_data[0:32] = nonce
 //   none:      no binding (policy must allow it; always at best a warning)
 #ifndef RP_VERIFIER_CORE_BINDING_H_
@@ -28,10 +34,12 @@
 #include "attestation/v1/attestation.pb.h"
 #include "verifier/common/encoding.h"
 #include "verifier/core/result.h"
+#include "verifier/core/runtime_claims.h"
 
 namespace rp::core {
 
 inline constexpr std::string_view kBindingAttestV1 = "attest-v1";
+inline constexpr std::string_view kBindingAttestV2 = "attest-v2";
 inline constexpr std::string_view kBindingNonce = "nonce";
 inline constexpr std::string_view kBindingNone = "none";
 inline constexpr size_t kNonceSize = 32;
@@ -45,6 +53,17 @@ absl::StatusOr<Bytes> ExpectedAttestV1ReportData(std::span<const uint8_t> nonce,
                                                  const attestation::v1::Jwk& tee_key,
                                                  const std::vector<Bytes>& gpu_reports,
                                                  const std::vector<Bytes>& switch_reports = {});
+
+// The 64 bytes attest-v2 expects in report_data. Errors as attest-v1, plus
+// runtime claims outside the accepted subset (ValidateRuntimeClaims).
+absl::StatusOr<Bytes> ExpectedAttestV2ReportData(std::span<const uint8_t> nonce,
+                                                 const attestation::v1::Jwk& tee_key,
+                                                 const RuntimeClaims& runtime_claims,
+                                                 const std::vector<Bytes>& gpu_reports,
+                                                 const std::vector<Bytes>& switch_reports = {});
+
+// The bundle's runtime_claims as a map (validation is separate).
+RuntimeClaims BundleRuntimeClaims(const attestation::v1::EvidenceBundle& bundle);
 
 // The bundle-level binding check, named "binding". `cpu_report_data` is
 // the verified report data of the CPU device (nullopt when the CPU

@@ -1,5 +1,10 @@
 #include "verifier/core/binding.h"
 
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "verifier/common/encoding.h"
 
@@ -159,6 +164,96 @@ TEST(Binding, ProfileNames) {
   b.set_binding("nonce");
   EXPECT_EQ(*BindingProfile(b), "nonce");
   b.set_binding("sha1-please");
+  EXPECT_FALSE(BindingProfile(b).ok());
+}
+
+
+// attest-v2 known answers, computed independently (Python hashlib + json
+// with sorted keys, which is JCS for these ASCII objects) from the rule text.
+TEST(Binding, AttestV2KnownAnswers) {
+  auto b = [](const std::string& s) { return Bytes(s.begin(), s.end()); };
+  auto one = ExpectedAttestV2ReportData(Nonce(), Rfc7638Key(), {{"node", "gpu-node-1"}}, {});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(HexEncode(*one),
+            "09a3a68a383713175fa0ca0663fb9cfce39a1ce0366694b182a655d89d94b0c0e03fb66ac59b29c76c3"
+            "98eaefe236e0fc7a3fc7fc46a5ac121eb31d2eccee259");
+  auto empty = ExpectedAttestV2ReportData(Nonce(), Rfc7638Key(), {}, {});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(HexEncode(*empty),
+            "24c9a19d4355125beba6698ab3400dbf1e7631d33238af3be88044b9cc41abf60b5849ffa8c0308d74a"
+            "c6fe01e7e4cae69be96eb176cd5e99b1e14ef3db2b42a");
+  auto full = ExpectedAttestV2ReportData(
+      Nonce(), Rfc7638Key(), {{"workload", "llm"}, {"node", "gpu-node-1"}},
+      {b("gpu-report-0"), b("gpu-report-1")}, {b("switch-report-0")});
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(HexEncode(*full),
+            "2717cf38caabe5a9217437ce1ba931b3b41e8cc318c5a9909cdaf668fd4e736a10ff0f3f9139a939bdf"
+            "86cfcc3a8591b67ea3b5c1a2223e4ffe91028d4f1c896");
+  // Domain separation: an attest-v2 value never passes as attest-v1 and back.
+  EXPECT_NE(*empty, *ExpectedAttestV1ReportData(Nonce(), Rfc7638Key(), {}));
+}
+
+// Any change to a runtime claim after the report was made fails the binding.
+TEST(Binding, AttestV2EveryRuntimeClaimIsBound) {
+  attestation::v1::EvidenceBundle bundle;
+  *bundle.mutable_tee_public_key() = Rfc7638Key();
+  bundle.set_binding("attest-v2");
+  (*bundle.mutable_runtime_claims())["node"] = "gpu-node-1";
+  (*bundle.mutable_runtime_claims())["pod_uid"] = "8f0c1b2e";
+  const Bytes good = *ExpectedAttestV2ReportData(Nonce(), Rfc7638Key(), BundleRuntimeClaims(bundle),
+                                                 {});
+  Check ok = CheckBinding(bundle, kBindingAttestV2, Nonce(), good);
+  EXPECT_EQ(ok.status, CheckStatus::kPass) << ok.detail;
+  EXPECT_NE(ok.detail.find("2 runtime claim(s)"), std::string::npos) << ok.detail;
+
+  using Mutation = std::function<void(attestation::v1::EvidenceBundle&)>;
+  const std::vector<std::pair<std::string, Mutation>> mutations = {
+      {"value changed", [](auto& x) { (*x.mutable_runtime_claims())["node"] = "gpu-node-2"; }},
+      {"value extended", [](auto& x) { (*x.mutable_runtime_claims())["node"] = "gpu-node-10"; }},
+      {"claim added", [](auto& x) { (*x.mutable_runtime_claims())["workload"] = "w"; }},
+      {"claim removed", [](auto& x) { x.mutable_runtime_claims()->erase("pod_uid"); }},
+      {"all removed", [](auto& x) { x.mutable_runtime_claims()->clear(); }},
+      {"claim renamed",
+       [](auto& x) {
+         x.mutable_runtime_claims()->erase("pod_uid");
+         (*x.mutable_runtime_claims())["pod_uid2"] = "8f0c1b2e";
+       }},
+      {"values swapped",
+       [](auto& x) {
+         (*x.mutable_runtime_claims())["node"] = "8f0c1b2e";
+         (*x.mutable_runtime_claims())["pod_uid"] = "gpu-node-1";
+       }},
+  };
+  for (const auto& [name, mutate] : mutations) {
+    attestation::v1::EvidenceBundle m = bundle;
+    mutate(m);
+    Check c = CheckBinding(m, kBindingAttestV2, Nonce(), good);
+    EXPECT_EQ(c.status, CheckStatus::kFail) << name;
+    EXPECT_EQ(c.reason, "BINDING_MISMATCH") << name;
+  }
+  // The same report data under attest-v1 (claims dropped) fails too, and
+  // runtime claims under any other profile are never bound.
+  attestation::v1::EvidenceBundle v1 = bundle;
+  v1.mutable_runtime_claims()->clear();
+  EXPECT_EQ(CheckBinding(v1, kBindingAttestV1, Nonce(), good).reason, "BINDING_MISMATCH");
+  for (std::string_view profile : {kBindingAttestV1, kBindingNonce, kBindingNone}) {
+    Check c = CheckBinding(bundle, profile, Nonce(), good);
+    EXPECT_EQ(c.status, CheckStatus::kFail) << profile;
+    EXPECT_EQ(c.reason, "BINDING_RUNTIME_CLAIMS_UNBOUND") << profile;
+  }
+  // Claims outside the accepted subset.
+  attestation::v1::EvidenceBundle bad = bundle;
+  (*bad.mutable_runtime_claims())["node"] = "Not_A_Node";
+  EXPECT_EQ(CheckBinding(bad, kBindingAttestV2, Nonce(), good).reason,
+            "BINDING_RUNTIME_CLAIMS_INVALID");
+}
+
+TEST(Binding, ProfileNamesV2) {
+  attestation::v1::EvidenceBundle b;
+  EXPECT_EQ(*BindingProfile(b), "attest-v1");
+  b.set_binding("attest-v2");
+  EXPECT_EQ(*BindingProfile(b), "attest-v2");
+  b.set_binding("attest-v3");
   EXPECT_FALSE(BindingProfile(b).ok());
 }
 

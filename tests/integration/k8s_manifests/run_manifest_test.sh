@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Renders deploy/k8s/webhook with a fresh serving certificate (its
+# make-serving-cert.sh + `kubectl kustomize`, both offline) and validates the
+# result with npm kubernetes-models (pinned in package-lock.json; node_modules
+# installed once with `npm ci`, after which the test needs no network).
+# Registered in CTest as k8s_webhook_manifests.
+set -euo pipefail
+die() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+command -v node >/dev/null || die "node is not installed"
+command -v kubectl >/dev/null || die "kubectl is not installed (kustomize renders offline)"
+if [[ ! -f "$HERE/node_modules/kubernetes-models/package.json" ]]; then
+  echo "installing kubernetes-models from package-lock.json (npm ci)"
+  (cd "$HERE" && npm ci --no-audit --no-fund --silent) || die "npm ci failed"
+fi
+WORK=$(mktemp -d /tmp/rp_k8s_manifests.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+"$ROOT/deploy/k8s/webhook/make-serving-cert.sh" "$WORK/overlay" >/dev/null
+kubectl kustomize "$WORK/overlay" >"$WORK/rendered.yaml" || die "kubectl kustomize failed"
+# The serving certificate verifies against the CA for the service's DNS name.
+openssl verify -CAfile "$WORK/overlay/ca.crt" -verify_hostname attestation-rp-webhook.attestation-rp.svc \
+  -purpose sslserver "$WORK/overlay/tls.crt" >/dev/null || die "serving certificate does not verify"
+echo "ok   serving certificate verifies for attestation-rp-webhook.attestation-rp.svc"
+(cd "$HERE" && node validate_manifests.mjs "$WORK/rendered.yaml" "$WORK/overlay/ca.crt")

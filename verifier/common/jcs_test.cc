@@ -1,0 +1,84 @@
+#include "verifier/common/jcs.h"
+
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "verifier/common/encoding.h"
+
+namespace rp {
+namespace {
+
+std::string Canon(const std::map<std::string, std::string>& m, size_t max = 1 << 20) {
+  auto c = JcsCanonicalizeStringObject(m, max);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *c : "";
+}
+
+std::string Hex(const std::string& s) { return HexEncode(AsBytes(s)); }
+
+// Expected bytes below were produced independently by Node.js 20
+// (JSON.stringify per member, names sorted with Array.prototype.sort, which
+// compares UTF-16 code units: exactly JCS for an object of strings).
+
+// RFC 8785 §3.2.3 "Sorting of Object Properties" example: UTF-16 order puts
+// U+1F600 (surrogates D83D DE00) before U+FB33, unlike UTF-8 byte order.
+TEST(Jcs, Rfc8785SortingExample) {
+  const std::map<std::string, std::string> m = {
+      {"\u20ac", "Euro Sign"},
+      {"\r", "Carriage Return"},
+      {"\ufb33", "Hebrew Letter Dalet With Dagesh"},
+      {"1", "One"},
+      {"\U0001F600", "Emoji: Grinning Face"},
+      {"\u0080", "Control"},
+      {"\u00f6", "Latin Small Letter O With Diaeresis"}};
+  EXPECT_EQ(Hex(Canon(m)),
+            "7b225c72223a2243617272696167652052657475726e222c2231223a224f6e65222c22c280223a2243"
+            "6f6e74726f6c222c22c3b6223a224c6174696e20536d616c6c204c6574746572204f20576974682044"
+            "6961657265736973222c22e282ac223a224575726f205369676e222c22f09f9880223a22456d6f6a69"
+            "3a204772696e6e696e672046616365222c22efacb3223a22486562726577204c65747465722044616c"
+            "6574205769746820446167657368227d");
+}
+
+// RFC 8785 §3.2.2.2 string example: "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/"
+// serialises as "€$\u000f\nA'B\"\\\\\"/".
+TEST(Jcs, Rfc8785StringExample) {
+  const std::string value = "\u20ac$\x0f\nA'B\"\\\\\"/";
+  EXPECT_EQ(Canon({{"s", value}}), "{\"s\":\"\u20ac$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}");
+}
+
+TEST(Jcs, ControlCharactersAndSeparators) {
+  const std::string b("\x00\x1f\x7f\u2028\u2029\b\t\f", 12);
+  EXPECT_EQ(Hex(Canon({{"b", b}, {"a", "x"}})),
+            "7b2261223a2278222c2262223a225c75303030305c75303031667fe280a8e280a95c625c745c66227d");
+}
+
+TEST(Jcs, TypicalRuntimeClaimsAndEmpty) {
+  EXPECT_EQ(Canon({{"workload", "llm-serving"}, {"node", "gpu-node-1"}, {"pod_uid", "3f2a"}}),
+            "{\"node\":\"gpu-node-1\",\"pod_uid\":\"3f2a\",\"workload\":\"llm-serving\"}");
+  EXPECT_EQ(Canon({}), "{}");
+}
+
+TEST(Jcs, RejectsInvalidUtf8) {
+  for (const std::string bad : {std::string("\xff"), std::string("\xc0\xaf"),  // overlong '/'
+                                std::string("\xed\xa0\x80"),                    // U+D800
+                                std::string("\xf4\x90\x80\x80"),                // > U+10FFFF
+                                std::string("\xe2\x82")}) {                     // truncated
+    EXPECT_FALSE(JcsCanonicalizeStringObject({{"k", bad}}, 4096).ok()) << Hex(bad);
+    EXPECT_FALSE(JcsCanonicalizeStringObject({{bad, "v"}}, 4096).ok()) << Hex(bad);
+    EXPECT_FALSE(IsValidUtf8(bad));
+  }
+  EXPECT_TRUE(IsValidUtf8("\U0010FFFF\u00e9"));
+}
+
+TEST(Jcs, SizeBound) {
+  const std::map<std::string, std::string> m = {{"a", std::string(10, 'x')}};
+  // {"a":"xxxxxxxxxx"} is 18 bytes.
+  EXPECT_TRUE(JcsCanonicalizeStringObject(m, 18).ok());
+  EXPECT_FALSE(JcsCanonicalizeStringObject(m, 17).ok());
+  // Escapes count: six bytes for each control character.
+  EXPECT_FALSE(JcsCanonicalizeStringObject({{"a", std::string(3, '\x01')}}, 18).ok());
+}
+
+}  // namespace
+}  // namespace rp
