@@ -59,6 +59,7 @@
 #include "server/policy_store.h"
 #include "server/rest_api.h"
 #include "server/service.h"
+#include "server/redis/redis_node_store.h"
 #include "server/shared_state.h"
 #include "server/token/key_manager.h"
 #include "server/token/token_issuer.h"
@@ -269,6 +270,14 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   admission::fleet::InMemoryNodeStore memory_node_store(
       static_cast<size_t>(config.fleet().max_nodes()));
   admission::fleet::NodeStore* node_store = &memory_node_store;
+  // With Redis the replicas share one registry (each answers from its view).
+  std::unique_ptr<redis::RedisNodeStore> redis_node_store;
+  if ((*shared_state)->shared()) {
+    redis_node_store = std::make_unique<redis::RedisNodeStore>(
+        *(*shared_state)->client(), (*shared_state)->key_prefix(),
+        static_cast<size_t>(config.fleet().max_nodes()));
+    node_store = redis_node_store.get();
+  }
   auto fleet = admission::fleet::FleetRegistry::Create(FleetOptionsFromConfig(config.fleet()),
                                                        *node_store, clock);
   if (!fleet.ok()) {

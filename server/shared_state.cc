@@ -64,6 +64,7 @@ absl::StatusOr<std::unique_ptr<SharedState>> SharedState::Open(
   if (!client.ok()) return client.status();
   s->client_ = *std::move(client);
   s->namespace_ = rc.namespace_();
+  s->key_prefix_ = *prefix;
 
   redis::ReplayOptions nonce_options;
   nonce_options.wait_replicas = rc.wait_replicas();

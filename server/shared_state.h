@@ -34,6 +34,10 @@ class SharedState {
   nonce::ReplayStore& token_ids() { return *token_ids_; }
   limits::RateLimitStore& rate_limits() { return *rate_limits_; }
   bool shared() const { return client_ != nullptr; }
+  // Redis (null in memory) and its key prefix "rp:<namespace>:", for other
+  // shared records (the fleet registry, server/redis/redis_node_store.h).
+  redis::RedisClient* client() { return client_.get(); }
+  const std::string& key_prefix() const { return key_prefix_; }
   std::string Describe() const;
 
  private:
@@ -42,6 +46,7 @@ class SharedState {
   std::unique_ptr<SharedStoreMetrics> metrics_;
   std::unique_ptr<redis::RedisClient> client_;
   std::string namespace_;
+  std::string key_prefix_;
   // In memory: one replay store for both kinds (token ids are hashed with a
   // prefix into their own space by ReplayJtiStore).
   std::unique_ptr<nonce::InMemoryReplayStore> memory_replay_;

@@ -52,7 +52,7 @@ struct RedisOptions {
 // nesting at most kMaxDepth; anything larger is an UNAVAILABLE error).
 struct Reply {
   enum class Type { kString, kStatus, kInteger, kNil, kArray, kError };
-  static constexpr size_t kMaxElements = 1024;
+  static constexpr size_t kMaxElements = 16384;
   static constexpr int kMaxDepth = 4;
 
   Type type = Type::kNil;

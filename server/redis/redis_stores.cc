@@ -29,8 +29,10 @@ std::string HashedKey(std::string_view prefix, std::span<const uint8_t> id) {
 constexpr char kMarkScript[] = R"lua(
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
-  redis.call('SET', KEYS[2], ARGV[2])
-  epoch = ARGV[2]
+  -- Lost (or never had) our records: the epoch is the END of the current
+  -- second, since challenges carry whole-second times.
+  epoch = tostring(math.floor(tonumber(ARGV[2]) / 1000) * 1000 + 1000)
+  redis.call('SET', KEYS[2], epoch)
 end
 if tonumber(ARGV[3]) < tonumber(epoch) then
   return {-1, tonumber(epoch)}
@@ -164,7 +166,9 @@ absl::StatusOr<bool> RedisReplayStore::MarkUsed(std::span<const uint8_t> nonce,
 absl::StatusOr<absl::Time> EnsureEpoch(RedisClient& client, std::string_view key_prefix,
                                        const Clock& clock) {
   const std::string key = absl::StrCat(AV(key_prefix), kEpochKeySuffix);
-  const std::string now_ms = absl::StrCat(absl::ToUnixMillis(clock.Now()));
+  // At replica start: the start of the current second (challenges carry
+  // whole-second times, so one issued in this second is not refused).
+  const std::string now_ms = absl::StrCat(absl::ToUnixSeconds(clock.Now()) * 1000);
   absl::StatusOr<Reply> set = client.Command({"SET", key, now_ms, "NX", "GET"});
   if (!set.ok()) return set.status();
   if (set->type == Reply::Type::kNil) return absl::FromUnixMillis(std::stoll(now_ms));

@@ -50,15 +50,17 @@ struct ReplayOptions {
 // started holding our records. Redis that restarts without persistence (or
 // is flushed, or fails over to a replica that missed writes of a whole
 // period) loses the key with the records; the next MarkUsed then starts a
-// new epoch at the caller's clock, and every record whose subject was
-// issued before the epoch (expires_at - lifetime < epoch) is refused
-// (UNAVAILABLE): Redis cannot vouch that it was not used before the loss.
+// new epoch at the end of the caller's current second (challenge times are
+// whole seconds), and every record whose subject was issued before the
+// epoch (expires_at - lifetime < epoch) is refused (UNAVAILABLE): Redis
+// cannot vouch that it was not used before the loss.
 // Clients get a new challenge / token. Replicas need synchronised clocks
 // (NTP); a replica ahead by d narrows nothing beyond d.
 inline constexpr char kEpochKeySuffix[] = "epoch";
 
-// SET the epoch key NX at the caller's clock (at replica start, so that a
-// fresh Redis does not refuse the first challenges). Returns the epoch.
+// SET the epoch key NX to the start of the caller's current second (at
+// replica start, so that a fresh Redis does not refuse the first
+// challenges). Returns the epoch.
 absl::StatusOr<absl::Time> EnsureEpoch(RedisClient& client, std::string_view key_prefix,
                                        const Clock& clock);
 

@@ -12,6 +12,7 @@
 #include "server/redis/local_redis.h"
 #include "server/redis/redis_client.h"
 #include "server/redis/redis_stores.h"
+#include "server/redis/redis_node_store.h"
 #include "verifier/common/encoding.h"
 
 namespace rp::server::redis {
@@ -43,7 +44,10 @@ class RedisTest : public ::testing::Test {
     if (o.address.empty()) o.address = redis_->address();
     auto c = RedisClient::Create(o, Clock::Real(), &observer_);
     EXPECT_TRUE(c.ok()) << c.status();
-    return c.ok() ? *std::move(c) : nullptr;
+    if (!c.ok()) return nullptr;
+    // As a replica does at start: the store's epoch (start of this second).
+    if (o.password.empty() && o.username.empty()) (void)EnsureEpoch(**c, prefix_, Clock::Real());
+    return *std::move(c);
   }
   // Nonce records held (the store's epoch key is not one).
   int64_t DbSize(RedisClient& c) {
@@ -345,8 +349,9 @@ TEST_F(RedisTest, RecordsOlderThanTheStoreEpochAreRefusedAfterDataLoss) {
   EXPECT_THAT(std::string(replay.status().message()), HasSubstr("lost its data"));
   // So is any challenge issued before the loss, used or not.
   EXPECT_FALSE(store.MarkUsed(Nonce(2), exp_old).ok());
-  // Challenges issued after it are recorded as usual.
-  absl::SleepFor(absl::Milliseconds(5));
+  // Challenges issued after it (the end of the second of the loss) are
+  // recorded as usual.
+  absl::SleepFor(absl::Milliseconds(1005));
   const absl::Time exp_new = absl::Now() + o.lifetime - absl::Milliseconds(1);
   EXPECT_TRUE(*store.MarkUsed(Nonce(3), exp_new));
   EXPECT_FALSE(*store.MarkUsed(Nonce(3), exp_new));
@@ -407,6 +412,63 @@ TEST_F(RedisTest, RateLimitFallsBackToLocalBucketsWhenRedisIsDown) {
   EXPECT_TRUE(store.Take("Attest", "p", limit)->allowed);
   EXPECT_FALSE(store.Take("Attest", "p", limit)->allowed);
   EXPECT_EQ(fallbacks, 3);
+}
+
+admission::fleet::NodeRecord Record(const std::string& node, int64_t attested_s,
+                                    const std::string& jti, const std::string& verdict) {
+  admission::fleet::NodeRecord r;
+  r.node = node;
+  r.verdict = verdict;
+  r.attested_at = absl::FromUnixSeconds(attested_s);
+  r.tee = "tdx";
+  r.gpu_count = 8;
+  r.policy_id = "demo";
+  r.policy_version = "1";
+  r.token_jti = jti;
+  r.token_expires_at = absl::FromUnixSeconds(attested_s + 300);
+  r.binding = "attest-v2";
+  r.claims = {{"ear.status", verdict}, {"runtime_claims", {{"node", node}}}};
+  return r;
+}
+
+// Issue 13 on issue 12's store: two replicas see one fleet registry.
+TEST_F(RedisTest, NodeStoreSharedByReplicasKeepsTheNewerRecord) {
+  auto c1 = Client();
+  auto c2 = Client();
+  RedisNodeStore a(*c1, prefix_, 3);
+  RedisNodeStore b(*c2, prefix_, 3);
+  EXPECT_TRUE(a.shared());
+  ASSERT_TRUE(a.Put(Record("gpu-node-1", 1000, "j1", "affirming")).ok());
+  auto got = b.Get("gpu-node-1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->verdict, "affirming");
+  EXPECT_EQ((*got)->token_jti, "j1");
+  EXPECT_EQ((*got)->claims["runtime_claims"]["node"], "gpu-node-1");
+  // A slow replica's older record does not roll the node back.
+  ASSERT_TRUE(b.Put(Record("gpu-node-1", 999, "j0", "contraindicated")).ok());
+  EXPECT_EQ((*a.Get("gpu-node-1"))->verdict, "affirming");
+  // A newer one (also a newer failing one) replaces it.
+  ASSERT_TRUE(b.Put(Record("gpu-node-1", 1001, "j2", "contraindicated")).ok());
+  EXPECT_EQ((*a.Get("gpu-node-1"))->verdict, "contraindicated");
+  EXPECT_FALSE(a.Get("gpu-node-2")->has_value());
+  // Bounded: a fourth node drops the least recently attested one.
+  ASSERT_TRUE(a.Put(Record("n2", 2000, "k2", "affirming")).ok());
+  ASSERT_TRUE(a.Put(Record("n3", 3000, "k3", "affirming")).ok());
+  ASSERT_TRUE(b.Put(Record("n4", 4000, "k4", "affirming")).ok());
+  auto all = a.List();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].node, "n4");  // newest first
+  EXPECT_FALSE(b.Get("gpu-node-1")->has_value());
+  // Bad names change nothing.
+  EXPECT_FALSE(a.Put(Record("", 5000, "x", "affirming")).ok());
+  EXPECT_FALSE(a.Put(Record(std::string(254, 'n'), 5000, "x", "affirming")).ok());
+  // Redis down: errors, never an empty registry that looks current.
+  redis_->Kill();
+  EXPECT_EQ(a.List().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(a.Get("n4").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(a.Put(Record("n5", 6000, "k5", "affirming")).ok());
 }
 
 }  // namespace

@@ -16,10 +16,12 @@
 #      stay 200 on every replica, REST /v1/attest through nginx is 503
 #      NONCE_STORE_UNAVAILABLE, tokens flow again after the restart with the
 #      same replica processes; a challenge redeemed before the restart is
-#      tried again after it and the outcome printed (NOTE, not asserted: a
-#      Redis without persistence has forgotten it);
+#      refused after it although Redis (no persistence) forgot it: the
+#      store's epoch is newer than the challenge (docs/scale-out.md);
 #   e. without Redis (in-memory stores) two replicas with the same HMAC key
-#      both accept one challenge: the problem the shared store solves.
+#      both accept one challenge: the problem the shared store solves;
+#   f. the fleet node registry (issue 13) is shared through Redis: a node
+#      attested at A is served by B and C.
 # nginx's access log must show calls to all three replicas. With haproxy
 # installed (optional), its template gets one token and one replay too.
 #
@@ -144,6 +146,8 @@ audit_log: $WORK/$name.audit.jsonl
 limits:
   get_challenge: {rate_per_second: -1}
   attest: {rate_per_second: -1}
+trusted_proxies: [127.0.0.1]   # nginx: clients come from X-Forwarded-For
+fleet: {sync_interval_ms: 200}
 $redis_block
 EOF
   rm -f "$WORK/$name.ports.json"
@@ -296,8 +300,8 @@ race "${GRPC[A]},${GRPC[B]},${GRPC[C]}" "over A, B, C"
 race "$LB" "through nginx"
 
 # --- d. chaos: Redis killed and restarted under load --------------------------
-# A token before the outage, replayed after Redis came back (informational:
-# Redis restarted without persistence has forgotten it; see the NOTE below).
+# A token before the outage; its challenge is tried again after Redis came
+# back empty (see below).
 new_node pre "$LB"
 expect_token pre "$LB" before "d. (before the outage) challenge through nginx"
 "$LOAD" --mode load --targets "$LB,${GRPC[A]},${GRPC[B]},${GRPC[C]}" --split --duration 30 --concurrency 4 \
@@ -399,15 +403,41 @@ rest_attest rest_up
 [[ $CODE == 200 && -n $(jget "$WORK/rest_up.reply.json" token) ]] ||
   die "d. REST Attest through nginx after recovery: $CODE $(head -c 300 "$WORK/rest_up.reply.json")"
 echo "ok: d. after recovery: REST Attest through nginx 200 with a token"
-# NOTE (not asserted): a challenge redeemed before the outage, replayed after
-# a restart of a Redis without persistence.
+# A challenge redeemed before the outage, tried again after Redis came back
+# empty (no persistence): Redis forgot the nonce, but the store's epoch is
+# newer than the challenge, so it is refused rather than accepted again.
 attest pre "${GRPC[B]}" after
-if [[ -s "$WORK/pre.after.jwt" ]]; then
-  echo "NOTE: a challenge redeemed before the Redis restart was accepted AGAIN after it (Redis without" \
-    "persistence forgot the nonce; unexpired challenges can be replayed once per store restart)"
-else
-  echo "NOTE: a challenge redeemed before the Redis restart was refused after it (exit $RC, $(jget "$WORK/pre.after.json" reasons)$(head -c 200 "$WORK/pre.after.err"))"
-fi
+[[ ! -s "$WORK/pre.after.jwt" ]] ||
+  die "d. a challenge redeemed before the Redis restart was accepted AGAIN after it (replay)"
+grep -q NONCE_STORE_UNAVAILABLE "$WORK/pre.after.err" ||
+  die "d. pre-restart challenge after the restart: want NONCE_STORE_UNAVAILABLE, exit $RC: $(head -c 300 "$WORK/pre.after.err" "$WORK/pre.after.json")"
+grep -q "lost its data" "$WORK/pre.after.err" ||
+  die "d. pre-restart challenge refused for another reason: $(head -c 300 "$WORK/pre.after.err")"
+echo "ok: d. a challenge redeemed before Redis restarted empty is refused after it (NONCE_STORE_UNAVAILABLE: issued before the store's epoch)"
+
+# --- f. the fleet node registry is shared through Redis (issue 13) ----------
+# An attest-v2 node naming node=gpu-node-1 attests at A; B and C serve the
+# same record (GET /v1/nodes/{name}) from their views, fed from Redis.
+"$CTL" challenge --server "${GRPC[A]}" --out "$WORK/f.challenge.json" >/dev/null || die "f. GetChallenge"
+"$CTL" simulate --challenge "$WORK/f.challenge.json" --sim-dir "$SIM" --tee snp --gpus 0 \
+  --runtime-claims '{"node":"gpu-node-1"}' --out "$WORK/f.bundle.json" >/dev/null || die "f. simulate"
+expect_token f "${GRPC[A]}" atA "f. attest-v2 node gpu-node-1 at A"
+f_jti=$(node -e 'const t = require("fs").readFileSync(process.argv[1], "utf8").trim().split(".")[1];
+  process.stdout.write(JSON.parse(Buffer.from(t, "base64url").toString()).jti);' "$WORK/f.atA.jwt")
+for r in B C; do
+  got=""
+  for _ in $(seq 1 50); do
+    code=$(curl -s -o "$WORK/f.$r.json" -w '%{http_code}' "${HTTP[$r]}/v1/nodes/gpu-node-1")
+    if [[ $code == 200 ]]; then
+      got=$(jget "$WORK/f.$r.json" token.jti)
+      [[ $got == "$f_jti" ]] && break
+    fi
+    sleep 0.1
+  done
+  [[ $got == "$f_jti" ]] ||
+    die "f. replica $r does not serve gpu-node-1's record from A (last $code: $(head -c 300 "$WORK/f.$r.json"))"
+done
+echo "ok: f. fleet registry shared: gpu-node-1 attested at A (jti $f_jti) is served by B and C from Redis"
 
 # Round robin: nginx spread the calls over the three replicas.
 kill -QUIT "$NGINX_PID"
