@@ -188,16 +188,18 @@ run() {  # LABEL REPLICAS STORE VIA
   if [[ $store == redis ]]; then
     local stats calls usec per_call s1 c1 rtt
     stats=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r')
-    # Every command the replicas sent (SET ... NX PXAT for nonces; others if any).
-    calls=$(awk -F'[:=,]' '/^cmdstat_/ { c += $3 } END { print c + 0 }' <<<"$stats")
-    usec=$(awk -F'[:=,]' '/^cmdstat_/ { u += $5 } END { print u + 0 }' <<<"$stats")
-    per_call=$(awk -F'[:=,]' '/^cmdstat_set:/ { print $7 }' <<<"$stats")
+    # The commands the replicas sent: one EVAL per Attest (the record script:
+    # epoch GET + SET NX PXAT inside, which commandstats also counts), plus
+    # the startup PING / CONFIG GET / epoch SET. Round trips = EVAL calls.
+    calls=$(awk -F'[:=,]' '/^cmdstat_eval:/ { c += $3 } END { print c + 0 }' <<<"$stats")
+    usec=$(awk -F'[:=,]' '/^cmdstat_eval:/ { u += $5 } END { print u + 0 }' <<<"$stats")
+    per_call=$(awk -F'[:=,]' '/^cmdstat_eval:/ { print $7 }' <<<"$stats")
     s1=$(metric_sum 'rp_nonce_store_seconds_sum{kind="nonce"}')
     c1=$(metric_sum 'rp_nonce_store_seconds_count{kind="nonce"}')
     rtt=$(awk -v s="$(awk -v a="$s1" -v b="$s0" 'BEGIN { print a - b }')" \
       -v c="$(awk -v a="$c1" -v b="$c0" 'BEGIN { print a - b }')" \
       'BEGIN { if (c > 0) printf "%.3f", s / c * 1000; else print "n/a" }')
-    REDIS_ROWS+=("$(printf '%-28s cmds/Attest %5s  server usec/Attest %6s  SET usec/call %5s  store round trip (replica) %s ms  cmds: %s' \
+    REDIS_ROWS+=("$(printf '%-28s round trips/Attest %5s  server usec/Attest %6s  EVAL usec/call %5s  store round trip (replica) %s ms  cmds: %s' \
       "$label" "$(awk -v c="$calls" -v a="$attests" 'BEGIN { printf "%.2f", c / a }')" \
       "$(awk -v u="$usec" -v a="$attests" 'BEGIN { printf "%.1f", u / a }')" "${per_call:-n/a}" "$rtt" \
       "$(grep -o '^cmdstat_[a-z]*:calls=[0-9]*' <<<"$stats" | sed 's/cmdstat_//; s/:calls=/=/' | tr '\n' ' ')")")
