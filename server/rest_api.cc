@@ -154,15 +154,6 @@ HttpReply Problem(int status, std::string_view reason, std::string_view detail,
   return reply;
 }
 
-std::string_view LeadingReason(std::string_view message) {
-  const size_t colon = message.find(": ");
-  if (colon == std::string_view::npos || colon == 0 || colon > 64) return {};
-  for (char c : message.substr(0, colon)) {
-    if (!((c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9'))) return {};
-  }
-  return message.substr(0, colon);
-}
-
 HttpReply ProblemFromStatus(const grpc::Status& status, std::string_view reason,
                             int64_t retry_after_seconds) {
   const grpc::StatusCode code = status.error_code();
@@ -351,7 +342,10 @@ HttpReply RestApi::Attest(const HttpRequest& request) const {
   attestation::v1::AttestResponse response;
   int64_t retry_after = 0;
   const grpc::Status st = service_.DoAttest(body, request.peer, &response, &retry_after);
-  if (!st.ok()) return ProblemFromStatus(st, LeadingReason(st.error_message()), retry_after);
+  if (!st.ok()) {
+    const std::string message = st.error_message();  // by value in gRPC 1.51
+    return ProblemFromStatus(st, LeadingReason(message), retry_after);
+  }
   return JsonReply(response);
 }
 

@@ -74,9 +74,6 @@ HttpReply Problem(int status, std::string_view reason, std::string_view detail,
                   int64_t retry_after_seconds = 0,
                   std::optional<grpc::StatusCode> grpc_code = std::nullopt);
 
-// A reason code the service put first in an error message
-// ("NONCE_STORE_UNAVAILABLE: ..."), or "" when there is none.
-std::string_view LeadingReason(std::string_view message);
 
 // A non-OK service status as a problem: the status from HttpStatusFor, the
 // message as detail, `reason` (default: the gRPC code name).

@@ -162,6 +162,15 @@ void AddRetryAfter(grpc::ServerContext* context, const grpc::Status& status, int
 
 }  // namespace
 
+std::string_view LeadingReason(std::string_view message) {
+  const size_t colon = message.find(": ");
+  if (colon == std::string_view::npos || colon == 0 || colon > 64) return {};
+  for (char c : message.substr(0, colon)) {
+    if (!((c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9'))) return {};
+  }
+  return message.substr(0, colon);
+}
+
 grpc::Status AttestationServiceImpl::GetChallenge(
     grpc::ServerContext* context,
     const attestation::v1::GetChallengeRequest*, Challenge* response) {
@@ -181,6 +190,12 @@ grpc::Status AttestationServiceImpl::Attest(grpc::ServerContext* context,
   int64_t retry_after = 0;
   grpc::Status st = DoAttest(*request, peer, response, &retry_after);
   AddRetryAfter(context, st, retry_after);
+  if (context != nullptr && !st.ok()) {
+    const std::string message = st.error_message();  // by value in gRPC 1.51
+    if (std::string_view reason = LeadingReason(message); !reason.empty()) {
+      context->AddTrailingMetadata(kReasonMetadata, std::string(reason));
+    }
+  }
   return st;
 }
 

@@ -79,6 +79,13 @@ struct ServiceDeps {
 // Trailing metadata key of the retry hint sent with RESOURCE_EXHAUSTED
 // (whole seconds, like HTTP's Retry-After).
 inline constexpr char kRetryAfterMetadata[] = "retry-after";
+// Trailing metadata key carrying the reason code of an error status
+// (e.g. NONCE_STORE_UNAVAILABLE), so clients need not parse the message.
+inline constexpr char kReasonMetadata[] = "rp-reason";
+
+// A reason code the service put first in an error message
+// ("NONCE_STORE_UNAVAILABLE: ..."), or "" when there is none.
+std::string_view LeadingReason(std::string_view message);
 
 struct ServiceOptions {
   // Requests larger than this (serialized size) are INVALID_ARGUMENT. The

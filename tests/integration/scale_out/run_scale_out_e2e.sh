@@ -378,6 +378,8 @@ echo "d. timeline (tokens/attests per second): $(node -e '
 echo "d. outage window: $out_n Attests sent and answered while Redis was down, $out_tok tokens, $out_bad not NONCE_STORE_UNAVAILABLE"
 echo "d. before the kill: $before_tok tokens, $before_bad others; after the restart: $after_tok tokens, the first $first_after ms after Redis answered"
 [[ $out_n -gt 0 ]] || die "d. no Attest fell inside the outage window"
+[[ -n $(jget "$WORK/load.json" reason_from.trailer) ]] ||
+  die "d. no reason came from the rp-reason trailer: $(jget "$WORK/load.json" reason_from)"
 [[ $out_tok -eq 0 ]] || die "d. $out_tok tokens issued while Redis was down"
 [[ $out_bad -eq 0 ]] || die "d. $out_bad Attests in the outage window were not NONCE_STORE_UNAVAILABLE: $(awk -F'\t' -v d="$T_DEAD" -v r="$T_RESTART" '$1 >= d && $2 <= r && $4 != "NONCE_STORE_UNAVAILABLE"' "$WORK/events.tsv" | head -3)"
 [[ $before_tok -gt 0 && $before_bad -eq 0 ]] || die "d. before the kill: $before_tok tokens, $before_bad failures"
