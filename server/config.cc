@@ -21,6 +21,7 @@
 #include "server/peer.h"
 #include "server/policy_access.h"
 #include "server/redis/redis_client.h"
+#include "server/redis/redis_stores.h"
 #include "verifier/common/status_macros.h"
 
 namespace rp::server {
@@ -225,12 +226,21 @@ void ApplyDefaults(ServerConfig* config) {
     ApplyCollateralDefaults(config->mutable_collateral());
   }
   if (config->has_redis()) {
+    // The client's and store's own defaults (server/redis/).
+    const redis::RedisOptions client;
+    const redis::ReplayOptions replay;
     auto* r = config->mutable_redis();
     if (r->namespace_().empty()) r->set_namespace_("rp");
-    if (r->pool_size() == 0) r->set_pool_size(8);
-    if (r->connect_timeout_ms() == 0) r->set_connect_timeout_ms(200);
-    if (r->command_timeout_ms() == 0) r->set_command_timeout_ms(100);
-    if (r->wait_timeout_ms() == 0) r->set_wait_timeout_ms(50);
+    if (r->pool_size() == 0) r->set_pool_size(client.pool_size);
+    if (r->connect_timeout_ms() == 0) {
+      r->set_connect_timeout_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(client.connect_timeout)));
+    }
+    if (r->command_timeout_ms() == 0) {
+      r->set_command_timeout_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(client.command_timeout)));
+    }
+    if (r->wait_timeout_ms() == 0) {
+      r->set_wait_timeout_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(replay.wait_timeout)));
+    }
   }
   ApplyFleetAdmissionDefaults(config);  // fleet: / admission: (server/fleet_config.h)
 }

@@ -40,6 +40,7 @@
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_error.h"
 #include "verifier/crypto/x509.h"
+#include "verifier/common/absl_view.h"
 
 namespace rp::server {
 namespace {
@@ -110,9 +111,6 @@ class Fd {
  private:
   int fd_ = -1;
 };
-
-// Debian's Abseil has its own string_view type.
-absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -250,7 +248,7 @@ RequestLine ParseRequestLine(std::string_view head) {
     return out;
   }
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-    out.error = absl::StartsWith(A(version), "HTTP/") ? 505 : 400;
+    out.error = absl::StartsWith(AbslView(version), "HTTP/") ? 505 : 400;
     return out;
   }
   const size_t path_end = target.find_first_of("?#");
@@ -1136,8 +1134,8 @@ class BoundedHttpServer::Loop {
           *param = std::string(*m);
           return &r;
         }
-        if (!absl::StrContains(A(*allow), A(r.method))) {
-          absl::StrAppend(allow, allow->empty() ? "" : ", ", A(r.method));
+        if (!absl::StrContains(AbslView(*allow), AbslView(r.method))) {
+          absl::StrAppend(allow, allow->empty() ? "" : ", ", AbslView(r.method));
         }
       }
     }
@@ -1167,7 +1165,7 @@ class BoundedHttpServer::Loop {
         QueueError(c, 404, kHttpNotFound, "not found");
       } else {
         QueueError(c, 405, kHttpMethodNotAllowed,
-                   absl::StrCat(A(line.method), " is not allowed here; allowed: ", allow),
+                   absl::StrCat(AbslView(line.method), " is not allowed here; allowed: ", allow),
                    {{"Allow", allow}});
       }
       return;
@@ -1309,7 +1307,7 @@ class BoundedHttpServer::Loop {
   void QueueError(Conn& c, int status, std::string_view code, std::string_view detail,
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
     HttpReply reply = options_.error_reply ? options_.error_reply(status, code, detail)
-                                           : Text(status, absl::StrCat(A(detail), "\n"));
+                                           : Text(status, absl::StrCat(AbslView(detail), "\n"));
     reply.status = status;
     for (auto& h : headers) reply.headers.push_back(std::move(h));
     Queue(c, reply);

@@ -11,14 +11,12 @@
 #include "nlohmann/json.hpp"
 #include "server/token/token_verifier.h"
 #include "verifier/core/runtime_claims.h"
+#include "verifier/common/absl_view.h"
 
 namespace rp::server {
 namespace {
 
 using nlohmann::json;
-
-// Debian's Abseil has its own string_view type.
-absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // Never throws on invalid UTF-8 (client-chosen text can reach a detail).
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -26,7 +24,7 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 // At most `n` bytes of client-chosen text for a detail.
 std::string Clip(std::string_view s, size_t n = 64) {
   if (s.size() <= n) return std::string(s);
-  return absl::StrCat(A(s.substr(0, n)), "...");
+  return absl::StrCat(AbslView(s.substr(0, n)), "...");
 }
 
 std::string CodeName(grpc::StatusCode code) {
@@ -102,14 +100,14 @@ class JsonShapeCheck final : public json::json_sax_t {
 };
 
 bool IsJsonMediaType(std::string_view content_type) {
-  std::string type = absl::AsciiStrToLower(A(content_type.substr(0, content_type.find(';'))));
+  std::string type = absl::AsciiStrToLower(AbslView(content_type.substr(0, content_type.find(';'))));
   absl::StripAsciiWhitespace(&type);
   return type == "application/json" ||
          (absl::StartsWith(type, "application/") && absl::EndsWith(type, "+json"));
 }
 
 std::string ProblemType(std::string_view reason) {
-  return absl::StrCat("urn:attestation-rp:problem:", A(reason));
+  return absl::StrCat("urn:attestation-rp:problem:", AbslView(reason));
 }
 
 }  // namespace
@@ -225,7 +223,7 @@ std::optional<std::string> BearerToken(const HttpRequest& request) {
   if (h == nullptr) return std::nullopt;
   std::string_view v = *h;
   const size_t sp = v.find(' ');
-  if (sp == std::string_view::npos || !absl::EqualsIgnoreCase(A(v.substr(0, sp)), "bearer")) {
+  if (sp == std::string_view::npos || !absl::EqualsIgnoreCase(AbslView(v.substr(0, sp)), "bearer")) {
     return std::nullopt;
   }
   v.remove_prefix(sp + 1);

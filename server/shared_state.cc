@@ -1,23 +1,20 @@
 #include "server/shared_state.h"
 
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "policy/yaml_json.h"
 
 namespace rp::server {
 
 absl::StatusOr<std::string> ReadSecretLine(const std::string& field, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(field, " ", path, ": cannot open"));
-  std::string s;
-  s.resize(1025);
-  in.read(s.data(), static_cast<std::streamsize>(s.size()));
-  s.resize(static_cast<size_t>(in.gcount()));
-  if (s.size() > 1024) return absl::InvalidArgumentError(absl::StrCat(field, " is over 1 KiB"));
+  absl::StatusOr<std::string> read = ReadSmallFile(path, 1024);
+  if (!read.ok()) {
+    return absl::Status(read.status().code(), absl::StrCat(field, ": ", read.status().message()));
+  }
+  std::string s = *std::move(read);
   if (!s.empty() && s.back() == '\n') s.pop_back();
   if (!s.empty() && s.back() == '\r') s.pop_back();
   if (s.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " ", path, " is empty"));

@@ -16,14 +16,13 @@ void InMemoryReplayStore::PurgeExpiredLocked(absl::Time now) {
   }
 }
 
-absl::StatusOr<bool> InMemoryReplayStore::MarkUsed(
-    std::span<const uint8_t> nonce, absl::Time expires_at) {
-  if (nonce.empty() || nonce.size() > kMaxNonceBytes) {
+absl::Status CheckRecordable(std::span<const uint8_t> nonce, absl::Time expires_at,
+                             absl::Time now) {
+  if (nonce.empty() || nonce.size() > InMemoryReplayStore::kMaxNonceBytes) {
     return absl::InvalidArgumentError(
         absl::StrFormat("replay store: nonce is %d bytes, expected 1..%d",
-                        nonce.size(), kMaxNonceBytes));
+                        nonce.size(), InMemoryReplayStore::kMaxNonceBytes));
   }
-  const absl::Time now = clock_.Now();
   // An entry that would expire at once could never be remembered; the
   // caller's expiry check should have rejected it, so refuse rather than
   // answer "first use" for something we are not recording.
@@ -31,6 +30,13 @@ absl::StatusOr<bool> InMemoryReplayStore::MarkUsed(
     return absl::InvalidArgumentError(
         "replay store: expiry is not in the future");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> InMemoryReplayStore::MarkUsed(
+    std::span<const uint8_t> nonce, absl::Time expires_at) {
+  const absl::Time now = clock_.Now();
+  if (absl::Status st = CheckRecordable(nonce, expires_at, now); !st.ok()) return st;
   std::string key = ToString(nonce);
 
   absl::MutexLock lock(&mu_);

@@ -39,6 +39,12 @@ class ReplayStore {
                                         absl::Time expires_at) = 0;
 };
 
+// What every ReplayStore refuses with INVALID_ARGUMENT before recording
+// anything: an empty nonce or one over InMemoryReplayStore::kMaxNonceBytes,
+// and an expiry not after `now`.
+absl::Status CheckRecordable(std::span<const uint8_t> nonce, absl::Time expires_at,
+                             absl::Time now);
+
 // In-process replay store with bounded memory (the embedded default; one
 // replica only, since other replicas cannot see it).
 //

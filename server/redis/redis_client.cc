@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "verifier/common/absl_view.h"
 
 namespace rp::server::redis {
 namespace {
@@ -17,14 +18,11 @@ namespace {
 constexpr size_t kMaxArgs = 64;
 constexpr size_t kMaxDescribeBytes = 200;
 
-// Debian's Abseil has its own string_view; std::string_view converts by hand.
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 timeval Tv(absl::Duration d) { return absl::ToTimeval(d); }
 
 std::string Truncated(std::string_view s) {
   if (s.size() <= kMaxDescribeBytes) return std::string(s);
-  return absl::StrCat(AV(s.substr(0, kMaxDescribeBytes)), "...");
+  return absl::StrCat(AbslView(s.substr(0, kMaxDescribeBytes)), "...");
 }
 
 absl::StatusOr<Reply> CopyReply(const redisReply* r, int depth) {
@@ -98,10 +96,10 @@ absl::StatusOr<std::string> KeyPrefix(std::string_view name_space) {
     if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
           c == '-')) {
       return absl::InvalidArgumentError(
-          absl::StrCat("redis.namespace may hold only [A-Za-z0-9_.-], got '", AV(name_space), "'"));
+          absl::StrCat("redis.namespace may hold only [A-Za-z0-9_.-], got '", AbslView(name_space), "'"));
     }
   }
-  return absl::StrCat("rp:", AV(name_space), ":");
+  return absl::StrCat("rp:", AbslView(name_space), ":");
 }
 
 absl::StatusOr<std::unique_ptr<RedisClient>> RedisClient::Create(RedisOptions options,
@@ -145,7 +143,7 @@ absl::StatusOr<std::unique_ptr<RedisClient>> RedisClient::Create(RedisOptions op
     port = std::string_view(a).substr(colon + 1);
   }
   int p = 0;
-  if (!absl::SimpleAtoi(AV(port), &p) || p < 1 || p > 65535) {
+  if (!absl::SimpleAtoi(AbslView(port), &p) || p < 1 || p > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("redis.address '", a, "': bad port"));
   }
   client->host_ = std::string(host);
@@ -330,7 +328,7 @@ absl::StatusOr<Reply> RedisClient::Command(std::span<const std::string_view> arg
       redisCommandArgv(slot->ctx, static_cast<int>(ptrs.size()), ptrs.data(), lens.data()));
   if (raw == nullptr) {
     // I/O error or timeout: the context is unusable (hiredis sets err).
-    std::string why = absl::StrCat("redis: ", AV(argv[0]), ": ",
+    std::string why = absl::StrCat("redis: ", AbslView(argv[0]), ": ",
                                    slot->ctx->err != 0 ? slot->ctx->errstr : "no reply");
     {
       absl::MutexLock l(&mu_);

@@ -5,11 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "verifier/common/absl_view.h"
 
 namespace rp::server::redis {
 namespace {
-
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 constexpr size_t kMaxNodeNameBytes = 253;  // RFC 1123 subdomain
 constexpr size_t kMaxRecordBytes = 1 << 20;
@@ -50,11 +49,11 @@ return out
 
 absl::StatusOr<admission::fleet::NodeRecord> Parse(std::string_view node, const std::string& text) {
   if (text.size() > kMaxRecordBytes) {
-    return absl::InternalError(absl::StrCat("node store: record of ", AV(node), " is too large"));
+    return absl::InternalError(absl::StrCat("node store: record of ", AbslView(node), " is too large"));
   }
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    return absl::InternalError(absl::StrCat("node store: record of ", AV(node), " is not JSON"));
+    return absl::InternalError(absl::StrCat("node store: record of ", AbslView(node), " is not JSON"));
   }
   return admission::fleet::NodeRecord::FromJson(j);
 }
@@ -63,8 +62,8 @@ absl::StatusOr<admission::fleet::NodeRecord> Parse(std::string_view node, const 
 
 RedisNodeStore::RedisNodeStore(RedisClient& client, std::string_view key_prefix, size_t max_nodes)
     : client_(client),
-      prefix_(absl::StrCat(AV(key_prefix), "node:")),
-      index_key_(absl::StrCat(AV(key_prefix), "nodes")),
+      prefix_(absl::StrCat(AbslView(key_prefix), "node:")),
+      index_key_(absl::StrCat(AbslView(key_prefix), "nodes")),
       max_nodes_(std::max<size_t>(1, max_nodes)) {}
 
 std::string RedisNodeStore::Describe() const {

@@ -9,14 +9,13 @@
 #include "absl/strings/str_format.h"
 #include "verifier/common/encoding.h"
 #include "verifier/crypto/digest.h"
+#include "verifier/common/absl_view.h"
 
 namespace rp::server::redis {
 namespace {
 
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 std::string HashedKey(std::string_view prefix, std::span<const uint8_t> id) {
-  return absl::StrCat(AV(prefix), Base64UrlEncode(crypto::Sha256(id)));
+  return absl::StrCat(AbslView(prefix), Base64UrlEncode(crypto::Sha256(id)));
 }
 
 // KEYS[1] the bucket (hash t = tokens, u = updated ms).
@@ -91,8 +90,8 @@ RedisReplayStore::RedisReplayStore(RedisClient& client, std::string_view key_pre
                                    std::string_view kind, ReplayOptions options,
                                    const Clock& clock)
     : client_(client),
-      prefix_(absl::StrCat(AV(key_prefix), kind == "jti" ? "j:" : "n:")),
-      epoch_key_(absl::StrCat(AV(key_prefix), kEpochKeySuffix)),
+      prefix_(absl::StrCat(AbslView(key_prefix), kind == "jti" ? "j:" : "n:")),
+      epoch_key_(absl::StrCat(AbslView(key_prefix), kEpochKeySuffix)),
       options_(options),
       clock_(clock) {}
 
@@ -112,15 +111,8 @@ absl::StatusOr<bool> ObservedReplayStore::MarkUsed(std::span<const uint8_t> nonc
 
 absl::StatusOr<bool> RedisReplayStore::MarkUsed(std::span<const uint8_t> nonce,
                                                 absl::Time expires_at) {
-  if (nonce.empty() || nonce.size() > nonce::InMemoryReplayStore::kMaxNonceBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("replay store: nonce is %d bytes, expected 1..%d", nonce.size(),
-                        nonce::InMemoryReplayStore::kMaxNonceBytes));
-  }
-  // As in memory: an entry that would expire at once could never be
-  // remembered, so it is refused rather than answered "first use".
-  if (expires_at <= clock_.Now()) {
-    return absl::InvalidArgumentError("replay store: expiry is not in the future");
+  if (absl::Status st = nonce::CheckRecordable(nonce, expires_at, clock_.Now()); !st.ok()) {
+    return st;
   }
   const std::string key = KeyFor(nonce);
   const std::string pxat = absl::StrCat(absl::ToUnixMillis(expires_at));
@@ -165,7 +157,7 @@ absl::StatusOr<bool> RedisReplayStore::MarkUsed(std::span<const uint8_t> nonce,
 
 absl::StatusOr<absl::Time> EnsureEpoch(RedisClient& client, std::string_view key_prefix,
                                        const Clock& clock) {
-  const std::string key = absl::StrCat(AV(key_prefix), kEpochKeySuffix);
+  const std::string key = absl::StrCat(AbslView(key_prefix), kEpochKeySuffix);
   // At replica start: the start of the current second (challenges carry
   // whole-second times, so one issued in this second is not refused).
   const std::string now_ms = absl::StrCat(absl::ToUnixSeconds(clock.Now()) * 1000);
@@ -181,7 +173,7 @@ absl::StatusOr<absl::Time> EnsureEpoch(RedisClient& client, std::string_view key
 
 RedisRateLimitStore::RedisRateLimitStore(RedisClient& client, std::string_view key_prefix,
                                          const Clock& clock)
-    : client_(client), prefix_(absl::StrCat(AV(key_prefix), "rl:")), clock_(clock) {}
+    : client_(client), prefix_(absl::StrCat(AbslView(key_prefix), "rl:")), clock_(clock) {}
 
 absl::StatusOr<limits::RateDecision> RedisRateLimitStore::Take(std::string_view scope,
                                                                std::string_view key,
@@ -189,7 +181,7 @@ absl::StatusOr<limits::RateDecision> RedisRateLimitStore::Take(std::string_view 
   if (limit.unlimited()) return limits::RateDecision{};
   if (scope.size() > 64) return absl::InvalidArgumentError("rate limit: scope too long");
   const std::string bucket =
-      absl::StrCat(prefix_, AV(scope), ":", Base64UrlEncode(crypto::Sha256(AsBytes(key))));
+      absl::StrCat(prefix_, AbslView(scope), ":", Base64UrlEncode(crypto::Sha256(AsBytes(key))));
   const std::string now_ms = absl::StrCat(absl::ToUnixMillis(clock_.Now()));
   const std::string rate = absl::StrFormat("%.6f", limit.rate_per_second);
   const std::string burst = absl::StrFormat("%.6f", std::max(1.0, limit.burst));

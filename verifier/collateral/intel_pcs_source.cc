@@ -13,6 +13,7 @@
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/crl.h"
 #include "verifier/crypto/x509.h"
+#include "verifier/common/absl_view.h"
 
 namespace rp::collateral {
 namespace {
@@ -20,9 +21,6 @@ namespace {
 constexpr size_t kFmspcHexChars = 12;
 constexpr size_t kMaxIssuerChainCerts = 4;
 constexpr char kIssuerChainSuffix[] = ".issuer_chain.pem";
-
-// Debian's Abseil has its own string_view type.
-absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 absl::Status BadKey(std::string_view key, std::string_view why) {
   return absl::InvalidArgumentError(
@@ -37,7 +35,7 @@ std::string Base(std::string_view base_url) {
 
 // Strips ".issuer_chain.pem" and sets *chain; the rest names the item.
 std::string ItemKey(std::string_view key, bool* chain) {
-  *chain = absl::EndsWith(A(key), kIssuerChainSuffix);
+  *chain = absl::EndsWith(AbslView(key), kIssuerChainSuffix);
   if (!*chain) return std::string(key);
   return std::string(key.substr(0, key.size() - sizeof(kIssuerChainSuffix) + 1));
 }
@@ -68,18 +66,18 @@ absl::StatusOr<Bytes> Extract(std::string_view key, const HttpResponse& response
 }
 
 absl::Status CheckBody(std::string_view key, std::span<const uint8_t> body) {
-  if (absl::EndsWith(A(key), ".pem")) {
+  if (absl::EndsWith(AbslView(key), ".pem")) {
     ASSIGN_OR_RETURN(auto certs, crypto::ParsePemCertificates(ToString(body), kMaxIssuerChainCerts));
     if (certs.empty()) return absl::InvalidArgumentError("issuer chain has no certificate");
     return absl::OkStatus();
   }
-  if (absl::EndsWith(A(key), ".der") || absl::EndsWith(A(key), ".crl")) {
+  if (absl::EndsWith(AbslView(key), ".der") || absl::EndsWith(AbslView(key), ".crl")) {
     return crypto::ParseCrl(body).status();
   }
   // JSON: {"tcbInfo": …, "signature": …} or {"enclaveIdentity": …, …}.
   nlohmann::json j = nlohmann::json::parse(ToString(body), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("not a JSON object");
-  const char* field = absl::StrContains(A(key), "tcb_info") ? "tcbInfo" : "enclaveIdentity";
+  const char* field = absl::StrContains(AbslView(key), "tcb_info") ? "tcbInfo" : "enclaveIdentity";
   if (!j.contains(field) || !j.contains("signature")) {
     return absl::InvalidArgumentError(absl::StrCat("JSON has no ", field, " and signature"));
   }
@@ -117,7 +115,7 @@ std::string_view IntelPcsHeaderForKey(std::string_view key) {
 
 absl::StatusOr<std::optional<std::string>> IntelPcsUrlForKey(const IntelPcsOptions& options,
                                                              std::string_view key) {
-  if (!absl::StartsWith(A(key), "intel/")) return std::optional<std::string>();
+  if (!absl::StartsWith(AbslView(key), "intel/")) return std::optional<std::string>();
   const std::string base = Base(options.base_url);
   bool chain = false;
   const std::string item = ItemKey(key, &chain);
