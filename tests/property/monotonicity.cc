@@ -78,6 +78,7 @@ Outcome Evaluate(const appraisal::Engine& engine, const attestation::v1::Evidenc
         a->EarClaims(bundle.has_tee_public_key() ? &bundle.tee_public_key() : nullptr,
                      "property-test");
     if (claims.contains("cnf")) out.cnf = claims["cnf"];
+    if (claims.contains("runtime_claims")) out.runtime_claims = claims["runtime_claims"];
     out.token_binding = claims.contains("binding");
     const nlohmann::json& submods = claims["submods"];
     for (DeviceOutcome& d : out.devices) {
@@ -135,6 +136,16 @@ std::vector<Finding> Compare(const Outcome& intact, const Outcome& mutant, const
         absl::StrCat(intact.cnf.has_value() ? "intact cnf key differs: " : "intact has no cnf: ",
                      mutant.cnf->dump().substr(0, 100)),
         have_donor && donor->cnf.has_value() && *donor->cnf == *mutant.cnf});
+  }
+  if (mutant.runtime_claims.has_value() &&
+      (!intact.runtime_claims.has_value() || *intact.runtime_claims != *mutant.runtime_claims)) {
+    out.push_back(Finding{
+        "runtime_claims",
+        absl::StrCat(intact.runtime_claims.has_value() ? "intact runtime claims differ: "
+                                                       : "intact has no runtime claims: ",
+                     mutant.runtime_claims->dump().substr(0, 100)),
+        have_donor && donor->runtime_claims.has_value() &&
+            *donor->runtime_claims == *mutant.runtime_claims});
   }
   // A bundle-level check (binding, device counts, ...) that passes for the
   // mutant and ran without passing for the intact bundle.
@@ -270,18 +281,28 @@ bool RecombinationMayExcuse(const Finding& f) {
     }
     return name != "binding" && !IsFreshnessCheck(name);
   }
-  return false;  // cnf, exception, cnf_unbound, nonce_unverified
+  return false;  // cnf, runtime_claims, exception, cnf_unbound, runtime_claims_unbound,
+                 // nonce_unverified
 }
 
 std::vector<Finding> CheckAbsolute(const Outcome& o, bool have_expected_nonce) {
   std::vector<Finding> out;
   if (o.kind != Outcome::Kind::kAppraisal) return out;
-  if (o.cnf.has_value() &&
-      (o.binding != core::CheckStatus::kPass || o.binding_profile != "attest-v1")) {
+  const bool key_bound = o.binding == core::CheckStatus::kPass &&
+                         (o.binding_profile == "attest-v1" || o.binding_profile == "attest-v2");
+  if (o.cnf.has_value() && !key_bound) {
     out.push_back(Finding{
         "cnf_unbound",
         absl::StrCat("cnf with binding '", o.binding_profile, "' ",
                      o.binding.has_value() ? std::string(core::CheckStatusName(*o.binding))
+                                           : std::string("absent"))});
+  }
+  if (o.runtime_claims.has_value() &&
+      (o.binding != core::CheckStatus::kPass || o.binding_profile != "attest-v2")) {
+    out.push_back(Finding{"runtime_claims_unbound",
+                          absl::StrCat("runtime claims with binding '", o.binding_profile, "' ",
+                                       o.binding.has_value()
+                                           ? std::string(core::CheckStatusName(*o.binding))
                                            : std::string("absent"))});
   }
   for (const DeviceOutcome& d : o.devices) {

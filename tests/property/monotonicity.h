@@ -46,6 +46,8 @@ struct Outcome {
   std::string binding_profile;               // Appraisal::binding
   std::map<std::string, bool> bundle_passed;  // bundle-level checks, as `passed`
   bool token_binding = false;                 // the EAR claims name a binding profile
+  // The EAR claims' runtime_claims (attest-v2), if present.
+  std::optional<nlohmann::json> runtime_claims;
   std::vector<std::string> reasons;
 };
 

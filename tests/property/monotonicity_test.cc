@@ -180,6 +180,7 @@ std::vector<Case> SimulatedCases(const std::string& dir, absl::Time now) {
     sim::SimulatedTee tee;
     int gpus;
     sim::GpuMode mode;
+    bool runtime_claims = false;  // attest-v2 with runtime claims
   };
   const Spec specs[] = {
       {"sim_snp_0gpu", sim::SimulatedTee::kSnp, 0, sim::GpuMode::kCc},
@@ -189,6 +190,8 @@ std::vector<Case> SimulatedCases(const std::string& dir, absl::Time now) {
       {"sim_tdx_1gpu", sim::SimulatedTee::kTdx, 1, sim::GpuMode::kCc},
       {"sim_tdx_2gpu", sim::SimulatedTee::kTdx, 2, sim::GpuMode::kCc},
       {"sim_tdx_2gpu_ppcie", sim::SimulatedTee::kTdx, 2, sim::GpuMode::kPpcie},
+      {"sim_tdx_1gpu_attest_v2", sim::SimulatedTee::kTdx, 1, sim::GpuMode::kCc, true},
+      {"sim_snp_0gpu_attest_v2", sim::SimulatedTee::kSnp, 0, sim::GpuMode::kCc, true},
   };
   for (const Spec& s : specs) {
     // A fixed nonce per case (the bytes signed differ per run: fresh keys).
@@ -197,6 +200,12 @@ std::vector<Case> SimulatedCases(const std::string& dir, absl::Time now) {
     o.tee = s.tee;
     o.gpus = s.gpus;
     o.gpu_mode = s.mode;
+    if (s.runtime_claims) {
+      const std::map<std::string, std::string> rc = {{"node", "gpu-node-1"},
+                                                     {"workload", "llm-serving"}};
+      o.tdx.runtime_claims = rc;
+      o.snp.runtime_claims = rc;
+    }
     auto ev = sim::SimulateNode(*roots, ToString(nonce), now, o);
     if (!ev.ok()) {
       ADD_FAILURE() << s.name << ": " << ev.status();
@@ -331,7 +340,7 @@ attestation::v1::Policy PermissiveBase(const Case& c) {
   attestation::v1::Policy p;
   p.set_id("permissive");
   p.set_version("1");
-  for (const char* b : {"attest-v1", "nonce", "none"}) p.add_allowed_bindings(b);
+  for (const char* b : {"attest-v1", "attest-v2", "nonce", "none"}) p.add_allowed_bindings(b);
   p.set_allow_simulated(c.trust_simulation);
   // No collateral grace (as the default): every policy verifies the same
   // way, so one verification serves them all (MemoVerifier).

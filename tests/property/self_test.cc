@@ -287,6 +287,38 @@ TEST(PropertySelfTest, AbsoluteClaimsAreFlagged) {
   EXPECT_EQ(CheckAbsolute(o, false)[0].property, "nonce_unverified");
 }
 
+// attest-v2 (issue 13): runtime claims only when that binding passed, and a
+// mutant never carries runtime claims the intact bundle did not.
+TEST(PropertySelfTest, UnboundOrChangedRuntimeClaimsAreFlagged) {
+  Outcome o;
+  o.kind = Outcome::Kind::kAppraisal;
+  o.verdict = policy::Verdict::kWarning;
+  o.cnf = nlohmann::json{{"jwk", {{"kty", "EC"}}}};
+  o.runtime_claims = nlohmann::json{{"node", "gpu-node-1"}};
+  o.binding = core::CheckStatus::kPass;
+  o.binding_profile = "attest-v2";
+  EXPECT_TRUE(CheckAbsolute(o, true).empty());  // attest-v2 binds the key too
+  o.binding_profile = "attest-v1";               // commits to the key, not the claims
+  ASSERT_EQ(CheckAbsolute(o, true).size(), 1u);
+  EXPECT_EQ(CheckAbsolute(o, true)[0].property, "runtime_claims_unbound");
+  o.binding_profile = "attest-v2";
+  o.binding = core::CheckStatus::kFail;
+  EXPECT_EQ(CheckAbsolute(o, true).size(), 2u);  // cnf_unbound + runtime_claims_unbound
+
+  Outcome intact = o;
+  intact.binding = core::CheckStatus::kPass;
+  Outcome mutant = intact;
+  Mutant m;
+  EXPECT_TRUE(Compare(intact, mutant, m).empty());
+  mutant.runtime_claims = nlohmann::json{{"node", "gpu-node-2"}};
+  ASSERT_EQ(Compare(intact, mutant, m).size(), 1u);
+  EXPECT_EQ(Compare(intact, mutant, m)[0].property, "runtime_claims");
+  intact.runtime_claims.reset();
+  ASSERT_EQ(Compare(intact, mutant, m).size(), 1u);
+  EXPECT_EQ(Compare(intact, mutant, m)[0].property, "runtime_claims");
+  EXPECT_FALSE(RecombinationMayExcuse(Finding{"runtime_claims", "intact has no runtime claims"}));
+}
+
 TEST(PropertySelfTest, TokenClaimsOfUnauthenticEvidenceAndUnverifiedBindingAreFlagged) {
   Outcome o;
   o.kind = Outcome::Kind::kAppraisal;
