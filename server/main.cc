@@ -240,6 +240,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   policy_options.default_file = config.policy_file();
   policy_options.files.assign(config.policy_files().begin(), config.policy_files().end());
   policy_options.log = [](const std::string& line) { Log(line); };
+  policy_options.on_reload = [&metrics](bool ok) { metrics.CountPolicyReload(ok); };
   auto policies = PolicyStore::Create(std::move(policy_options));
   if (!policies.ok()) {
     return Fail(policies.status());

@@ -39,6 +39,23 @@ std::string_view StageName(Stage stage) {
   return "unknown";
 }
 
+std::string_view AttestationTee(const std::vector<std::string_view>& device_tees) {
+  bool tdx = false, snp = false, gpu = false;
+  for (std::string_view t : device_tees) {
+    if (t == "tdx") {
+      tdx = true;
+    } else if (t == "sev-snp") {
+      snp = true;
+    } else {
+      gpu = true;  // nvidia-gpu, nvidia-switch
+    }
+  }
+  if (tdx && !snp) return gpu ? "tdx+gpu" : "tdx";
+  if (snp && !tdx) return gpu ? "sev-snp+gpu" : "sev-snp";
+  if (tdx && snp) return "mixed";  // not a bundle the engine accepts today
+  return gpu ? "gpu" : "none";
+}
+
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
@@ -72,6 +89,16 @@ Metrics::Metrics()
                     .Name("rp_releases_total")
                     .Help("Key releases (result OK) and denials (result = reason), by resource")
                     .Register(*registry_)),
+      policy_reloads_(prometheus::BuildCounter()
+                          .Name("rp_policy_reloads_total")
+                          .Help("Policy hot-reload attempts, by result (ok, failed)")
+                          .Register(*registry_)),
+      policy_reload_ok_(prometheus::BuildGauge()
+                            .Name("rp_policy_reload_ok")
+                            .Help("1 when the latest policy load succeeded, 0 after a failed "
+                                  "reload (the previous policies stay in force)")
+                            .Register(*registry_)
+                            .Add({})),
       stage_family_(prometheus::BuildHistogram()
                         .Name("rp_stage_seconds")
                         .Help("Time spent per Attest stage")
@@ -83,8 +110,18 @@ Metrics::Metrics()
   }
   // Known series start at zero so that rate() works from the first scrape.
   for (const char* verdict : {"affirming", "warning", "contraindicated"}) {
-    attestations_.Add({{"verdict", verdict}});
+    for (const char* tee : {"tdx", "sev-snp", "tdx+gpu", "sev-snp+gpu", "gpu"}) {
+      attestations_.Add({{"verdict", verdict}, {"tee", tee}});
+    }
   }
+  for (const char* result : {"ok", "failed"}) policy_reloads_.Add({{"result", result}});
+  policy_reload_ok_.Set(1);  // the server does not start on a broken policy
+  prometheus::BuildGauge()
+      .Name("rp_build_info")
+      .Help("Always 1; the labels name the build")
+      .Register(*registry_)
+      .Add({{"version", RP_VERSION}})
+      .Set(1);
   for (const char* reason : {"replayed", "expired", "invalid"}) {
     nonces_rejected_.Add({{"reason", reason}});
   }
@@ -95,10 +132,16 @@ void Metrics::CountRequest(std::string_view rpc, std::string_view code) {
       .Increment();
 }
 
-void Metrics::CountAttestation(std::string_view policy, std::string_view verdict) {
-  attestations_.Add({{"verdict", std::string(verdict)}}).Increment();
+void Metrics::CountAttestation(std::string_view policy, std::string_view verdict,
+                               std::string_view tee) {
+  attestations_.Add({{"verdict", std::string(verdict)}, {"tee", std::string(tee)}}).Increment();
   policy_verdicts_.Add({{"policy", std::string(policy)}, {"verdict", std::string(verdict)}})
       .Increment();
+}
+
+void Metrics::CountPolicyReload(bool ok) {
+  policy_reloads_.Add({{"result", ok ? "ok" : "failed"}}).Increment();
+  policy_reload_ok_.Set(ok ? 1 : 0);
 }
 
 void Metrics::CountNonceIssued() { nonces_issued_.Increment(); }

@@ -6,11 +6,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
+#include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "server/http_server.h"
@@ -21,16 +23,28 @@ namespace rp::server {
 enum class Stage { kNonce, kVerify, kToken, kTotal };
 std::string_view StageName(Stage stage);  // nonce | verify | token | total
 
+// The `tee` label of rp_attestations_total: the kind of the appraised
+// devices (submods' tee): "tdx" | "sev-snp" (CPU evidence only), "tdx+gpu" |
+// "sev-snp+gpu" (with NVIDIA GPUs / NVSwitches), "gpu" (no CPU evidence),
+// "none" (no device). A fixed set whatever the bundle holds.
+std::string_view AttestationTee(const std::vector<std::string_view>& device_tees);
+
 // The server's metric families on one prometheus::Registry:
 //   rp_requests_total{rpc,code}        every RPC, by gRPC status code name
-//   rp_attestations_total{verdict}     affirming | warning | contraindicated
+//   rp_attestations_total{verdict,tee} verdict: affirming | warning |
+//                                      contraindicated; tee: AttestationTee()
 //   rp_policy_verdicts_total{policy,verdict}  per configured policy (id@version)
+//   rp_policy_reloads_total{result}    ok | failed (hot reload attempts)
+//   rp_policy_reload_ok                1 when the latest reload attempt (or the
+//                                      start) loaded the files, 0 after a failure
 //   rp_nonces_issued_total
 //   rp_requests_throttled_total{rpc,reason}  peer_rate | challenge_budget |
 //                                      replay_store_full
 //   rp_nonces_rejected_total{reason}   replayed | expired | invalid |
-//   store_unavailable rp_stage_seconds{stage}            nonce | verify | token
-//   | total
+//                                      store_unavailable
+//   rp_releases_total{resource,result} key releases and denials
+//   rp_stage_seconds{stage}            nonce | verify | token | total
+//   rp_build_info{version}             1
 // Label values are drawn from small fixed sets (callers pass codes, never
 // client-chosen strings), so cardinality stays bounded.
 //
@@ -45,7 +59,11 @@ class Metrics {
 
   void CountRequest(std::string_view rpc, std::string_view code);
   // `policy` is "id@version" of a configured policy (bounded label set).
-  void CountAttestation(std::string_view policy, std::string_view verdict);
+  // `tee` is AttestationTee() of the appraised devices.
+  void CountAttestation(std::string_view policy, std::string_view verdict,
+                        std::string_view tee);
+  // A policy hot-reload attempt (PolicyStoreOptions::on_reload).
+  void CountPolicyReload(bool ok);
   void CountNonceIssued();
   void CountNonceRejected(std::string_view reason);
   // RESOURCE_EXHAUSTED answers (also counted in rp_requests_total).
@@ -68,6 +86,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& nonces_rejected_;
   prometheus::Family<prometheus::Counter>& throttled_;
   prometheus::Family<prometheus::Counter>& releases_;
+  prometheus::Family<prometheus::Counter>& policy_reloads_;
+  prometheus::Gauge& policy_reload_ok_;
   prometheus::Family<prometheus::Histogram>& stage_family_;
   std::array<prometheus::Histogram*, 4> stages_{};
 };

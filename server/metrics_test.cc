@@ -16,7 +16,7 @@ TEST(MetricsTest, CountsAndObserves) {
   m.CountRequest("Attest", "OK");
   m.CountRequest("Attest", "OK");
   m.CountRequest("GetChallenge", "OK");
-  m.CountAttestation("dev@1", "warning");
+  m.CountAttestation("dev@1", "warning", "tdx+gpu");
   m.CountNonceIssued();
   m.CountNonceRejected("replayed");
   m.ObserveStage(Stage::kVerify, absl::Milliseconds(3));
@@ -25,10 +25,13 @@ TEST(MetricsTest, CountsAndObserves) {
               HasSubstr("rp_requests_total{code=\"OK\",rpc=\"Attest\"} 2"));
   EXPECT_THAT(
       text, HasSubstr("rp_requests_total{code=\"OK\",rpc=\"GetChallenge\"} 1"));
-  EXPECT_THAT(text, HasSubstr("rp_attestations_total{verdict=\"warning\"} 1"));
+  EXPECT_THAT(text, HasSubstr("rp_attestations_total{tee=\"tdx+gpu\",verdict=\"warning\"} 1"));
   EXPECT_THAT(text, HasSubstr("rp_policy_verdicts_total{policy=\"dev@1\",verdict=\"warning\"} 1"));
   EXPECT_THAT(text,
-              HasSubstr("rp_attestations_total{verdict=\"affirming\"} 0"));
+              HasSubstr("rp_attestations_total{tee=\"sev-snp\",verdict=\"affirming\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rp_policy_reloads_total{result=\"failed\"} 0"));
+  EXPECT_THAT(text, HasSubstr("rp_policy_reload_ok 1"));
+  EXPECT_THAT(text, HasSubstr("rp_build_info{version=\""));
   EXPECT_THAT(text, HasSubstr("rp_nonces_issued_total 1"));
   EXPECT_THAT(text,
               HasSubstr("rp_nonces_rejected_total{reason=\"replayed\"} 1"));
@@ -39,6 +42,29 @@ TEST(MetricsTest, CountsAndObserves) {
       text,
       HasSubstr("rp_stage_seconds_bucket{stage=\"verify\",le=\"0.005\"} 1"));
   EXPECT_THAT(text, HasSubstr("rp_stage_seconds_count{stage=\"total\"} 0"));
+}
+
+TEST(MetricsTest, PolicyReloadsCountAndTheGaugeFollowsTheLatest) {
+  Metrics m;
+  m.CountPolicyReload(false);
+  EXPECT_THAT(m.Serialize(), HasSubstr("rp_policy_reload_ok 0"));
+  EXPECT_THAT(m.Serialize(), HasSubstr("rp_policy_reloads_total{result=\"failed\"} 1"));
+  m.CountPolicyReload(true);
+  const std::string text = m.Serialize();
+  EXPECT_THAT(text, HasSubstr("rp_policy_reload_ok 1"));
+  EXPECT_THAT(text, HasSubstr("rp_policy_reloads_total{result=\"ok\"} 1"));
+}
+
+TEST(MetricsTest, AttestationTeeIsAFixedSet) {
+  EXPECT_EQ(AttestationTee({"tdx"}), "tdx");
+  EXPECT_EQ(AttestationTee({"sev-snp"}), "sev-snp");
+  EXPECT_EQ(AttestationTee({"tdx", "nvidia-gpu", "nvidia-gpu", "nvidia-switch"}), "tdx+gpu");
+  EXPECT_EQ(AttestationTee({"nvidia-gpu", "sev-snp"}), "sev-snp+gpu");
+  EXPECT_EQ(AttestationTee({"nvidia-gpu"}), "gpu");
+  EXPECT_EQ(AttestationTee({"tdx", "sev-snp"}), "mixed");
+  EXPECT_EQ(AttestationTee({}), "none");
+  // Whatever a device calls itself, the label stays in the set.
+  EXPECT_EQ(AttestationTee({"tdx", "attacker\"label"}), "tdx+gpu");
 }
 
 TEST(MetricsTest, ExposerServesMetricsOnAnEphemeralPort) {

@@ -76,6 +76,12 @@ absl::StatusOr<std::shared_ptr<const PolicySet>> PolicyStore::LoadAll(
 
 absl::Status PolicyStore::Reload() {
   if (fixed_) return absl::FailedPreconditionError("policy store: fixed set, no files to reload");
+  absl::Status st = DoReload();
+  if (options_.on_reload) options_.on_reload(st.ok());
+  return st;
+}
+
+absl::Status PolicyStore::DoReload() {
   absl::MutexLock reload_lock(&reload_mu_);
   std::vector<std::string> hashes;
   absl::StatusOr<std::shared_ptr<const PolicySet>> set = LoadAll(&hashes);
@@ -107,6 +113,7 @@ absl::Status PolicyStore::ReloadIfChanged() {
     failed_reloads_.fetch_add(1);
     options_.log(absl::StrCat("policy files unreadable, keeping the current policies: ",
                               hashes.status().message()));
+    if (options_.on_reload) options_.on_reload(false);
     return hashes.status();
   }
   {

@@ -29,6 +29,9 @@ struct PolicyStoreOptions {
   std::vector<std::string> files;   // more named policies
   // Called with one line per reload outcome (never null after Create).
   std::function<void(const std::string&)> log;
+  // Called after every reload attempt with its outcome (metrics); may be
+  // empty. Called on the reloading thread, never under a lock.
+  std::function<void(bool ok)> on_reload;
 };
 
 class PolicyStore {
@@ -68,6 +71,7 @@ class PolicyStore {
   absl::StatusOr<std::shared_ptr<const PolicySet>> LoadAll(
       std::vector<std::string>* hashes) const;
   absl::StatusOr<std::vector<std::string>> HashFiles() const;
+  absl::Status DoReload();  // Reload() without the on_reload call
 
   const PolicyStoreOptions options_;
   bool fixed_ = false;

@@ -42,6 +42,8 @@ TEST(PolicyStoreTest, ReloadsOnChangeAndKeepsOldOnBrokenFile) {
   Write(extra, "id: strict\n");
   std::vector<std::string> log;
   PolicyStoreOptions o{def, {extra}, [&log](const std::string& l) { log.push_back(l); }};
+  std::vector<bool> outcomes;  // what on_reload saw (the metrics hook)
+  o.on_reload = [&outcomes](bool ok) { outcomes.push_back(ok); };
   auto store = PolicyStore::Create(o);
   ASSERT_TRUE(store.ok()) << store.status();
   auto v1 = (*store)->Current();
@@ -59,6 +61,7 @@ TEST(PolicyStoreTest, ReloadsOnChangeAndKeepsOldOnBrokenFile) {
   EXPECT_NE(v2->default_policy().sha256_hex, v1->default_policy().sha256_hex);
   // The old snapshot stays valid for requests that hold it.
   EXPECT_EQ(v1->default_policy().version, "1");
+  EXPECT_EQ(outcomes, std::vector<bool>({true}));
 
   Write(def, "id: fleet\nsev_snp: {max_vmpl: 7}\n");  // invalid
   absl::Status bad = (*store)->ReloadIfChanged();
@@ -69,12 +72,14 @@ TEST(PolicyStoreTest, ReloadsOnChangeAndKeepsOldOnBrokenFile) {
   // The same broken content is reported once, not on every poll.
   EXPECT_FALSE((*store)->ReloadIfChanged().ok());
   EXPECT_EQ((*store)->failed_reloads(), 1);
+  EXPECT_EQ(outcomes, std::vector<bool>({true, false}));
   ASSERT_FALSE(log.empty());
   EXPECT_NE(log.back().find("keeping the current policies"), std::string::npos) << log.back();
 
   fs::remove(extra);  // a missing file: keep serving the old set
   EXPECT_FALSE((*store)->ReloadIfChanged().ok());
   EXPECT_EQ((*store)->Current(), v2);
+  EXPECT_EQ(outcomes, std::vector<bool>({true, false, false}));
   fs::remove_all(dir);
 }
 

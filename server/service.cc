@@ -309,7 +309,9 @@ grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request, cons
   if (deps_.metrics != nullptr) {
     deps_.metrics->CountRequest("Attest", audit.code);
     if (status.ok()) {
-      deps_.metrics->CountAttestation(audit.policy_id, audit.verdict);
+      std::vector<std::string_view> tees;
+      for (const AuditDevice& d : audit.devices) tees.push_back(d.tee);
+      deps_.metrics->CountAttestation(audit.policy_id, audit.verdict, AttestationTee(tees));
     }
     deps_.metrics->ObserveStage(Stage::kTotal, elapsed);
   }
