@@ -50,6 +50,10 @@ CollateralMetrics::CollateralMetrics(prometheus::Registry& registry)
                      .Help("Collateral cache entries evicted to stay under the caps, by tier")
                      .Register(registry)) {
   static_assert(std::size(kCacheOutcomes) == std::tuple_size_v<decltype(cache_)>);
+  for (collateral::CacheTier t : {collateral::CacheTier::kMemory, collateral::CacheTier::kNegative,
+                                  collateral::CacheTier::kDisk}) {
+    evictions_.Add({{"tier", std::string(collateral::CacheTierName(t))}});
+  }
   for (CacheOutcome o : kCacheOutcomes) {
     cache_[static_cast<size_t>(o)] =
         &cache_family_.Add({{"result", std::string(collateral::CacheOutcomeName(o))}});

@@ -115,6 +115,12 @@ Metrics::Metrics()
     }
   }
   for (const char* result : {"ok", "failed"}) policy_reloads_.Add({{"result", result}});
+  for (const auto& [rpc, reason] : {std::pair{"GetChallenge", "peer_rate"},
+                                    std::pair{"GetChallenge", "challenge_budget"},
+                                    std::pair{"Attest", "peer_rate"},
+                                    std::pair{"Attest", "replay_store_full"}}) {
+    throttled_.Add({{"rpc", rpc}, {"reason", reason}});
+  }
   policy_reload_ok_.Set(1);  // the server does not start on a broken policy
   prometheus::BuildGauge()
       .Name("rp_build_info")

@@ -55,7 +55,11 @@ UpstreamLimiter::UpstreamLimiter(std::string name, const UpstreamLimitsOptions& 
       clock_(clock),
       observer_(observer),
       tokens_(options.burst),
-      last_refill_(clock.Now()) {}
+      last_refill_(clock.Now()) {
+  // The initial state, so that a breaker gauge exists (at closed) from the
+  // start rather than from its first transition.
+  observer_.OnBreakerStateChange(name_, BreakerState::kClosed, BreakerState::kClosed);
+}
 
 void UpstreamLimiter::SetStateLocked(BreakerState to) {
   if (state_ == to) return;
