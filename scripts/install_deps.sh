@@ -13,6 +13,7 @@ PKGS=(
   softhsm2 libp11-kit-dev
   redis-server nginx
   zlib1g-dev
+  prometheus
 )
 # softhsm2: the PKCS#11 token behind the key-release secret store in tests and
 # the demo (libsofthsm2.so + softhsm2-util); libp11-kit-dev: the standard
@@ -22,6 +23,8 @@ PKGS=(
 # --save '') and an unprivileged nginx as the gRPC load balancer in front of
 # several replicas; neither system service is used (nor needs to run).
 # zlib1g-dev: gunzip of the CoCo initdata annotation (admission webhook).
+# prometheus: promtool (alert rule unit tests, dashboard PromQL checks) and a
+# Prometheus the observability e2e starts on loopback (not the system service).
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -60,6 +60,16 @@ CollateralMetrics::CollateralMetrics(prometheus::Registry& registry)
   }
 }
 
+void CollateralMetrics::OnUpstreamCreated(std::string_view upstream) {
+  const std::string name(upstream);
+  breaker_state_.Add({{"upstream", name}}).Set(BreakerStateValue(BreakerState::kClosed));
+  for (FetchResult r : {FetchResult::kOk, FetchResult::kNotFound, FetchResult::kError,
+                        FetchResult::kRateLimited, FetchResult::kBreakerOpen}) {
+    fetches_.Add({{"source", name}, {"result", std::string(collateral::FetchResultName(r))}});
+  }
+  upstream_seconds_.Add({{"source", name}}, UpstreamBuckets());
+}
+
 void CollateralMetrics::OnFetch(std::string_view source, FetchResult result) {
   fetches_
       .Add({{"source", std::string(source)},

@@ -36,6 +36,9 @@ class CollateralMetrics : public collateral::CollateralObserver {
   CollateralMetrics(const CollateralMetrics&) = delete;
   CollateralMetrics& operator=(const CollateralMetrics&) = delete;
 
+  // Starts the upstream's series at zero: breaker state closed, fetches by
+  // result, latency.
+  void OnUpstreamCreated(std::string_view upstream) override;
   void OnFetch(std::string_view source, collateral::FetchResult result) override;
   void OnCacheLookup(collateral::CacheOutcome outcome) override;
   void OnUpstreamLatency(std::string_view upstream, absl::Duration latency) override;

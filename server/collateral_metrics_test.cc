@@ -36,6 +36,25 @@ TEST(CollateralMetricsTest, CacheResultsStartAtZero) {
   EXPECT_THAT(text, Not(HasSubstr("rp_collateral_fetches_total")));
 }
 
+TEST(CollateralMetricsTest, AnUpstreamStartsClosedWithZeroSeries) {
+  prometheus::Registry registry;
+  CollateralMetrics m(registry);
+  collateral::CollateralObserver& o = m;
+  o.OnUpstreamCreated("amd-kds");
+  const std::string text = Serialize(registry);
+  EXPECT_THAT(text, HasSubstr("rp_collateral_breaker_state{upstream=\"amd-kds\"} 0"));
+  for (const char* r : {"ok", "not_found", "error", "rate_limited", "breaker_open"}) {
+    EXPECT_THAT(text, HasSubstr(std::string("rp_collateral_fetches_total{result=\"") + r +
+                                "\",source=\"amd-kds\"} 0"))
+        << text;
+  }
+  EXPECT_THAT(text, HasSubstr("rp_collateral_upstream_seconds_count{source=\"amd-kds\"} 0"));
+  for (const char* tier : {"memory", "negative", "disk"}) {
+    EXPECT_THAT(text, HasSubstr(std::string("rp_collateral_cache_evictions_total{tier=\"") +
+                                tier + "\"} 0"));
+  }
+}
+
 TEST(CollateralMetricsTest, CountsObservesAndTracksTheBreaker) {
   prometheus::Registry registry;
   CollateralMetrics m(registry);

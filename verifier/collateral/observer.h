@@ -53,6 +53,9 @@ std::string_view CacheTierName(CacheTier t);  // memory | negative | disk
 class CollateralObserver {
  public:
   virtual ~CollateralObserver() = default;
+  // An upstream (its limiter and breaker) was created, closed: lets metrics
+  // start its series at zero instead of at its first request.
+  virtual void OnUpstreamCreated(std::string_view /*upstream*/) {}
   virtual void OnFetch(std::string_view /*source*/, FetchResult /*result*/) {}
   virtual void OnCacheLookup(CacheOutcome /*outcome*/) {}
   virtual void OnUpstreamLatency(std::string_view /*upstream*/, absl::Duration /*latency*/) {}

@@ -56,9 +56,7 @@ UpstreamLimiter::UpstreamLimiter(std::string name, const UpstreamLimitsOptions& 
       observer_(observer),
       tokens_(options.burst),
       last_refill_(clock.Now()) {
-  // The initial state, so that a breaker gauge exists (at closed) from the
-  // start rather than from its first transition.
-  observer_.OnBreakerStateChange(name_, BreakerState::kClosed, BreakerState::kClosed);
+  observer_.OnUpstreamCreated(name_);
 }
 
 void UpstreamLimiter::SetStateLocked(BreakerState to) {

@@ -1,6 +1,6 @@
 // Static checks of the Grafana dashboard (classic JSON) and extraction of its
 // PromQL for promtool and for the live test.
-//   node dashboard_check.mjs DASHBOARD.json RULES_OUT.json EXPRS_OUT.json
+//   node dashboard_check.mjs DASHBOARD.json RULES_OUT.json EXPRS_OUT.json [RATE_INTERVAL]
 // Checks: JSON parses; id null; uid ^[A-Za-z0-9_-]{1,40}$; schemaVersion in
 // [13, 42]; a `datasource` template variable of query "prometheus"; every
 // panel id unique; every non-row panel uses ${datasource}, has targets with a
@@ -10,7 +10,7 @@
 // prints the metric names the dashboard uses, one per line.
 import { readFileSync, writeFileSync } from "node:fs";
 
-const [dashFile, rulesOut, exprsOut] = process.argv.slice(2);
+const [dashFile, rulesOut, exprsOut, rateInterval = "1m"] = process.argv.slice(2);
 if (!exprsOut) {
   console.error("usage: node dashboard_check.mjs DASHBOARD.json RULES_OUT.json EXPRS_OUT.json");
   process.exit(2);
@@ -66,7 +66,7 @@ for (const p of all) {
       if (!m[1].startsWith("__") && !varNames.has(m[1])) fail(`panel ${p.id}: unknown variable $${m[1]}`);
     }
     const expr = t.expr
-      .replaceAll("$__rate_interval", "1m")
+      .replaceAll("$__rate_interval", rateInterval)
       .replaceAll("$__interval", "15s")
       .replaceAll("$__range", "1h")
       .replace(/\$\{?(job|instance)\}?/g, ".+");
