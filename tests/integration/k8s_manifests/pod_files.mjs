@@ -10,7 +10,7 @@
 // by the operator), emptyDirs; the config path; and for a Redis StatefulSet
 // its redis.conf, init script and readiness command.
 //
-//   node pod_files.mjs RENDERED.yaml ROOT [FROM=TO ...] > layout.json
+//   node pod_files.mjs RENDERED.yaml ROOT [[?]FROM=TO ...] > layout.json
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, basename } from "node:path";
 import yaml from "js-yaml";
@@ -52,15 +52,19 @@ if (!args.includes("--config") || !cfg) fail("server has no --config argument");
 out.config = `${root}${cfg}`;
 let text;
 try { text = readFileSync(out.config, "utf8"); } catch { fail(`--config ${cfg} is not a file of a rendered ConfigMap`); }
-// Mount paths -> under ROOT (longest first; only whole path components).
-for (const m of mounts) {
-  const esc = m.mountPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  text = text.replace(new RegExp(`(^|[\\s"'\\[,])${esc}(?=/|[\\s"',\\]]|$)`, "gm"), `$1${root}${m.mountPath}`);
-}
-for (const r of replacements) {
+// Mount paths -> under ROOT, in one pass (longest first; only whole path
+// components; a path once moved under ROOT is not matched again).
+const alternatives = mounts.map((m) => m.mountPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|");
+text = text.replace(new RegExp(`(^|[\\s"'\\[,])(${alternatives})(?=/|[\\s"',\\]]|$)`, "gm"), `$1${root}$2`);
+for (let r of replacements) {  // FROM=TO, or ?FROM=TO when FROM may be absent
+  const optional = r.startsWith("?");
+  if (optional) r = r.slice(1);
   const eq = r.indexOf("=");
   const from = r.slice(0, eq);
-  if (!text.includes(from)) fail(`replacement ${from}: not in the config`);
+  if (!text.includes(from)) {
+    if (optional) continue;
+    fail(`replacement ${from}: not in the config`);
+  }
   text = text.split(from).join(r.slice(eq + 1));
 }
 // Every absolute path left must now be under ROOT: a path on no volume would
