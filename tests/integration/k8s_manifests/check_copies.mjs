@@ -6,7 +6,10 @@
 //  - the prod config's fleet: and admission: blocks equal
 //    deploy/k8s/webhook/server-admission.yaml;
 //  - the base config's ports and secret paths equal
-//    deploy/config/production.example.yaml's (the documented layout).
+//    deploy/config/production.example.yaml's (the documented layout);
+//  - docs/kubernetes.md shows how to create every Secret (`create secret`)
+//    and every ConfigMap (`create configmap`) the pods mount but the
+//    manifests do not contain.
 // Self-test: a changed copy, a changed block and a moved path are reported.
 //
 //   node check_copies.mjs ROOT NAME=RENDERED.yaml ...
@@ -85,6 +88,20 @@ export function checkAll(files, renders) {
       }
     }
   }
+  // 5. docs/kubernetes.md: how to create what the manifests reference only
+  const docsText = readFileSync(join(root, "docs/kubernetes.md"), "utf8").split("\n");
+  for (const [name, docs] of Object.entries(renders)) {
+    for (const w of docs.filter((d) => d.kind === "Deployment" || d.kind === "StatefulSet")) {
+      for (const v of w.spec.template.spec.volumes ?? []) {
+        const ref = v.secret ? ["Secret", v.secret.secretName, "create secret"]
+          : v.configMap ? ["ConfigMap", v.configMap.name, "create configmap"] : undefined;
+        if (!ref || docs.some((d) => d.kind === ref[0] && d.metadata.name === ref[1])) continue;
+        if (!docsText.some((l) => l.includes(ref[2]) && new RegExp(`(?<![\\w-])${ref[1]}(?![\\w-])`).test(l))) {
+          problems.push(`${name}: ${ref[0]} ${ref[1]} is mounted but docs/kubernetes.md has no \`${ref[2]} ${ref[1]}\``);
+        }
+      }
+    }
+  }
   return problems;
 }
 
@@ -110,6 +127,9 @@ const MUTATIONS = [
     const cm = r.base.find((d) => d.metadata.name.startsWith("attestation-rp-config"));
     cm.data["config.yaml"] = cm.data["config.yaml"].replace("/etc/rp/nonce/hmac.key", "/etc/rp/hmac.key");
   }, "nonce.hmac_key_file"],
+  ["a Secret the docs do not explain", (f, r) => {
+    r.prod.find((d) => d.kind === "Deployment").spec.template.spec.volumes.push({ name: "x", secret: { secretName: "attestation-rp-undocumented" } });
+  }, "attestation-rp-undocumented"],
   ["a port moved in the base", (f, r) => {
     const cm = r.base.find((d) => d.metadata.name.startsWith("attestation-rp-config"));
     cm.data["config.yaml"] = cm.data["config.yaml"].replace("0.0.0.0:9464", "0.0.0.0:9090");

@@ -55,8 +55,9 @@ mkdir -p "$PKI"
   openssl x509 -req -in "$PKI/tls.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -days 2 -sha256 \
     -extfile "$PKI/ext" -out "$PKI/tls.crt" 2>/dev/null
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/token.pem" 2>/dev/null
-  od -An -tx1 -v -N 32 /dev/urandom | tr -d ' \n' >"$PKI/hmac.key"
-  openssl rand -hex 32 | tr -d '\n' >"$PKI/redis.password"
+  # As docs/kubernetes.md makes them (trailing newline included).
+  openssl rand -hex 32 >"$PKI/hmac.key"
+  openssl rand -hex 32 >"$PKI/redis.password"
 ) || die "cannot make the test keys"
 SIM="$WORK/sim"
 "$CTL" simulate init --sim-dir "$SIM" >/dev/null || die "attestctl simulate init failed"
@@ -83,8 +84,7 @@ secret_keys() {  # SECRET: its keys when the volume mounts all of them
 }
 
 # --- Redis, as the prod overlay's StatefulSet runs it ---------------------------
-render "${DIRS[prod]}" "$WORK/redis-src.yaml"
-node "$HERE/pod_files.mjs" "$WORK/redis-src.yaml" "$WORK/redis-src-root" >"$WORK/redis-layout.json" ||
+node "$HERE/pod_files.mjs" "$WORK/prod.yaml" "$WORK/redis-src-root" >"$WORK/redis-layout.json" ||
   die "cannot lay out the prod overlay"
 RD="$WORK/redis"
 mkdir -p "$RD"
@@ -219,7 +219,11 @@ for n in $NAMES; do
   if [[ -n "$REDIS_ADDR" ]]; then
     after=$(rcli --scan --pattern "rp:$REDIS_NS:*" | wc -l)
     [[ $after -gt $before ]] || die "$n: nothing written to Redis under rp:$REDIS_NS: (is the redis block used?)"
-    what+=", Redis keys rp:$REDIS_NS:* ($before -> $after)"
+    if grep -q 'maxmemory-policy' "$WORK/$n.log"; then
+      tail_log "$WORK/$n.log"
+      die "$n: the server does not see maxmemory-policy noeviction"
+    fi
+    what+=", Redis keys rp:$REDIS_NS:* ($before -> $after), noeviction seen"
   fi
   if [[ -n "$ADMISSION" ]]; then
     AP=$(jq_node "$WORK/$n.ports" j.admission)
@@ -231,15 +235,19 @@ for n in $NAMES; do
     what+=", webhook TLS verified for $DNS (HTTP $code to an empty review)"
   fi
   if [[ $(config_value "$CFG" simulation.trust_simulation_root) == true ]]; then
-    "$CTL" simulate --challenge "$WORK/$n.challenge.json" --sim-dir "$SIM" --tee tdx --gpus 0 \
-      --out "$WORK/$n.bundle.json" >/dev/null || die "$n: attestctl simulate failed"
-    "$CTL" attest --server "127.0.0.1:$GP" "${TLSARGS[@]}" --evidence "$WORK/$n.bundle.json" \
-      --challenge "$WORK/$n.challenge.json" --token-out "$WORK/$n.token" --accept warning >/dev/null ||
-      { tail_log "$WORK/$n.log"; die "$n: a simulated TDX attestation was not accepted"; }
-    "$CTL" token verify "@$WORK/$n.token" --jwks "$BASEURL/.well-known/jwks.json" \
-      --issuer "$(config_value "$CFG" token.issuer)" --accept warning >/dev/null ||
-      die "$n: the token does not verify against the server's JWKS"
-    what+=", simulated TDX attested (token, warning), token verified against JWKS"
+    for tee in tdx snp; do
+      "$CTL" challenge --server "127.0.0.1:$GP" "${TLSARGS[@]}" --out "$WORK/$n.$tee.challenge.json" >/dev/null ||
+        die "$n: GetChallenge failed"
+      "$CTL" simulate --challenge "$WORK/$n.$tee.challenge.json" --sim-dir "$SIM" --tee "$tee" --gpus 0 \
+        --out "$WORK/$n.$tee.bundle.json" >/dev/null || die "$n: attestctl simulate --tee $tee failed"
+      "$CTL" attest --server "127.0.0.1:$GP" "${TLSARGS[@]}" --evidence "$WORK/$n.$tee.bundle.json" \
+        --challenge "$WORK/$n.$tee.challenge.json" --token-out "$WORK/$n.$tee.token" --accept warning >/dev/null ||
+        { tail_log "$WORK/$n.log"; die "$n: a simulated $tee attestation was not accepted"; }
+      "$CTL" token verify "@$WORK/$n.$tee.token" --jwks "$BASEURL/.well-known/jwks.json" \
+        --issuer "$(config_value "$CFG" token.issuer)" --accept warning >/dev/null 2>&1 ||
+        die "$n: the $tee token does not verify against the server's JWKS"
+    done
+    what+=", simulated TDX and SEV-SNP attested (warning) and their tokens verified against the JWKS"
   fi
   kill -TERM "$SPID"
   rc=0
