@@ -6,7 +6,11 @@
 // kube-system and our own namespace, rules for pods and pods/binding CREATE,
 // the service path /k8s/validate, and caBundle = the given CA certificate.
 //
-//   node validate_manifests.mjs RENDERED.yaml CA.crt
+//   node validate_manifests.mjs [--only-webhook] RENDERED.yaml CA.crt
+// --only-webhook: RENDERED is a whole deployment (the prod overlay with the
+// certificate); only the webhook configuration, the Service
+// attestation-rp-webhook and the Secret attestation-rp-webhook-tls are
+// checked here (validate_schemas.mjs validates everything).
 // Exit 0 when valid; 1 with one line per problem. Also proves the validator
 // can fail: it re-validates mutated copies that must be refused.
 import { readFileSync } from "node:fs";
@@ -14,8 +18,12 @@ import yaml from "js-yaml";
 import { ValidatingWebhookConfiguration } from "kubernetes-models/admissionregistration.k8s.io/v1";
 import { Secret, Service } from "kubernetes-models/v1";
 
-const [renderedPath, caPath] = process.argv.slice(2);
-const docs = yaml.loadAll(readFileSync(renderedPath, "utf8")).filter(Boolean);
+const onlyWebhook = process.argv[2] === "--only-webhook";
+const [renderedPath, caPath] = process.argv.slice(onlyWebhook ? 3 : 2);
+const docs = yaml.loadAll(readFileSync(renderedPath, "utf8")).filter(Boolean).filter((d) =>
+  !onlyWebhook || d.kind === "ValidatingWebhookConfiguration" ||
+  (d.kind === "Service" && d.metadata.name === "attestation-rp-webhook") ||
+  (d.kind === "Secret" && d.metadata.name === "attestation-rp-webhook-tls"));
 // kustomize folds Secret data at 70 columns; the API server's base64 decoder
 // (Go encoding/base64) skips those line breaks, the schema's "byte" format
 // does not: unfold before validating.
