@@ -120,9 +120,9 @@ if [ ! -s "$BASE_TAR" ]; then
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/info/*' \
-    bookworm "$BASE_TAR.tmp" "$SOURCES" >"$W/mmdebstrap.log" 2>&1 \
-    || { tail -30 "$W/mmdebstrap.log"; rm -f "$BASE_TAR.tmp"; fail "mmdebstrap"; }
-  mv "$BASE_TAR.tmp" "$BASE_TAR"
+    bookworm "$CACHE/base/partial-$$.tar" "$SOURCES" >"$W/mmdebstrap.log" 2>&1 \
+    || { tail -30 "$W/mmdebstrap.log"; rm -f "$CACHE/base/partial-$$.tar"; fail "mmdebstrap"; }
+  mv "$CACHE/base/partial-$$.tar" "$BASE_TAR"
 fi
 if ! podman image exists "$BASE_IMAGE"; then
   podman import --quiet --change 'CMD ["bash"]' "$BASE_TAR" "$BASE_IMAGE" >/dev/null || fail "podman import"
@@ -151,15 +151,16 @@ podman image inspect --format '{{.Config.User}}' "$IMAGE" | grep -qx "$RUNTIME_U
 
 # --- inputs: simulation roots, secrets -----------------------------------------
 "$CTL" simulate init --sim-dir "$W/sim" >/dev/null || fail "attestctl simulate init"
-# The container trusts the simulation roots' certificates and reads the
-# simulator's collateral; the roots' private keys stay on the host.
-mkdir -p "$W/trust"
+# The container trusts the simulation roots' certificates (their private keys
+# stay on the host) and reads the simulator's collateral directory, which
+# `attestctl simulate` fills (RIMs, OCSP answers, CRL) as it makes evidence:
+# mounted live, read-only, at /etc/rp/sim/collateral.
+mkdir -p "$W/trust/collateral"
 for f in ark.pem tdx_root.pem gpu_root.pem rim_root.pem; do
   [ -f "$W/sim/$f" ] && cp "$W/sim/$f" "$W/trust/"
 done
 [ -f "$W/trust/ark.pem" ] || fail "attestctl simulate init made no ark.pem"
-cp -r "$W/sim/collateral" "$W/trust/collateral"
-chmod -R a+rX "$W/trust"
+chmod -R a+rX "$W/trust" "$W/sim/collateral"
 # Secrets: 0400 and owned by the runtime uid (the server refuses group/other
 # access; rootful podman without a user namespace: host uid = container uid).
 mkdir -p "$W/secrets"
@@ -178,6 +179,7 @@ CID=$(podman run -d --read-only --read-only-tmpfs=false \
   -v "$ROOT/deploy/policies:/etc/rp/policies:ro" \
   -v "$W/secrets:/etc/rp/secrets:ro" \
   -v "$W/trust:/etc/rp/sim:ro" \
+  -v "$W/sim/collateral:/etc/rp/sim/collateral:ro" \
   -p 127.0.0.1::50051 -p 127.0.0.1::8080 -p 127.0.0.1::9464 \
   "$IMAGE") || fail "podman run"
 CIDS+=("$CID")
@@ -202,8 +204,9 @@ done
 [ "$ready" = 1 ] || { logs; fail "/readyz did not answer 200 within 30 s"; }
 curl -fsS -o /dev/null "$HTTP/healthz" || { logs; fail "/healthz"; }
 curl -fsS "$HTTP/.well-known/jwks.json" >"$W/jwks.json" || fail "GET /.well-known/jwks.json"
-grep -q '"keys"' "$W/jwks.json" && grep -q '"kty":"EC"' "$W/jwks.json" \
-  || fail "the JWKS has no EC key: $(head -c 300 "$W/jwks.json")"
+if ! { grep -q '"keys"' "$W/jwks.json" && grep -qE '"kty" *: *"EC"' "$W/jwks.json"; }; then
+  fail "the JWKS has no EC key: $(head -c 300 "$W/jwks.json")"
+fi
 say "healthz, readyz, JWKS ok"
 
 # --- round trip with the host's attestctl -----------------------------------------
@@ -218,8 +221,8 @@ round_trip() {
     || { head -c 2000 "$W/$name.result.json"; logs; fail "($name) attest was not accepted"; }
   [ -s "$W/$name.token.jwt" ] || fail "($name) no token"
   "$CTL" token verify "@$W/$name.token.jwt" --jwks "$HTTP/.well-known/jwks.json" \
-    --issuer attestation-rp-container --accept warning >"$W/$name.claims.json" \
-    || { cat "$W/$name.claims.json"; fail "($name) token verify against the container's JWKS"; }
+    --issuer attestation-rp-container --accept warning >"$W/$name.claims.json" 2>"$W/$name.verify.err" \
+    || { cat "$W/$name.claims.json" "$W/$name.verify.err"; fail "($name) token verify against the container's JWKS"; }
   grep -q '"ear.status"' "$W/$name.claims.json" || fail "($name) verified claims have no ear.status"
   say "($name) challenge -> simulate -> attest -> token verify ok ($(grep -o '"verdict": *"[a-z]*"' "$W/$name.result.json" | head -1))"
 }
@@ -268,7 +271,8 @@ STOP_S=$(elapsed "$T")
 code=$(podman inspect --format '{{.State.ExitCode}}' "$CID")
 [ "$code" = 0 ] || { logs; fail "exit code $code after podman stop (expected 0)"; }
 awk -v s="$STOP_S" 'BEGIN { exit !(s < 5) }' || fail "podman stop took $STOP_S s (SIGTERM not handled promptly)"
-podman logs "$CID" 2>&1 | grep -q "shutting down" || { logs; fail "no 'shutting down' in the server log"; }
+podman logs "$CID" >"$W/server.log" 2>&1 || true
+grep -q "shutting down" "$W/server.log" || { tail -20 "$W/server.log"; fail "no 'shutting down' in the server log"; }
 say "podman stop: exit 0 in $STOP_S s"
 
 echo "container OK: image $SIZE_MB MB, build $BUILD_S s (base $BASE_S s), round trip ok (snp+gpu, tdx+gpu), uid $RUNTIME_UID, read-only root, stop $STOP_S s, total $(elapsed "$T_ALL") s"
