@@ -63,7 +63,9 @@ RUN apt-get update -qq \
       libxmlsec1 \
       libxmlsec1-openssl \
       libyaml-cpp0.7 \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
+      /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \
  && mkdir -p /etc/rp /var/cache/rp /var/lib/rp \
  && chown 65532:65532 /var/cache/rp /var/lib/rp \
  && chmod 0750 /var/cache/rp /var/lib/rp

@@ -134,7 +134,10 @@ say "base image $BASE_IMAGE ready in $BASE_S s"
 REVISION=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 say "building $IMAGE (log: podman build output below on failure)"
 T=$(now)
-if ! podman build --pull=never --layers \
+# TMPDIR: buildah keeps RUN --mount=type=cache directories (the ccache) under
+# $TMPDIR/buildah-cache; keep them in our cache directory too.
+mkdir -p "$CACHE/tmp"
+if ! TMPDIR="$CACHE/tmp" podman build --pull=never --layers \
     --build-arg DEBIAN_IMAGE="$BASE_IMAGE" --build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
     --build-arg REVISION="$REVISION" \
     -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT" >"$W/build.log" 2>&1; then
