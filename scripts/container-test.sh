@@ -137,14 +137,19 @@ T=$(now)
 # TMPDIR: buildah keeps RUN --mount=type=cache directories (the ccache) under
 # $TMPDIR/buildah-cache; keep them in our cache directory too.
 mkdir -p "$CACHE/tmp"
-if ! TMPDIR="$CACHE/tmp" podman build --pull=never --layers \
+build() {
+  TMPDIR="$CACHE/tmp" podman build --pull=never --layers \
     --build-arg DEBIAN_IMAGE="$BASE_IMAGE" --build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
-    --build-arg REVISION="$REVISION" \
-    -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT" >"$W/build.log" 2>&1; then
-  tail -60 "$W/build.log"
-  fail "podman build"
-fi
+    --build-arg REVISION="$REVISION" -f "$ROOT/Dockerfile" "$@" "$ROOT"
+}
+build -t "$IMAGE" >"$W/build.log" 2>&1 || { tail -60 "$W/build.log"; fail "podman build"; }
 BUILD_S=$(elapsed "$T")
+# Keep the image store from growing with every source edit: name the build
+# stage (all cached: a second or two) so that its dependency layers survive,
+# then drop the untagged images of earlier builds.
+build --target build -t "${IMAGE%:*}:build-stage" >>"$W/build.log" 2>&1 \
+  || { tail -30 "$W/build.log"; fail "podman build --target build"; }
+podman image prune -f >/dev/null || true
 grep -iE "^ *(hits|misses|cacheable|direct|preprocessed)" "$W/build.log" | sed 's/^ */  ccache: /' || true
 SIZE_B=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 SIZE_MB=$(awk -v b="$SIZE_B" 'BEGIN { printf "%.0f", b / 1e6 }')
