@@ -90,9 +90,10 @@ CMD ["--config", "/etc/rp/config.yaml"]
 
 ARG VERSION=dev
 ARG REVISION=unknown
+ARG RUNTIME_IMAGE
 LABEL org.opencontainers.image.title="attestation-rp" \
       org.opencontainers.image.description="Attestation verifier (Intel TDX, AMD SEV-SNP, NVIDIA GPU) that issues signed EAR tokens" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.base.name="docker.io/library/debian:12-slim" \
+      org.opencontainers.image.base.name="${RUNTIME_IMAGE}" \
       org.opencontainers.image.documentation="docs/container.md"

@@ -21,6 +21,7 @@
 #   RP_CONTAINER_CACHE     cache directory (base tarball, image store)
 #   RP_CONTAINER_IMAGE     image name (default localhost/attestation-rp:test)
 #   RP_CONTAINER_REFRESH_BASE=1   remake the base image even if cached
+#   RP_CONTAINER_RUN_ARGS  extra `podman run` options, e.g. "--init"
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -182,7 +183,9 @@ chmod 0500 "$W/secrets"
 # --- run -------------------------------------------------------------------------
 # --read-only without podman's default tmpfs on /tmp, /var/tmp, /run: the only
 # writable paths are the image's two volumes (anonymous volumes here).
-CID=$(podman run -d --read-only --read-only-tmpfs=false \
+# RP_CONTAINER_RUN_ARGS: extra `podman run` options (e.g. --init).
+read -r -a extra_run_args <<<"${RP_CONTAINER_RUN_ARGS:-}"
+CID=$(podman run -d --read-only --read-only-tmpfs=false "${extra_run_args[@]}" \
   -v "$ROOT/deploy/container/config.yaml:/etc/rp/config.yaml:ro" \
   -v "$ROOT/deploy/policies:/etc/rp/policies:ro" \
   -v "$W/secrets:/etc/rp/secrets:ro" \
