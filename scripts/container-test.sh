@@ -9,8 +9,8 @@
 #   container OK: image <size> MB, build <s> s, round trip ok, ...
 # and exits 0 only when all of that worked.
 #
-# Runs as root (rootful podman; CI). Installs podman, runc, netavark and
-# mmdebstrap when missing. Uses its own containers.conf / storage.conf (runc,
+# Runs as root (rootful podman; CI). Installs podman, runc, netavark (+ the
+# iptables it calls) and mmdebstrap when missing. Uses its own containers.conf / storage.conf (runc,
 # lower ulimits: docs/container.md), never the global podman configuration or
 # image store. The base images are made locally with mmdebstrap from the
 # host's apt sources (no registry); they and the image store are cached in
@@ -39,7 +39,7 @@ T_ALL=$(now)
 
 # --- tools -------------------------------------------------------------------
 need=()
-for p in podman runc netavark mmdebstrap curl openssl; do
+for p in podman runc netavark iptables mmdebstrap curl openssl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then
