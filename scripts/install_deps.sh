@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the build, tests and demo need (idempotent).
+# RP_DEPS=build: only what building attestation-server and attestctl with
+# -DBUILD_TESTING=OFF -DRP_BUILD_BENCHMARKS=OFF needs (the Dockerfile's build
+# stage); unset or "all": everything below (build, tests, demo).
 set -euo pipefail
-PKGS=(
-  build-essential cmake ninja-build pkg-config git
-  libssl-dev openssl
+RP_DEPS="${RP_DEPS:-all}"
+BUILD_PKGS=(
+  build-essential cmake ninja-build pkg-config
+  libssl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libcivetweb-dev
   libyaml-cpp-dev nlohmann-json3-dev libhiredis-dev libcurl4-openssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  libxml2-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1
-  curl
-  softhsm2 libp11-kit-dev
-  redis-server nginx
+  libxml2-dev libxmlsec1-dev libxmlsec1-openssl
+  libp11-kit-dev
   zlib1g-dev
+)
+TEST_PKGS=(
+  git openssl
+  libgtest-dev libgmock-dev libbenchmark-dev
+  xmlsec1
+  curl
+  softhsm2
+  redis-server nginx
   prometheus
 )
+case "$RP_DEPS" in
+  build) PKGS=("${BUILD_PKGS[@]}") ;;
+  all) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  *) echo "RP_DEPS must be build or all, not '$RP_DEPS'" >&2; exit 2 ;;
+esac
 # softhsm2: the PKCS#11 token behind the key-release secret store in tests and
 # the demo (libsofthsm2.so + softhsm2-util); libp11-kit-dev: the standard
 # pkcs11.h header (the module itself is dlopen()ed, nothing links p11-kit).
@@ -32,8 +46,10 @@ done
 # Node.js + npm run the independent JOSE interoperability test. Some images
 # ship a Node.js (with its own npm) that conflicts with Debian's npm package,
 # so only install Debian's when the commands are missing.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "$RP_DEPS" = all ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   SUDO=""

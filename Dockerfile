@@ -1,0 +1,99 @@
+# attestation-rp container image (docs/container.md).
+#
+#   podman build -t attestation-rp .        # or: docker build (BuildKit) -t attestation-rp .
+#   podman run --read-only -v ./config:/etc/rp:ro -p 50051:50051 -p 8080:8080 attestation-rp
+#
+# Stage 1 builds attestation-server and attestctl on Debian 12 with the
+# project's own dependency script; stage 2 is debian:12-slim with only the
+# shared libraries those two binaries load, running as uid/gid 65532.
+# Checked end to end by scripts/container-test.sh (run by scripts/test.sh).
+
+ARG DEBIAN_IMAGE=debian:12
+ARG RUNTIME_IMAGE=debian:12-slim
+
+############################ build ############################
+FROM ${DEBIAN_IMAGE} AS build
+ENV DEBIAN_FRONTEND=noninteractive
+WORKDIR /src
+# Dependencies first (their own layer: re-used until install_deps.sh changes).
+# RP_DEPS=build: compilers and -dev packages only (no gtest, node, redis, ...).
+COPY scripts/install_deps.sh scripts/install_deps.sh
+RUN RP_DEPS=build scripts/install_deps.sh \
+ && apt-get install -y -qq --no-install-recommends ccache \
+ && rm -rf /var/lib/apt/lists/*
+COPY . .
+# Same optimisation level as the tested build (scripts/build.sh: RelWithDebInfo
+# = -O2), without debug info; tests and benchmarks are not configured.
+# The ccache directory is a build cache mount (BuildKit / buildah >= 1.24):
+# empty on a clean machine, it makes re-builds after a source edit fast.
+ARG JOBS=
+ENV CCACHE_DIR=/root/.ccache CCACHE_MAXSIZE=2G
+RUN --mount=type=cache,target=/root/.ccache \
+    cmake -S . -B /build -G Ninja \
+      -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
+      -DBUILD_TESTING=OFF -DRP_BUILD_BENCHMARKS=OFF \
+ && cmake --build /build -j"${JOBS:-$(nproc)}" --target attestation-server attestctl \
+ && { ccache --show-stats | grep -Ei "hits|misses" || true; } \
+ && mkdir -p /out \
+ && strip --strip-unneeded -o /out/attestation-server /build/server/attestation-server \
+ && strip --strip-unneeded -o /out/attestctl /build/cli/attestctl
+
+########################### runtime ###########################
+FROM ${RUNTIME_IMAGE}
+# The packages of the two binaries' DT_NEEDED libraries (`readelf -d` ->
+# `dpkg -S`; libgrpc29 has libgpr; libc6, libstdc++6, libgcc-s1 and zlib1g
+# are in the base) plus their dependencies, and ca-certificates for
+# online collateral (AMD KDS, Intel PCS, NVIDIA OCSP over https). No HSM
+# module: PKCS#11 key release needs one mounted or a derived image
+# (docs/container.md).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      ca-certificates \
+      libabsl20220623 \
+      libcurl4 \
+      libgrpc++1.51 \
+      libgrpc29 \
+      libhiredis0.14 \
+      libprometheus-cpp-core1.0 \
+      libprotobuf32 \
+      libssl3 \
+      libxml2 \
+      libxmlsec1 \
+      libxmlsec1-openssl \
+      libyaml-cpp0.7 \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
+      /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \
+ && mkdir -p /etc/rp /var/cache/rp /var/lib/rp \
+ && chown 65532:65532 /var/cache/rp /var/lib/rp \
+ && chmod 0750 /var/cache/rp /var/lib/rp
+COPY --from=build /out/attestation-server /out/attestctl /usr/local/bin/
+# Fails the build if a shared library is missing (ldd prints "not found").
+RUN for b in /usr/local/bin/attestation-server /usr/local/bin/attestctl; do \
+      if ldd "$b" | grep "not found"; then echo "missing libraries for $b" >&2; exit 1; fi; \
+    done
+
+# Config, policies and secrets: mounted read-only under /etc/rp. Writable
+# state (collateral cache, key-release records): the two volumes below; the
+# root filesystem can be read-only and nothing else is written.
+VOLUME ["/var/cache/rp", "/var/lib/rp"]
+USER 65532:65532
+# gRPC, HTTP (healthz, readyz, JWKS, REST), Prometheus /metrics.
+EXPOSE 50051 8080 9464
+# SIGTERM / SIGINT are taken by a sigwait thread (server/main.cc), so the
+# server is a well-behaved PID 1: it drains and exits 0. `--init` is optional.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/attestation-server"]
+CMD ["--config", "/etc/rp/config.yaml"]
+
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG RUNTIME_IMAGE
+LABEL org.opencontainers.image.title="attestation-rp" \
+      org.opencontainers.image.description="Attestation verifier (Intel TDX, AMD SEV-SNP, NVIDIA GPU) that issues signed EAR tokens" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="${RUNTIME_IMAGE}" \
+      org.opencontainers.image.documentation="docs/container.md"
