@@ -18,26 +18,11 @@
 #
 #   run_admission_e2e.sh SERVER_BINARY ATTESTCTL
 set -euo pipefail
-
-die() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-[[ $# -eq 2 ]] || die "usage: $0 SERVER_BINARY ATTESTCTL"
-SRV=$1
-CTL=$2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
+source "$HERE/../lib/e2e.sh"
+e2e_init admission_e2e "$@"
 FIX="$ROOT/admission/testdata"
 SVC=attestation-rp-webhook.attestation-rp.svc
-
-WORK=$(mktemp -d /tmp/rp_admission_e2e.XXXXXX)
-SRV_PID=""
-cleanup() {
-  [[ -n "$SRV_PID" ]] && kill -TERM "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-  [[ -n "${KEEP:-}" ]] || rm -rf "$WORK"
-}
-trap cleanup EXIT
 SIM="$WORK/sim"
 "$CTL" simulate init --sim-dir "$SIM" >/dev/null
 "$ROOT/deploy/k8s/webhook/make-serving-cert.sh" "$WORK/overlay" >/dev/null
@@ -67,17 +52,9 @@ admission:
   policy: demo
   runtime_classes: [kata-qemu-nvidia-gpu-tdx, kata-qemu-tdx]
 CFG
-"$SRV" --config "$WORK/server.yaml" --port-file "$WORK/ports.json" >"$WORK/server.log" 2>&1 &
-SRV_PID=$!
-for _ in $(seq 1 150); do [[ -s "$WORK/ports.json" ]] && break; sleep 0.1; done
-[[ -s "$WORK/ports.json" ]] || { cat "$WORK/server.log"; die "server did not start"; }
-port() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$WORK/ports.json"; }
-GRPC=127.0.0.1:$(port grpc)
-HTTP=http://127.0.0.1:$(port http)
-METRICS=http://127.0.0.1:$(port metrics)
+e2e_start_server "$WORK/server.yaml"
 ADM=$(port admission)
 [[ -n "$ADM" && "$ADM" != 0 ]] || { cat "$WORK/server.log"; die "no admission port"; }
-for _ in $(seq 1 100); do curl -fs "$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 # review FIXTURE: POST it as the API server would; prints "allowed code reason".
 review() {
@@ -127,7 +104,9 @@ expect pod_create_image_not_pinned "false 403 IMAGE_NOT_PINNED"
 expect pod_create_runtime_class_runc "false 403 RUNTIME_CLASS_NOT_ALLOWED"
 expect pod_create_initdata_not_allowed "false 403 INITDATA_NOT_ALLOWED"
 expect pod_update_ignored "true - -"
-"$CTL" fleet ls --http "$HTTP" | grep -Eq '^gpu-node-1 +warning +fresh ' || die "fleet ls"
+# (Captured first: `cmd | grep -q` can fail on SIGPIPE under pipefail.)
+fleet=$("$CTL" fleet ls --http "$HTTP") || die "fleet ls failed"
+grep -Eq '^gpu-node-1 +warning +fresh ' <<<"$fleet" || die "fleet ls: $fleet"
 
 # A bundle whose node claim was changed after the report was made binds
 # nothing and records nothing.

@@ -14,24 +14,9 @@
 #
 #   run_fleet_e2e.sh SERVER_BINARY ATTESTCTL
 set -euo pipefail
-
-die() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-[[ $# -eq 2 ]] || die "usage: $0 SERVER_BINARY ATTESTCTL"
-SRV=$1
-CTL=$2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
-
-WORK=$(mktemp -d /tmp/rp_fleet_e2e.XXXXXX)
-SRV_PID=""
-cleanup() {
-  [[ -n "$SRV_PID" ]] && kill -TERM "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-  [[ -n "${KEEP:-}" ]] || rm -rf "$WORK"
-}
-trap cleanup EXIT
+source "$HERE/../lib/e2e.sh"
+e2e_init fleet_e2e "$@"
 SIM="$WORK/sim"
 "$CTL" simulate init --sim-dir "$SIM" >/dev/null
 
@@ -46,15 +31,7 @@ policy_file: $ROOT/deploy/policies/demo.yaml
 simulation: {trust_simulation_root: true, dir: $SIM}
 fleet: {freshness_seconds: 3, sync_interval_ms: 200}
 CFG
-"$SRV" --config "$WORK/server.yaml" --port-file "$WORK/ports.json" >"$WORK/server.log" 2>&1 &
-SRV_PID=$!
-for _ in $(seq 1 150); do [[ -s "$WORK/ports.json" ]] && break; sleep 0.1; done
-[[ -s "$WORK/ports.json" ]] || { cat "$WORK/server.log"; die "server did not start"; }
-port() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$WORK/ports.json"; }
-GRPC=127.0.0.1:$(port grpc)
-HTTP=http://127.0.0.1:$(port http)
-METRICS=http://127.0.0.1:$(port metrics)
-for _ in $(seq 1 100); do curl -fs "$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+e2e_start_server "$WORK/server.yaml"
 grep -q "fleet=memory" "$WORK/server.log" || { cat "$WORK/server.log"; die "no fleet registry"; }
 
 # attest NAME SIMULATE-ARGS...: challenge -> simulate -> attest (any verdict).
@@ -109,6 +86,7 @@ echo "ok: rp_fleet_nodes{verdict} = warning 1, contraindicated 1; rp_fleet_stale
 sleep 3.5  # past the 3 s freshness window
 curl -fs "$METRICS/metrics" >"$WORK/metrics2.txt"
 grep -q '^rp_fleet_stale_nodes 2' "$WORK/metrics2.txt" || die "stale gauge after the window"
-"$CTL" fleet ls --http "$HTTP" | grep -Eq '^gpu-node-1 +warning +stale ' || die "gpu-node-1 not stale"
+fleet=$("$CTL" fleet ls --http "$HTTP") || die "fleet ls failed"
+grep -Eq '^gpu-node-1 +warning +stale ' <<<"$fleet" || die "gpu-node-1 not stale: $fleet"
 echo "ok: after the freshness window both records are stale (rp_fleet_stale_nodes 2)"
 echo "PASS: fleet e2e"

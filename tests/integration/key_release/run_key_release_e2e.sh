@@ -17,26 +17,11 @@
 #
 #   run_key_release_e2e.sh SERVER_BINARY ATTESTCTL
 set -euo pipefail
-
-die() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-[[ $# -eq 2 ]] || die "usage: $0 SERVER_BINARY ATTESTCTL"
-SRV=$1
-CTL=$2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
+source "$HERE/../lib/e2e.sh"
+e2e_init release_e2e "$@"
 JOSE_DIR="$ROOT/tests/integration/jose"
 [[ -d "$JOSE_DIR/node_modules/jose" ]] || (cd "$JOSE_DIR" && npm ci --no-audit --no-fund --silent)
-
-WORK=$(mktemp -d /tmp/rp_release_e2e.XXXXXX)
-SRV_PID=""
-cleanup() {
-  [[ -n "$SRV_PID" ]] && kill -TERM "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 SIM="$WORK/sim"
 RES=demo/key/model
 "$CTL" simulate init --sim-dir "$SIM" >/dev/null
@@ -61,23 +46,10 @@ key_release:
   store:
 $1
 EOF
-  rm -f "$WORK/ports.json"
-  "$SRV" --config "$WORK/server.yaml" --port-file "$WORK/ports.json" >"$WORK/server.log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 1 150); do [[ -s "$WORK/ports.json" ]] && break; sleep 0.1; done
-  [[ -s "$WORK/ports.json" ]] || { cat "$WORK/server.log"; die "server did not start"; }
-  port() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$WORK/ports.json"; }
-  GRPC=127.0.0.1:$(port grpc)
-  HTTP=http://127.0.0.1:$(port http)
-  METRICS=http://127.0.0.1:$(port metrics)
-  for _ in $(seq 1 100); do curl -fs "$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  e2e_start_server "$WORK/server.yaml"
   grep -q "key release: 1 resource" "$WORK/server.log" || { cat "$WORK/server.log"; die "key release not configured"; }
 }
-stop_server() {
-  kill -TERM "$SRV_PID"
-  wait "$SRV_PID" || true
-  SRV_PID=""
-}
+stop_server() { e2e_stop_server || true; }
 
 # node_token NAME TEE KEYTYPE [GPUS]: challenge -> simulate (8 GPUs) -> attest; writes NAME.*.
 node_token() {

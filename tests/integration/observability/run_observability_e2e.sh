@@ -20,31 +20,15 @@
 #
 #   run_observability_e2e.sh SERVER_BINARY ATTESTCTL
 set -euo pipefail
-
-die() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-[[ $# -eq 2 ]] || die "usage: $0 SERVER_BINARY ATTESTCTL"
-SRV=$1
-CTL=$2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
+source "$HERE/../lib/e2e.sh"
+e2e_init observability_e2e "$@"
 PROMDIR="$ROOT/deploy/prometheus"
 DASH="$ROOT/deploy/grafana/attestation-rp.json"
 FIX="$ROOT/admission/testdata"
 for c in promtool prometheus node curl openssl; do
   command -v "$c" >/dev/null || die "$c is not installed (scripts/install_deps.sh installs it)"
 done
-
-WORK=$(mktemp -d /tmp/rp_observability_e2e.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  [[ -n "${KEEP:-}" ]] || rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 # --- 1. static checks ---------------------------------------------------------
 promtool check rules "$PROMDIR/alerts.yaml" >/dev/null || die "promtool check rules alerts.yaml"
@@ -69,8 +53,7 @@ SIM="$WORK/sim"
 # The KDS stand-in comes first in source_order, so AMD collateral (the CRL)
 # is fetched over HTTP and cached; the rest (NVIDIA RIMs and OCSP answers,
 # written by `simulate`) comes from the simulator's directory.
-node "$HERE/kds_stub.mjs" "$SIM/collateral" >"$WORK/kds.port" 2>"$WORK/kds.log" &
-PIDS+=($!)
+e2e_bg node "$HERE/kds_stub.mjs" "$SIM/collateral" >"$WORK/kds.port" 2>"$WORK/kds.log"
 for _ in $(seq 1 50); do [[ -s "$WORK/kds.port" ]] && break; sleep 0.1; done
 KDS=$(cat "$WORK/kds.port")
 [[ -n "$KDS" ]] || die "KDS stub did not start"
@@ -115,17 +98,9 @@ key_release:
     - {name: $RES, policy: demo, rule: kms/demo-key, audiences: [kms]}
   store: {type: directory, dir: $WORK/secrets}
 CFG
-"$SRV" --config "$WORK/server.yaml" --port-file "$WORK/ports.json" >"$WORK/server.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 150); do [[ -s "$WORK/ports.json" ]] && break; sleep 0.1; done
-[[ -s "$WORK/ports.json" ]] || { cat "$WORK/server.log"; die "server did not start"; }
-port() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$WORK/ports.json"; }
-GRPC=127.0.0.1:$(port grpc)
-HTTP=http://127.0.0.1:$(port http)
+e2e_start_server "$WORK/server.yaml"
 METRICS_PORT=$(port metrics)
 ADM=$(port admission)
-for _ in $(seq 1 100); do curl -fs "$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "$HTTP/readyz" >/dev/null || { cat "$WORK/server.log"; die "server not ready"; }
 echo "ok: server up (grpc $GRPC, metrics :$METRICS_PORT, admission :$ADM, KDS stand-in :$KDS)"
 
 # --- 3. Prometheus and the load ----------------------------------------------
@@ -137,15 +112,16 @@ scrape_configs:
   - job_name: attestation-rp
     static_configs: [{targets: ["127.0.0.1:$METRICS_PORT"]}]
 CFG
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
-PIDS+=($!)
+e2e_bg prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
+  --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prometheus.log" 2>&1
 PROM=http://127.0.0.1:$PROM_PORT
 for _ in $(seq 1 100); do curl -fs "$PROM/-/ready" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "$PROM/-/ready" >/dev/null || { cat "$WORK/prometheus.log"; die "prometheus not ready"; }
 # Target discovery takes a few seconds: the load starts after the first scrape.
 scraped() {
-  curl -fsG "$PROM/api/v1/query" --data-urlencode 'query=up{job="attestation-rp"}' | grep -q '"1"\]'
+  local out
+  out=$(curl -fsG "$PROM/api/v1/query" --data-urlencode 'query=up{job="attestation-rp"}') || return 1
+  grep -q '"1"\]' <<<"$out"
 }
 for _ in $(seq 1 100); do scraped && break; sleep 0.2; done
 scraped || { cat "$WORK/prometheus.log"; die "prometheus did not scrape the server"; }
@@ -164,8 +140,9 @@ attest() {
 }
 review() {
   curl -sS --cacert "$WORK/ca.crt" -H 'Content-Type: application/json' --data-binary "@$FIX/$1.json" \
-    -o /dev/null -w '%{http_code}' "https://localhost:$ADM/k8s/validate?timeout=5s" | grep -q 200 ||
+    -o /dev/null -w '%{http_code}' "https://localhost:$ADM/k8s/validate?timeout=5s" >"$WORK/review.code" ||
     die "$1: webhook call failed"
+  [[ $(cat "$WORK/review.code") == 200 ]] || die "$1: webhook answered HTTP $(cat "$WORK/review.code")"
 }
 reload_count() {
   curl -fs "127.0.0.1:$METRICS_PORT/metrics" | sed -n "s/^rp_policy_reloads_total{result=\"$1\"} //p"
