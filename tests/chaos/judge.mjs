@@ -86,7 +86,7 @@ function actualClass(e) {
   if ((e.kind === "wrong_nonce" || e.kind === "malformed") &&
       ((e.code === "OK" && e.verdict === "CONTRAINDICATED") || e.code === "INVALID_ARGUMENT") &&
       !["NONCE_STORE_UNAVAILABLE", "NONCE_REPLAYED"].includes(e.out)) return "REJECTED";
-  if (e.out.startsWith("GRPC_")) return e.out;
+  if (e.out.startsWith("GRPC_") || e.out === "COLLATERAL_UNAVAILABLE") return e.out;
   if (e.code !== "OK" && !["NONCE_STORE_UNAVAILABLE", "NONCE_REPLAYED"].includes(e.out)) return "GRPC_" + e.code;
   return e.out;
 }
@@ -149,7 +149,8 @@ for (const k of order) {
   const r = rows.get(k);
   if (!r) continue;
   const actual = [...r.actual.entries()].sort((a, b) => b[1] - a[1]).map(([o, n]) => `${o} ${n}`).join(", ");
-  console.log(pad(k, 15) + pad(r.n, 7) + pad(r.wrong, 7) + pad([...r.ok].join("|"), 58) + actual);
+  const acc = [...r.ok].join("|");
+  console.log(pad(k, 15) + pad(r.n, 7) + pad(r.wrong, 7) + pad(acc, Math.max(58, acc.length + 2)) + actual);
 }
 console.log("\nfaults injected (seconds from the start of the mix):");
 for (const [name, f] of Object.entries(faults)) {

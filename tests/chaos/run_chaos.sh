@@ -12,7 +12,10 @@
 #   kds_dead    0.25-0.37  the KDS resets every connection (breaker opens)
 #   redis_down  0.42-0.52  redis SIGKILLed, restarted empty on the same port
 #   cache_ro    0.57-0.67  both cache_dirs replaced by a read-only file (writes fail)
-#   stop_B      0.75       replica B SIGTERMed (must drain and exit 0)
+#   stop_B      ~0.73      replica B SIGTERMed with 4 slow (8-GPU) Attests in
+#                          flight sent straight to it (they must all get their
+#                          token; B must exit 0 within the grace); the mix goes
+#                          on through nginx, which sends everything to A
 # judge.mjs then checks every request against the outcomes acceptable for its
 # kind in the fault windows it overlapped (docs/testing.md "Chaos and soak"):
 # wrong = 0, tokens for rejected evidence = 0, at most one token per
@@ -230,6 +233,26 @@ LB=127.0.0.1:$LB_GRPC_PORT
 echo "ok: redis :$REDIS_PORT, replicas A ${GRPC[A]} (pid ${PID[A]}), B ${GRPC[B]} (pid ${PID[B]}), nginx $LB, KDS stand-in :$KDS"
 echo "mix: $REQUESTS requests over $DURATION s, concurrency $CONC, through nginx"
 
+# check_drain JSON EXIT_UNIX_MS RC WHAT: every in-flight Attest got its token,
+# at least one was answered after the SIGTERM, a new call after the SIGTERM
+# was refused, exit 0 within the grace (5 s) + 2 s.
+check_drain() {
+  node -e '
+  const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const exitMs = Number(process.argv[2]) - j.sigterm_unix_ms, rc = Number(process.argv[3]);
+  const bad = [];
+  if (j.tokens !== j.inflight) bad.push(`${j.tokens}/${j.inflight} in-flight Attests got a token`);
+  if (j.answered_after_sigterm < 1) bad.push("no Attest was still in flight at the SIGTERM (the test proved nothing)");
+  if (!j.new_call_after_sigterm_refused) bad.push("a new call after the SIGTERM was served");
+  if (rc !== 0) bad.push(`exit code ${rc}`);
+  if (exitMs > 7000) bad.push(`exited ${exitMs} ms after SIGTERM (grace 5 s)`);
+  console.log(`graceful shutdown ${process.argv[4]}: ${j.inflight} in-flight ${j.gpus}-GPU Attests, SIGTERM ${j.sigterm_after_send_ms} ms after sending: ` +
+    `${j.tokens} tokens, ${j.answered_after_sigterm} answered after the SIGTERM (last +${j.last_answer_after_sigterm_ms} ms), ` +
+    `new call at +${j.new_call_at_ms_after_sigterm} ms -> ${j.new_call_code}, exit ${rc} at +${exitMs} ms`);
+  if (bad.length) { console.log("FAIL: " + bad.join("; ")); process.exit(1); }
+' "$@"
+}
+
 # --- RSS sampler -------------------------------------------------------------------
 echo -e "# unix_ms\treplica\tvmrss_kb" >"$WORK/rss.tsv"
 (
@@ -285,14 +308,24 @@ t2=$(now_ms)
 DISK_ERR1_A=$(metric A 'rp_collateral_cache_total{result="disk_error"}')
 fault cache_ro "$t1" "$t2" "cache_dir replaced by a read-only file on A and B; disk_error A ${DISK_ERR0_A:-0} -> ${DISK_ERR1_A:-0}"
 echo "fault: cache_ro $(rel "$t1") .. $(rel "$t2") (A's rp_collateral_cache_total{result=\"disk_error\"} ${DISK_ERR0_A:-0} -> ${DISK_ERR1_A:-0})"
-at 75
-kill -TERM "${PID[B]}"; t1=$(now_ms)
+# B is SIGTERMed while it has slow Attests in flight: chaos_client --mode
+# drain sends 4 Attests of 8-GPU nodes straight to B and the SIGTERM 100 ms
+# later (the mix goes on through nginx meanwhile).
+at 71
+"$CLIENT" --mode drain --target "${GRPC[B]}" --sim-dir "$SIM" --kill-pid "${PID[B]}" --inflight 4 --gpus 8 \
+  --kill-after-ms 100 >"$WORK/B.drain.json" 2>"$WORK/B.drain.log" &
+DRAIN_PID=$!
 set +e
+wait "$DRAIN_PID"; DRC=$?
+[[ $DRC -eq 0 ]] || kill -TERM "${PID[B]}"
 wait "${PID[B]}"; B_RC=$?
 set -e
 t2=$(now_ms)
+B_EXIT=$t2
 unset "PID[B]"
-fault stop_B "$t1" "$t2" "SIGTERM; exit $B_RC after $((t2 - t1)) ms"
+[[ $DRC -eq 0 ]] || die "drain client for B failed: $(tail -3 "$WORK/B.drain.log")"
+t1=$(node -e 'process.stdout.write(String(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).sigterm_unix_ms))' "$WORK/B.drain.json")
+fault stop_B "$t1" "$t2" "SIGTERM with 4 slow Attests in flight; exit $B_RC after $((t2 - t1)) ms"
 echo "fault: stop_B SIGTERM at $(rel "$t1"), exited $B_RC after $((t2 - t1)) ms"
 set +e
 wait "$CLIENT_PID"; CRC=$?
@@ -323,33 +356,21 @@ cat "$WORK/judge.out"
 [[ $CRASHES -eq 0 ]] || die "$CRASHES crash(es)"
 [[ ${BREAKER_A:-0} == 2 || ${BREAKER_B:-0} == 2 ]] ||
   die "the KDS breaker did not open on either replica while the KDS was dead (A=$BREAKER_A B=$BREAKER_B)"
+check_drain "$WORK/B.drain.json" "$B_EXIT" "$B_RC" "B (mid-load)" || die "graceful shutdown of B under load"
 [[ ${DISK_ERR1_A:-0} != "${DISK_ERR0_A:-0}" ]] || echo "note: no disk_error counted on A while its cache_dir was read-only"
 
 # --- graceful shutdown, focused ------------------------------------------------------
 start_replica C
 wait_replica C
 "$CLIENT" --mode drain --target "${GRPC[C]}" --sim-dir "$SIM" --kill-pid "${PID[C]}" --inflight 8 --gpus 8 \
-  --kill-after-ms 100 >"$WORK/drain.json" 2>"$WORK/drain.log" || die "drain client: $(tail -3 "$WORK/drain.log")"
+  --kill-after-ms 100 >"$WORK/C.drain.json" 2>"$WORK/C.drain.log" || die "drain client: $(tail -3 "$WORK/C.drain.log")"
 set +e
 wait "${PID[C]}"; C_RC=$?
 set -e
 C_EXIT=$(now_ms)
 unset "PID[C]"
-echo "drain: $(cat "$WORK/drain.json")"
-node -e '
-  const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const exitMs = Number(process.argv[2]) - j.sigterm_unix_ms, rc = Number(process.argv[3]);
-  const bad = [];
-  if (j.tokens !== j.inflight) bad.push(`${j.tokens}/${j.inflight} in-flight Attests got a token`);
-  if (j.answered_after_sigterm < 1) bad.push("no Attest was still in flight at the SIGTERM (the test proved nothing)");
-  if (!j.new_call_after_sigterm_refused) bad.push("a new call after the SIGTERM was served");
-  if (rc !== 0) bad.push(`exit code ${rc}`);
-  if (exitMs > 7000) bad.push(`exited ${exitMs} ms after SIGTERM (grace 5 s)`);
-  console.log(`graceful shutdown: ${j.inflight} in-flight 8-GPU Attests, SIGTERM ${j.sigterm_after_send_ms} ms after sending: ` +
-    `${j.tokens} tokens, ${j.answered_after_sigterm} answered after the SIGTERM (last +${j.last_answer_after_sigterm_ms} ms), ` +
-    `new call +${j.new_call_at_ms_after_sigterm_ms ?? j.new_call_at_ms_after_sigterm} ms -> ${j.new_call_code}, exit ${rc} at +${exitMs} ms`);
-  if (bad.length) { console.log("FAIL: " + bad.join("; ")); process.exit(1); }
-' "$WORK/drain.json" "$C_EXIT" "$C_RC" || die "graceful shutdown"
+echo "drain C: $(cat "$WORK/C.drain.json")"
+check_drain "$WORK/C.drain.json" "$C_EXIT" "$C_RC" "C (focused)" || die "graceful shutdown of C"
 grep -q "stopped" "$WORK/C.log" || die "replica C did not log 'stopped'"
 
 # A is stopped the same way at the end: exit 0.
