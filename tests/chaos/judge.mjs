@@ -21,6 +21,9 @@
 //                            back + 2 s (a challenge issued before the store's
 //                            new epoch is refused after it: docs/scale-out.md)
 // and, whatever the kind:
+//   NONCE_STORE_UNAVAILABLE  outside the outage too when the Attest took at
+//                            least the store's command timeout (100 ms): Redis
+//                            did not answer in time (a saturated host); counted
 //   GRPC_UNAVAILABLE/INTERNAL/UNKNOWN (transport, after 4 tries) if E overlaps
 //                            [B's SIGTERM, B's exit + 2 s]
 //   NONCE_REPLAYED for a valid request the client re-sent after a transport
@@ -56,6 +59,11 @@ const inRedis = (e) => redis && e.en >= redis.s && e.ch <= redis.e + 2000;
 // cooldown (5 s) + 2 s after: a VCEK fetch may fail closed only then.
 const kdsWindows = ["kds_slow", "kds_dead"].map((k) => faults[k]).filter(Boolean);
 const inKds = (e) => kdsWindows.some((f) => e.en >= f.s && e.st <= f.e + 7000);
+// Outside the outage, a nonce store command that took longer than its
+// timeout (redis.command_timeout_ms, default 100 ms; seen when the host is
+// saturated) fails closed the same way: acceptable, and counted.
+const STORE_TIMEOUT_MS = 100;
+const storeTimeout = (e) => !beforeStore.has(e.kind) && e.out === "NONCE_STORE_UNAVAILABLE" && e.lat >= STORE_TIMEOUT_MS;
 const inStop = (e) => stop && e.en >= stop.s && e.st <= stop.e + 2000;
 const rejectKinds = new Set(["wrong_nonce", "malformed", "wrong_policy", "oversize", "oversize_2x"]);
 const beforeStore = new Set(["wrong_policy", "oversize", "oversize_2x"]);  // refused before the nonce store
@@ -73,6 +81,7 @@ function acceptable(e) {
   if (e.kind === "oversize_2x") ok.add("GRPC_RESOURCE_EXHAUSTED");
   if (e.kind === "wrong_nonce" || e.kind === "malformed") ok.add("REJECTED");
   if (inRedis(e) && !beforeStore.has(e.kind)) ok.add("NONCE_STORE_UNAVAILABLE");
+  if (storeTimeout(e)) ok.add("NONCE_STORE_UNAVAILABLE");
   if (e.kind === "valid_snp_kds" && inKds(e)) ok.add("COLLATERAL_UNAVAILABLE");
   if (inStop(e)) TRANSPORT.forEach((t) => ok.add(t));
   if ((valid || e.kind === "replay_second") && e.att > 1) ok.add("NONCE_REPLAYED");
@@ -161,6 +170,8 @@ console.log(`\nwrong outcomes: ${wrong}`);
 console.log(`accepting tokens (affirming/warning) for evidence that must be rejected: ${tokensRejected}` +
   ` (${contraTokens} rejections came with a contraindicated EAR token, as designed)`);
 console.log(`challenges with more than one token: ${doubleTokens}`);
+const timeouts = events.filter((e) => storeTimeout(e) && !inRedis(e)).length;
+console.log(`nonce store timeouts outside the outage (fail closed, no token): ${timeouts}`);
 console.log(`crashes: ${args.crashes}`);
 console.log(`Attest latency over the run: p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${pct(lat, 100)} ms`);
 console.log(`RSS (VmRSS, sampled every second; bound: end <= after-warm-up + ${bound} MB):`);
