@@ -18,8 +18,10 @@
 // the nonce store is consulted):
 //   NONCE_STORE_UNAVAILABLE  if E reaches the Redis outage: answered after the
 //                            kill and the challenge issued before Redis was
-//                            back + 2 s (a challenge issued before the store's
-//                            new epoch is refused after it: docs/scale-out.md)
+//                            back + 4 s (a challenge issued before the store's
+//                            new epoch is refused after it: docs/scale-out.md;
+//                            the epoch is set at the end of the second of the
+//                            first write after a reconnect backoff of <= 2 s)
 // and, whatever the kind:
 //   NONCE_STORE_UNAVAILABLE  outside the outage too when the Attest took at
 //                            least the store's command timeout (100 ms): Redis
@@ -54,7 +56,12 @@ const events = tsv(args.events).map(([idx, kind, ch, st, en, att, out, code, tok
 }));
 const firstOf = new Map(events.filter((e) => e.kind === "replay_first").map((e) => [e.idx, e]));
 
-const inRedis = (e) => redis && e.en >= redis.s && e.ch <= redis.e + 2000;
+// The restarted store's epoch is the end of the second in which a replica
+// first writes to it, and replicas reconnect with a backoff of up to 2 s;
+// challenge times are whole seconds: a challenge issued up to ~4 s after
+// Redis answers again can still predate the epoch (refused, fail closed).
+const EPOCH_SLACK_MS = 4000;
+const inRedis = (e) => redis && e.en >= redis.s && e.ch <= redis.e + EPOCH_SLACK_MS;
 // The KDS faults, widened by the collateral timeout before and the breaker
 // cooldown (5 s) + 2 s after: a VCEK fetch may fail closed only then.
 const kdsWindows = ["kds_slow", "kds_dead"].map((k) => faults[k]).filter(Boolean);

@@ -21,6 +21,8 @@
 # wrong = 0, tokens for rejected evidence = 0, at most one token per
 # challenge; crashes = 0 (A alive, B exited 0 within the grace); RSS of the
 # replicas sampled every second, growth bounded.
+# Slow clients (slow_clients.mjs) hold 32 connections open, trickling a
+# never-finished HTTP/2 request, during the whole mix.
 # Then graceful shutdown, focused: a fresh replica C gets 8 Attests of 8-GPU
 # TDX nodes at once, SIGTERM 100 ms later: every one must get its token, a
 # new call after the SIGTERM must be refused, C must exit 0 within the grace.
@@ -61,11 +63,11 @@ START_S=$(date +%s)
 
 WORK=$(mktemp -d /tmp/rp_chaos.XXXXXX)
 declare -A PID GRPC HTTP METRICS
-REDIS_PID="" NGINX_PID="" KDS_PID="" SAMPLER_PID="" CLIENT_PID=""
+REDIS_PID="" NGINX_PID="" KDS_PID="" SAMPLER_PID="" CLIENT_PID="" SLOW_PID=""
 cleanup() {
   set +e
   chmod -R u+rwx "$WORK" 2>/dev/null
-  for p in "$CLIENT_PID" "$SAMPLER_PID"; do [[ -n $p ]] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for p in "$CLIENT_PID" "$SAMPLER_PID" "$SLOW_PID"; do [[ -n $p ]] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   [[ -n "$NGINX_PID" ]] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
   for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null; done
   for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null; done
@@ -267,6 +269,13 @@ echo -e "# unix_ms\treplica\tvmrss_kb" >"$WORK/rss.tsv"
 ) &
 SAMPLER_PID=$!
 
+# --- slow clients: 8 connections each to nginx and both replicas' gRPC ports
+# and nginx's HTTP port, trickling a never-finished HTTP/2 request, 1 byte
+# every 500 ms, for the whole run.
+node "$HERE/slow_clients.mjs" 8 500 "$LB" "${GRPC[A]}" "${GRPC[B]}" "127.0.0.1:$LB_HTTP_PORT" \
+  >"$WORK/slow.json" 2>"$WORK/slow.log" &
+SLOW_PID=$!
+
 # --- the mix, with faults ---------------------------------------------------------
 "$CLIENT" --mode mix --target "$LB" --sim-dir "$SIM" --vcek-dir "$WORK/kds-vcek" --requests "$REQUESTS" --duration "$DURATION" \
   --concurrency "$CONC" --events "$WORK/events.tsv" >"$WORK/client.json" 2>"$WORK/client.log" &
@@ -333,6 +342,8 @@ set -e
 CLIENT_PID=""
 T_END=$(now_ms)
 [[ $CRC -eq 0 ]] || die "chaos_client failed ($CRC): $(tail -5 "$WORK/client.log")"
+kill -TERM "$SLOW_PID" 2>/dev/null; wait "$SLOW_PID" 2>/dev/null || true; SLOW_PID=""
+echo "slow clients (32 connections trickling 1 byte / 500 ms): $(cat "$WORK/slow.json")"
 sleep 1
 kill -TERM "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
 
