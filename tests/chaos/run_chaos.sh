@@ -27,7 +27,7 @@
 # TDX nodes at once, SIGTERM 100 ms later: every one must get its token, a
 # new call after the SIGTERM must be refused, C must exit 0 within the grace.
 #
-#   run_chaos.sh [--long] [--requests N] [--duration S] --server BIN --attestctl BIN --client BIN
+#   run_chaos.sh [--long] [--requests N (>= 1000 for the breaker check)] [--duration S] --server BIN --attestctl BIN --client BIN
 # Short form (CI): 2000 requests over 75 s. --long: 10000 over 300 s.
 set -euo pipefail
 
