@@ -28,7 +28,7 @@
 // before start + i * duration / N) so faults injected at fixed times by the
 // script fall on a known part of the mix. A GetChallenge that fails is
 // retried (up to 50 times, 100 ms apart); an Attest that fails in transport
-// (UNAVAILABLE / INTERNAL / UNKNOWN without a reason code, e.g. a replica
+// (UNAVAILABLE / INTERNAL / UNKNOWN / CANCELLED without a reason code, e.g. a replica
 // that went away behind the balancer) is retried up to 3 times with the same
 // request — a client's retry; the event line records every attempt. The
 // server's UNAVAILABLE for collateral it could not fetch (message names
@@ -214,9 +214,12 @@ Outcome Classify(const grpc::Status& st, const grpc::ClientContext& ctx, const A
     return o;
   }
   o.key = "GRPC_" + o.code;
+  // CANCELLED too: nginx resets the call when the replica behind it goes
+  // away mid-call (seen once when B was SIGTERMed).
   o.transport = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
                 st.error_code() == grpc::StatusCode::INTERNAL ||
-                st.error_code() == grpc::StatusCode::UNKNOWN;
+                st.error_code() == grpc::StatusCode::UNKNOWN ||
+                st.error_code() == grpc::StatusCode::CANCELLED;
   return o;
 }
 

@@ -26,7 +26,7 @@
 //   NONCE_STORE_UNAVAILABLE  outside the outage too when the Attest took at
 //                            least the store's command timeout (100 ms): Redis
 //                            did not answer in time (a saturated host); counted
-//   GRPC_UNAVAILABLE/INTERNAL/UNKNOWN (transport, after 4 tries) if E overlaps
+//   GRPC_UNAVAILABLE/INTERNAL/UNKNOWN/CANCELLED (transport, after 4 tries) if E overlaps
 //                            [B's SIGTERM, B's exit + 2 s]
 //   NONCE_REPLAYED for a valid request the client re-sent after a transport
 //                            failure (the first try may have been redeemed)
@@ -45,7 +45,8 @@ const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 const tsv = (f) => readFileSync(f, "utf8").split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t"));
 
-const TRANSPORT = new Set(["GRPC_UNAVAILABLE", "GRPC_INTERNAL", "GRPC_UNKNOWN"]);
+// CANCELLED: nginx resets a call whose replica goes away mid-call.
+const TRANSPORT = new Set(["GRPC_UNAVAILABLE", "GRPC_INTERNAL", "GRPC_UNKNOWN", "GRPC_CANCELLED"]);
 
 const faults = Object.fromEntries(tsv(args.faults).map(([name, s, e, note]) => [name, { s: +s, e: +e, note }]));
 const redis = faults.redis_down;
