@@ -100,6 +100,9 @@ std::string CheckParseInvariants(std::span<const uint8_t> data) {
 
 }  // namespace rp::tdx::fuzz
 
+// RP_FUZZ_NO_ENTRY: the structure-aware target includes this file for the
+// invariants and brings its own entry point.
+#ifndef RP_FUZZ_NO_ENTRY
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string why =
       rp::tdx::fuzz::CheckParseInvariants(std::span<const uint8_t>(data, size));
@@ -109,3 +112,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+#endif  // RP_FUZZ_NO_ENTRY
