@@ -31,6 +31,7 @@ void CheckCode(const absl::Status& s) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const rp::fuzz::ClearOpensslErrors clear_errors;
   if (size > 16 * 1024) return 0;  // a JWK is small; RSA checks cost O(n^2)
   const nlohmann::json j =
       nlohmann::json::parse(rp::fuzz::AsText(data, size), nullptr, /*allow_exceptions=*/false);

@@ -38,6 +38,7 @@ bool IsCode(const absl::Status& s, std::initializer_list<absl::StatusCode> codes
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const rp::fuzz::ClearOpensslErrors clear_errors;
   static const nlohmann::json seed_jwks = nlohmann::json::parse(kSeedJwks);
   static std::set<std::string>* verified_inputs = new std::set<std::string>();
   const std::string_view in = rp::fuzz::AsText(data, size);

@@ -12,6 +12,7 @@
 #include <span>
 
 #include "absl/status/status.h"
+#include "openssl/err.h"
 #include "openssl/x509.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "verifier/tdx/pck_extensions.h"
@@ -46,5 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckResult(rp::tdx::ParsePckExtensions(cert));
     X509_free(cert);
   }
+  // Free the error strings OpenSSL queued for this input: otherwise every
+  // input ends with more mallocs than frees and libFuzzer runs a full
+  // LeakSanitizer scan after each one (~100 exec/s instead of thousands).
+  ERR_clear_error();
   return 0;
 }
