@@ -17,7 +17,13 @@
 # fails the test. Excluded: tests labelled `integration` (shell-driven e2e
 # runs that start several server processes, node/npm, promtool, containers:
 # too slow under ASan and covered by the normal build's ctest), via
-# -LE integration. $SAN_CTEST_EXCLUDE_LABEL overrides that regex.
+# -LE integration. $SAN_CTEST_EXCLUDE_LABEL overrides that regex. Also
+# excluded by name ($SAN_CTEST_EXCLUDE overrides): the CacheBoundsTest cases
+# that assert process RSS growth (< 16 MiB over 100,000 keys) -- under ASan
+# freed memory sits in the 256 MiB quarantine and every block carries
+# redzones, so RSS measures ASan, not the cache (measured: 432 MB growth); the
+# cache's entry/byte bounds are still asserted by the other cache tests here
+# and the RSS bound by the normal build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${SAN_BUILD_DIR:-$ROOT/build-asan}"
@@ -41,6 +47,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/fuzz/lsan.supp:print_suppressions=0}"
 rc=0
 (cd "$BUILD" && ctest --output-on-failure -j"$JOBS" --timeout 900 \
-   -LE "${SAN_CTEST_EXCLUDE_LABEL:-integration}" "$@") || rc=$?
+   -LE "${SAN_CTEST_EXCLUDE_LABEL:-integration}" \
+   -E "${SAN_CTEST_EXCLUDE:-^CacheBoundsTest\..*StayBounded\$}" "$@") || rc=$?
 echo "sanitizers: build $((t1 - t0))s, ctest $((SECONDS - t1))s, exit $rc"
 exit $rc

@@ -6,7 +6,7 @@
 //   ParsePckExtensions(X509*)    the same from a whole certificate (the
 //                                input is also tried as a DER certificate)
 // Invariants: no crash / sanitizer report; errors are INVALID_ARGUMENT with
-// the "tdx: pck extensions" context; a value has sgx_type in 0..2 and
+// the "tdx: pck extensions" context; a value has sgx_type in 0..255 and
 // parsing is deterministic (operator==).
 #include <cstdint>
 #include <span>
@@ -29,7 +29,9 @@ void CheckResult(const absl::StatusOr<rp::tdx::PckExtensions>& e) {
     }
     return;
   }
-  if (e->sgx_type < 0 || e->sgx_type > 2) Fail(kT, "sgx_type out of range");
+  // The parser takes any ENUMERATED 0..255 (only 0..2 are defined; the value
+  // is reported, never decided on), so that is the range to hold.
+  if (e->sgx_type < 0 || e->sgx_type > 255) Fail(kT, "sgx_type out of range");
 }
 }  // namespace
 
