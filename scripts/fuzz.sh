@@ -81,7 +81,7 @@ run_one() {
   [ "$jobs" -gt 1 ] && par=(-fork="$jobs" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
   local dirs=("$work")
   [ -d "$seeds" ] && dirs+=("$seeds")
-  local before=(); mapfile -t before < <(ls "$CRASH_DIR" 2>/dev/null)
+  local stamp="$LOG_DIR/$t.stamp"; : >"$stamp"
   local start=$SECONDS rc=0
   "$bin" "${common[@]}" "${par[@]}" -max_total_time="$secs" -print_final_stats=1 \
     -artifact_prefix="$CRASH_DIR/$t-" "${dirs[@]}" >"$log" 2>&1 || rc=$?
@@ -91,8 +91,8 @@ run_one() {
   if [ "${#par[@]}" -gt 0 ]; then  # fork mode: the last "#N ... exec/s" status line
     execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true); execs=${execs:-0}
   fi
-  local after=(); mapfile -t after < <(ls "$CRASH_DIR" 2>/dev/null)
-  local crashes=$(( ${#after[@]} - ${#before[@]} ))
+  local crashes
+  crashes=$(find "$CRASH_DIR" -maxdepth 1 -name "$t-*" -newer "$stamp" | wc -l)
   [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes=1
   local rate=0; [ "$took" -gt 0 ] && rate=$((execs / took))
   printf '%-26s %8s %12s %10s %8s\n' "$t" "$took" "$execs" "$rate" "$crashes"
