@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -75,6 +76,16 @@ TEST(PolicyLoader, CollateralGraceDefaultsToZeroAndAcceptsThirtyDays) {
   auto p = ParsePolicy("id: x\ncollateral_grace_seconds: 2592000\n", "p.yaml");
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->policy.collateral_grace_seconds(), 2592000);
+}
+
+// Found by tests/fuzz/policy_yaml_fuzzer: a scalar that is not valid UTF-8
+// made the YAML -> JSON step throw out of ParsePolicy (std::terminate).
+TEST(PolicyLoader, InvalidUtf8IsAnErrorNotACrash) {
+  const std::string doc = std::string("id: gpu-on") + "\xff\xfe" + "ly\nversion: \"1\"\n";
+  auto p = ParsePolicy(doc, "bad.yaml");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(p.status().message().find("UTF-8"), std::string::npos) << p.status();
 }
 
 }  // namespace

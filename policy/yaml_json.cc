@@ -87,7 +87,17 @@ absl::Status ParseDocumentToProto(const std::string& text, const std::string& or
   }
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
-  auto st = google::protobuf::util::JsonStringToMessage(json->dump(), out, opts);
+  // dump() throws on a string that is not valid UTF-8 (raw bytes in the
+  // document, or an escape yaml-cpp decodes to a lone surrogate): refuse the
+  // document instead of letting the exception terminate the process
+  // (found by tests/fuzz/policy_yaml_fuzzer).
+  std::string text_json;
+  try {
+    text_json = json->dump();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": not valid UTF-8 text (", e.what(), ")"));
+  }
+  auto st = google::protobuf::util::JsonStringToMessage(text_json, out, opts);
   if (!st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": ", std::string(st.message().data(), st.message().size())));
   }

@@ -693,7 +693,7 @@ absl::StatusOr<JweParts> SplitFlattened(std::string_view jwe) {
   for (const auto& [name, value] : doc.items()) {
     const bool known =
         std::any_of(std::begin(wanted), std::end(wanted),
-                    [&](const auto& w) { return name == w.first; });
+                    [&n = name](const auto& w) { return n == w.first; });  // clang 14: no capture of a structured binding
     if (!known) {
       // "header" (unprotected per-recipient), "unprotected", "aad",
       // "recipients" (general serialization) and anything else.

@@ -24,10 +24,14 @@ TEST_PKGS=(
   redis-server nginx
   prometheus
 )
+# RP_DEPS=hardening: clang with the sanitizer and libFuzzer runtimes and the
+# symbolizer, for scripts/sanitizers.sh, scripts/fuzz.sh, scripts/ci_hardening.sh.
+HARDENING_PKGS=(clang libclang-rt-14-dev llvm)
 case "$RP_DEPS" in
   build) PKGS=("${BUILD_PKGS[@]}") ;;
   all) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
-  *) echo "RP_DEPS must be build or all, not '$RP_DEPS'" >&2; exit 2 ;;
+  hardening) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${HARDENING_PKGS[@]}") ;;
+  *) echo "RP_DEPS must be build, all or hardening, not '$RP_DEPS'" >&2; exit 2 ;;
 esac
 # softhsm2: the PKCS#11 token behind the key-release secret store in tests and
 # the demo (libsofthsm2.so + softhsm2-util); libp11-kit-dev: the standard
@@ -46,7 +50,7 @@ done
 # Node.js + npm run the independent JOSE interoperability test. Some images
 # ship a Node.js (with its own npm) that conflicts with Debian's npm package,
 # so only install Debian's when the commands are missing.
-if [ "$RP_DEPS" = all ]; then
+if [ "$RP_DEPS" != build ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi

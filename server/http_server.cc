@@ -624,7 +624,7 @@ class BoundedHttpServer::Loop {
                                     : options_.limits.max_request_bytes;
     for (const auto& [path, route] : options_.routes) {
       routes_.push_back(Route{"GET", HttpPath::Exact(path), HttpRunOn::kLoop, default_body,
-                              [route](const HttpRequest&) { return route(); }});
+                              [route = route](const HttpRequest&) { return route(); }});
     }
     bool workers = false;
     size_t largest_body = default_body;

@@ -71,6 +71,9 @@ std::string CheckSpdmParseInvariants(std::span<const uint8_t> data) {
 
 }  // namespace rp::nvidia::fuzz
 
+// RP_FUZZ_NO_ENTRY: the structure-aware target includes this file for the
+// invariants and brings its own entry point.
+#ifndef RP_FUZZ_NO_ENTRY
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string why =
       rp::nvidia::fuzz::CheckSpdmParseInvariants(std::span<const uint8_t>(data, size));
@@ -81,3 +84,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+#endif  // RP_FUZZ_NO_ENTRY

@@ -1,0 +1,42 @@
+// Fixed recipient keys of jwe_fuzzer (test-only keys, generated for the
+// fuzzer; the seed JWEs in jwe_fuzzer_corpus/ are encrypted to them).
+#ifndef RP_TESTS_FUZZ_JWE_FUZZER_KEYS_H_
+#define RP_TESTS_FUZZ_JWE_FUZZER_KEYS_H_
+namespace rp::fuzz {
+inline constexpr char kFuzzEcP256KeyPem[] = R"(-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8OUIOwt4hVfCWC3j
+TuY/M+keAZxIynQct70UuRU2eVShRANCAARd74mIbA4cztAyciLxJB6PMhG1L9J+
+lglkIAlw7/JQf36S33BgHROlFqegOKe0X5CIn3nfxUawaPTvRO6SG70t
+-----END PRIVATE KEY-----
+)";
+inline constexpr char kFuzzRsa2048KeyPem[] = R"(-----BEGIN PRIVATE KEY-----
+MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQDSqfJphKiZiva/
+uLdGR2c+wtlNtsOOYH4pYem9VNZwDO9pr/cxriBG1hfVJqLTcBUl44ygfgcaklmW
+HWlFMTsbqbDmIeXckCE3ttuc+OD/34S8VbD/b8igN2Dwd3oEOaD0QJ3jQBaX4pOn
+LnX7YcH2moKp0TZhsW8PJ8nW6slWtoEh2sj4jsoaSjfSBldcM8iwe1ur+AyEw9pO
+15k+wibnBfXF2dDVUkFleJXBEB89vONrWxsfu7iYVx8T2yHL8lUoVbQt1RB87Xwr
+EyZkGgDsQK4NLbBxUpFXOIqXHiicqUvJspY2wa2JyRMZJvZA3b3UXEIBgic713Tw
+kKXmwbwzAgMBAAECggEAE3dw1x9TFR0qP/0psmzWtY371pqU54szHU/W8Y/tYN1R
+IksIZKbahLEz8pZnZXJuAdpNHGeI8IOlk6GUILiz5ZKArkNjokYPS76x/IdjA0H8
+WgrxGCmUOHnlk1L3C3znyqpN7Ln3XIGrcz9v15LpAYi1mkui4tQqlxPuKtX3VPPN
+bLp7I8cmEHPQpi9GhlRBbtScCYeikK20NJeHJDCWtF1Blj0gc9SB0Nb+eG3GuXdY
+Na6uutENn8TdfnMoqI3C7u0C+yKzXz48FgdtF4TvdHZw1UNvn25+ImOfMtR/WYBV
+lw341Xne+PMJbtz/t8jIKaVm0/wm3AoSLQiJwLIpwQKBgQD2RrFW4x3b4QJNVGFP
+2K6s98ECtXEnrJtZYSIUD/yY2Y+LKdtDPbPppXVmIDAdJNIdCEY6i7Yu4oAggFt9
+oD8wzFGyoNjfjd3ZnM2gAFdUh5oT6IAwxhCfmGEtTZMxtR9aBdfblxZfdl/D0lNV
+0jz/7QbemoapkFwNXMFqq1aF1wKBgQDa+0ruRLBuEk+lwZ8Uzc0maa1gJLOyx+oS
+lfahbrLVMtUxT0hUvPJPaGPvD54Zdqx6wtUdDGv8p96Mzv17GCb9RVwwjRVHgnA2
+fz5Kk7IlZsTQbuVt9mmdKfgZt6HeTVfuv066elr4D0Svk6i8+Zj3SoW6QVGbFUrI
+VXhfBtX5BQKBgQCO/hTRwiUAGfFgPPITjlg9jcy/aeI9ivbYOpGy3GVpykiSIMdy
+j0z7CFrV5TKKeWqV+MvuCljJeDG0rVJx6q1GBBwbf1Ds3E5Hn8e0cv5B0kof7Qsh
+Rp84Sx2BVF12qxd9CY9/rIYM/4ozBNfmKJ/KaTFn5ojxwyPvjj+vU7R1GQKBgQDW
+YJLfpjFO4PBGZsI1XLDNPUG1UNj3Wk1mOpfDPJsoquYZqvM1ufBCGwFShWiSpyJ9
+4AVAtet14mW2VeHDw0ZQRrnU8hl181WllHZIDkWl5fEh2J8VQtnsOa0giCyYdAF0
+wqbxWl16YYAtnxHfRz8gQT2ftNiOSY73hu0bopaRfQKBgQC+7Lo8LA4fV95rQGAb
+s+RQWrO2ED/9iFg1zhy15cSrd5ICLb+kUo59fDOWBAVaZ54KeMTLTq8ZDUPXxz/S
+0JpOLwJKH4tDCKHIDsWkP3bo+urA6BNmOEptGpcRNt/V4jNmWxpYh2ZhlHU5U5oC
+0aby002auz2qrYExcRNEs7jh3g==
+-----END PRIVATE KEY-----
+)";
+}  // namespace rp::fuzz
+#endif  // RP_TESTS_FUZZ_JWE_FUZZER_KEYS_H_
