@@ -8,6 +8,7 @@
 #include "policy/appraise.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/core/binding.h"
+#include "verifier/crypto/verified_memo.h"
 
 namespace rp::appraisal {
 
@@ -55,6 +56,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
 absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bundle,
                                       const LoadedPolicy& policy,
                                       const RunOptions& options) const {
+  // Pure checks repeated within this appraisal (the same RIMs' and device
+  // chains' OCSP answers for each GPU) run once (verifier/crypto/verified_memo.h).
+  const crypto::ScopedRequestMemo request_memo;
   if (!HasCpuEvidence(bundle) && !HasNvidiaEvidence(bundle)) {
     return absl::InvalidArgumentError("evidence bundle has no evidence (sev_snp, tdx or nvidia)");
   }

@@ -185,6 +185,12 @@ void ApplyDefaults(ServerConfig* config) {
   if (config->metrics_listen().empty()) {
     config->set_metrics_listen(kDefaultMetricsListen);
   }
+  if (config->verified_memo().max_entries() == 0) {
+    config->mutable_verified_memo()->set_max_entries(kDefaultVerifiedMemoEntries);
+  }
+  if (config->verified_memo().max_bytes() == 0) {
+    config->mutable_verified_memo()->set_max_bytes(kDefaultVerifiedMemoBytes);
+  }
   if (config->max_request_bytes() == 0) {
     config->set_max_request_bytes(kDefaultMaxRequestBytes);
   }
@@ -398,6 +404,10 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   RETURN_IF_ERROR(CheckListen("metrics_listen", config.metrics_listen()));
   RETURN_IF_ERROR(CheckRange("max_request_bytes", config.max_request_bytes(),
                              1024, kMaxMaxRequestBytes));
+  RETURN_IF_ERROR(CheckRange("verified_memo.max_entries", config.verified_memo().max_entries(),
+                             1, 1000000));
+  RETURN_IF_ERROR(CheckRange("verified_memo.max_bytes", config.verified_memo().max_bytes(),
+                             64 * 1024, int64_t{4} << 30));
   RETURN_IF_ERROR(CheckRange("nonce.lifetime_seconds",
                              config.nonce().lifetime_seconds(), 1,
                              kMaxLifetimeSeconds));

@@ -33,6 +33,9 @@ inline constexpr double kDefaultGetChallengeBurst = 40;
 inline constexpr double kDefaultAttestRatePerSecond = 10;
 inline constexpr double kDefaultAttestBurst = 40;
 inline constexpr int64_t kDefaultMaxTrackedPeers = 100000;
+// Verified-object memo (verifier/crypto/verified_memo.h), per kind.
+inline constexpr int64_t kDefaultVerifiedMemoEntries = 4096;
+inline constexpr int64_t kDefaultVerifiedMemoBytes = int64_t{32} << 20;
 inline constexpr int64_t kDefaultGrpcMemoryBytes = int64_t{512} * 1024 * 1024;
 inline constexpr int32_t kDefaultGrpcMaxThreads = 64;
 inline constexpr int32_t kDefaultGrpcMaxConcurrentStreams = 100;

@@ -33,6 +33,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "appraisal/collateral_stack.h"
+#include "server/verified_memo_metrics.h"
+#include "verifier/crypto/verified_memo.h"
 #include "server/collateral_metrics.h"
 #include "nlohmann/json.hpp"
 #include "appraisal/engine.h"
@@ -259,8 +261,16 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
     }
     audit = *std::move(opened);
   }
-  auto exposer =
-      MetricsExposer::Start(config.metrics_listen(), metrics.registry());
+  // Verified-object memo (verifier/crypto/verified_memo.h): configured before
+  // the first request, its counters mirrored into /metrics on every scrape.
+  crypto::MemoOptions memo_options;
+  memo_options.enabled = !config.verified_memo().disabled();
+  memo_options.max_entries = static_cast<size_t>(config.verified_memo().max_entries());
+  memo_options.max_bytes = static_cast<uint64_t>(config.verified_memo().max_bytes());
+  crypto::ConfigureVerifiedMemo(memo_options);
+  VerifiedMemoMetrics memo_metrics(*metrics.registry());
+  auto exposer = MetricsExposer::Start(config.metrics_listen(), metrics.registry(), HttpLimits{},
+                                       [&memo_metrics] { memo_metrics.Refresh(); });
   if (!exposer.ok()) {
     return Fail(exposer.status());
   }

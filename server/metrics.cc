@@ -176,7 +176,7 @@ std::string Metrics::Serialize() const {
 
 absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     const std::string& listen, std::shared_ptr<prometheus::Registry> registry,
-    HttpLimits limits) {
+    HttpLimits limits, std::function<void()> before_collect) {
   if (registry == nullptr) {
     return absl::InvalidArgumentError("metrics: registry is null");
   }
@@ -184,7 +184,8 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
   options.name = "metrics";
   options.listen = listen;
   options.limits = limits;
-  options.routes["/metrics"] = [registry] {
+  options.routes["/metrics"] = [registry, before_collect] {
+    if (before_collect) before_collect();
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry->Collect());
     return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", out.str()};

@@ -3,6 +3,7 @@
 #define RP_SERVER_METRICS_H_
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -98,10 +99,13 @@ class Metrics {
 class MetricsExposer {
  public:
   // `listen` is host:port; port 0 binds an ephemeral port (see port()).
+  // `before_collect`, when set, runs before every scrape (series that mirror
+  // counters kept elsewhere, e.g. VerifiedMemoMetrics::Refresh).
   static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
       const std::string& listen,
       std::shared_ptr<prometheus::Registry> registry,
-      HttpLimits limits = HttpLimits{});
+      HttpLimits limits = HttpLimits{},
+      std::function<void()> before_collect = nullptr);
   int port() const { return port_; }
 
  private:

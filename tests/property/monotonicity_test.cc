@@ -45,6 +45,7 @@
 #include "verifier/core/registry.h"
 #include "verifier/core/verifier.h"
 #include "verifier/crypto/digest.h"
+#include "verifier/crypto/verified_memo.h"
 
 namespace rp::property {
 namespace {
@@ -267,7 +268,9 @@ class MemoVerifier : public core::EvidenceVerifier {
 
 class Engines {
  public:
-  explicit Engines(std::string sim_dir) : sim_dir_(std::move(sim_dir)) {}
+  // memo_wrapper: wrap each verifier in MemoVerifier (unless PROPERTY_NO_MEMO=1).
+  explicit Engines(std::string sim_dir, bool memo_wrapper = true)
+      : sim_dir_(std::move(sim_dir)), memo_wrapper_(memo_wrapper) {}
 
   const appraisal::Engine* For(const Case& c) {
     const std::string key = absl::StrCat(c.collateral_dir, "|", absl::FormatTime(c.at), "|",
@@ -288,7 +291,7 @@ class Engines {
     EXPECT_TRUE(reg.ok()) << reg.status();
     if (!reg.ok()) return nullptr;
     std::unique_ptr<core::Registry> use = std::move(*reg);
-    if (EnvInt("PROPERTY_NO_MEMO", 0) == 0) {
+    if (memo_wrapper_ && EnvInt("PROPERTY_NO_MEMO", 0) == 0) {
       auto memo = std::make_unique<core::Registry>();
       for (core::TeeType t : {core::TeeType::kSevSnp, core::TeeType::kTdx, core::TeeType::kNvidia}) {
         if (const core::EvidenceVerifier* v = use->Find(t)) {
@@ -306,6 +309,7 @@ class Engines {
 
  private:
   std::string sim_dir_;
+  bool memo_wrapper_ = true;
   std::vector<std::unique_ptr<core::Registry>> inner_;  // what MemoVerifiers call
   std::map<std::string, std::unique_ptr<appraisal::Engine>> engines_;
 };
@@ -799,6 +803,83 @@ std::vector<Case>* MonotonicityTest::all_ = nullptr;
 TEST_F(MonotonicityTest, RealTdxAndGpuBundles) { RunGroup("real-tdx-gpu"); }
 TEST_F(MonotonicityTest, RealSnpBundles) { RunGroup("real-snp"); }
 TEST_F(MonotonicityTest, SimulatedNodes) { RunGroup("simulated"); }
+
+// Issue 16: the verified-object memo (docs/verified-memo.md) gives exactly
+// what a full verification gives. For every bundle (real and simulated):
+// the memo is warmed on the intact bundle, then the whole appraisal result
+// (verdict, every check with status, reason and detail) with the memo is
+// compared with the result under ScopedMemoBypass, (a) for the intact
+// bundle at its time and at every second around every edge of every
+// remembered chain window, and (b) for its mutants (every
+// MEMO_PROPERTY_STRIDE-th, default 5; 1 = all), each appraised three times
+// with the memo (miss, admission, hit) and once in full.
+TEST_F(MonotonicityTest, VerifiedMemoEqualsFullVerification) {
+  const int stride = std::max(1, EnvInt("MEMO_PROPERTY_STRIDE", 5));
+  const auto t0 = std::chrono::steady_clock::now();
+  Engines engines(*sim_dir_, /*memo_wrapper=*/false);
+  size_t times_checked = 0, mutants_checked = 0, hits_seen = 0, differences = 0;
+  for (const Case& c : *all_) {
+    const appraisal::Engine* engine = engines.For(c);
+    ASSERT_NE(engine, nullptr) << c.name;
+    const policy::LoadedPolicy pol = Load(PermissiveBase(c));
+    auto result = [&](const EvidenceBundle& b, absl::Time at) -> std::string {
+      appraisal::RunOptions o = Options(c);
+      o.at = at;
+      auto a = engine->Run(b, pol, o);
+      return a.ok() ? a->ToJson().dump() : absl::StrCat("error: ", a.status().ToString());
+    };
+    auto compare = [&](const std::string& what, const EvidenceBundle& b, absl::Time at,
+                       int memo_runs) {
+      std::vector<std::string> memo;
+      for (int i = 0; i < memo_runs; ++i) memo.push_back(result(b, at));
+      std::string full;
+      {
+        crypto::ScopedMemoBypass bypass;
+        full = result(b, at);
+      }
+      for (const std::string& m : memo) {
+        if (m != full) {
+          ++differences;
+          ADD_FAILURE() << c.name << " " << what << " at " << absl::FormatTime(at)
+                        << ": memo and full verification differ\nmemo: " << m
+                        << "\nfull: " << full;
+          break;
+        }
+      }
+    };
+    crypto::ConfigureVerifiedMemo(crypto::MemoOptions{});
+    compare("intact", c.bundle, c.at, 3);
+    std::set<int64_t> times = {absl::ToUnixSeconds(c.at)};
+    for (const auto& [nb, na] : crypto::VerifiedMemoChainWindows()) {
+      for (int64_t d : {-1, 0, 1}) {
+        times.insert(nb + d);
+        times.insert(na + d);
+      }
+    }
+    for (const int64_t t : times) {
+      compare(absl::StrCat("intact (window edge ", t, ")"), c.bundle, absl::FromUnixSeconds(t), 2);
+      ++times_checked;
+    }
+    size_t index = 0;
+    EnumerateMutants(c.name, c.bundle, EnumerateOptions{}, [&](Mutant&& m) {
+      if (index++ % stride != 0) return;
+      compare(absl::StrCat("mutant ", m.path, " ", m.kind), m.bundle, c.at, 3);
+      ++mutants_checked;
+    });
+    for (int k = 0; k < crypto::kMemoKindCount; ++k) {
+      hits_seen += crypto::VerifiedMemoStats(static_cast<crypto::MemoKind>(k)).hits;
+    }
+  }
+  crypto::ConfigureVerifiedMemo(crypto::MemoOptions{});
+  std::cout << "[memo-property] " << all_->size() << " bundles, " << times_checked
+            << " window-edge times, " << mutants_checked << " mutants (stride " << stride
+            << "), " << hits_seen << " memo hits, " << differences << " differences, "
+            << absl::StrFormat("%.1f", std::chrono::duration<double>(
+                                           std::chrono::steady_clock::now() - t0)
+                                           .count())
+            << " s\n";
+  EXPECT_GT(hits_seen, 0u);  // the memo was really exercised
+}
 
 }  // namespace
 }  // namespace rp::property

@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "verifier/collateral/lru.h"
+#include "verifier/common/lru.h"
 #include "verifier/collateral/observer.h"
 #include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"

@@ -25,7 +25,7 @@
 #include "verifier/collateral/collateral_test_util.h"
 #include "verifier/collateral/http_fetcher.h"
 #include "verifier/collateral/intel_pcs_source.h"
-#include "verifier/collateral/lru.h"
+#include "verifier/common/lru.h"
 #include "verifier/collateral/observer.h"
 #include "verifier/collateral/testing_http_server.h"
 #include "verifier/common/clock.h"

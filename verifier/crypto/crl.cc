@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <string>
+
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -14,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "verifier/crypto/openssl_error.h"
+#include "verifier/crypto/verified_memo_internal.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::crypto {
@@ -25,10 +28,24 @@ CrlCheck Fail(CrlCheck check, CrlOutcome outcome, std::string detail) {
   return check;
 }
 
-}  // namespace
+// X509_CRL_verify, memoised (verified_memo.h): the same CRL bytes under the
+// same key verify the same way at any time.
+bool CrlSignatureVerifies(X509_CRL* crl, EVP_PKEY* issuer_key) {
+  std::string memo_key;
+  if (memo_internal::Active()) {
+    memo_key = memo_internal::KeyBuilder(MemoKind::kCrlSignature).Crl(crl).Key(issuer_key).Finish();
+    if (memo_internal::Found(MemoKind::kCrlSignature, memo_key)) {
+      return true;
+    }
+  }
+  if (X509_CRL_verify(crl, issuer_key) != 1) {
+    return false;
+  }
+  memo_internal::Remember(MemoKind::kCrlSignature, memo_key);
+  return true;
+}
 
-absl::StatusOr<OpensslPtr<X509_CRL>> ParseCrl(std::span<const uint8_t> data) {
-  ERR_clear_error();
+absl::StatusOr<OpensslPtr<X509_CRL>> ParseCrlFull(std::span<const uint8_t> data) {
   if (data.empty()) {
     return absl::InvalidArgumentError("crl: empty input");
   }
@@ -62,6 +79,26 @@ absl::StatusOr<OpensslPtr<X509_CRL>> ParseCrl(std::span<const uint8_t> data) {
   return crl;
 }
 
+}  // namespace
+
+absl::StatusOr<OpensslPtr<X509_CRL>> ParseCrl(std::span<const uint8_t> data) {
+  ERR_clear_error();
+  // Memo (verified_memo.h): the same bytes parse to the same list; the
+  // size limits and every check on the list still run on the full path.
+  std::string memo_key;
+  if (!data.empty() && data.size() <= kMaxCrlBytes && memo_internal::Active()) {
+    memo_key = memo_internal::KeyBuilder(MemoKind::kCrl).Bytes(data).Finish();
+    if (OpensslPtr<X509_CRL> hit = memo_internal::FindCrl(memo_key)) {
+      return hit;
+    }
+  }
+  absl::StatusOr<OpensslPtr<X509_CRL>> crl = ParseCrlFull(data);
+  if (crl.ok()) {
+    memo_internal::RememberCrl(memo_key, crl->get(), data.size());
+  }
+  return crl;
+}
+
 CrlCheck CheckCrl(const X509_CRL* crl, const X509* issuer, const X509* subject, absl::Time at) {
   ERR_clear_error();
   CrlCheck check;
@@ -77,7 +114,7 @@ CrlCheck CheckCrl(const X509_CRL* crl, const X509* issuer, const X509* subject, 
                 WithOpensslErrors("crl: issuer has no usable public key"));
   }
   // 1. Signature: only the issuer's key may vouch for the list.
-  if (X509_CRL_verify(mcrl, issuer_key) != 1) {
+  if (!CrlSignatureVerifies(mcrl, issuer_key)) {
     return Fail(std::move(check), CrlOutcome::kBadSignature,
                 WithOpensslErrors("crl: signature does not verify with the issuer's key"));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,8 @@
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_error.h"
+#include "verifier/crypto/verified_memo.h"
+#include "verifier/crypto/verified_memo_internal.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::crypto {
@@ -136,6 +139,25 @@ bool ResponderIdMatches(const OCSP_BASICRESP* bs, const X509* candidate) {
   return ConstantTimeEquals(*digest, OctetStringBytes(key_hash));
 }
 
+// X509_verify of a delegated responder certificate, memoised
+// (verified_memo.h): the same certificate under the same key verifies the
+// same way at any time.
+bool CertSignatureVerifies(X509* cert, EVP_PKEY* issuer_key) {
+  std::string memo_key;
+  if (memo_internal::Active()) {
+    memo_key =
+        memo_internal::KeyBuilder(MemoKind::kCertSignature).Certificate(cert).Key(issuer_key).Finish();
+    if (memo_internal::Found(MemoKind::kCertSignature, memo_key)) {
+      return true;
+    }
+  }
+  if (X509_verify(cert, issuer_key) != 1) {
+    return false;
+  }
+  memo_internal::Remember(MemoKind::kCertSignature, memo_key);
+  return true;
+}
+
 // RFC 6960 §4.2.2.2: a delegated responder certificate must be issued
 // directly by the CA that issued the certificate in question and carry
 // id-kp-OCSPSigning; otherwise any certificate from anywhere could vouch for
@@ -151,7 +173,7 @@ std::string DelegationProblem(const X509* signer, const X509* issuer, absl::Time
     return "not issued by the issuer (names/key identifiers differ)";
   }
   EVP_PKEY* issuer_key = X509_get0_pubkey(issuer);  // owned by issuer
-  if (issuer_key == nullptr || X509_verify(msigner, issuer_key) != 1) {
+  if (issuer_key == nullptr || !CertSignatureVerifies(msigner, issuer_key)) {
     return WithOpensslErrors("its signature does not verify with the issuer's key");
   }
   const uint32_t flags = X509_get_extension_flags(msigner);
@@ -183,9 +205,27 @@ bool SignatureVerifies(const OCSP_BASICRESP* bs, const X509* signer) {
     return false;
   }
   // The signature covers the DER of tbsResponseData (RFC 6960 §4.2.1).
-  return ASN1_item_verify(ASN1_ITEM_rptr(OCSP_RESPDATA), OCSP_resp_get0_tbs_sigalg(bs),
+  // Memoised (verified_memo.h) over the whole BasicOCSPResponse DER.
+  std::string memo_key;
+  if (memo_internal::Active()) {
+    unsigned char* der = nullptr;
+    const int len = i2d_OCSP_BASICRESP(bs, &der);
+    if (len > 0) {
+      memo_key = memo_internal::KeyBuilder(MemoKind::kOcspSignature)
+                     .Bytes(std::span<const uint8_t>(der, static_cast<size_t>(len)))
+                     .Key(key)
+                     .Finish();
+    }
+    OPENSSL_free(der);
+    if (memo_internal::Found(MemoKind::kOcspSignature, memo_key)) {
+      return true;
+    }
+  }
+  const bool ok = ASN1_item_verify(ASN1_ITEM_rptr(OCSP_RESPDATA), OCSP_resp_get0_tbs_sigalg(bs),
                           OCSP_resp_get0_signature(bs), OCSP_resp_get0_respdata(bs),
                           key) == 1;
+  if (ok) memo_internal::Remember(MemoKind::kOcspSignature, memo_key);
+  return ok;
 }
 
 // Finds the certificate that signed `bs` and checks it may speak for
@@ -412,14 +452,13 @@ absl::StatusOr<std::optional<absl::Time>> OcspResponseNextUpdateUnverified(
   return std::optional<absl::Time>(earliest);
 }
 
-absl::StatusOr<OcspResult> VerifyOcspResponse(
-    std::span<const uint8_t> response_der, const X509* cert, const X509* issuer,
-    std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
-    const OcspVerifyOptions& options) {
-  ERR_clear_error();
-  if (cert == nullptr || issuer == nullptr) {
-    return absl::InvalidArgumentError("ocsp: null certificate or issuer");
-  }
+namespace {
+
+// Steps 1-2 of VerifyOcspResponse: the bounded parse of an OCSPResponse
+// with a successful status down to its BasicOCSPResponse. The object is
+// shared by the memo and never mutated afterwards.
+absl::StatusOr<std::shared_ptr<OCSP_BASICRESP>> ParseBasicResponseFull(
+    std::span<const uint8_t> response_der) {
   // 1. Parse, bounded.
   if (response_der.empty()) {
     return OcspFailure(OcspError::kMalformed, "empty response");
@@ -446,11 +485,78 @@ absl::StatusOr<OcspResult> VerifyOcspResponse(
                        absl::StrCat("responseStatus ", OCSP_response_status_str(response_status),
                                     " (", response_status, ")"));
   }
-  OpensslPtr<OCSP_BASICRESP> basic(OCSP_response_get1_basic(response.get()));
+  std::shared_ptr<OCSP_BASICRESP> basic(OCSP_response_get1_basic(response.get()),
+                                        OCSP_BASICRESP_free);
   if (basic == nullptr) {
     return OcspFailure(OcspError::kMalformed,
                        WithOpensslErrors("successful response without a BasicOCSPResponse"));
   }
+  return basic;
+}
+
+absl::StatusOr<OcspResult> VerifyOcspResponseFull(
+    std::span<const uint8_t> response_der, const X509* cert, const X509* issuer,
+    std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
+    const OcspVerifyOptions& options);
+
+absl::StatusOr<std::shared_ptr<OCSP_BASICRESP>> ParseBasicResponse(
+    std::span<const uint8_t> response_der) {
+  const std::string key = DocumentMemoKey("ocsp-basic-response-v1", response_der);
+  if (std::shared_ptr<const void> hit = FindVerifiedDocument(key)) {
+    return std::const_pointer_cast<OCSP_BASICRESP>(
+        std::static_pointer_cast<const OCSP_BASICRESP>(hit));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<OCSP_BASICRESP> basic, ParseBasicResponseFull(response_der));
+  RememberVerifiedDocument(key, basic, 4 * response_der.size());
+  return basic;
+}
+
+}  // namespace
+
+absl::StatusOr<OcspResult> VerifyOcspResponse(
+    std::span<const uint8_t> response_der, const X509* cert, const X509* issuer,
+    std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
+    const OcspVerifyOptions& options) {
+  ERR_clear_error();
+  // Within one request (ScopedRequestMemo) the same response for the same
+  // certificate at the same time is verified once: this function is pure in
+  // all of the inputs below.
+  std::string request_key;
+  if (cert != nullptr && issuer != nullptr) {
+    const Bytes cert_der = CertificateDer(cert);
+    const Bytes issuer_der = CertificateDer(issuer);
+    const int64_t scalars[] = {absl::ToUnixNanos(at), absl::ToInt64Nanoseconds(options.skew),
+                               options.allow_missing_nonce ? 1 : 0,
+                               options.allow_missing_next_update ? 1 : 0,
+                               expected_nonce.has_value() ? 1 : 0};
+    const std::span<const uint8_t> parts[] = {
+        response_der, cert_der, issuer_der,
+        expected_nonce.value_or(std::span<const uint8_t>()),
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(scalars), sizeof(scalars))};
+    request_key = RequestMemoKey("ocsp-verify-v1", parts);
+  }
+  if (std::shared_ptr<const void> hit = FindInRequest(request_key)) {
+    return *static_cast<const absl::StatusOr<OcspResult>*>(hit.get());
+  }
+  auto result = std::make_shared<const absl::StatusOr<OcspResult>>(
+      VerifyOcspResponseFull(response_der, cert, issuer, expected_nonce, at, options));
+  RememberInRequest(request_key, result);
+  return *result;
+}
+
+namespace {
+
+absl::StatusOr<OcspResult> VerifyOcspResponseFull(
+    std::span<const uint8_t> response_der, const X509* cert, const X509* issuer,
+    std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
+    const OcspVerifyOptions& options) {
+  if (cert == nullptr || issuer == nullptr) {
+    return absl::InvalidArgumentError("ocsp: null certificate or issuer");
+  }
+  // 1.-2. Parse (bounded) to the BasicOCSPResponse: a pure function of the
+  // bytes, remembered by the verified-object memo (verified_memo.h) once it
+  // succeeded; everything from step 3 on runs on every call.
+  ASSIGN_OR_RETURN(const std::shared_ptr<OCSP_BASICRESP> basic, ParseBasicResponse(response_der));
   const STACK_OF(X509)* certs = OCSP_resp_get0_certs(basic.get());  // owned by basic
   if (certs != nullptr && static_cast<size_t>(sk_X509_num(certs)) > kMaxOcspResponseCerts) {
     return OcspFailure(OcspError::kMalformed,
@@ -542,5 +648,7 @@ absl::StatusOr<OcspResult> VerifyOcspResponse(
   ERR_clear_error();
   return result;
 }
+
+}  // namespace
 
 }  // namespace rp::crypto

@@ -16,8 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_error.h"
 #include "verifier/crypto/openssl_ptr.h"
+#include "verifier/crypto/verified_memo_internal.h"
 
 namespace rp::crypto {
 namespace {
@@ -108,6 +110,10 @@ absl::Status DigestVerify(const EVP_PKEY* key, std::span<const uint8_t> message,
   return absl::OkStatus();
 }
 
+absl::Status VerifyEcdsaRawFull(const EVP_PKEY* key, std::span<const uint8_t> message,
+                                std::span<const uint8_t> r, std::span<const uint8_t> s,
+                                Endian endian, HashAlg hash);
+
 }  // namespace
 
 const char* EcCurveName(const EVP_PKEY* key) {
@@ -138,6 +144,34 @@ absl::Status VerifyEcdsaRaw(const EVP_PKEY* key, std::span<const uint8_t> messag
                             std::span<const uint8_t> r, std::span<const uint8_t> s,
                             Endian endian, HashAlg hash) {
   ERR_clear_error();
+  // Memo (verified_memo.h): a verification that succeeded once for exactly
+  // this key, message, hash and signature succeeds again.
+  std::string memo_key;
+  if (key != nullptr && memo_internal::Active()) {
+    memo_key = memo_internal::KeyBuilder(MemoKind::kSignature)
+                   .Text("ecdsa-raw")
+                   .Key(key)
+                   .Int(static_cast<int>(hash))
+                   .Int(static_cast<int>(endian))
+                   .Bytes(r)
+                   .Bytes(s)
+                   .Bytes(Sha256(message))
+                   .Finish();
+    if (memo_internal::Found(MemoKind::kSignature, memo_key)) {
+      return absl::OkStatus();
+    }
+  }
+  absl::Status status = VerifyEcdsaRawFull(key, message, r, s, endian, hash);
+  if (status.ok()) {
+    memo_internal::Remember(MemoKind::kSignature, memo_key);
+  }
+  return status;
+}
+
+namespace {
+absl::Status VerifyEcdsaRawFull(const EVP_PKEY* key, std::span<const uint8_t> message,
+                                std::span<const uint8_t> r, std::span<const uint8_t> s,
+                                Endian endian, HashAlg hash) {
   if (key == nullptr) {
     return absl::InvalidArgumentError("ecdsa: null key");
   }
@@ -186,6 +220,7 @@ absl::Status VerifyEcdsaRaw(const EVP_PKEY* key, std::span<const uint8_t> messag
   }
   return DigestVerify(key, message, der, hash, nullptr, "ecdsa");
 }
+}  // namespace
 
 absl::Status VerifyEcdsaP1363(const EVP_PKEY* key, std::span<const uint8_t> message,
                               std::span<const uint8_t> signature, HashAlg hash) {
@@ -220,7 +255,25 @@ absl::Status VerifyRsaPss(const EVP_PKEY* key, std::span<const uint8_t> message,
   if (id != EVP_PKEY_RSA && id != EVP_PKEY_RSA_PSS) {
     return absl::FailedPreconditionError("rsa-pss: key is not an RSA key");
   }
-  return DigestVerify(key, message, signature, hash, &salt_len, "rsa-pss");
+  std::string memo_key;
+  if (memo_internal::Active()) {
+    memo_key = memo_internal::KeyBuilder(MemoKind::kSignature)
+                   .Text("rsa-pss")
+                   .Key(key)
+                   .Int(static_cast<int>(hash))
+                   .Int(salt_len)
+                   .Bytes(signature)
+                   .Bytes(Sha256(message))
+                   .Finish();
+    if (memo_internal::Found(MemoKind::kSignature, memo_key)) {
+      return absl::OkStatus();
+    }
+  }
+  absl::Status status = DigestVerify(key, message, signature, hash, &salt_len, "rsa-pss");
+  if (status.ok()) {
+    memo_internal::Remember(MemoKind::kSignature, memo_key);
+  }
+  return status;
 }
 
 }  // namespace rp::crypto

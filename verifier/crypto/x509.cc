@@ -1,6 +1,10 @@
 #include "verifier/crypto/x509.h"
 
+#include <algorithm>
 #include <climits>
+#include <limits>
+#include <optional>
+#include <vector>
 #include <ctime>
 #include <string>
 #include <utility>
@@ -20,6 +24,7 @@
 #include "absl/time/civil_time.h"
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_error.h"
+#include "verifier/crypto/verified_memo_internal.h"
 
 namespace rp::crypto {
 namespace {
@@ -115,6 +120,13 @@ absl::StatusOr<OpensslPtr<X509>> ParseDerCertificate(std::span<const uint8_t> de
     return absl::InvalidArgumentError(absl::StrCat("certificate: DER is ", der.size(),
                                                    " bytes, max ", kMaxCertificateBytes));
   }
+  std::string memo_key;
+  if (memo_internal::Active()) {
+    memo_key = memo_internal::KeyBuilder(MemoKind::kCertificate).Bytes(der).Finish();
+    if (OpensslPtr<X509> hit = memo_internal::FindCertificate(memo_key)) {
+      return hit;
+    }
+  }
   const unsigned char* p = der.data();
   OpensslPtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (cert == nullptr) {
@@ -125,6 +137,7 @@ absl::StatusOr<OpensslPtr<X509>> ParseDerCertificate(std::span<const uint8_t> de
     return absl::InvalidArgumentError(absl::StrCat("certificate: ", der.size() - consumed,
                                                    " trailing bytes after DER"));
   }
+  memo_internal::RememberCertificate(memo_key, cert.get(), der.size());
   return cert;
 }
 
@@ -135,6 +148,20 @@ absl::StatusOr<std::vector<OpensslPtr<X509>>> ParsePemCertificates(std::string_v
   if (pem.size() > kMaxPemBundleBytes) {
     return absl::InvalidArgumentError(absl::StrCat("pem: ", pem.size(), " bytes, max ",
                                                    kMaxPemBundleBytes));
+  }
+  std::string memo_key;
+  if (memo_internal::Active()) {
+    memo_key = memo_internal::KeyBuilder(MemoKind::kPemCertificates)
+                   .Text(std::string_view(pem.data(), pem.size()))
+                   .Finish();
+    if (std::optional<std::vector<OpensslPtr<X509>>> hit = memo_internal::FindPem(memo_key)) {
+      // Every block of this text parsed before; only the count limit differs.
+      if (hit->size() > max_certs) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("pem: more than ", max_certs, " certificates"));
+      }
+      return *std::move(hit);
+    }
   }
   OpensslPtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (bio == nullptr) {
@@ -171,6 +198,7 @@ absl::StatusOr<std::vector<OpensslPtr<X509>>> ParsePemCertificates(std::string_v
     return absl::InvalidArgumentError(absl::StrCat("pem: ", begins, " certificate blocks but ",
                                                    certs.size(), " parsed"));
   }
+  memo_internal::RememberPem(memo_key, certs, pem.size());
   return certs;
 }
 
@@ -349,34 +377,45 @@ const EVP_PKEY* PublicKey(const X509* cert) {
   return cert == nullptr ? nullptr : X509_get0_pubkey(cert);
 }
 
-absl::StatusOr<ChainResult> VerifyChain(const X509* leaf,
-                                        std::span<const X509* const> intermediates,
-                                        std::span<const X509* const> roots,
-                                        const ChainOptions& options) {
-  ERR_clear_error();
-  if (leaf == nullptr) {
-    return absl::InvalidArgumentError("chain: null leaf");
-  }
-  if (intermediates.size() > kMaxIntermediates) {
-    return absl::InvalidArgumentError(absl::StrCat("chain: ", intermediates.size(),
-                                                   " intermediates, max ", kMaxIntermediates));
-  }
-  if (options.expected_length > static_cast<size_t>(kMaxChainDepth)) {
-    return absl::InvalidArgumentError(absl::StrCat("chain: expected_length ",
-                                                   options.expected_length, " > ",
-                                                   kMaxChainDepth));
-  }
-  for (const X509* c : intermediates) {
-    if (c == nullptr) {
-      return absl::InvalidArgumentError("chain: null intermediate");
-    }
-  }
-  for (const X509* c : roots) {
-    if (c == nullptr) {
-      return absl::InvalidArgumentError("chain: null root");
-    }
-  }
+namespace {
 
+// The chain memo's key, or "" when the path would not be forced (two
+// different input certificates with the same subject name: OpenSSL could
+// pick another path at another time) or an input cannot be encoded. The
+// same certificate given twice (a presented chain that ends with the
+// trusted root) is one candidate: it verifies the same way from either
+// list and has one validity window.
+std::string ChainMemoKey(const std::vector<const X509*>& inputs, size_t intermediates,
+                         const ChainOptions& options) {
+  std::vector<Bytes> ders;
+  ders.reserve(inputs.size());
+  for (const X509* c : inputs) {
+    ders.push_back(CertificateDer(c));
+    if (ders.back().empty()) return "";
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    for (size_t j = i + 1; j < inputs.size(); ++j) {
+      if (X509_NAME_cmp(X509_get_subject_name(inputs[i]), X509_get_subject_name(inputs[j])) ==
+              0 &&
+          ders[i] != ders[j]) {
+        return "";
+      }
+    }
+  }
+  memo_internal::KeyBuilder key(MemoKind::kChain);
+  key.Int(static_cast<int64_t>(inputs.size()))
+      .Int(static_cast<int64_t>(intermediates))
+      .Int(static_cast<int64_t>(options.expected_length))
+      .Int(options.partial_chain ? 1 : 0);
+  for (const Bytes& der : ders) key.Bytes(der);
+  return key.Finish();
+}
+
+// The full verification (inputs already validated by VerifyChain).
+absl::StatusOr<ChainResult> VerifyChainFull(const X509* leaf,
+                                            std::span<const X509* const> intermediates,
+                                            std::span<const X509* const> roots,
+                                            const ChainOptions& options) {
   OpensslPtr<X509_STORE> store(X509_STORE_new());
   if (store == nullptr) {
     return absl::InternalError(WithOpensslErrors("chain: X509_STORE_new"));
@@ -473,6 +512,83 @@ absl::StatusOr<ChainResult> VerifyChain(const X509* leaf,
                                  options.expected_length);
     result.path.clear();
     return result;
+  }
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<ChainResult> VerifyChain(const X509* leaf,
+                                        std::span<const X509* const> intermediates,
+                                        std::span<const X509* const> roots,
+                                        const ChainOptions& options) {
+  ERR_clear_error();
+  if (leaf == nullptr) {
+    return absl::InvalidArgumentError("chain: null leaf");
+  }
+  if (intermediates.size() > kMaxIntermediates) {
+    return absl::InvalidArgumentError(absl::StrCat("chain: ", intermediates.size(),
+                                                   " intermediates, max ", kMaxIntermediates));
+  }
+  if (options.expected_length > static_cast<size_t>(kMaxChainDepth)) {
+    return absl::InvalidArgumentError(absl::StrCat("chain: expected_length ",
+                                                   options.expected_length, " > ",
+                                                   kMaxChainDepth));
+  }
+  for (const X509* c : intermediates) {
+    if (c == nullptr) {
+      return absl::InvalidArgumentError("chain: null intermediate");
+    }
+  }
+  for (const X509* c : roots) {
+    if (c == nullptr) {
+      return absl::InvalidArgumentError("chain: null root");
+    }
+  }
+
+  if (!memo_internal::Active()) {
+    return VerifyChainFull(leaf, intermediates, roots, options);
+  }
+  // Memo (verified_memo.h): only a forced path (no two inputs share a subject
+  // name) and only inside its certificates' common validity window.
+  std::vector<const X509*> inputs;
+  inputs.reserve(1 + intermediates.size() + roots.size());
+  inputs.push_back(leaf);
+  inputs.insert(inputs.end(), intermediates.begin(), intermediates.end());
+  inputs.insert(inputs.end(), roots.begin(), roots.end());
+  const std::string key = ChainMemoKey(inputs, intermediates.size(), options);
+  const int64_t at = static_cast<int64_t>(absl::ToTimeT(options.at));
+  if (!key.empty()) {
+    if (std::optional<memo_internal::ChainEntry> hit = memo_internal::FindChain(key, at)) {
+      ChainResult cached;
+      for (const uint16_t i : hit->path) cached.path.push_back(inputs[i]);
+      return cached;
+    }
+  }
+  absl::StatusOr<ChainResult> result = VerifyChainFull(leaf, intermediates, roots, options);
+  if (key.empty() || !result.ok() || !result->ok()) {
+    return result;
+  }
+  memo_internal::ChainEntry entry;
+  entry.not_before = std::numeric_limits<int64_t>::min();
+  entry.not_after = std::numeric_limits<int64_t>::max();
+  for (const X509* c : result->path) {
+    size_t index = inputs.size();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i] == c) {
+        index = i;
+        break;
+      }
+    }
+    if (index == inputs.size()) {
+      return result;  // not one of the inputs by identity: do not remember
+    }
+    entry.path.push_back(static_cast<uint16_t>(index));
+    entry.not_before = std::max<int64_t>(entry.not_before, absl::ToTimeT(NotBefore(c)));
+    entry.not_after = std::min<int64_t>(entry.not_after, absl::ToTimeT(NotAfter(c)));
+  }
+  if (entry.not_before <= at && at < entry.not_after) {
+    memo_internal::RememberChain(key, std::move(entry));
   }
   return result;
 }

@@ -16,6 +16,7 @@
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
 #include "verifier/crypto/signature.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::nvidia {
@@ -354,6 +355,9 @@ absl::StatusOr<std::vector<DeviceResult>> NvidiaVerifier::VerifyNvidia(
              "the leaf key is not EC P-384");
     } else {
       const std::span<const uint8_t> sig(run.report->signature);
+      // The report is fresh per request (its nonce): never memoised
+      // (verified_memo.h), so every call pays for its check.
+      const crypto::ScopedMemoBypass fresh_evidence;
       absl::Status s = crypto::VerifyEcdsaRaw(crypto::PublicKey(leaf), run.report->SignedBytes(),
                                               sig.first(48), sig.subspan(48), crypto::Endian::kBig,
                                               crypto::HashAlg::kSha384);

@@ -12,6 +12,7 @@
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
 #include "verifier/crypto/signature.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/sev_snp/layout.h"
 
 namespace rp::sev_snp {
@@ -381,6 +382,9 @@ RuleOutcome CheckReportSignature(std::span<const uint8_t> report_bytes,
     return RuleOutcome::Fail(reason::kSignatureInvalid,
                              "report has the wrong size");
   }
+  // The report is fresh per request (its nonce): never memoised
+  // (verifier/crypto/verified_memo.h), so every call pays for its check.
+  const crypto::ScopedMemoBypass fresh_evidence;
   absl::Status s = crypto::VerifyEcdsaRaw(
       key, report_bytes.subspan(kSignedOffset, kSignedSize),
       report_bytes.subspan(kSignatureROffset, kSignatureComponentSize),

@@ -26,6 +26,7 @@
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/keys.h"
 #include "verifier/crypto/signature.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
 #include "verifier/tdx/checks.h"
 #include "verifier/tdx/claims.h"
@@ -98,7 +99,9 @@ class Collateral {
     }
     if (!fetched.ok()) return fetched.status();
     if (!fetched->has_value()) return absl::OkStatus();
-    absl::StatusOr<QvlCollateral> qvl = ParseQvlCollateral((*fetched)->data);
+    // Parsed once per distinct document (verified_memo.h: a pure parse).
+    absl::StatusOr<QvlCollateral> qvl = crypto::MemoizedParse<QvlCollateral>(
+        "tdx-qvl-collateral-v1", (*fetched)->data, ParseQvlCollateral);
     if (!qvl.ok()) {
       qvl_error_ = absl::StrFormat("collateral %s: %s", key, qvl.status().message());
       return absl::OkStatus();
@@ -1031,6 +1034,9 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
       quote_sig = Outcome::Fail(reason::kAttestationKeyInvalid,
                                 absl::StrFormat("attestation key: %s", key.status().message()));
     } else {
+      // The quote is fresh per request (its nonce): never memoised
+      // (verified_memo.h), so every call pays for its check.
+      const crypto::ScopedMemoBypass fresh_evidence;
       absl::Status s = crypto::VerifyEcdsaP1363(key->get(), q.signed_bytes, q.signature,
                                                 crypto::HashAlg::kSha256);
       quote_sig = s.ok() ? Outcome::Pass(absl::StrFormat("signature over %d bytes of header%s and body",
@@ -1059,7 +1065,9 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
       VerifiedCopy<QeIdentity> qe_copy,
       ChooseSigned<QeIdentity>(
           col, qe_spec, b.qe_identity(), b.qe_identity_signature(), b.qe_identity_issuer_chain(),
-          chains, ctx.at, [](std::string_view t) { return ParseQeIdentity(t); },
+          chains, ctx.at, [](std::string_view t) {
+            return crypto::MemoizedParse<QeIdentity>("tdx-qe-identity-v1", t, ParseQeIdentity);
+          },
           [](const QeIdentity& id) -> std::optional<Outcome> {
             if (id.id == "TD_QE" && id.version == kQeIdentityVersion) return std::nullopt;
             return Outcome::Fail(reason::kQeIdentityUnsupported,
@@ -1082,7 +1090,9 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
         tcb_copy,
         ChooseSigned<TcbInfo>(
             col, tcb_spec, b.tcb_info(), b.tcb_info_signature(), b.tcb_info_issuer_chain(), chains,
-            ctx.at, [](std::string_view t) { return ParseTcbInfo(t); },
+            ctx.at, [](std::string_view t) {
+              return crypto::MemoizedParse<TcbInfo>("tdx-tcb-info-v1", t, ParseTcbInfo);
+            },
             [](const TcbInfo& info) -> std::optional<Outcome> {
               if (info.id == "TDX" && info.version == kTcbInfoVersion && info.tcb_type == kTcbType) {
                 return std::nullopt;

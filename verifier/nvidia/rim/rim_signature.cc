@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/openssl_error.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
 #include "verifier/nvidia/rim/nvidia_corim_root.h"
 #include "verifier/nvidia/rim/reasons.h"
@@ -77,6 +79,13 @@ std::string AlgorithmOf(const xmlNode* node) {
 struct SignatureParts {
   xmlNode* signature = nullptr;
   std::vector<OpensslPtr<X509>> certs;
+};
+
+// What the memo keeps of a RIM whose XML-DSig verified (never mutated).
+struct SignedRimDocument {
+  Rim rim;
+  StepOutcome signature;
+  std::vector<OpensslPtr<X509>> certs;  // X509Data in document order
 };
 
 // Shape and algorithms of the one Signature (spec §3.1 recommendation). On
@@ -369,27 +378,57 @@ absl::StatusOr<std::vector<OpensslPtr<X509>>> TrustedRimRoots(const RimTrustConf
 
 absl::StatusOr<RimVerification> VerifyRim(std::string_view xml, const RimTrustConfig& trust,
                                           absl::Time at) {
-  ASSIGN_OR_RETURN(internal::XmlDocPtr doc, internal::ParseXmlSafely(xml));
   RimVerification out;
-  ASSIGN_OR_RETURN(out.rim, internal::RimFromDoc(doc.get()));
-  SignatureParts parts;
-  if (!CheckSignatureStructure(doc.get(), &parts, &out.signature)) {
-    out.chain = Bad(reason::kPrerequisiteFailed, "no usable signature");
-    return out;
+  std::vector<OpensslPtr<X509>> certs;
+  // Verified-object memo (verifier/crypto/verified_memo.h): parsing, the
+  // signature's structure and the XML-DSig check under the document's own
+  // leaf key are a pure function of the bytes, so a document whose
+  // signature verified once is not parsed or verified again. The chain, its
+  // time and its roots are checked below on every call.
+  const std::string memo_key = crypto::DocumentMemoKey(
+      "nvidia-rim-xmldsig-v1",
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(xml.data()), xml.size()));
+  if (std::shared_ptr<const void> hit = crypto::FindVerifiedDocument(memo_key)) {
+    const auto* doc = static_cast<const SignedRimDocument*>(hit.get());
+    out.rim = doc->rim;
+    out.signature = doc->signature;
+    for (const auto& c : doc->certs) {
+      if (X509_up_ref(c.get()) != 1) return absl::InternalError("nvidia rim: X509_up_ref");
+      certs.emplace_back(c.get());
+    }
+  } else {
+    ASSIGN_OR_RETURN(internal::XmlDocPtr doc, internal::ParseXmlSafely(xml));
+    ASSIGN_OR_RETURN(out.rim, internal::RimFromDoc(doc.get()));
+    SignatureParts parts;
+    if (!CheckSignatureStructure(doc.get(), &parts, &out.signature)) {
+      out.chain = Bad(reason::kPrerequisiteFailed, "no usable signature");
+      return out;
+    }
+    out.signature = CheckXmlSignature(parts.signature, parts.certs[0].get());
+    certs = std::move(parts.certs);
+    if (out.signature.ok() && !memo_key.empty()) {
+      auto remembered = std::make_shared<SignedRimDocument>();
+      remembered->rim = out.rim;
+      remembered->signature = out.signature;
+      for (const auto& c : certs) {
+        if (X509_up_ref(c.get()) != 1) return absl::InternalError("nvidia rim: X509_up_ref");
+        remembered->certs.emplace_back(c.get());
+      }
+      crypto::RememberVerifiedDocument(memo_key, std::move(remembered), 4 * xml.size());
+    }
   }
-  const X509* leaf = parts.certs[0].get();
+  const X509* leaf = certs[0].get();
   out.signer = crypto::SubjectCommonName(leaf);
   out.signer_serial = crypto::SerialHex(leaf);
   out.signer_not_after = crypto::NotAfter(leaf);
   out.chain_not_after = absl::InfiniteFuture();
-  for (const auto& c : parts.certs) out.chain_not_after = std::min(out.chain_not_after, crypto::NotAfter(c.get()));
+  for (const auto& c : certs) out.chain_not_after = std::min(out.chain_not_after, crypto::NotAfter(c.get()));
   absl::StatusOr<std::vector<OpensslPtr<X509>>> roots = TrustedRimRoots(trust);
   if (!roots.ok()) {
     return Annotate(roots.status(), "nvidia rim: trusted roots");  // configuration error
   }
-  out.chain = CheckChain(parts.certs, *roots, trust, at, &out);
-  out.signature = CheckXmlSignature(parts.signature, leaf);
-  out.embedded_certs = std::move(parts.certs);
+  out.chain = CheckChain(certs, *roots, trust, at, &out);
+  out.embedded_certs = std::move(certs);
   return out;
 }
 

@@ -1,8 +1,9 @@
 // A least-recently-used map with a cap on entries and on a per-entry cost
-// (bytes). Used by the collateral cache for every tier that attacker-chosen
-// keys can reach. Not thread-safe: callers hold their own lock.
-#ifndef RP_VERIFIER_COLLATERAL_LRU_H_
-#define RP_VERIFIER_COLLATERAL_LRU_H_
+// (bytes). Used by the collateral cache and the verified-object memo
+// (verifier/crypto/verified_memo.h) for every tier that attacker-chosen keys
+// can reach. Not thread-safe: callers hold their own lock.
+#ifndef RP_VERIFIER_COMMON_LRU_H_
+#define RP_VERIFIER_COMMON_LRU_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace rp::collateral {
+namespace rp {
 
 template <typename V>
 class LruMap {
@@ -138,6 +139,6 @@ class LruMap {
   uint64_t cost_ = 0;
 };
 
-}  // namespace rp::collateral
+}  // namespace rp
 
-#endif  // RP_VERIFIER_COLLATERAL_LRU_H_
+#endif  // RP_VERIFIER_COMMON_LRU_H_
