@@ -947,3 +947,29 @@ TEST(SecretBytesTest, CleanseZeroesInPlace) {
 
 }  // namespace
 }  // namespace rp::release
+
+namespace rp::release {
+namespace {
+
+// Fuzz finding (tests/fuzz/regressions/jwk_fuzzer/): an RSA JWK with a
+// mutated 2048-bit modulus. Whatever KeyManagementFor accepts, EncryptToJwk
+// must be able to use: a key is refused up front with a reason, never
+// accepted and then unusable.
+TEST(JweTest, AcceptedRsaKeyIsUsable) {
+  attestation::v1::Jwk jwk;
+  jwk.set_kty("RSA");
+  jwk.set_e("AQAB");
+  jwk.set_n(
+      "0qnyaYSomYr2v7i3RkdnPsLZTbbDjmB-KWHpvVTWcAzvaa_3Ma4gRtYX1Sai03AVJeOMoH4HGpJZlh1pRTE7G6mw5iHl3J"
+      "AhN7bbnPjg_9-EvFWw_2_IoDdg8Hd6BDmg9ECd40AWl-KTpy51-2HB9pqCqdE2YbFuJ1DfyvrJVraBIdrI-I7KGko30gZ"
+      "XXDPIsHtbq_gMhMPaTteZPsIm5wX1xdnQ1VJBZXiVwRAfPbzja2sbH7u4mFcfE9shy_JVKFW0LdUQfO18KxMmZBoA7ECu"
+      "DS2wcVKRVziKlx4onKlLybKWNsGtickTGSb2QN291FxCAYInO9d08JCl5sG8Mw");
+  const absl::StatusOr<std::string> alg = KeyManagementFor(jwk);
+  const uint8_t pt[] = {'k', 'e', 'y'};
+  const absl::StatusOr<std::string> jwe = EncryptToJwk(jwk, pt, JweOptions{});
+  EXPECT_EQ(alg.ok(), jwe.ok()) << "KeyManagementFor: " << alg.status()
+                                << " EncryptToJwk: " << jwe.status();
+}
+
+}  // namespace
+}  // namespace rp::release
