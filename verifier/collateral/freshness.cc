@@ -19,6 +19,7 @@
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/crl.h"
 #include "verifier/crypto/ocsp.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::collateral {
@@ -46,8 +47,27 @@ CollateralKind KindOfKey(std::string_view key_view) {
   return CollateralKind::kOther;
 }
 
+namespace {
+absl::StatusOr<std::optional<absl::Time>> ContentExpiryFull(std::string_view key,
+                                                            std::span<const uint8_t> data);
+}  // namespace
+
 absl::StatusOr<std::optional<absl::Time>> ContentExpiry(std::string_view key,
                                                         std::span<const uint8_t> data) {
+  // A pure function of the key's kind and the bytes: read once per distinct
+  // document (verifier/crypto/verified_memo.h).
+  return crypto::MemoizedParse<std::optional<absl::Time>>(
+      absl::StrCat("collateral-expiry-v1|", static_cast<int>(KindOfKey(key))),
+      std::string_view(reinterpret_cast<const char*>(data.data()), data.size()),
+      [key](std::string_view text) {
+        return ContentExpiryFull(
+            key, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+      });
+}
+
+namespace {
+absl::StatusOr<std::optional<absl::Time>> ContentExpiryFull(std::string_view key,
+                                                            std::span<const uint8_t> data) {
   switch (KindOfKey(key)) {
     case CollateralKind::kCrl: {
       ASSIGN_OR_RETURN(crypto::OpensslPtr<X509_CRL> crl, crypto::ParseCrl(data));
@@ -105,6 +125,7 @@ absl::StatusOr<std::optional<absl::Time>> ContentExpiry(std::string_view key,
   }
   return std::optional<absl::Time>();
 }
+}  // namespace
 
 absl::Time ComputeFreshUntil(std::string_view key, std::span<const uint8_t> data,
                              std::optional<absl::Time> http_expires, absl::Time fetched_at,

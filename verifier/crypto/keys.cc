@@ -1,5 +1,6 @@
 #include "verifier/crypto/keys.h"
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_error.h"
 #include "verifier/crypto/signature.h"
+#include "verifier/crypto/verified_memo.h"
 
 namespace rp::crypto {
 namespace {
@@ -144,8 +146,32 @@ absl::StatusOr<Bytes> JwkThumbprintSha256(const JwkPublic& jwk) {
   return Sha256(AsBytes(json));
 }
 
+namespace {
+absl::StatusOr<OpensslPtr<EVP_PKEY>> EcPublicKeyFromJwkFull(const JwkPublic& jwk);
+}  // namespace
+
 absl::StatusOr<OpensslPtr<EVP_PKEY>> EcPublicKeyFromJwk(const JwkPublic& jwk) {
   ERR_clear_error();
+  // Memo (verified_memo.h): the same coordinates build the same checked key
+  // (a TDX quote's attestation key is the same for every quote of a QE).
+  const std::string text = absl::StrCat(jwk.kty, "|", jwk.crv, "|", jwk.x, "|", jwk.y);
+  const std::string memo_key = DocumentMemoKey("ec-public-key-v1", AsBytes(text));
+  if (std::shared_ptr<const void> hit = FindVerifiedDocument(memo_key)) {
+    EVP_PKEY* shared = const_cast<EVP_PKEY*>(static_cast<const EVP_PKEY*>(hit.get()));  // NOLINT
+    if (EVP_PKEY_up_ref(shared) == 1) return OpensslPtr<EVP_PKEY>(shared);
+  }
+  absl::StatusOr<OpensslPtr<EVP_PKEY>> key = EcPublicKeyFromJwkFull(jwk);
+  if (key.ok() && !memo_key.empty() && EVP_PKEY_up_ref(key->get()) == 1) {
+    RememberVerifiedDocument(memo_key, std::shared_ptr<const void>(key->get(), [](const void* k) {
+                               EVP_PKEY_free(const_cast<EVP_PKEY*>(static_cast<const EVP_PKEY*>(k)));  // NOLINT
+                             }),
+                             2048);
+  }
+  return key;
+}
+
+namespace {
+absl::StatusOr<OpensslPtr<EVP_PKEY>> EcPublicKeyFromJwkFull(const JwkPublic& jwk) {
   if (jwk.kty != "EC") {
     return absl::InvalidArgumentError(absl::StrCat("jwk: kty \"", jwk.kty, "\" is not EC"));
   }
@@ -196,6 +222,7 @@ absl::StatusOr<OpensslPtr<EVP_PKEY>> EcPublicKeyFromJwk(const JwkPublic& jwk) {
   }
   return key;
 }
+}  // namespace
 
 absl::StatusOr<JwkPublic> EcPublicJwk(const EVP_PKEY* key) {
   ERR_clear_error();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,8 +44,9 @@ const EVP_MD* HashMd(HashAlg hash) {
 
 bool IsEcKey(const EVP_PKEY* key) { return EVP_PKEY_get_base_id(key) == EVP_PKEY_EC; }
 
-// Order of the key's curve, or null.
-OpensslPtr<EC_GROUP> KeyGroup(const EVP_PKEY* key) {
+// The key's curve (P-256, P-384, P-521 or any other named curve), or null.
+// Groups are built once per curve and shared read-only for the process.
+const EC_GROUP* KeyGroup(const EVP_PKEY* key) {
   char name[64] = {};
   size_t len = 0;
   if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name),
@@ -57,7 +60,12 @@ OpensslPtr<EC_GROUP> KeyGroup(const EVP_PKEY* key) {
   if (nid == NID_undef) {
     return nullptr;
   }
-  return OpensslPtr<EC_GROUP>(EC_GROUP_new_by_curve_name(nid));
+  static std::mutex mu;
+  static auto* groups = new std::map<int, OpensslPtr<EC_GROUP>>();  // never destroyed
+  std::lock_guard<std::mutex> lock(mu);
+  OpensslPtr<EC_GROUP>& group = (*groups)[nid];
+  if (group == nullptr) group.reset(EC_GROUP_new_by_curve_name(nid));
+  return group.get();
 }
 
 OpensslPtr<BIGNUM> ToBn(std::span<const uint8_t> bytes, Endian endian) {
@@ -183,11 +191,11 @@ absl::Status VerifyEcdsaRawFull(const EVP_PKEY* key, std::span<const uint8_t> me
                                                    s.size(), " bytes, max ",
                                                    kMaxRawScalarBytes, ")"));
   }
-  OpensslPtr<EC_GROUP> group = KeyGroup(key);
+  const EC_GROUP* group = KeyGroup(key);
   if (group == nullptr) {
     return absl::FailedPreconditionError(WithOpensslErrors("ecdsa: unsupported curve"));
   }
-  const BIGNUM* order = EC_GROUP_get0_order(group.get());  // owned by group
+  const BIGNUM* order = EC_GROUP_get0_order(group);  // owned by group
   OpensslPtr<BIGNUM> r_bn = ToBn(r, endian);
   OpensslPtr<BIGNUM> s_bn = ToBn(s, endian);
   if (r_bn == nullptr || s_bn == nullptr || order == nullptr) {

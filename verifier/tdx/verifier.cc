@@ -921,7 +921,12 @@ absl::StatusOr<core::DeviceResult> TdxVerifier::VerifyEvidence(const TdxEvidence
   std::optional<PckExtensions> ext;
   Outcome ext_outcome = Skipped("no PCK certificate");
   if (!pck.owned.empty()) {
-    absl::StatusOr<PckExtensions> e = ParsePckExtensions(pck.owned.front().get());
+    // A pure function of the certificate: parsed once per PCK certificate
+    // (verifier/crypto/verified_memo.h).
+    const X509* pck_leaf = pck.owned.front().get();
+    absl::StatusOr<PckExtensions> e = crypto::MemoizedParse<PckExtensions>(
+        "tdx-pck-extensions-v1", ToString(crypto::CertificateDer(pck_leaf)),
+        [pck_leaf](std::string_view) { return ParsePckExtensions(pck_leaf); });
     if (e.ok()) {
       ext = *std::move(e);
       ext_outcome = Outcome::Pass(absl::StrFormat(
