@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "attestation/v1/attestation.grpc.pb.h"
 #include "attestation/v1/attestation.pb.h"
 #include "grpcpp/grpcpp.h"
