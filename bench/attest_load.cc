@@ -33,6 +33,10 @@
 //               [--gpus N] [--server-pid PID] [--build-threads T] [--label TEXT]
 //               [--table-row]
 // --table-row prints one Markdown table row after the JSON (bench.sh).
+// --retry-busy: a request refused with SERVER_BUSY (admission control) is
+// sent again after the retry-after hint, as a well-behaved client would
+// (its challenge was not consumed); without it, it counts as an error and
+// the worker moves on at once (the closed loop then offers unbounded load).
 //
 // race: one challenge, one simulated bundle, `racers` threads (each with its
 // own connection, connected beforehand) released together by a barrier,
@@ -117,7 +121,7 @@ constexpr char kUsage[] =
     "  race:  [--racers N (64)]\n"
     "  e2e:   [--requests N (200)] [--concurrency C (4)] [--rate R (0: closed loop)]\n"
     "         [--warmup W (10)] [--server-pid PID] [--build-threads T (cores)]\n"
-    "         [--label TEXT] [--table-row]\n"
+    "         [--label TEXT] [--table-row] [--retry-busy]\n"
     "  all:   [--tee snp|tdx (snp)] [--gpus 0..8 (0)] [--audience AUD] [--policy NAME]\n"
     "         [--fresh-node] [--deadline-ms MS (10000)] [--connect-timeout-ms MS (5000)]\n"
     "exit codes: 0 the run happened (judge the JSON on stdout), 2 usage or setup error\n";
@@ -146,6 +150,7 @@ struct Options {
   int build_threads = 0;
   std::string label;
   bool table_row = false;
+  bool retry_busy = false;
 };
 
 absl::StatusOr<int> IntFlag(const std::string& name, const std::string& value, int lo, int hi) {
@@ -158,7 +163,7 @@ absl::StatusOr<int> IntFlag(const std::string& name, const std::string& value, i
 }
 
 absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
-  const std::vector<std::string> kBool = {"split", "fresh-node", "table-row"};
+  const std::vector<std::string> kBool = {"split", "fresh-node", "table-row", "retry-busy"};
   const std::vector<std::string> kValued = {
       "mode",     "targets",    "sim-dir",       "duration",    "concurrency",
       "racers",   "tee",        "gpus",          "audience",    "policy",
@@ -262,7 +267,7 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     if (o.targets.size() != 1) return absl::InvalidArgumentError("--mode e2e takes one target");
   } else {
     for (const char* f : {"requests", "rate", "warmup", "server-pid", "build-threads", "label",
-                          "table-row"}) {
+                          "table-row", "retry-busy"}) {
       if (flags.count(f)) return absl::InvalidArgumentError(absl::StrCat("--", f, " is for --mode e2e"));
     }
   }
@@ -276,6 +281,7 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   }
   o.label = get("label");
   o.table_row = flags.count("table-row") > 0;
+  o.retry_busy = flags.count("retry-busy") > 0;
   return o;
 }
 
@@ -776,7 +782,12 @@ ProcSample SampleProc(int pid) {
   return p;
 }
 
-double Round(double v, double unit) { return std::round(v / unit) * unit; }
+// `v` rounded to the multiple of `unit` (0.1, 0.01, 0.001), divided rather
+// than multiplied back so that 182.2 prints as 182.2.
+double Round(double v, double unit) {
+  const double per = std::round(1.0 / unit);
+  return std::round(v * per) / per;
+}
 
 int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roots) {
   const std::string& target = o.targets[0];
@@ -871,6 +882,7 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
   };
   std::vector<Result> results(static_cast<size_t>(o.requests));
   std::atomic<int> idx{0};
+  std::atomic<int64_t> busy_retries{0};
   std::atomic<bool> sampling{true};
   ProcSample peak;
   std::thread sampler([&] {
@@ -896,14 +908,27 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
           start = due;  // latency from when it was due
         }
         const AttestRequest& req = requests[static_cast<size_t>(o.warmup + i)];
-        AttestResponse resp;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(Deadline(o.deadline_ms));
-        const grpc::Status st = stubs[static_cast<size_t>(w)]->Attest(&ctx, req, &resp);
         Result& r = results[static_cast<size_t>(i)];
+        for (int attempt = 0;; ++attempt) {
+          AttestResponse resp;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(Deadline(o.deadline_ms));
+          const grpc::Status st = stubs[static_cast<size_t>(w)]->Attest(&ctx, req, &resp);
+          r.out = Classify(st, ctx, resp);
+          r.token_bytes = resp.token().size();
+          // --retry-busy: what a well-behaved client does with SERVER_BUSY:
+          // wait the retry-after hint, then send the same request again (its
+          // challenge was not consumed). At most 10 times.
+          if (!o.retry_busy || r.out.key != "SERVER_BUSY" || attempt >= 10) break;
+          ++busy_retries;
+          int64_t wait_s = 1;
+          const auto& md = ctx.GetServerTrailingMetadata();
+          if (auto it = md.find("retry-after"); it != md.end()) {
+            (void)absl::SimpleAtoi(std::string(it->second.data(), it->second.size()), &wait_s);
+          }
+          std::this_thread::sleep_for(std::chrono::seconds(std::clamp<int64_t>(wait_s, 1, 60)));
+        }
         r.ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
-        r.out = Classify(st, ctx, resp);
-        r.token_bytes = resp.token().size();
       }
     });
   }
@@ -947,6 +972,8 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
   j["token_bytes"] = tokens ? std::llround(token_bytes / static_cast<double>(tokens)) : 0;
   j["outcomes"] = outcomes;
   j["grpc_codes"] = codes;
+  j["retry_busy"] = o.retry_busy;
+  j["busy_retries"] = busy_retries.load();
   j["latency_ms"] = Percentiles(all_ms);
   j["token_latency_ms"] = Percentiles(token_ms);
   j["client_cpu_ms_per_request"] = Round(client_cpu * 1000.0 / n, 0.001);
@@ -969,6 +996,10 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
     for (const auto& [k, v] : outcomes) {
       if (k == "TOKEN") continue;
       absl::StrAppend(&errors, errors.empty() ? "" : ", ", k, " ", v);
+    }
+    if (busy_retries > 0) {
+      absl::StrAppend(&errors, errors.empty() ? "0" : "", " (", busy_retries.load(),
+                      " SERVER_BUSY retried)");
     }
     const Json& lat = j["latency_ms"];
     const Json& tlat = j["token_latency_ms"];

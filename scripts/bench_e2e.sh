@@ -12,7 +12,10 @@
 #   scripts/bench_e2e.sh [BUILD_DIR]
 # Environment: E2E_N_SNP, E2E_N_TDX, E2E_N_GPU (requests per run; 2000, 1000,
 # 120), E2E_CONCURRENCY ("1 4 16 64"), E2E_SCENARIOS ("snp tdx tdx8gpu"),
-# E2E_NO_ADMISSION (1: the extra c = 64 runs; 0: skip).
+# E2E_NO_ADMISSION (1: the extra c = 64 runs; 0: skip), E2E_CLIENT_FLAGS (more
+# attest_load flags, e.g. --retry-busy: resend a SERVER_BUSY request after its
+# retry-after hint, as a well-behaved client does; default: count it as an
+# error and move on).
 # Prints one Markdown table (also in $BUILD_DIR/bench_e2e.md) and keeps each
 # run's JSON in $BUILD_DIR/bench_e2e.jsonl.
 set -euo pipefail
@@ -34,6 +37,7 @@ N_GPU=${E2E_N_GPU:-120}
 CONCURRENCY=${E2E_CONCURRENCY:-"1 4 16 64"}
 SCENARIOS=${E2E_SCENARIOS:-"snp tdx tdx8gpu"}
 NO_ADMISSION=${E2E_NO_ADMISSION:-1}
+read -r -a CLIENT_FLAGS <<<"${E2E_CLIENT_FLAGS:-}"
 
 SIM="$WORK/sim"
 "$CTL" simulate init --sim-dir "$SIM" >/dev/null
@@ -76,7 +80,7 @@ run() {
   e2e_start_server "$WORK/server.yaml"
   local out
   out=$("$LOAD" --mode e2e --targets "$GRPC" --sim-dir "$SIM" --requests "$n" --concurrency "$c" \
-    --warmup 10 --server-pid "$SRV_PID" --label "$label" --table-row "$@")
+    --warmup 10 --server-pid "$SRV_PID" --label "$label" --table-row "$@" ${CLIENT_FLAGS[@]+"${CLIENT_FLAGS[@]}"})
   e2e_stop_server || die "server exit status $? after $label c=$c"
   sed -n 1p <<<"$out" >>"$OUT_JSON"
   sed -n 2p <<<"$out" | tee -a "$OUT_MD"
