@@ -16,6 +16,28 @@
 // (start_unix_ms end_unix_ms target outcome) for windows finer than a
 // second.
 //
+// e2e (issue 16): an end-to-end benchmark of one server. Phase 1 gets N
+// challenges (plus --warmup W) and builds N bound simulated bundles
+// (--tee snp|tdx, --gpus 0..8) on --build-threads threads; phase 2 sends
+// them, each once, from C workers (each its own connection, connected
+// beforehand) as fast as answers come back (closed loop), or with --rate R
+// at R requests/s (open loop: request i is due at i/R s and its latency is
+// counted from then, so a slow server cannot hide queueing in the client).
+// Reports throughput, latency percentiles (nearest rank), outcomes by
+// reason, and with --server-pid PID the server's CPU per request
+// (/proc/PID/stat), RSS and threads (/proc/PID/status: at the end and the
+// peak seen every 50 ms); always the client's CPU (getrusage). The
+// challenges are consumed, so every bundle is sent once.
+//   attest_load --mode e2e --targets HOST:PORT --sim-dir DIR [--requests N (200)]
+//               [--concurrency C (4)] [--rate R] [--warmup W (10)] [--tee snp|tdx]
+//               [--gpus N] [--server-pid PID] [--build-threads T] [--label TEXT]
+//               [--table-row]
+// --table-row prints one Markdown table row after the JSON (bench.sh).
+// --retry-busy: a request refused with SERVER_BUSY (admission control) is
+// sent again after the retry-after hint, as a well-behaved client would
+// (its challenge was not consumed); without it, it counts as an error and
+// the worker moves on at once (the closed loop then offers unbounded load).
+//
 // race: one challenge, one simulated bundle, `racers` threads (each with its
 // own connection, connected beforehand) released together by a barrier,
 // each sending the same AttestRequest to target i % N. Prints the tokens
@@ -39,6 +61,7 @@
 // or setup errors (bad flags, simulation directory, unreachable target).
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -48,9 +71,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -62,6 +87,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -90,10 +116,13 @@ constexpr int kRan = 0;
 constexpr int kUsageOrSetup = 2;
 
 constexpr char kUsage[] =
-    "usage: attest_load --mode load|race --targets HOST:PORT[,HOST:PORT...] --sim-dir DIR\n"
+    "usage: attest_load --mode load|race|e2e --targets HOST:PORT[,HOST:PORT...] --sim-dir DIR\n"
     "  load:  [--duration S (10)] [--concurrency C (4)] [--split] [--events FILE]\n"
     "  race:  [--racers N (64)]\n"
-    "  both:  [--tee snp|tdx (snp)] [--gpus 0..8 (0)] [--audience AUD] [--policy NAME]\n"
+    "  e2e:   [--requests N (200)] [--concurrency C (4)] [--rate R (0: closed loop)]\n"
+    "         [--warmup W (10)] [--server-pid PID] [--build-threads T (cores)]\n"
+    "         [--label TEXT] [--table-row] [--retry-busy]\n"
+    "  all:   [--tee snp|tdx (snp)] [--gpus 0..8 (0)] [--audience AUD] [--policy NAME]\n"
     "         [--fresh-node] [--deadline-ms MS (10000)] [--connect-timeout-ms MS (5000)]\n"
     "exit codes: 0 the run happened (judge the JSON on stdout), 2 usage or setup error\n";
 
@@ -113,6 +142,15 @@ struct Options {
   int deadline_ms = 10000;
   int connect_timeout_ms = 5000;
   std::string events_file;
+  // e2e
+  int requests = 200;
+  double rate = 0;  // requests/s; 0 = closed loop
+  int warmup = 10;
+  int server_pid = 0;
+  int build_threads = 0;
+  std::string label;
+  bool table_row = false;
+  bool retry_busy = false;
 };
 
 absl::StatusOr<int> IntFlag(const std::string& name, const std::string& value, int lo, int hi) {
@@ -125,10 +163,12 @@ absl::StatusOr<int> IntFlag(const std::string& name, const std::string& value, i
 }
 
 absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
-  const std::vector<std::string> kBool = {"split", "fresh-node"};
+  const std::vector<std::string> kBool = {"split", "fresh-node", "table-row", "retry-busy"};
   const std::vector<std::string> kValued = {
-      "mode",   "targets", "sim-dir",  "duration",    "concurrency",        "racers", "tee",
-      "gpus",   "audience", "policy",  "deadline-ms", "connect-timeout-ms", "events"};
+      "mode",     "targets",    "sim-dir",       "duration",    "concurrency",
+      "racers",   "tee",        "gpus",          "audience",    "policy",
+      "deadline-ms", "connect-timeout-ms", "events", "requests", "rate",
+      "warmup",   "server-pid", "build-threads", "label"};
   std::map<std::string, std::string> flags;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -162,10 +202,10 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   };
   Options o;
   o.mode = get("mode");
-  if (o.mode != "load" && o.mode != "race") {
+  if (o.mode != "load" && o.mode != "race" && o.mode != "e2e") {
     return absl::InvalidArgumentError(
-        o.mode.empty() ? "--mode is required (load | race)"
-                       : absl::StrCat("--mode must be load or race, not '", o.mode, "'"));
+        o.mode.empty() ? "--mode is required (load | race | e2e)"
+                       : absl::StrCat("--mode must be load, race or e2e, not '", o.mode, "'"));
   }
   for (absl::string_view t : absl::StrSplit(get("targets"), ',', absl::SkipWhitespace())) {
     const std::string target(absl::StripAsciiWhitespace(t));
@@ -220,6 +260,28 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   } else if (flags.count("racers")) {
     return absl::InvalidArgumentError("--racers is for --mode race");
   }
+  if (o.mode == "e2e") {
+    for (const char* f : {"duration", "split", "events", "fresh-node"}) {
+      if (flags.count(f)) return absl::InvalidArgumentError(absl::StrCat("--", f, " is not for --mode e2e"));
+    }
+    if (o.targets.size() != 1) return absl::InvalidArgumentError("--mode e2e takes one target");
+  } else {
+    for (const char* f : {"requests", "rate", "warmup", "server-pid", "build-threads", "label",
+                          "table-row", "retry-busy"}) {
+      if (flags.count(f)) return absl::InvalidArgumentError(absl::StrCat("--", f, " is for --mode e2e"));
+    }
+  }
+  ASSIGN_OR_RETURN(o.requests, IntFlag("requests", get("requests", "200"), 1, 1000000));
+  ASSIGN_OR_RETURN(o.warmup, IntFlag("warmup", get("warmup", "10"), 0, 100000));
+  ASSIGN_OR_RETURN(o.server_pid, IntFlag("server-pid", get("server-pid", "0"), 0, 1 << 30));
+  ASSIGN_OR_RETURN(o.build_threads, IntFlag("build-threads", get("build-threads", "0"), 0, 256));
+  if (const std::string r = get("rate", "0"); !absl::SimpleAtod(r, &o.rate) || !(o.rate >= 0) ||
+                                               o.rate > 1e6) {
+    return absl::InvalidArgumentError(absl::StrCat("--rate must be a number in 0..1e6, not '", r, "'"));
+  }
+  o.label = get("label");
+  o.table_row = flags.count("table-row") > 0;
+  o.retry_busy = flags.count("retry-busy") > 0;
   return o;
 }
 
@@ -674,6 +736,294 @@ int RunLoad(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> ro
   return kRan;
 }
 
+// ---- e2e ---------------------------------------------------------------------
+
+// What /proc/PID says about the server (zeros when it cannot be read).
+struct ProcSample {
+  int64_t rss_kb = 0;
+  int64_t hwm_kb = 0;  // VmHWM: peak RSS over the process's life
+  int64_t threads = 0;
+  double cpu_s = 0;    // utime + stime
+};
+
+ProcSample SampleProc(int pid) {
+  ProcSample p;
+  if (pid <= 0) return p;
+  {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+    std::string line;
+    while (std::getline(in, line)) {
+      auto field = [&](const char* name, int64_t* out) {
+        if (absl::StartsWith(line, name)) {
+          std::string v(absl::StripAsciiWhitespace(line.substr(std::string_view(name).size())));
+          if (absl::EndsWith(v, " kB")) v.resize(v.size() - 3);
+          (void)absl::SimpleAtoi(v, out);
+        }
+      };
+      field("VmRSS:", &p.rss_kb);
+      field("VmHWM:", &p.hwm_kb);
+      field("Threads:", &p.threads);
+    }
+  }
+  {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Fields after the command name (which may contain spaces) ")": state is
+    // field 3, utime 14, stime 15.
+    const size_t close = stat.rfind(')');
+    if (close != std::string::npos) {
+      std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
+      int64_t ut = 0, st = 0;
+      if (f.size() > 12 && absl::SimpleAtoi(f[11], &ut) && absl::SimpleAtoi(f[12], &st)) {
+        p.cpu_s = static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+      }
+    }
+  }
+  return p;
+}
+
+// `v` rounded to the multiple of `unit` (0.1, 0.01, 0.001), divided rather
+// than multiplied back so that 182.2 prints as 182.2.
+double Round(double v, double unit) {
+  const double per = std::round(1.0 / unit);
+  return std::round(v * per) / per;
+}
+
+int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roots) {
+  const std::string& target = o.targets[0];
+  const int total = o.requests + o.warmup;
+  // Phase 1: challenges, then bundles bound to them.
+  std::vector<Challenge> challenges(static_cast<size_t>(total));
+  const auto p1 = SteadyClock::now();
+  {
+    auto stub = NewStub(target);
+    for (int i = 0; i < total; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(Deadline(o.deadline_ms));
+      const grpc::Status st = stub->GetChallenge(&ctx, {}, &challenges[static_cast<size_t>(i)]);
+      if (!st.ok()) {
+        std::cerr << "attest_load: GetChallenge " << i << ": " << CodeName(st.error_code()) << " "
+                  << st.error_message()
+                  << " (the e2e benchmark needs the per-client limits off: limits.get_challenge"
+                     ".rate_per_second: -1 in a development config)\n";
+        return kUsageOrSetup;
+      }
+    }
+  }
+  const int threads = o.build_threads > 0
+                          ? o.build_threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  std::vector<AttestRequest> requests(static_cast<size_t>(total));
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::string first_error;
+  std::mutex error_mu;
+  {
+    std::vector<std::thread> builders;
+    for (int t = 0; t < threads; ++t) {
+      builders.emplace_back([&] {
+        auto sim = NodeSimulator::Create(roots, o);  // one machine per builder
+        if (!sim.ok()) {
+          std::lock_guard<std::mutex> l(error_mu);
+          failed = true;
+          first_error = std::string(sim.status().message());
+          return;
+        }
+        for (int i = next++; i < total && !failed; i = next++) {
+          const Challenge& c = challenges[static_cast<size_t>(i)];
+          absl::StatusOr<EvidenceBundle> b = (*sim)->Make(c.nonce());
+          if (!b.ok()) {
+            std::lock_guard<std::mutex> l(error_mu);
+            failed = true;
+            first_error = std::string(b.status().message());
+            return;
+          }
+          requests[static_cast<size_t>(i)] = MakeRequest(c, *std::move(b), o);
+        }
+      });
+    }
+    for (auto& t : builders) t.join();
+  }
+  if (failed) {
+    std::cerr << "attest_load: simulation: " << first_error << "\n";
+    return kUsageOrSetup;
+  }
+  const double phase1_s = std::chrono::duration<double>(SteadyClock::now() - p1).count();
+  double request_bytes = 0;
+  for (const AttestRequest& r : requests) request_bytes += static_cast<double>(r.ByteSizeLong());
+  request_bytes /= total;
+
+  // Phase 2: one connection per worker, connected before the clock starts.
+  const int workers = o.concurrency;
+  std::vector<std::unique_ptr<AttestationService::Stub>> stubs;
+  for (int w = 0; w < workers; ++w) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetMaxReceiveMessageSize(16 * 1024 * 1024);
+    auto ch = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    if (!ch->WaitForConnected(Deadline(o.connect_timeout_ms))) {
+      std::cerr << "attest_load: worker " << w << ": " << target << " not reachable\n";
+      return kUsageOrSetup;
+    }
+    stubs.push_back(AttestationService::NewStub(ch));
+  }
+  // Warm-up, one at a time, not measured (first-use collateral loads).
+  for (int i = 0; i < o.warmup; ++i) {
+    AttestResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(o.deadline_ms));
+    (void)stubs[0]->Attest(&ctx, requests[static_cast<size_t>(i)], &resp);
+  }
+
+  struct Result {
+    double ms = 0;
+    Outcome out;
+    size_t token_bytes = 0;
+  };
+  std::vector<Result> results(static_cast<size_t>(o.requests));
+  std::atomic<int> idx{0};
+  std::atomic<int64_t> busy_retries{0};
+  std::atomic<bool> sampling{true};
+  ProcSample peak;
+  std::thread sampler([&] {
+    while (sampling) {
+      const ProcSample s = SampleProc(o.server_pid);
+      peak.rss_kb = std::max(peak.rss_kb, s.rss_kb);
+      peak.threads = std::max(peak.threads, s.threads);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const ProcSample server0 = SampleProc(o.server_pid);
+  const double cpu0 = CpuSeconds();
+  const auto t0 = SteadyClock::now();
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w) {
+    pool.emplace_back([&, w] {
+      for (int i = idx++; i < o.requests; i = idx++) {
+        SteadyClock::time_point start = SteadyClock::now();
+        if (o.rate > 0) {
+          const auto due = t0 + std::chrono::duration_cast<SteadyClock::duration>(
+                                    std::chrono::duration<double>(i / o.rate));
+          std::this_thread::sleep_until(due);
+          start = due;  // latency from when it was due
+        }
+        const AttestRequest& req = requests[static_cast<size_t>(o.warmup + i)];
+        Result& r = results[static_cast<size_t>(i)];
+        for (int attempt = 0;; ++attempt) {
+          AttestResponse resp;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(Deadline(o.deadline_ms));
+          const grpc::Status st = stubs[static_cast<size_t>(w)]->Attest(&ctx, req, &resp);
+          r.out = Classify(st, ctx, resp);
+          r.token_bytes = resp.token().size();
+          // --retry-busy: what a well-behaved client does with SERVER_BUSY:
+          // wait the retry-after hint, then send the same request again (its
+          // challenge was not consumed). At most 10 times.
+          if (!o.retry_busy || r.out.key != "SERVER_BUSY" || attempt >= 10) break;
+          ++busy_retries;
+          int64_t wait_s = 1;
+          const auto& md = ctx.GetServerTrailingMetadata();
+          if (auto it = md.find("retry-after"); it != md.end()) {
+            (void)absl::SimpleAtoi(std::string(it->second.data(), it->second.size()), &wait_s);
+          }
+          std::this_thread::sleep_for(std::chrono::seconds(std::clamp<int64_t>(wait_s, 1, 60)));
+        }
+        r.ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  const double elapsed = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  const double client_cpu = CpuSeconds() - cpu0;
+  const ProcSample server1 = SampleProc(o.server_pid);
+  sampling = false;
+  sampler.join();
+
+  std::map<std::string, int64_t> outcomes, codes;
+  std::vector<double> all_ms, token_ms;
+  int64_t tokens = 0;
+  double token_bytes = 0;
+  for (const Result& r : results) {
+    ++outcomes[r.out.key];
+    ++codes[r.out.code];
+    all_ms.push_back(r.ms);
+    if (r.out.token) {
+      ++tokens;
+      token_ms.push_back(r.ms);
+      token_bytes += static_cast<double>(r.token_bytes);
+    }
+  }
+  const double n = static_cast<double>(o.requests);
+  Json j;
+  j["mode"] = "e2e";
+  j["label"] = o.label;
+  j["target"] = target;
+  j["evidence"] = absl::StrCat(o.tee_name, "+", o.node.gpus, "gpu");
+  j["concurrency"] = workers;
+  j["rate"] = o.rate;
+  j["requests"] = o.requests;
+  j["warmup"] = o.warmup;
+  j["phase1_s"] = Round(phase1_s, 0.001);
+  j["request_bytes"] = std::llround(request_bytes);
+  j["elapsed_s"] = Round(elapsed, 0.001);
+  j["attests_per_s"] = Round(n / elapsed, 0.1);
+  j["tokens"] = tokens;
+  j["tokens_per_s"] = Round(static_cast<double>(tokens) / elapsed, 0.1);
+  j["token_bytes"] = tokens ? std::llround(token_bytes / static_cast<double>(tokens)) : 0;
+  j["outcomes"] = outcomes;
+  j["grpc_codes"] = codes;
+  j["retry_busy"] = o.retry_busy;
+  j["busy_retries"] = busy_retries.load();
+  j["latency_ms"] = Percentiles(all_ms);
+  j["token_latency_ms"] = Percentiles(token_ms);
+  j["client_cpu_ms_per_request"] = Round(client_cpu * 1000.0 / n, 0.001);
+  if (o.server_pid > 0) {
+    j["server"] = Json{
+        {"pid", o.server_pid},
+        {"cpu_ms_per_request", Round((server1.cpu_s - server0.cpu_s) * 1000.0 / n, 0.01)},
+        {"cpu_utilisation", Round((server1.cpu_s - server0.cpu_s) / elapsed, 0.01)},
+        {"rss_mb_end", Round(static_cast<double>(server1.rss_kb) / 1024.0, 0.1)},
+        {"rss_mb_peak_sampled", Round(static_cast<double>(peak.rss_kb) / 1024.0, 0.1)},
+        {"vm_hwm_mb", Round(static_cast<double>(server1.hwm_kb) / 1024.0, 0.1)},
+        {"threads_end", server1.threads},
+        {"threads_peak_sampled", peak.threads}};
+  }
+  std::cout << j.dump() << std::endl;
+  if (o.table_row) {
+    // | scenario | c | answers/s | tokens/s | p50 | p90 | p99 | token p99 | errors |
+    // | server CPU ms/token | server RSS MB | threads | client CPU ms/req |
+    std::string errors;
+    for (const auto& [k, v] : outcomes) {
+      if (k == "TOKEN") continue;
+      absl::StrAppend(&errors, errors.empty() ? "" : ", ", k, " ", v);
+    }
+    if (busy_retries > 0) {
+      absl::StrAppend(&errors, errors.empty() ? "0" : "", " (", busy_retries.load(),
+                      " SERVER_BUSY retried)");
+    }
+    const Json& lat = j["latency_ms"];
+    const Json& tlat = j["token_latency_ms"];
+    auto num = [](const Json& obj, const char* k) {
+      return obj.contains(k) ? obj[k].dump() : std::string("-");
+    };
+    std::string server_cpu = "-", rss = "-", thr = "-";
+    if (o.server_pid > 0) {
+      const double cpu = server1.cpu_s - server0.cpu_s;
+      server_cpu = tokens ? absl::StrFormat("%.2f", cpu * 1000.0 / static_cast<double>(tokens)) : "-";
+      rss = j["server"]["rss_mb_peak_sampled"].dump();
+      thr = j["server"]["threads_peak_sampled"].dump();
+    }
+    std::cout << "| " << (o.label.empty() ? j["evidence"].get<std::string>() : o.label) << " | "
+              << (o.rate > 0 ? absl::StrCat("rate ", o.rate) : absl::StrCat(workers)) << " | "
+              << j["attests_per_s"].dump() << " | " << j["tokens_per_s"].dump() << " | "
+              << num(lat, "p50") << " | " << num(lat, "p90") << " | " << num(lat, "p99") << " | "
+              << num(tlat, "p99") << " | "
+              << (errors.empty() ? "0" : errors) << " | " << server_cpu << " | " << rss << " | "
+              << thr << " | " << j["client_cpu_ms_per_request"].dump() << " |" << std::endl;
+  }
+  return kRan;
+}
+
 // ---- race --------------------------------------------------------------------
 
 int RunRace(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roots) {
@@ -805,5 +1155,6 @@ int main(int argc, char** argv) {
       return kUsageOrSetup;
     }
   }
+  if (o->mode == "e2e") return RunE2e(*o, shared_roots);
   return o->mode == "load" ? RunLoad(*o, shared_roots) : RunRace(*o, shared_roots);
 }

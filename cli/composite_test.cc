@@ -5,6 +5,7 @@
 // every check but the simulation notice; a GPU report swapped in from
 // another node breaks the binding; a GPU in CC-off mode is refused.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -356,6 +357,81 @@ TEST_F(CompositeTest, SimulatorRefusesBadInput) {
     ASSERT_GT(r.size(), 36u);
     EXPECT_EQ(std::string(r.begin() + 4, r.begin() + 36), nonce);
   }
+}
+
+// Files under `dir` (recursively) and their contents.
+std::map<std::string, std::string> FilesUnder(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    auto text = ReadSmallFile(it->path().string(), 1024 * 1024);
+    out[it->path().string()] = text.ok() ? *text : "<unreadable>";
+  }
+  return out;
+}
+
+// Issue 16: a load run simulates thousands of nodes; the OCSP answers the
+// simulator writes are named by issuer and serial and reused while valid at
+// the simulated time, so two runs leave the same files (byte for byte), and
+// the node simulated second (on the reused answers) still verifies.
+TEST_F(CompositeTest, SimulatorReusesOcspAnswersAcrossRuns) {
+  const std::string ocsp_dir = roots_->CollateralDir() + "/nvidia/ocsp";
+  const std::string n1 = ToString(crypto::RandomBytes(32));
+  ASSERT_TRUE(Node(sim::SimulatedTee::kTdx, n1).ok());
+  const std::map<std::string, std::string> first = FilesUnder(roots_->CollateralDir());
+  const size_t ocsp_files = FilesUnder(ocsp_dir).size();
+  EXPECT_GE(ocsp_files, 13u);  // RIM CA, L3, L4, GPU identity, provisioner, 8 BROMs
+  const std::string n2 = ToString(crypto::RandomBytes(32));
+  auto second = Node(sim::SimulatedTee::kTdx, n2);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(FilesUnder(roots_->CollateralDir()), first);  // same names, same bytes
+  auto a = Run(second->bundle, n2);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->verdict, policy::Verdict::kWarning) << a->ToJson().dump(1);
+  EXPECT_EQ(a->reasons, std::vector<std::string>{"SIMULATED_EVIDENCE"});
+}
+
+// The reuse is judged against the simulated time: an answer that no longer
+// covers it (a run a week later, or one set before the answer's thisUpdate)
+// is replaced under the same name, so the count stays the same.
+TEST_F(CompositeTest, SimulatorReplacesOcspAnswersThatDoNotCoverTheSimulatedTime) {
+  const std::string dir = ::testing::TempDir() + "/composite_ocsp_reuse";
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  auto roots = sim::LoadOrCreateSimulationRoots(dir);
+  ASSERT_TRUE(roots.ok()) << roots.status();
+  const std::string ocsp_dir = roots->CollateralDir() + "/nvidia/ocsp";
+  const std::string nonce = ToString(crypto::RandomBytes(32));
+  const absl::Time t0 = absl::Now();
+  ASSERT_TRUE(sim::SimulateGpuEvidence(*roots, 8, nonce, sim::GpuMode::kCc, t0).ok());
+  const std::map<std::string, std::string> at_t0 = FilesUnder(ocsp_dir);
+  EXPECT_EQ(at_t0.size(), 13u);
+  // An hour later: all reused.
+  ASSERT_TRUE(
+      sim::SimulateGpuEvidence(*roots, 8, nonce, sim::GpuMode::kCc, t0 + absl::Hours(1)).ok());
+  EXPECT_EQ(FilesUnder(ocsp_dir), at_t0);
+  // Fewer GPUs use a subset of the same answers.
+  ASSERT_TRUE(sim::SimulateGpuEvidence(*roots, 3, nonce, sim::GpuMode::kCc, t0).ok());
+  EXPECT_EQ(FilesUnder(ocsp_dir), at_t0);
+  // Eight days later: every answer is past (or within a day of) its
+  // nextUpdate, so each is replaced, under the same name.
+  ASSERT_TRUE(
+      sim::SimulateGpuEvidence(*roots, 8, nonce, sim::GpuMode::kCc, t0 + absl::Hours(24 * 8))
+          .ok());
+  const std::map<std::string, std::string> later = FilesUnder(ocsp_dir);
+  ASSERT_EQ(later.size(), at_t0.size());
+  for (const auto& [path, bytes] : later) {
+    ASSERT_TRUE(at_t0.contains(path)) << path;
+    EXPECT_NE(at_t0.at(path), bytes) << path;
+  }
+  // Back at t0: thisUpdate (t0 + 8 d - 1 h) is after it: replaced again.
+  ASSERT_TRUE(sim::SimulateGpuEvidence(*roots, 8, nonce, sim::GpuMode::kCc, t0).ok());
+  const std::map<std::string, std::string> back = FilesUnder(ocsp_dir);
+  ASSERT_EQ(back.size(), at_t0.size());
+  for (const auto& [path, bytes] : back) EXPECT_NE(later.at(path), bytes) << path;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace

@@ -130,20 +130,58 @@ absl::Status CheckNonce(const std::string& nonce) {
   return absl::OkStatus();
 }
 
+// A simulated answer is written valid from now - 1 h to now + 7 days; one
+// already on disk is kept while it is valid from `now` for at least a day.
+constexpr absl::Duration kOcspBackdate = absl::Hours(1);
+constexpr absl::Duration kOcspLifetime = absl::Hours(24 * 7);
+constexpr absl::Duration kOcspMinRemaining = absl::Hours(24);
+
+// True when `path` holds a successful OCSP response that says `id` is good
+// from before `now` until at least `now` + kOcspMinRemaining (the simulated
+// time, not the wall clock). Anything else (absent, unreadable, another
+// status, a window that does not cover `now`) means: write a new one. The
+// signature is not checked here: the verifiers check it on use.
+bool ReusableOcsp(const std::string& path, OCSP_CERTID* id, absl::Time now) {
+  absl::StatusOr<std::string> der = ReadSmallFile(path, 64 * 1024);
+  if (!der.ok()) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(der->data());
+  crypto::OpensslPtr<OCSP_RESPONSE> resp(
+      d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der->size())));
+  if (!resp || OCSP_response_status(resp.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) return false;
+  crypto::OpensslPtr<OCSP_BASICRESP> bs(OCSP_response_get1_basic(resp.get()));
+  if (!bs) return false;
+  int status = -1, reason = -1;
+  ASN1_GENERALIZEDTIME *revoked = nullptr, *this_update = nullptr, *next_update = nullptr;
+  if (OCSP_resp_find_status(bs.get(), id, &status, &reason, &revoked, &this_update,
+                            &next_update) != 1 ||
+      status != V_OCSP_CERTSTATUS_GOOD || this_update == nullptr || next_update == nullptr) {
+    return false;
+  }
+  return ASN1_TIME_cmp_time_t(this_update, absl::ToTimeT(now)) <= 0 &&
+         ASN1_TIME_cmp_time_t(next_update, absl::ToTimeT(now + kOcspMinRemaining)) >= 0;
+}
+
 // A "good" OCSP answer for `cert`, signed by its issuer, valid around `now`,
-// stored under the key the verifiers look up (nvidia/ocsp/<...>.der).
+// stored under the key the verifiers look up (nvidia/ocsp/<issuer key hash,
+// serial>.der). The name depends only on the issuer and the serial, so an
+// answer still valid at `now` is reused rather than signed and written again
+// (a load run simulates thousands of nodes with the same certificates).
 [[maybe_unused]] absl::Status WriteGoodOcsp(const std::string& collateral_dir, const X509* cert,
                            const X509* issuer, const EVP_PKEY* issuer_key, absl::Time now) {
   crypto::OcspRequestSpec spec;
   spec.with_nonce = false;
   ASSIGN_OR_RETURN(crypto::OcspRequest req, crypto::BuildOcspRequest(cert, issuer, spec));
-  crypto::OpensslPtr<OCSP_BASICRESP> bs(OCSP_BASICRESP_new());
+  const std::string key = absl::StrCat(
+      "nvidia/ocsp/", crypto::OcspCacheKey(req.issuer_key_hash, req.serial_hex), ".der");
   crypto::OpensslPtr<OCSP_CERTID> id(OCSP_cert_to_id(EVP_sha1(), cert, issuer));
+  if (!id) return absl::InternalError("ocsp: alloc");
+  if (ReusableOcsp(collateral_dir + "/" + key, id.get(), now)) return absl::OkStatus();
+  crypto::OpensslPtr<OCSP_BASICRESP> bs(OCSP_BASICRESP_new());
   crypto::OpensslPtr<ASN1_TIME> this_update(
-      ASN1_GENERALIZEDTIME_set(nullptr, absl::ToTimeT(now - absl::Hours(1))));
+      ASN1_GENERALIZEDTIME_set(nullptr, absl::ToTimeT(now - kOcspBackdate)));
   crypto::OpensslPtr<ASN1_TIME> next_update(
-      ASN1_GENERALIZEDTIME_set(nullptr, absl::ToTimeT(now + absl::Hours(24 * 7))));
-  if (!bs || !id || !this_update || !next_update) return absl::InternalError("ocsp: alloc");
+      ASN1_GENERALIZEDTIME_set(nullptr, absl::ToTimeT(now + kOcspLifetime)));
+  if (!bs || !this_update || !next_update) return absl::InternalError("ocsp: alloc");
   if (OCSP_basic_add1_status(bs.get(), id.get(), V_OCSP_CERTSTATUS_GOOD, 0, nullptr,
                              this_update.get(), next_update.get()) == nullptr) {
     return absl::InternalError("ocsp: OCSP_basic_add1_status");
@@ -160,11 +198,7 @@ absl::Status CheckNonce(const std::string& nonce) {
   if (n <= 0) return absl::InternalError("ocsp: i2d_OCSP_RESPONSE");
   Bytes out(der, der + n);
   OPENSSL_free(der);
-  return WriteCollateral(
-      collateral_dir,
-      absl::StrCat("nvidia/ocsp/", crypto::OcspCacheKey(req.issuer_key_hash, req.serial_hex),
-                   ".der"),
-      out);
+  return WriteCollateral(collateral_dir, key, out);
 }
 
 // attest-v1 report data, or attest-v2 over `runtime_claims` when set.
@@ -378,6 +412,17 @@ absl::Status WriteRims(const CompositeRoots& roots, const std::string& collatera
   return absl::OkStatus();
 }
 
+// The BROM (device identity) serial of simulated GPU slot `g`: the same in
+// every run, as a physical node's GPUs keep their device certificates, so
+// that the OCSP answer for it (named by issuer and serial) is reused. The
+// BROM key and the FMC leaf (ueid) are fresh per run.
+Bytes SimBromSerial(int g) {
+  const Bytes h = crypto::Sha256(AsBytes(absl::StrCat("attestation-rp simulated GPU BROM ", g)));
+  Bytes s(h.begin(), h.begin() + 8);
+  s[0] = static_cast<uint8_t>((s[0] & 0x7F) | 0x10);
+  return s;
+}
+
 // Positive serial of `n` random bytes, distinct from `used`.
 Bytes RandomSerial(size_t n, std::set<Bytes>& used) {
   for (;;) {
@@ -436,10 +481,11 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
   std::vector<Bytes> pdis;
   for (int i = 0; i < 4; ++i) pdis.push_back(crypto::RandomBytes(8));
   std::set<Bytes> serials;
+  for (int g = 0; g < n_gpus; ++g) serials.insert(SimBromSerial(g));
   const Bytes fwid = crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC"));
   for (int g = 0; g < n_gpus; ++g) {
     testing::GpuDeviceOptions dev_opts;
-    dev_opts.brom_serial = RandomSerial(8, serials);
+    dev_opts.brom_serial = SimBromSerial(g);
     dev_opts.leaf_serial = RandomSerial(8, serials);  // ueid
     dev_opts.fwid = fwid;
     ASSIGN_OR_RETURN(testing::GpuTestDevice dev, testing::MakeGpuTestDevice(c.gpu, dev_opts));

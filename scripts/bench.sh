@@ -30,3 +30,9 @@ fi
 for alg in ecdsap256 ecdsap384 rsa4096 ecdhp256; do
   openssl speed -seconds 3 "$alg" 2>/dev/null | tail -1 | tee "$BUILD_DIR/speed_$alg.txt"
 done
+# End to end through gRPC (issue 16): the real server on loopback and
+# bench/attest_load --mode e2e for SEV-SNP, TDX and TDX + 8 GPUs at
+# concurrency 1, 4, 16, 64 (table in $BUILD_DIR/bench_e2e.md).
+if [ -x "$BUILD_DIR/bench/attest_load" ] && [ -x "$BUILD_DIR/server/attestation-server" ]; then
+  "$ROOT/scripts/bench_e2e.sh" "$BUILD_DIR"
+fi

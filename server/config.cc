@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <set>
 #include <utility>
 #include <system_error>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -214,7 +216,34 @@ void ApplyDefaults(ServerConfig* config) {
   rate(limits->mutable_attest(), kDefaultAttestRatePerSecond, kDefaultAttestBurst);
   if (limits->max_tracked_peers() == 0) limits->set_max_tracked_peers(kDefaultMaxTrackedPeers);
   if (limits->grpc_memory_bytes() == 0) limits->set_grpc_memory_bytes(kDefaultGrpcMemoryBytes);
-  if (limits->grpc_max_threads() == 0) limits->set_grpc_max_threads(kDefaultGrpcMaxThreads);
+  {
+    // Admission control: 2 x cores running, 4 x that waiting, each holding
+    // a gRPC thread. With grpc_max_threads set, the defaults fit inside it
+    // (leaving kGrpcThreadsForCheapRpcs); without, its default grows to fit
+    // them.
+    const bool threads_set = limits->grpc_max_threads() != 0;
+    const int64_t budget =
+        threads_set ? std::max<int64_t>(1, int64_t{limits->grpc_max_threads()} -
+                                               kGrpcThreadsForCheapRpcs)
+                    : std::numeric_limits<int32_t>::max();
+    if (limits->max_in_flight() == 0) {
+      limits->set_max_in_flight(static_cast<int32_t>(
+          std::clamp<int64_t>(int64_t{kDefaultInFlightPerCore} * DefaultCores(), 1, budget)));
+    }
+    if (limits->max_queued() == 0) {
+      const int64_t room = budget - limits->max_in_flight();
+      const int64_t q = std::min<int64_t>(
+          int64_t{kDefaultQueuedPerInFlight} * limits->max_in_flight(), room);
+      limits->set_max_queued(q > 0 ? static_cast<int32_t>(q) : -1);
+    }
+    if (limits->max_queue_wait_ms() == 0) limits->set_max_queue_wait_ms(kDefaultMaxQueueWaitMs);
+    if (!threads_set) {
+      const int64_t need = int64_t{limits->max_in_flight()} +
+                           std::max(0, limits->max_queued()) + 2 * kGrpcThreadsForCheapRpcs;
+      limits->set_grpc_max_threads(static_cast<int32_t>(
+          std::clamp<int64_t>(need, kDefaultGrpcMaxThreads, 4096)));
+    }
+  }
   if (limits->grpc_max_concurrent_streams() == 0) {
     limits->set_grpc_max_concurrent_streams(kDefaultGrpcMaxConcurrentStreams);
   }
@@ -492,6 +521,21 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   RETURN_IF_ERROR(CheckRange("limits.grpc_max_threads", limits.grpc_max_threads(), 4, 4096));
   RETURN_IF_ERROR(CheckRange("limits.grpc_max_concurrent_streams",
                              limits.grpc_max_concurrent_streams(), 1, 10000));
+  RETURN_IF_ERROR(CheckRange("limits.max_in_flight", limits.max_in_flight(), 1, 4096));
+  RETURN_IF_ERROR(CheckRange("limits.max_queued (-1 = no queue)", limits.max_queued(), -1, 65536));
+  RETURN_IF_ERROR(
+      CheckRange("limits.max_queue_wait_ms", limits.max_queue_wait_ms(), 1, 60000));
+  {
+    const int64_t held = int64_t{limits.max_in_flight()} + std::max(0, limits.max_queued());
+    if (held + kGrpcThreadsForCheapRpcs > limits.grpc_max_threads()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "limits.max_in_flight (", limits.max_in_flight(), ") + limits.max_queued (",
+          std::max(0, limits.max_queued()), ") must leave ", kGrpcThreadsForCheapRpcs,
+          " of limits.grpc_max_threads (", limits.grpc_max_threads(),
+          ") for GetChallenge, GetJwks and health checks: every running or waiting request "
+          "holds a gRPC thread"));
+    }
+  }
   RETURN_IF_ERROR(PolicyAccess::Create(config.policy_clients()).status());
   if (config.has_collateral()) {
     RETURN_IF_ERROR(ValidateCollateralConfig(config.collateral(), production));
@@ -587,6 +631,19 @@ absl::Status CheckSecretFilePermissions(const ServerConfig& config) {
 
 bool ReflectionEnabled(const ServerConfig& config) {
   return config.environment() == kEnvironmentDevelopment || config.enable_reflection();
+}
+
+int DefaultCores() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(std::min(n, 1024u));
+}
+
+limits::InflightLimits InflightLimitsFromConfig(const attestation::v1::LimitsConfig& c) {
+  limits::InflightLimits out;
+  out.max_in_flight = c.max_in_flight();
+  out.max_queued = std::max(0, c.max_queued());
+  out.max_queue_wait = absl::Milliseconds(c.max_queue_wait_ms());
+  return out;
 }
 
 limits::RequestLimits RequestLimitsFromConfig(const attestation::v1::LimitsConfig& c) {

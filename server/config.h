@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "appraisal/collateral_stack.h"
 #include "attestation/v1/config.pb.h"
+#include "server/limits/inflight_limiter.h"
 #include "server/limits/rate_limiter.h"
 
 namespace rp::server {
@@ -39,6 +40,12 @@ inline constexpr int64_t kDefaultVerifiedMemoBytes = int64_t{32} << 20;
 inline constexpr int64_t kDefaultGrpcMemoryBytes = int64_t{512} * 1024 * 1024;
 inline constexpr int32_t kDefaultGrpcMaxThreads = 64;
 inline constexpr int32_t kDefaultGrpcMaxConcurrentStreams = 100;
+// Admission control (limits.max_in_flight, max_queued, max_queue_wait_ms).
+inline constexpr int32_t kDefaultInFlightPerCore = 2;
+inline constexpr int32_t kDefaultQueuedPerInFlight = 4;
+inline constexpr int64_t kDefaultMaxQueueWaitMs = 1000;
+// gRPC threads kept free of expensive requests (GetChallenge, GetJwks, health).
+inline constexpr int32_t kGrpcThreadsForCheapRpcs = 8;
 inline constexpr char kDefaultTokenAlgorithm[] = "ES256";
 inline constexpr int64_t kDefaultTokenLifetimeSeconds = 300;
 inline constexpr int64_t kMaxLifetimeSeconds = 24 * 3600;
@@ -107,6 +114,11 @@ bool ReflectionEnabled(const attestation::v1::ServerConfig& config);
 
 // The per-peer limits of a (defaulted) limits: block.
 limits::RequestLimits RequestLimitsFromConfig(const attestation::v1::LimitsConfig& config);
+// The admission limits of a (defaulted) limits: block.
+limits::InflightLimits InflightLimitsFromConfig(const attestation::v1::LimitsConfig& config);
+// The number of cores ApplyDefaults assumes (std::thread::hardware_concurrency,
+// at least 1).
+int DefaultCores();
 
 // Fills the empty fields of a collateral: block (constants above).
 void ApplyCollateralDefaults(attestation::v1::CollateralConfig* config);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -64,7 +65,13 @@ TEST(ConfigTest, EmptyDocumentGetsDefaults) {
   EXPECT_EQ(c->limits().attest().burst(), 40);
   EXPECT_EQ(c->limits().max_tracked_peers(), 100000);
   EXPECT_EQ(c->limits().grpc_memory_bytes(), 512 * 1024 * 1024);
-  EXPECT_EQ(c->limits().grpc_max_threads(), 64);
+  // Admission control: 2 x cores running, 4 x that waiting, 1 s; the thread
+  // quota is 64 unless they need more.
+  const int in_flight = 2 * DefaultCores();
+  EXPECT_EQ(c->limits().max_in_flight(), in_flight);
+  EXPECT_EQ(c->limits().max_queued(), 4 * in_flight);
+  EXPECT_EQ(c->limits().max_queue_wait_ms(), 1000);
+  EXPECT_EQ(c->limits().grpc_max_threads(), std::max(64, 5 * in_flight + 16));
   EXPECT_EQ(c->limits().grpc_max_concurrent_streams(), 100);
   EXPECT_TRUE(ReflectionEnabled(*c));  // development
 }
@@ -272,6 +279,53 @@ TEST(ConfigTest, RejectsBadLimits) {
     auto c = ParseServerConfig(absl::StrCat("environment: development\n", text), "b.yaml", "");
     EXPECT_FALSE(c.ok()) << text;
   }
+}
+
+TEST(ConfigTest, RejectsBadAdmissionLimits) {
+  const std::pair<const char*, const char*> kBad[] = {
+      {"limits:\n  max_in_flight: -2\n", "limits.max_in_flight is -2"},
+      {"limits:\n  max_in_flight: 5000\n", "limits.max_in_flight is 5000"},
+      {"limits:\n  max_queued: -2\n", "limits.max_queued (-1 = no queue) is -2"},
+      {"limits:\n  max_queued: 70000\n", "limits.max_queued (-1 = no queue) is 70000"},
+      {"limits:\n  max_queue_wait_ms: -1\n", "limits.max_queue_wait_ms is -1"},
+      {"limits:\n  max_queue_wait_ms: 60001\n", "limits.max_queue_wait_ms is 60001"},
+      // Waiting and running requests hold gRPC threads: 8 must stay free.
+      {"limits:\n  grpc_max_threads: 64\n  max_in_flight: 8\n  max_queued: 49\n",
+       "must leave 8 of limits.grpc_max_threads (64)"},
+  };
+  for (const auto& [text, want] : kBad) {
+    auto c = ParseServerConfig(absl::StrCat("environment: development\n", text), "b.yaml", "");
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(c.status().message(), HasSubstr(want)) << text;
+  }
+  auto edge = ParseServerConfig(
+      "environment: development\nlimits:\n  grpc_max_threads: 64\n  max_in_flight: 8\n"
+      "  max_queued: 48\n",
+      "t.yaml", "");
+  ASSERT_TRUE(edge.ok()) << edge.status();
+  auto no_queue = ParseServerConfig(
+      "environment: development\nlimits:\n  max_in_flight: 3\n  max_queued: -1\n", "t.yaml", "");
+  ASSERT_TRUE(no_queue.ok()) << no_queue.status();
+  EXPECT_EQ(InflightLimitsFromConfig(no_queue->limits()).max_queued, 0);
+  EXPECT_EQ(InflightLimitsFromConfig(no_queue->limits()).max_in_flight, 3);
+  EXPECT_EQ(InflightLimitsFromConfig(no_queue->limits()).max_queue_wait, absl::Seconds(1));
+}
+
+// A set grpc_max_threads bounds the defaults instead of failing the config.
+TEST(ConfigTest, AdmissionDefaultsFitASetThreadQuota) {
+  auto c = ParseServerConfig("environment: development\nlimits:\n  grpc_max_threads: 12\n",
+                             "t.yaml", "");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->limits().grpc_max_threads(), 12);
+  EXPECT_LE(c->limits().max_in_flight(), 4);
+  EXPECT_GE(c->limits().max_in_flight(), 1);
+  EXPECT_LE(c->limits().max_in_flight() + std::max(0, c->limits().max_queued()), 4);
+  auto tight = ParseServerConfig(
+      "environment: development\nlimits:\n  grpc_max_threads: 9\n", "t.yaml", "");
+  ASSERT_TRUE(tight.ok()) << tight.status();
+  EXPECT_EQ(tight->limits().max_in_flight(), 1);
+  EXPECT_EQ(tight->limits().max_queued(), -1);  // no room for a queue
 }
 
 // nonce.max_outstanding_challenges must fit the replay store, and one client

@@ -110,14 +110,25 @@ grpc::Status KeyReleaseFace::Finish(const release::ReleaseResult& r, const PeerI
 }
 
 grpc::Status KeyReleaseFace::Release(const ReleaseRequest& request, const PeerInfo& peer,
-                                     ReleaseResponse* response) const {
+                                     ReleaseResponse* response, int64_t* retry_after_seconds,
+                                     absl::Duration max_queue_wait) const {
   const auto start = std::chrono::steady_clock::now();
   // The same per-peer budget as Attest (AttestAndRelease spends it in
   // DoAttest): a flood of releases is throttled like a flood of attests.
   int64_t retry_after = 0;
   if (grpc::Status st = deps_.attestation.AdmitAttestClass(peer, &retry_after); !st.ok()) {
+    if (retry_after_seconds != nullptr) *retry_after_seconds = retry_after;
     return grpc::Status(st.error_code(),
                         absl::StrCat(st.error_message(), " (retry after ", retry_after, " s)"));
+  }
+  // The same admission slots as Attest (token check, secret unwrapping and
+  // JWE encryption are public-key work): refused before anything is done,
+  // the token's jti stays unspent.
+  limits::InflightLimiter::Permit permit;
+  if (grpc::Status st =
+          deps_.attestation.AdmitWork("Release", max_queue_wait, &permit, retry_after_seconds);
+      !st.ok()) {
+    return st;
   }
   release::ReleaseRequest r{request.token(), request.resource(), request.flattened()};
   release::ReleaseResult result = deps_.release.Release(r);
@@ -125,8 +136,9 @@ grpc::Status KeyReleaseFace::Release(const ReleaseRequest& request, const PeerIn
 }
 
 grpc::Status KeyReleaseFace::AttestAndRelease(const AttestAndReleaseRequest& request,
-                                              const PeerInfo& peer,
-                                              ReleaseResponse* response) const {
+                                              const PeerInfo& peer, ReleaseResponse* response,
+                                              int64_t* retry_after_seconds,
+                                              absl::Duration max_queue_wait) const {
   const auto start = std::chrono::steady_clock::now();
   auto entry = deps_.release.resources().find(request.resource());
   if (entry == deps_.release.resources().end()) {
@@ -146,7 +158,10 @@ grpc::Status KeyReleaseFace::AttestAndRelease(const AttestAndReleaseRequest& req
   attest.set_audience(request.audience().empty() ? entry->second.audiences.front()
                                                  : request.audience());
   attestation::v1::AttestResponse attested;
-  grpc::Status st = deps_.attestation.DoAttest(attest, peer, &attested);
+  // DoAttest takes the admission slot for the attestation (the release
+  // that follows is small next to it).
+  grpc::Status st =
+      deps_.attestation.DoAttest(attest, peer, &attested, retry_after_seconds, max_queue_wait);
   if (!st.ok()) return st;
   *response->mutable_attestation() = attested;
   response->mutable_attestation()->clear_token();  // single use: spent below
@@ -163,7 +178,8 @@ grpc::Status KeyReleaseFace::AttestAndRelease(const AttestAndReleaseRequest& req
 
 std::vector<HttpEndpoint> KeyReleaseFace::Endpoints() const {
   std::vector<HttpEndpoint> out;
-  auto reply = [](const grpc::Status& st, const ReleaseResponse& resp) {
+  auto reply = [](const grpc::Status& st, const ReleaseResponse& resp,
+                  int64_t retry_after_seconds) {
     if (st.ok()) return JsonReply(resp);
     // "REASON: detail" from the release checks; the reason leads the problem.
     const std::string& m = st.error_message();
@@ -172,7 +188,7 @@ std::vector<HttpEndpoint> KeyReleaseFace::Endpoints() const {
         colon != std::string::npos && colon < 48 && m.substr(0, colon).find(' ') == std::string::npos
             ? m.substr(0, colon)
             : std::string();
-    return ProblemFromStatus(st, reason);
+    return ProblemFromStatus(st, reason, retry_after_seconds);
   };
   {
     HttpEndpoint e;
@@ -201,7 +217,9 @@ std::vector<HttpEndpoint> KeyReleaseFace::Endpoints() const {
       if (bearer) r.set_token(*bearer);
       r.set_resource(req.path_param);
       ReleaseResponse resp;
-      return reply(Release(r, req.peer, &resp), resp);
+      int64_t retry_after = 0;
+      grpc::Status st = Release(r, req.peer, &resp, &retry_after);
+      return reply(st, resp, retry_after);
     };
     out.push_back(std::move(e));
   }
@@ -219,7 +237,9 @@ std::vector<HttpEndpoint> KeyReleaseFace::Endpoints() const {
       }
       r.set_resource(req.path_param);
       ReleaseResponse resp;
-      return reply(AttestAndRelease(r, req.peer, &resp), resp);
+      int64_t retry_after = 0;
+      grpc::Status st = AttestAndRelease(r, req.peer, &resp, &retry_after);
+      return reply(st, resp, retry_after);
     };
     out.push_back(std::move(e));
   }
@@ -231,7 +251,11 @@ grpc::Status KeyReleaseServiceImpl::Release(grpc::ServerContext* context,
                                             ReleaseResponse* response) {
   const PeerInfo peer =
       context != nullptr ? PeerFromContext(*context, trusted_proxies_) : PeerInfo{};
-  return face_.Release(*request, peer, response);
+  int64_t retry_after = 0;
+  grpc::Status st =
+      face_.Release(*request, peer, response, &retry_after, RemainingDeadline(context));
+  AddErrorTrailers(context, st, retry_after);
+  return st;
 }
 
 grpc::Status KeyReleaseServiceImpl::AttestAndRelease(grpc::ServerContext* context,
@@ -239,7 +263,11 @@ grpc::Status KeyReleaseServiceImpl::AttestAndRelease(grpc::ServerContext* contex
                                                      ReleaseResponse* response) {
   const PeerInfo peer =
       context != nullptr ? PeerFromContext(*context, trusted_proxies_) : PeerInfo{};
-  return face_.AttestAndRelease(*request, peer, response);
+  int64_t retry_after = 0;
+  grpc::Status st = face_.AttestAndRelease(*request, peer, response, &retry_after,
+                                           RemainingDeadline(context));
+  AddErrorTrailers(context, st, retry_after);
+  return st;
 }
 
 }  // namespace rp::server

@@ -80,11 +80,17 @@ class KeyReleaseFace {
   explicit KeyReleaseFace(Deps deps) : deps_(deps) {}
 
   // Transport-independent entry points (peer for audit / rate limits).
+  // On RESOURCE_EXHAUSTED, *retry_after_seconds (when given) is the hint;
+  // `max_queue_wait` bounds the wait for an admission slot (the call's
+  // remaining deadline).
   grpc::Status Release(const attestation::v1::ReleaseRequest& request, const PeerInfo& peer,
-                       attestation::v1::ReleaseResponse* response) const;
+                       attestation::v1::ReleaseResponse* response,
+                       int64_t* retry_after_seconds = nullptr,
+                       absl::Duration max_queue_wait = absl::InfiniteDuration()) const;
   grpc::Status AttestAndRelease(const attestation::v1::AttestAndReleaseRequest& request,
-                                const PeerInfo& peer,
-                                attestation::v1::ReleaseResponse* response) const;
+                                const PeerInfo& peer, attestation::v1::ReleaseResponse* response,
+                                int64_t* retry_after_seconds = nullptr,
+                                absl::Duration max_queue_wait = absl::InfiniteDuration()) const;
 
   // The two REST routes (worker routes).
   std::vector<HttpEndpoint> Endpoints() const;

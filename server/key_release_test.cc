@@ -11,17 +11,25 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "appraisal/engine.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "policy/appraisal.h"
 #include "release/directory_store.h"
 #include "release/jwe.h"
+#include "server/limits/inflight_limiter.h"
+#include "server/metrics.h"
+#include "server/nonce/nonce_service.h"
 #include "server/nonce/replay_store.h"
+#include "server/policy_store.h"
 #include "server/redis/local_redis.h"
 #include "server/redis/redis_client.h"
 #include "server/redis/redis_stores.h"
 #include "server/token/key_manager.h"
 #include "server/token/token_issuer.h"
+#include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_ptr.h"
 
 namespace rp::server {
@@ -157,6 +165,53 @@ TEST_F(KeyReleaseTest, ARealTokenReleasesOnceToItsKey) {
   EXPECT_EQ(plain->protected_strings["ear_jti"], r.jti);
   release::ReleaseResult again = Release(token);
   EXPECT_EQ(again.reason, "TOKEN_REPLAYED");
+}
+
+// Issue 16: Release takes a slot of the same admission control as Attest
+// (KeyReleaseFace, the gRPC and REST entry). With every slot taken it fails
+// fast with SERVER_BUSY and a retry hint before the token is looked at, so
+// the token is not spent: it releases once a slot is free (and only once).
+TEST_F(KeyReleaseTest, BusyServerRefusesReleaseAndTheTokenStaysUnspent) {
+  auto nonces = nonce::NonceService::Create(crypto::RandomBytes(32), absl::Seconds(60), clock_,
+                                            replay_);
+  ASSERT_TRUE(nonces.ok()) << nonces.status();
+  auto engine = appraisal::Engine::Create(std::make_unique<core::Registry>(),
+                                          std::make_shared<collateral::EmptySource>());
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto pol = policy::ParsePolicy("id: strict\n", "strict.yaml");
+  ASSERT_TRUE(pol.ok()) << pol.status();
+  std::unique_ptr<PolicyStore> policies = PolicyStore::Fixed(std::make_shared<PolicySet>(*pol));
+  Metrics metrics;
+  limits::InflightLimiter inflight({.max_in_flight = 1, .max_queued = 0});
+  ServiceDeps deps{clock_, **nonces, *issuer_, *keys_, **engine, *policies, &metrics};
+  deps.inflight = &inflight;
+  AttestationServiceImpl attestation(deps, ServiceOptions{});
+  KeyReleaseFace face(KeyReleaseFace::Deps{*service_, attestation, &metrics, nullptr, clock_});
+
+  attestation::v1::ReleaseRequest req;
+  req.set_token(Token(Claims(8), *issuer_));
+  req.set_resource(kResource);
+  limits::InflightLimiter::Outcome busy = inflight.Acquire();
+  ASSERT_TRUE(busy.admitted());
+  attestation::v1::ReleaseResponse resp;
+  int64_t retry = 0;
+  grpc::Status st = face.Release(req, PeerInfo{}, &resp, &retry);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_THAT(st.error_message(), ::testing::StartsWith("SERVER_BUSY: release: "));
+  EXPECT_EQ(retry, 1);
+  EXPECT_TRUE(resp.jwe().empty());
+  EXPECT_NE(metrics.Serialize().find(
+                "rp_admission_rejected_total{reason=\"queue_full\",rpc=\"Release\"} 1"),
+            std::string::npos);
+
+  busy.permit.Release();
+  st = face.Release(req, PeerInfo{}, &resp, &retry);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(resp.jwe().empty());
+  EXPECT_EQ(inflight.in_flight(), 0);
+  st = face.Release(req, PeerInfo{}, &resp, &retry);
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(st.error_message(), ::testing::HasSubstr("TOKEN_REPLAYED"));
 }
 
 TEST_F(KeyReleaseTest, OneOfEightGpusFailingWhileGpu0PassesIsDenied) {

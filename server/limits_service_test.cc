@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "server/grpc_server.h"
 #include "server/limits/challenge_budget.h"
+#include "server/limits/inflight_limiter.h"
 #include "server/limits/rate_limiter.h"
 #include "server/metrics.h"
 #include "server/nonce/nonce_service.h"
@@ -146,7 +147,14 @@ class LimitsTest : public ::testing::Test {
     ServiceDeps deps{clock,          *nonces_,       *tokens_,      *keys_,
                      *engine_,       *policies_,     metrics_.get(), nullptr,
                      limiter_.get(), budget_.get(),  &access_};
+    deps.inflight = inflight_.get();
     service_ = std::make_unique<AttestationServiceImpl>(deps, ServiceOptions{});
+  }
+  // Admission control for the next Build (its gauges go to metrics_).
+  void UseInflight(limits::InflightLimits l) {
+    inflight_ = std::make_unique<limits::InflightLimiter>(l, [this](int in_flight, int queued) {
+      if (metrics_ != nullptr) metrics_->SetAdmission(in_flight, queued);
+    });
   }
 
   static AttestRequest Request(const Challenge& c, absl::Time at, const std::string& policy = "") {
@@ -235,6 +243,7 @@ class LimitsTest : public ::testing::Test {
   std::unique_ptr<limits::InMemoryRateLimitStore> rate_store_;
   std::unique_ptr<limits::RequestLimiter> limiter_;
   std::unique_ptr<limits::ChallengeBudget> budget_;
+  std::unique_ptr<limits::InflightLimiter> inflight_;  // before service_: outlives it
   PolicyAccess access_;
   std::unique_ptr<AttestationServiceImpl> service_;
 };
@@ -428,6 +437,126 @@ TEST_F(LimitsTest, FullReplayStoreIsResourceExhaustedAndKeepsTheChallenge) {
   ASSERT_TRUE(service_->DoAttest(req2, PeerInfo{}, &r).ok());
   EXPECT_NE(r.verdict(), attestation::v1::CONTRAINDICATED) << absl::StrJoin(r.reasons(), ",");
   EXPECT_FALSE(r.token().empty());
+}
+
+// ---- Admission control (issue 16) -------------------------------------
+
+std::string Trailer(const grpc::ClientContext& ctx, const char* key) {
+  const auto& md = ctx.GetServerTrailingMetadata();
+  auto it = md.find(key);
+  return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
+// With every slot taken (held here, as a running Attest would) and no queue,
+// Attest fails fast with RESOURCE_EXHAUSTED, reason SERVER_BUSY in the
+// trailers and a retry hint, through real gRPC. The refused request changes
+// nothing: its challenge is not consumed (the same request attests once a
+// slot is free, and only then is it a replay), nothing is audited, and the
+// refusal is counted.
+TEST_F(LimitsTest, FullServerIsResourceExhaustedAndConsumesNothing) {
+  const limits::RateLimit none{-1, 1};
+  UseInflight({.max_in_flight = 1, .max_queued = 0, .max_queue_wait = absl::Seconds(60)});
+  Build(Clock::Real(), 1000, {none, none});
+  RunningGrpcServer s = Start(/*mtls=*/false);
+  ASSERT_NE(s.server, nullptr);
+  auto stub = Stub(s.port, -1);
+
+  Challenge c;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->GetChallenge(&ctx, attestation::v1::GetChallengeRequest(), &c).ok());
+  }
+  const AttestRequest req = Request(c, absl::Now());
+
+  limits::InflightLimiter::Outcome busy = inflight_->Acquire();
+  ASSERT_TRUE(busy.admitted());
+  EXPECT_THAT(metrics_->Serialize(), HasSubstr("rp_inflight_requests 1"));
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    AttestResponse resp;
+    grpc::Status st = stub->Attest(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+    EXPECT_THAT(st.error_message(), HasSubstr("SERVER_BUSY: attest: the server is at capacity"));
+    EXPECT_THAT(st.error_message(), HasSubstr("the challenge is not consumed"));
+    EXPECT_EQ(Trailer(ctx, kReasonMetadata), "SERVER_BUSY");
+    EXPECT_EQ(Trailer(ctx, kRetryAfterMetadata), "1");
+    EXPECT_TRUE(resp.token().empty());
+  }
+  const std::string m = metrics_->Serialize();
+  EXPECT_THAT(m, HasSubstr("rp_admission_rejected_total{reason=\"queue_full\",rpc=\"Attest\"} 2"));
+  EXPECT_THAT(m, HasSubstr("rp_requests_throttled_total{reason=\"server_busy\",rpc=\"Attest\"} 2"));
+  EXPECT_THAT(m, HasSubstr("rp_requests_total{code=\"RESOURCE_EXHAUSTED\",rpc=\"Attest\"} 2"));
+  // Nothing reached the nonce check or the verifier.
+  EXPECT_THAT(m, HasSubstr("rp_stage_seconds_count{stage=\"nonce\"} 0"));
+
+  busy.permit.Release();
+  EXPECT_THAT(metrics_->Serialize(), HasSubstr("rp_inflight_requests 0"));
+  {
+    grpc::ClientContext ctx;
+    AttestResponse resp;
+    grpc::Status st = stub->Attest(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_NE(resp.verdict(), attestation::v1::CONTRAINDICATED) << absl::StrJoin(resp.reasons(), ",");
+    EXPECT_FALSE(resp.token().empty());
+  }
+  {
+    // Now, and only now, the challenge is spent.
+    grpc::ClientContext ctx;
+    AttestResponse resp;
+    ASSERT_TRUE(stub->Attest(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.verdict(), attestation::v1::CONTRAINDICATED);
+    EXPECT_THAT(resp.reasons(), ::testing::Contains("NONCE_REPLAYED"));
+  }
+  s.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+}
+
+// A request that finds the slots taken waits in the queue and runs when one
+// frees up (no timing: the test frees it once the request is queued); one
+// whose wait runs out (the call's own short wait; nobody frees the slot) is
+// refused as queue_timeout and keeps its challenge.
+TEST_F(LimitsTest, QueuedRequestRunsWhenASlotFreesAndATimedOutOneKeepsItsChallenge) {
+  const limits::RateLimit none{-1, 1};
+  UseInflight({.max_in_flight = 1, .max_queued = 1, .max_queue_wait = absl::Seconds(60)});
+  Build(Clock::Real(), 1000, {none, none});
+  Challenge c1, c2;
+  ASSERT_TRUE(service_->DoGetChallenge(&c1).ok());
+  ASSERT_TRUE(service_->DoGetChallenge(&c2).ok());
+  const AttestRequest req1 = Request(c1, absl::Now());
+  const AttestRequest req2 = Request(c2, absl::Now());
+
+  limits::InflightLimiter::Outcome busy = inflight_->Acquire();
+  ASSERT_TRUE(busy.admitted());
+  grpc::Status queued_status;
+  AttestResponse queued_resp;
+  std::thread queued([&] { queued_status = service_->DoAttest(req1, PeerInfo{}, &queued_resp); });
+  while (inflight_->queued() != 1) std::this_thread::yield();
+  EXPECT_THAT(metrics_->Serialize(), HasSubstr("rp_queued_requests 1"));
+
+  // The queue (1) is full: refused at once.
+  AttestResponse r;
+  int64_t retry = 0;
+  grpc::Status full = service_->DoAttest(req2, PeerInfo{}, &r, &retry);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(retry, 1);
+
+  busy.permit.Release();  // the queued request gets the slot
+  queued.join();
+  ASSERT_TRUE(queued_status.ok()) << queued_status.error_message();
+  EXPECT_FALSE(queued_resp.token().empty());
+  EXPECT_EQ(inflight_->in_flight(), 0);
+
+  // A wait that can only run out: the slot is held and never freed.
+  busy = inflight_->Acquire();
+  ASSERT_TRUE(busy.admitted());
+  grpc::Status late =
+      service_->DoAttest(req2, PeerInfo{}, &r, &retry, /*max_queue_wait=*/absl::Milliseconds(1));
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(late.error_message(), HasSubstr("SERVER_BUSY: attest: no slot of 1"));
+  EXPECT_THAT(metrics_->Serialize(),
+              HasSubstr("rp_admission_rejected_total{reason=\"queue_timeout\",rpc=\"Attest\"} 1"));
+  busy.permit.Release();
+  ASSERT_TRUE(service_->DoAttest(req2, PeerInfo{}, &r).ok());
+  EXPECT_FALSE(r.token().empty()) << absl::StrJoin(r.reasons(), ",");
 }
 
 // ---- Who chooses the policy --------------------------------------------

@@ -53,6 +53,7 @@
 #include "server/key_release.h"
 #include "server/http_server.h"
 #include "server/limits/challenge_budget.h"
+#include "server/limits/inflight_limiter.h"
 #include "server/limits/rate_limiter.h"
 #include "server/metrics.h"
 #include "server/nonce/nonce_service.h"
@@ -182,6 +183,12 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   limits::ChallengeBudget challenge_budget(config.nonce().max_outstanding_challenges(),
                                            absl::Seconds(config.nonce().lifetime_seconds()),
                                            clock);
+  // Admission control for the expensive RPCs (Attest, key release): bounded
+  // running and waiting requests, SERVER_BUSY beyond (docs/hardening.md).
+  limits::InflightLimiter inflight(InflightLimitsFromConfig(config.limits()),
+                                   [&metrics](int in_flight, int queued) {
+                                     metrics.SetAdmission(in_flight, queued);
+                                   });
 
   // Tokens.
   auto keys = token::KeyManager::Create(config.token());
@@ -305,6 +312,7 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
                    **engine, **policies, &metrics, audit.get(),
                    &limiter, &challenge_budget, &*policy_access, trusted_proxies};
   deps.fleet = fleet->get();
+  deps.inflight = &inflight;
   AttestationServiceImpl service(deps,
                                  ServiceOptions{config.max_request_bytes()});
   // REST (docs/rest.md): JSON bodies up to twice max_request_bytes (the
@@ -481,6 +489,10 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
       config.limits().get_challenge().burst(), ", Attest ",
       config.limits().attest().rate_per_second(), "/s burst ", config.limits().attest().burst(),
       " per client, max_outstanding_challenges=", config.nonce().max_outstanding_challenges(),
+      " admission: max_in_flight=", config.limits().max_in_flight(),
+      " max_queued=", std::max(0, config.limits().max_queued()),
+      " max_queue_wait_ms=", config.limits().max_queue_wait_ms(),
+      " grpc_max_threads=", config.limits().grpc_max_threads(),
       " policy=", PolicyRef((*policies)->Current()->default_policy()),
       " fleet=", node_store->Describe(), " simulation_root=",
       config.simulation().trust_simulation_root() ? "trusted" : "off"));

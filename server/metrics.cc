@@ -99,6 +99,23 @@ Metrics::Metrics()
                                   "reload (the previous policies stay in force)")
                             .Register(*registry_)
                             .Add({})),
+      inflight_(prometheus::BuildGauge()
+                    .Name("rp_inflight_requests")
+                    .Help("Expensive RPCs (Attest, key release) running now (admission control, "
+                          "at most limits.max_in_flight)")
+                    .Register(*registry_)
+                    .Add({})),
+      queued_(prometheus::BuildGauge()
+                  .Name("rp_queued_requests")
+                  .Help("Expensive RPCs waiting for a slot (at most limits.max_queued)")
+                  .Register(*registry_)
+                  .Add({})),
+      admission_rejected_(prometheus::BuildCounter()
+                              .Name("rp_admission_rejected_total")
+                              .Help("RPCs refused by admission control (RESOURCE_EXHAUSTED, "
+                                    "SERVER_BUSY), by method and reason (queue_full, "
+                                    "queue_timeout)")
+                              .Register(*registry_)),
       stage_family_(prometheus::BuildHistogram()
                         .Name("rp_stage_seconds")
                         .Help("Time spent per Attest stage")
@@ -118,8 +135,15 @@ Metrics::Metrics()
   for (const auto& [rpc, reason] : {std::pair{"GetChallenge", "peer_rate"},
                                     std::pair{"GetChallenge", "challenge_budget"},
                                     std::pair{"Attest", "peer_rate"},
-                                    std::pair{"Attest", "replay_store_full"}}) {
+                                    std::pair{"Attest", "replay_store_full"},
+                                    std::pair{"Attest", "server_busy"},
+                                    std::pair{"Release", "server_busy"}}) {
     throttled_.Add({{"rpc", rpc}, {"reason", reason}});
+  }
+  for (const char* rpc : {"Attest", "Release"}) {
+    for (const char* reason : {"queue_full", "queue_timeout"}) {
+      admission_rejected_.Add({{"rpc", rpc}, {"reason", reason}});
+    }
   }
   policy_reload_ok_.Set(1);  // the server does not start on a broken policy
   prometheus::BuildGauge()
@@ -131,6 +155,17 @@ Metrics::Metrics()
   for (const char* reason : {"replayed", "expired", "invalid"}) {
     nonces_rejected_.Add({{"reason", reason}});
   }
+}
+
+void Metrics::SetAdmission(int in_flight, int queued) {
+  inflight_.Set(in_flight);
+  queued_.Set(queued);
+}
+
+void Metrics::CountAdmissionRejected(std::string_view rpc, std::string_view reason) {
+  admission_rejected_.Add({{"rpc", std::string(rpc)}, {"reason", std::string(reason)}})
+      .Increment();
+  CountThrottled(rpc, "server_busy");
 }
 
 void Metrics::CountRequest(std::string_view rpc, std::string_view code) {

@@ -40,10 +40,14 @@ std::string_view AttestationTee(const std::vector<std::string_view>& device_tees
 //                                      start) loaded the files, 0 after a failure
 //   rp_nonces_issued_total
 //   rp_requests_throttled_total{rpc,reason}  peer_rate | challenge_budget |
-//                                      replay_store_full
+//                                      replay_store_full | server_busy
 //   rp_nonces_rejected_total{reason}   replayed | expired | invalid |
 //                                      store_unavailable
 //   rp_releases_total{resource,result} key releases and denials
+//   rp_inflight_requests               expensive RPCs running (admission control)
+//   rp_queued_requests                 expensive RPCs waiting for a slot
+//   rp_admission_rejected_total{rpc,reason}  refused by admission control:
+//                                      queue_full | queue_timeout
 //   rp_stage_seconds{stage}            nonce | verify | token | total
 //   rp_build_info{version}             1
 // Label values are drawn from small fixed sets (callers pass codes, never
@@ -73,6 +77,12 @@ class Metrics {
   // (or "unknown"), `result` OK or the denial reason (bounded sets).
   void CountRelease(std::string_view resource, std::string_view result);
   void ObserveStage(Stage stage, absl::Duration elapsed);
+  // Admission control (server/limits/inflight_limiter.h): the current
+  // counts (the limiter's observer), and a refusal (`rpc` Attest | Release,
+  // `reason` queue_full | queue_timeout; also counted as throttled with
+  // reason server_busy).
+  void SetAdmission(int in_flight, int queued);
+  void CountAdmissionRejected(std::string_view rpc, std::string_view reason);
 
   // The exposition text (what /metrics returns).
   std::string Serialize() const;
@@ -89,6 +99,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& releases_;
   prometheus::Family<prometheus::Counter>& policy_reloads_;
   prometheus::Gauge& policy_reload_ok_;
+  prometheus::Gauge& inflight_;
+  prometheus::Gauge& queued_;
+  prometheus::Family<prometheus::Counter>& admission_rejected_;
   prometheus::Family<prometheus::Histogram>& stage_family_;
   std::array<prometheus::Histogram*, 4> stages_{};
 };

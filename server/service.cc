@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "verifier/common/encoding.h"
 #include "verifier/core/result.h"
@@ -182,21 +183,57 @@ grpc::Status AttestationServiceImpl::GetChallenge(
   return st;
 }
 
+void AddErrorTrailers(grpc::ServerContext* context, const grpc::Status& status,
+                      int64_t retry_after_seconds) {
+  if (context == nullptr || status.ok()) return;
+  AddRetryAfter(context, status, retry_after_seconds);
+  const std::string message = status.error_message();  // by value in gRPC 1.51
+  if (std::string_view reason = LeadingReason(message); !reason.empty()) {
+    context->AddTrailingMetadata(kReasonMetadata, std::string(reason));
+  }
+}
+
+absl::Duration RemainingDeadline(const grpc::ServerContext* context) {
+  if (context == nullptr) return absl::InfiniteDuration();
+  const auto deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteDuration();
+  const auto now = std::chrono::system_clock::now();
+  if (deadline <= now) return absl::ZeroDuration();
+  return absl::FromChrono(deadline - now);
+}
+
 grpc::Status AttestationServiceImpl::Attest(grpc::ServerContext* context,
                                             const AttestRequest* request,
                                             AttestResponse* response) {
   const PeerInfo peer =
       context != nullptr ? PeerFromContext(*context, deps_.trusted_proxies) : PeerInfo{};
   int64_t retry_after = 0;
-  grpc::Status st = DoAttest(*request, peer, response, &retry_after);
-  AddRetryAfter(context, st, retry_after);
-  if (context != nullptr && !st.ok()) {
-    const std::string message = st.error_message();  // by value in gRPC 1.51
-    if (std::string_view reason = LeadingReason(message); !reason.empty()) {
-      context->AddTrailingMetadata(kReasonMetadata, std::string(reason));
-    }
-  }
+  grpc::Status st =
+      DoAttest(*request, peer, response, &retry_after, RemainingDeadline(context));
+  AddErrorTrailers(context, st, retry_after);
   return st;
+}
+
+grpc::Status AttestationServiceImpl::AdmitWork(std::string_view rpc, absl::Duration max_wait,
+                                               limits::InflightLimiter::Permit* permit,
+                                               int64_t* retry_after_seconds) const {
+  if (deps_.inflight == nullptr) return grpc::Status::OK;
+  limits::InflightLimiter::Outcome o = deps_.inflight->Acquire(max_wait);
+  if (o.admitted()) {
+    *permit = std::move(o.permit);
+    return grpc::Status::OK;
+  }
+  // A slot frees up within one service time; a whole second is the
+  // smallest hint retry-after can carry.
+  constexpr int64_t kBusyRetryAfterSeconds = 1;
+  if (retry_after_seconds != nullptr) *retry_after_seconds = kBusyRetryAfterSeconds;
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->CountRequest(rpc, "RESOURCE_EXHAUSTED");
+    deps_.metrics->CountAdmissionRejected(rpc, limits::RefusalName(o.refusal));
+  }
+  const std::string what = absl::AsciiStrToLower(std::string(rpc));
+  return ToGrpcStatus(limits::BusyStatus(what, o.refusal, deps_.inflight->limits(),
+                                         kBusyRetryAfterSeconds));
 }
 
 grpc::Status AttestationServiceImpl::GetJwks(
@@ -272,10 +309,19 @@ grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request,
 
 grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request, const PeerInfo& peer,
                                               AttestResponse* response,
-                                              int64_t* retry_after_seconds) const {
+                                              int64_t* retry_after_seconds,
+                                              absl::Duration max_queue_wait) const {
   // Throttled requests are counted, not audited: a flood must not become an
   // audit-log flood.
   if (grpc::Status st = Admit(limits::Rpc::kAttest, peer, retry_after_seconds); !st.ok()) {
+    return st;
+  }
+  // Admission control: a slot (or a bounded wait for one) before anything
+  // is looked at; a refused request consumes nothing (no challenge, no
+  // audit line) and is counted.
+  limits::InflightLimiter::Permit permit;
+  if (grpc::Status st = AdmitWork("Attest", max_queue_wait, &permit, retry_after_seconds);
+      !st.ok()) {
     return st;
   }
   const Stopwatch total;

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "attestation/v1/attestation.grpc.pb.h"
 #include "attestation/v1/attestation.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -19,6 +20,7 @@
 #include "appraisal/engine.h"
 #include "server/audit.h"
 #include "server/limits/challenge_budget.h"
+#include "server/limits/inflight_limiter.h"
 #include "server/limits/rate_limiter.h"
 #include "server/metrics.h"
 #include "server/nonce/nonce_service.h"
@@ -74,6 +76,9 @@ struct ServiceDeps {
   // runtime claims name a `node` updates that node's record, whatever the
   // verdict. nullptr = no registry.
   admission::fleet::FleetRegistry* fleet = nullptr;
+  // Admission control shared by the expensive RPCs (Attest, key release):
+  // bounded running and waiting requests, SERVER_BUSY beyond. nullptr = none.
+  limits::InflightLimiter* inflight = nullptr;
 };
 
 // Trailing metadata key of the retry hint sent with RESOURCE_EXHAUSTED
@@ -129,9 +134,12 @@ class AttestationServiceImpl final
   // RESOURCE_EXHAUSTED, *retry_after_seconds (when given) is the hint.
   grpc::Status DoGetChallenge(const PeerInfo& peer, attestation::v1::Challenge* response,
                               int64_t* retry_after_seconds = nullptr) const;
+  // `max_queue_wait` bounds the wait for an admission slot (the call's own
+  // remaining deadline; the configured wait applies in any case).
   grpc::Status DoAttest(const attestation::v1::AttestRequest& request, const PeerInfo& peer,
                         attestation::v1::AttestResponse* response,
-                        int64_t* retry_after_seconds = nullptr) const;
+                        int64_t* retry_after_seconds = nullptr,
+                        absl::Duration max_queue_wait = absl::InfiniteDuration()) const;
   // Shorthands with a peer known only by its gRPC peer string (no
   // certificate): "ipv4:127.0.0.1:1", or "" for an anonymous local caller.
   grpc::Status DoGetChallenge(attestation::v1::Challenge* response) const;
@@ -144,6 +152,14 @@ class AttestationServiceImpl final
   grpc::Status AdmitAttestClass(const PeerInfo& peer, int64_t* retry_after_seconds) const {
     return Admit(limits::Rpc::kAttest, peer, retry_after_seconds);
   }
+  // A slot of the admission control for expensive work named `rpc`
+  // ("Attest", "Release"): OK with *permit held (or not, when there is no
+  // limiter), or RESOURCE_EXHAUSTED "SERVER_BUSY: ..." with the hint in
+  // *retry_after_seconds (counted in metrics). Waits at most
+  // min(max_wait, limits.max_queue_wait_ms).
+  grpc::Status AdmitWork(std::string_view rpc, absl::Duration max_wait,
+                         limits::InflightLimiter::Permit* permit,
+                         int64_t* retry_after_seconds) const;
 
  private:
   grpc::Status AttestImpl(const attestation::v1::AttestRequest& request, const PeerInfo& peer,
@@ -156,6 +172,16 @@ class AttestationServiceImpl final
   const ServiceDeps deps_;
   const ServiceOptions options_;
 };
+
+// Trailers of a refused call: `rp-reason` (LeadingReason of the message)
+// and, for RESOURCE_EXHAUSTED with a hint, `retry-after`. No-op when OK or
+// without a context.
+void AddErrorTrailers(grpc::ServerContext* context, const grpc::Status& status,
+                      int64_t retry_after_seconds);
+
+// What is left of the call's deadline (infinite when it has none; zero
+// when it has passed).
+absl::Duration RemainingDeadline(const grpc::ServerContext* context);
 
 // absl and gRPC share code numbers; this keeps the code and the message.
 grpc::Status ToGrpcStatus(const absl::Status& status);

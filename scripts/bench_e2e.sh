@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# End-to-end load benchmark (issue 16): the real attestation-server on
+# loopback and bench/attest_load --mode e2e as the client, for SEV-SNP, TDX
+# and TDX + 8 GPUs at concurrency 1, 4, 16 and 64. Every run gets a fresh
+# server (so RSS, threads and per-request CPU belong to that run), the demo
+# policy, the simulator's collateral, the audit log on (to a file), the
+# per-client rate limits off (one client sends everything) and admission
+# control at its defaults (limits.max_in_flight = 2 x cores, max_queued = 4 x
+# that, 1 s wait). One more run per scenario at c = 64 with admission control
+# out of the way (max_in_flight 64, no queue) shows what it changes.
+#
+#   scripts/bench_e2e.sh [BUILD_DIR]
+# Environment: E2E_N_SNP, E2E_N_TDX, E2E_N_GPU (requests per run; 2000, 1000,
+# 120), E2E_CONCURRENCY ("1 4 16 64"), E2E_SCENARIOS ("snp tdx tdx8gpu"),
+# E2E_NO_ADMISSION (1: the extra c = 64 runs; 0: skip), E2E_CLIENT_FLAGS (more
+# attest_load flags, e.g. --retry-busy: resend a SERVER_BUSY request after its
+# retry-after hint, as a well-behaved client does; default: count it as an
+# error and move on).
+# Prints one Markdown table (also in $BUILD_DIR/bench_e2e.md) and keeps each
+# run's JSON in $BUILD_DIR/bench_e2e.jsonl.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD_DIR="${1:-${BUILD_DIR:-$ROOT/build}}"
+SRV="$BUILD_DIR/server/attestation-server"
+CTL="$BUILD_DIR/cli/attestctl"
+LOAD="$BUILD_DIR/bench/attest_load"
+for b in "$SRV" "$CTL" "$LOAD"; do
+  [[ -x "$b" ]] || { echo "bench_e2e: $b not built" >&2; exit 2; }
+done
+# shellcheck source=../tests/integration/lib/e2e.sh
+source "$ROOT/tests/integration/lib/e2e.sh"
+e2e_init bench_e2e "$SRV" "$CTL"
+
+N_SNP=${E2E_N_SNP:-2000}
+N_TDX=${E2E_N_TDX:-1000}
+N_GPU=${E2E_N_GPU:-120}
+CONCURRENCY=${E2E_CONCURRENCY:-"1 4 16 64"}
+SCENARIOS=${E2E_SCENARIOS:-"snp tdx tdx8gpu"}
+NO_ADMISSION=${E2E_NO_ADMISSION:-1}
+read -r -a CLIENT_FLAGS <<<"${E2E_CLIENT_FLAGS:-}"
+
+SIM="$WORK/sim"
+"$CTL" simulate init --sim-dir "$SIM" >/dev/null
+
+# config EXTRA_LIMITS: a server config for this run (EXTRA_LIMITS: more
+# lines under limits:, already indented).
+config() {
+  cat >"$WORK/server.yaml" <<CFG
+environment: development
+listen: 127.0.0.1:0
+http_listen: 127.0.0.1:0
+metrics_listen: 127.0.0.1:0
+nonce: {lifetime_seconds: 3600}
+token: {algorithm: ES256, issuer: rp-bench-e2e}
+collateral_dir: $SIM/collateral
+policy_file: $ROOT/deploy/policies/demo.yaml
+simulation: {trust_simulation_root: true, dir: $SIM}
+audit_log: $WORK/audit.log
+limits:
+  get_challenge: {rate_per_second: -1}
+  attest: {rate_per_second: -1}
+$1
+CFG
+}
+
+OUT_MD="$BUILD_DIR/bench_e2e.md"
+OUT_JSON="$BUILD_DIR/bench_e2e.jsonl"
+: >"$OUT_JSON"
+{
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "| scenario | c | answers/s | tokens/s | p50 ms | p90 ms | p99 ms | token p99 ms | errors | server CPU ms/token | server RSS MB (peak) | server threads (peak) | client CPU ms/req |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+} | tee "$OUT_MD"
+
+# run LABEL C N LOAD_FLAGS...: one fresh server, one e2e run.
+run() {
+  local label=$1 c=$2 n=$3
+  shift 3
+  e2e_start_server "$WORK/server.yaml"
+  local out
+  out=$("$LOAD" --mode e2e --targets "$GRPC" --sim-dir "$SIM" --requests "$n" --concurrency "$c" \
+    --warmup 10 --server-pid "$SRV_PID" --label "$label" --table-row "$@" ${CLIENT_FLAGS[@]+"${CLIENT_FLAGS[@]}"})
+  e2e_stop_server || die "server exit status $? after $label c=$c"
+  sed -n 1p <<<"$out" >>"$OUT_JSON"
+  sed -n 2p <<<"$out" | tee -a "$OUT_MD"
+}
+
+for s in $SCENARIOS; do
+  case $s in
+    snp) n=$N_SNP flags=(--tee snp) ;;
+    tdx) n=$N_TDX flags=(--tee tdx) ;;
+    tdx8gpu) n=$N_GPU flags=(--tee tdx --gpus 8) ;;
+    *) die "unknown scenario $s" ;;
+  esac
+  config ""
+  for c in $CONCURRENCY; do run "$s" "$c" "$n" "${flags[@]}"; done
+  if [[ "$NO_ADMISSION" == 1 ]]; then
+    # Admission control out of the way: 64 may run at once (threads to match).
+    config "  max_in_flight: 64
+  max_queued: -1
+  grpc_max_threads: 96"
+    run "$s (no admission control)" 64 "$n" "${flags[@]}"
+  fi
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT_MD"
