@@ -372,12 +372,31 @@ std::optional<OcspError> GetOcspError(const absl::Status& status) {
   return std::nullopt;
 }
 
+namespace {
+absl::StatusOr<OcspRequest> BuildOcspRequestFull(const X509* cert, const X509* issuer,
+                                                 const OcspRequestSpec& spec);
+}  // namespace
+
 absl::StatusOr<OcspRequest> BuildOcspRequest(const X509* cert, const X509* issuer,
                                              const OcspRequestSpec& spec) {
   ERR_clear_error();
   if (cert == nullptr || issuer == nullptr) {
     return absl::InvalidArgumentError("ocsp request: null certificate or issuer");
   }
+  if (spec.with_nonce) {
+    return BuildOcspRequestFull(cert, issuer, spec);  // fresh random nonce each time
+  }
+  // Without a nonce the request is a pure function of the two certificates:
+  // built once per pair (verified_memo.h).
+  return MemoizedParse<OcspRequest>(
+      "ocsp-request-no-nonce-v1",
+      absl::StrCat(ToString(CertificateDer(cert)), ToString(CertificateDer(issuer))),
+      [&](std::string_view) { return BuildOcspRequestFull(cert, issuer, spec); });
+}
+
+namespace {
+absl::StatusOr<OcspRequest> BuildOcspRequestFull(const X509* cert, const X509* issuer,
+                                                 const OcspRequestSpec& spec) {
   OcspRequest out;
   // SHA-1 certID: see the header.
   OpensslPtr<OCSP_CERTID> id(OCSP_cert_to_id(EVP_sha1(), cert, issuer));
@@ -411,6 +430,7 @@ absl::StatusOr<OcspRequest> BuildOcspRequest(const X509* cert, const X509* issue
   out.serial_hex = SerialHex(cert);
   return out;
 }
+}  // namespace
 
 std::string OcspCacheKey(std::span<const uint8_t> issuer_key_hash, std::string_view serial_hex) {
   return absl::StrCat(HexEncode(issuer_key_hash), "-", std::string(serial_hex));
