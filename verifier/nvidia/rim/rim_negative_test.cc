@@ -249,6 +249,16 @@ TEST_P(RimAppraiseRulesTest, OneFlip) {
     EXPECT_EQ(out.claims["mismatched_indices"], nlohmann::json(c.want_mismatched));
   }
   EXPECT_EQ(out.claims["driver_rim"]["trusted_root"], "extra");
+  // Without an NVDEC0 status the appraisal says so (informational: index 35
+  // is compared, the status is not affected); with one it says nothing.
+  if (c.nvdec0.has_value()) {
+    EXPECT_EQ(Outcome(out, "nvidia.rim.nvdec0"), "<absent>");
+  } else {
+    EXPECT_EQ(Outcome(out, "nvidia.rim.nvdec0"), "not-checked/NVDEC0_STATUS_MISSING");
+    for (const core::Check& check : out.checks) {
+      if (check.name == "nvidia.rim.nvdec0") EXPECT_FALSE(check.affects_status);
+    }
+  }
 }
 
 // Runtime of the baseline: driver index 7 (block 8), VBIOS index 1 (block 2).
