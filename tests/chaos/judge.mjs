@@ -89,7 +89,7 @@ const inStop = (e) => stop && e.en >= stop.s && e.st <= stop.e + 2000;
 // The OCSP responder faults: GPU Attests overlapping [start, end + 7 s] may
 // fail closed; those wholly inside [start, end] must.
 const GPU_KINDS = new Set(["valid_snp_gpu", "valid_tdx_gpu"]);
-const ocspWindows = ["ocsp_dead", "ocsp_slow"].map((k) => faults[k]).filter(Boolean);
+const ocspWindows = ["ocsp_slow", "ocsp_dead"].map((k) => faults[k]).filter(Boolean);
 const inOcsp = (e) => ocspWindows.some((f) => e.en >= f.s && e.st <= f.e + 7000);
 const insideOcsp = (e) => ocspWindows.some((f) => e.st >= f.s && e.en <= f.e);
 const ocspRejected = (e) => !e.token && e.code === "OK" && e.verdict === "CONTRAINDICATED" &&
@@ -224,7 +224,7 @@ if (stop) {
 // proved nothing. Timeouts honoured while the responder was slow.
 const ocspLines = [];
 let ocspInside = 0;
-for (const name of ["ocsp_dead", "ocsp_slow"]) {
+for (const name of ["ocsp_slow", "ocsp_dead"]) {
   const f = faults[name];
   if (!f) continue;
   const inside = events.filter((e) => GPU_KINDS.has(e.kind) && e.st >= f.s && e.en <= f.e);

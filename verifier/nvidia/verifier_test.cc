@@ -469,8 +469,8 @@ TEST(RimHook, Nvdec0StatusAsReported) {
   report->opaque.nvdec0_status = kStatusEnabled;
   EXPECT_EQ(DescribeVerifiedGpu(*report, GpuArch::kHopper, false, "", "").nvdec0_enabled, true);
   report->opaque.nvdec0_status.reset();
-  EXPECT_EQ(DescribeVerifiedGpu(*report, GpuArch::kHopper, false, "", "").nvdec0_enabled,
-            std::nullopt);
+  EXPECT_FALSE(
+      DescribeVerifiedGpu(*report, GpuArch::kHopper, false, "", "").nvdec0_enabled.has_value());
 }
 
 TEST(RimHook, AppraiserGetsVerifiedReport) {
