@@ -373,13 +373,14 @@ fault stop_B "$t1" "$t2" "SIGTERM with 4 slow Attests in flight; exit $B_RC afte
 echo "fault: stop_B SIGTERM at $(rel "$t1"), exited $B_RC after $((t2 - t1)) ms"
 # The OCSP responder turns slow, then dies, with only A left.
 at 80; ocsp slow; t1=$(now_ms)
-at 85; ocsp alive; t2=$(now_ms)
+# t2 before the switch back: an Attest answered by then never saw a healthy responder.
+at 85; t2=$(now_ms); ocsp alive
 fault ocsp_slow "$t1" "$t2" "OCSP responder answers after 3 s; collateral timeout_ms 1000"
 echo "fault: ocsp_slow $(rel "$t1") .. $(rel "$t2")"
 at 88; ocsp dead; t1=$(now_ms)
 at 93
 BREAKER_OCSP_A=$(metric A 'rp_collateral_breaker_state{upstream="ocsp"}')
-at 95; ocsp alive; t2=$(now_ms)
+at 95; t2=$(now_ms); ocsp alive
 fault ocsp_dead "$t1" "$t2" "OCSP responder resets connections; breaker A=$BREAKER_OCSP_A at 0.93"
 echo "fault: ocsp_dead $(rel "$t1") .. $(rel "$t2") (OCSP breaker state on A at 0.93: ${BREAKER_OCSP_A:-?}, 2 = open)"
 set +e
