@@ -171,18 +171,6 @@ absl::StatusOr<CollateralStack> BuildCollateralStack(const CollateralConfig& con
   // OCSP (NVIDIA device and RIM chains): offline directory and cache first,
   // then the responder unless the stack is offline.
   collateral::OcspFetcherOptions oo;
-  {
-    const auto& o = config.ocsp();  // 0 keeps the OcspFetcherOptions default
-    collateral::UpstreamLimitsOptions& l = oo.limits;
-    l.rate_per_second = Or(o.rate_per_second(), l.rate_per_second);
-    l.burst = Or(o.burst(), l.burst);
-    l.max_concurrency = Or(o.max_concurrency(), l.max_concurrency);
-    l.breaker_failure_threshold = Or(o.breaker_threshold(), l.breaker_failure_threshold);
-    if (o.breaker_cooldown_seconds() > 0) {
-      l.breaker_cooldown = absl::Seconds(o.breaker_cooldown_seconds());
-    }
-    if (o.max_token_wait_ms() > 0) l.max_token_wait = absl::Milliseconds(o.max_token_wait_ms());
-  }
   oo.cache.disk_dir = config.cache_dir();
   oo.cache.max_ttl = max_ttl;
   oo.cache.negative_ttl = negative_ttl;

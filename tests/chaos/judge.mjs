@@ -36,8 +36,8 @@
 //                            its VCEK is on the KDS only, so it fails closed
 //   OCSP_UNAVAILABLE         (a contraindicated verdict naming it) for the GPU
 //                            kinds (valid_snp_gpu, valid_tdx_gpu) if E overlaps an
-//                            OCSP responder fault [start, end + 7 s] (its breaker
-//                            cooldown 5 s + 2 s): each simulated GPU has a new
+//                            OCSP responder fault [start, end + 62 s] (its breaker
+//                            cooldown 60 s + 2 s): each simulated GPU has a new
 //                            BROM certificate whose status only the responder
 //                            knows, and the policy does not soft-fail OCSP
 // and an OCSP fault also takes TOKEN away: a GPU Attest that began after the
@@ -86,11 +86,13 @@ const inKds = (e) => kdsWindows.some((f) => e.en >= f.s && e.st <= f.e + 7000);
 const STORE_TIMEOUT_MS = 100;
 const storeTimeout = (e) => !beforeStore.has(e.kind) && e.out === "NONCE_STORE_UNAVAILABLE" && e.lat >= STORE_TIMEOUT_MS;
 const inStop = (e) => stop && e.en >= stop.s && e.st <= stop.e + 2000;
-// The OCSP responder faults: GPU Attests overlapping [start, end + 7 s] may
-// fail closed; those wholly inside [start, end] must.
+// The OCSP responder faults: GPU Attests overlapping [start, end + 62 s] may
+// fail closed (the OCSP breaker's cooldown is 60 s); those wholly inside
+// [start, end] must.
+const OCSP_WIDEN_MS = 62000;
 const GPU_KINDS = new Set(["valid_snp_gpu", "valid_tdx_gpu"]);
 const ocspWindows = ["ocsp_slow", "ocsp_dead"].map((k) => faults[k]).filter(Boolean);
-const inOcsp = (e) => ocspWindows.some((f) => e.en >= f.s && e.st <= f.e + 7000);
+const inOcsp = (e) => ocspWindows.some((f) => e.en >= f.s && e.st <= f.e + OCSP_WIDEN_MS);
 const insideOcsp = (e) => ocspWindows.some((f) => e.st >= f.s && e.en <= f.e);
 const ocspRejected = (e) => !e.token && e.code === "OK" && e.verdict === "CONTRAINDICATED" &&
   e.reasons.includes("OCSP_UNAVAILABLE");
@@ -228,12 +230,12 @@ for (const name of ["ocsp_slow", "ocsp_dead"]) {
   const f = faults[name];
   if (!f) continue;
   const inside = events.filter((e) => GPU_KINDS.has(e.kind) && e.st >= f.s && e.en <= f.e);
-  const overlapping = events.filter((e) => GPU_KINDS.has(e.kind) && e.en >= f.s && e.st <= f.e + 7000);
+  const overlapping = events.filter((e) => GPU_KINDS.has(e.kind) && e.en >= f.s && e.st <= f.e + OCSP_WIDEN_MS);
   const closed = inside.filter(ocspRejected).length;
   ocspInside += inside.length;
   const longest = Math.max(0, ...events.filter((e) => GPU_KINDS.has(e.kind) && e.st >= f.s && e.st <= f.e).map((e) => e.lat));
   ocspLines.push(`  ${name}: ${inside.length} GPU Attests wholly inside, ${closed} failed closed (OCSP_UNAVAILABLE); ` +
-    `${overlapping.length} overlapping [start, end + 7 s]: ${overlapping.filter(ocspRejected).length} failed closed, ` +
+    `${overlapping.length} overlapping [start, end + 62 s]: ${overlapping.filter(ocspRejected).length} failed closed, ` +
     `${overlapping.filter((e) => e.token).length} tokens; longest GPU Attest sent inside ${longest} ms`);
   if (name === "ocsp_slow") ocspLines.slowMax = longest;
 }
