@@ -144,6 +144,7 @@ OFFLINE="$WORK/offline"
 mkdir -p "$OFFLINE/nvidia"
 for d in amd intel; do ln -s "$SIM/collateral/$d" "$OFFLINE/$d"; done
 for e in "$SIM/collateral"/*; do
+  [[ -e $e ]] || continue
   b=$(basename "$e")
   [[ -e "$OFFLINE/$b" || -L "$OFFLINE/$b" ]] || ln -s "$e" "$OFFLINE/$b"
 done
@@ -344,10 +345,28 @@ at 57
 DISK_ERR0_A=$(metric A 'rp_collateral_cache_total{result="disk_error"}')
 # The cache directories become unwritable even for root: each is moved
 # aside and a regular file takes its place (every write fails: ENOTDIR).
-for r in A B; do mv "$WORK/cache-$r" "$WORK/cache-$r.aside"; : >"$WORK/cache-$r"; chmod 0400 "$WORK/cache-$r"; done
+# A replica writes to its cache all the time (each GPU's new OCSP answer) and
+# re-creates the directory if it is missing, so the file replaces it with
+# mv -T, retried until no re-created directory is in the way.
+for r in A B; do
+  : >"$WORK/cache-$r.ro"; chmod 0400 "$WORK/cache-$r.ro"
+  mv -T "$WORK/cache-$r" "$WORK/cache-$r.aside"
+  for _ in $(seq 1 20); do
+    mv -T "$WORK/cache-$r.ro" "$WORK/cache-$r" 2>/dev/null && break
+    rm -rf "$WORK/cache-$r"  # re-created meanwhile: holds only new entries
+  done
+  [[ -f "$WORK/cache-$r" ]] || die "could not replace the cache_dir of $r by a file"
+done
 t1=$(now_ms)
 at 67
-for r in A B; do rm -f "$WORK/cache-$r"; mv "$WORK/cache-$r.aside" "$WORK/cache-$r"; done
+for r in A B; do
+  rm -f "$WORK/cache-$r"
+  for _ in $(seq 1 20); do
+    mv -T "$WORK/cache-$r.aside" "$WORK/cache-$r" 2>/dev/null && break
+    rm -rf "$WORK/cache-$r"
+  done
+  [[ -d "$WORK/cache-$r" && ! -e "$WORK/cache-$r.aside" ]] || die "could not put the cache_dir of $r back"
+done
 t2=$(now_ms)
 DISK_ERR1_A=$(metric A 'rp_collateral_cache_total{result="disk_error"}')
 fault cache_ro "$t1" "$t2" "cache_dir replaced by a read-only file on A and B; disk_error A ${DISK_ERR0_A:-0} -> ${DISK_ERR1_A:-0}"
