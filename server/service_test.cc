@@ -75,7 +75,7 @@ class BrokenReplayStore final : public nonce::ReplayStore {
 class DownSource final : public collateral::CollateralSource {
  public:
   absl::StatusOr<std::optional<Bytes>> Get(std::string_view key) const override {
-    return absl::UnavailableError(absl::StrCat("amd-kds: ", key, ": connection refused"));
+    return absl::UnavailableError(absl::StrCat("amd-kds: ", std::string(key), ": connection refused"));
   }
   std::string Describe() const override { return "down"; }
 };
@@ -471,7 +471,9 @@ TEST_F(ServiceTest, CollateralFailureIsUnavailableWithReason) {
   AttestationServiceImpl service(deps, ServiceOptions{4 * 1024 * 1024});
   Challenge c;
   ASSERT_TRUE(service.DoGetChallenge(&c).ok());
-  const AttestRequest req = Request(c);
+  AttestRequest req = Request(c);
+  // No VCEK in the bundle: it must come from the (dead) KDS.
+  req.mutable_evidence()->mutable_sev_snp()->clear_vcek();
   AttestResponse resp;
   grpc::Status st = service.DoAttest(req, "", &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
