@@ -18,6 +18,10 @@
 namespace rp::server {
 namespace {
 
+// The reason of an Attest that failed because collateral (or an OCSP answer)
+// could not be fetched after the challenge was spent (docs/reasons.md).
+constexpr char kCollateralUnavailable[] = "COLLATERAL_UNAVAILABLE";
+
 using attestation::v1::AttestRequest;
 using attestation::v1::AttestResponse;
 using attestation::v1::Challenge;
@@ -494,6 +498,20 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
     deps_.metrics->ObserveStage(Stage::kVerify, verify_timer.Elapsed());
   }
   if (!appraisal.ok()) {
+    const absl::StatusCode code = appraisal.status().code();
+    if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded) {
+      // An upstream (collateral source, OCSP responder) failed after the
+      // challenge was spent: fail closed, and say so the way the nonce
+      // store does (the reason leads the message; Attest() copies it into
+      // the rp-reason trailer, the REST face into the problem's reason), so
+      // a client retries with a new challenge instead of replaying this one.
+      return grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat(kCollateralUnavailable,
+                       ": attest: collateral could not be obtained, so no token was issued "
+                       "(the challenge is spent: retry with a new challenge): ",
+                       appraisal.status().message()));
+    }
     return ToGrpcStatus(appraisal.status());
   }
 

@@ -71,6 +71,15 @@ class BrokenReplayStore final : public nonce::ReplayStore {
   }
 };
 
+// A collateral upstream that is down: every lookup fails.
+class DownSource final : public collateral::CollateralSource {
+ public:
+  absl::StatusOr<std::optional<Bytes>> Get(std::string_view key) const override {
+    return absl::UnavailableError(absl::StrCat("amd-kds: ", std::string(key), ": connection refused"));
+  }
+  std::string Describe() const override { return "down"; }
+};
+
 class ServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -443,6 +452,40 @@ TEST_F(ServiceTest, ReplayStoreFailureIsUnavailable) {
   EXPECT_THAT(
       metrics_->Serialize(),
       HasSubstr("rp_requests_total{code=\"UNAVAILABLE\",rpc=\"Attest\"} 1"));
+}
+
+// Issue 15: collateral that cannot be fetched fails the Attest closed after
+// the challenge was spent; the reason leads the message (Attest() copies it
+// into the rp-reason trailer, REST into the problem's reason) so a client
+// knows to retry with a new challenge, not to replay this one.
+TEST_F(ServiceTest, CollateralFailureIsUnavailableWithReason) {
+  attestation::v1::SimulationConfig sc;
+  sc.set_trust_simulation_root(true);
+  sc.set_dir(*sim_dir_);
+  auto registry = appraisal::MakeDefaultRegistry(sc);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto engine = appraisal::Engine::Create(*std::move(registry), std::make_shared<DownSource>());
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  ServiceDeps deps{clock_,    *nonces_,   *tokens_,       *keys_,
+                   **engine, *policies_, metrics_.get(), audit_.get()};
+  AttestationServiceImpl service(deps, ServiceOptions{4 * 1024 * 1024});
+  Challenge c;
+  ASSERT_TRUE(service.DoGetChallenge(&c).ok());
+  AttestRequest req = Request(c);
+  // No VCEK in the bundle: it must come from the (dead) KDS.
+  req.mutable_evidence()->mutable_sev_snp()->clear_vcek();
+  AttestResponse resp;
+  grpc::Status st = service.DoAttest(req, "", &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_THAT(st.error_message(), ::testing::StartsWith("COLLATERAL_UNAVAILABLE: "));
+  EXPECT_THAT(st.error_message(), HasSubstr("connection refused"));
+  EXPECT_EQ(LeadingReason(st.error_message()), "COLLATERAL_UNAVAILABLE");
+  EXPECT_TRUE(resp.token().empty());
+  // The challenge was spent: the same request again is a replay.
+  AttestResponse again;
+  st = service.DoAttest(req, "", &again);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ExpectNonceRejection(again, "NONCE_REPLAYED");
 }
 
 // Issue 10: a client may not choose a policy unless policy_clients allows it

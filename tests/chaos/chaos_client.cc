@@ -35,10 +35,11 @@
 // "collateral") is COLLATERAL_UNAVAILABLE and not retried.
 // One TSV line per Attest in --events:
 //   idx kind challenge_ms start_ms end_ms attempts outcome grpc_code
-//   accepted_token latency_ms attempt_outcomes verdict ear_token
+//   accepted_token latency_ms attempt_outcomes verdict ear_token reasons
 // outcome is TOKEN only for an accepting verdict (affirming / warning) with a
 // token; a contraindicated verdict (which also carries an EAR token) is its
-// first reason code.
+// first reason code. reasons: every reason of the verdict, comma-separated
+// ("-" when none).
 // The judge (judge.mjs) decides which outcomes are correct in which fault
 // window. Exit 0 when the run happened, 2 on usage / setup errors.
 //
@@ -76,6 +77,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "attestation/v1/attestation.grpc.pb.h"
@@ -170,6 +172,7 @@ struct Outcome {
   std::string verdict;
   std::string key;   // TOKEN, a reason code, or GRPC_<CODE>
   std::string code;  // gRPC code name
+  std::string reasons;  // every reason of the verdict, comma-separated
   bool transport = false;  // failed without any reason from the server
 };
 
@@ -183,6 +186,7 @@ Outcome Classify(const grpc::Status& st, const grpc::ClientContext& ctx, const A
     // and a token came with it.
     o.verdict = attestation::v1::Verdict_Name(resp.verdict());
     o.ear_token = !resp.token().empty();
+    o.reasons = absl::StrJoin(resp.reasons(), ",");
     const bool accepting = resp.verdict() == attestation::v1::AFFIRMING ||
                            resp.verdict() == attestation::v1::WARNING;
     if (accepting && o.ear_token) {
@@ -438,7 +442,8 @@ int RunMix() {
                                      "\t", a.attempts, "\t", a.out.key, "\t", a.out.code, "\t",
                                      a.out.token ? 1 : 0, "\t", a.end_ms - a.start_ms, "\t",
                                      a.attempt_keys, "\t", a.out.verdict.empty() ? "-" : a.out.verdict,
-                                     "\t", a.out.ear_token ? 1 : 0));
+                                     "\t", a.out.ear_token ? 1 : 0, "\t",
+                                     a.out.reasons.empty() ? "-" : a.out.reasons));
       };
       if (!got) {
         Attempted a;
@@ -500,7 +505,7 @@ int RunMix() {
   for (int w = 0; w < conc; ++w) threads.emplace_back(worker, w);
   for (auto& t : threads) t.join();
   std::ofstream out(events_file, std::ios::trunc);
-  out << "# idx\tkind\tchallenge_ms\tstart_ms\tend_ms\tattempts\toutcome\tgrpc_code\taccepted_token\tlatency_ms\tattempt_outcomes\tverdict\tear_token\n";
+  out << "# idx\tkind\tchallenge_ms\tstart_ms\tend_ms\tattempts\toutcome\tgrpc_code\taccepted_token\tlatency_ms\tattempt_outcomes\tverdict\tear_token\treasons\n";
   for (const std::string& l : lines) out << l << "\n";
   out.close();
   Json j;

@@ -34,11 +34,24 @@
 //                            valid_snp_kds only, if E overlaps a KDS fault
 //                            [start, end + 7 s] (breaker cooldown 5 s + 2 s):
 //                            its VCEK is on the KDS only, so it fails closed
+//   OCSP_UNAVAILABLE         (a contraindicated verdict naming it) for the GPU
+//                            kinds (valid_snp_gpu, valid_tdx_gpu) if E overlaps an
+//                            OCSP responder fault [start, end + 62 s] (its breaker
+//                            cooldown 60 s + 2 s): each simulated GPU has a new
+//                            BROM certificate whose status only the responder
+//                            knows, and the policy does not soft-fail OCSP
+// and an OCSP fault also takes TOKEN away: a GPU Attest that began after the
+// fault started and was answered before it ended must fail closed
+// (OCSP_UNAVAILABLE), whatever the cached answers about the shared CAs say
+// (those are served stale within the policy's grace).
 // The KDS faults allow nothing else extra: the CRL and the other collateral
 // are also in the offline directory (next in source_order), so other verdicts
-// must not change. The read-only cache allows nothing extra at all.
+// must not change. The OCSP faults change nothing for the kinds without a
+// GPU. The read-only cache allows nothing extra at all.
 // Timeouts honoured: while the KDS is slow (3 s), no valid_snp_kds Attest
-// may take longer than the collateral timeout (1 s) + 1.5 s.
+// may take longer than the collateral timeout (1 s) + 1.5 s; while the OCSP
+// responder is slow, no GPU Attest longer than 3 x 1 s (Identity, Provisioner,
+// BROM asked in turn) + 1.5 s.
 import { readFileSync } from "node:fs";
 
 const args = {};
@@ -51,9 +64,9 @@ const TRANSPORT = new Set(["GRPC_UNAVAILABLE", "GRPC_INTERNAL", "GRPC_UNKNOWN", 
 const faults = Object.fromEntries(tsv(args.faults).map(([name, s, e, note]) => [name, { s: +s, e: +e, note }]));
 const redis = faults.redis_down;
 const stop = faults.stop_B;
-const events = tsv(args.events).map(([idx, kind, ch, st, en, att, out, code, tok, lat, tries, verdict, ear]) => ({
+const events = tsv(args.events).map(([idx, kind, ch, st, en, att, out, code, tok, lat, tries, verdict, ear, reasons]) => ({
   idx: +idx, kind, ch: +ch, st: +st, en: +en, att: +att, out, code, token: tok === "1", lat: +lat, tries,
-  verdict, ear: ear === "1",
+  verdict, ear: ear === "1", reasons: !reasons || reasons === "-" ? [] : reasons.split(","),
 }));
 const firstOf = new Map(events.filter((e) => e.kind === "replay_first").map((e) => [e.idx, e]));
 
@@ -73,6 +86,16 @@ const inKds = (e) => kdsWindows.some((f) => e.en >= f.s && e.st <= f.e + 7000);
 const STORE_TIMEOUT_MS = 100;
 const storeTimeout = (e) => !beforeStore.has(e.kind) && e.out === "NONCE_STORE_UNAVAILABLE" && e.lat >= STORE_TIMEOUT_MS;
 const inStop = (e) => stop && e.en >= stop.s && e.st <= stop.e + 2000;
+// The OCSP responder faults: GPU Attests overlapping [start, end + 62 s] may
+// fail closed (the OCSP breaker's cooldown is 60 s); those wholly inside
+// [start, end] must.
+const OCSP_WIDEN_MS = 62000;
+const GPU_KINDS = new Set(["valid_snp_gpu", "valid_tdx_gpu"]);
+const ocspWindows = ["ocsp_slow", "ocsp_dead"].map((k) => faults[k]).filter(Boolean);
+const inOcsp = (e) => ocspWindows.some((f) => e.en >= f.s && e.st <= f.e + OCSP_WIDEN_MS);
+const insideOcsp = (e) => ocspWindows.some((f) => e.st >= f.s && e.en <= f.e);
+const ocspRejected = (e) => !e.token && e.code === "OK" && e.verdict === "CONTRAINDICATED" &&
+  e.reasons.includes("OCSP_UNAVAILABLE");
 const rejectKinds = new Set(["wrong_nonce", "malformed", "wrong_policy", "oversize", "oversize_2x"]);
 const beforeStore = new Set(["wrong_policy", "oversize", "oversize_2x"]);  // refused before the nonce store
 
@@ -93,6 +116,8 @@ function acceptable(e) {
   if (e.kind === "valid_snp_kds" && inKds(e)) ok.add("COLLATERAL_UNAVAILABLE");
   if (inStop(e)) TRANSPORT.forEach((t) => ok.add(t));
   if ((valid || e.kind === "replay_second") && e.att > 1) ok.add("NONCE_REPLAYED");
+  if (GPU_KINDS.has(e.kind) && inOcsp(e)) ok.add("OCSP_UNAVAILABLE");
+  if (GPU_KINDS.has(e.kind) && insideOcsp(e)) ok.delete("TOKEN");
   return ok;
 }
 // A rejection: a CONTRAINDICATED verdict with a reason (it carries an EAR
@@ -100,6 +125,7 @@ function acceptable(e) {
 // be parsed.
 function actualClass(e) {
   if (e.token) return "TOKEN";
+  if (GPU_KINDS.has(e.kind) && ocspRejected(e)) return "OCSP_UNAVAILABLE";
   if ((e.kind === "wrong_nonce" || e.kind === "malformed") &&
       ((e.code === "OK" && e.verdict === "CONTRAINDICATED") || e.code === "INVALID_ARGUMENT") &&
       !["NONCE_STORE_UNAVAILABLE", "NONCE_REPLAYED"].includes(e.out)) return "REJECTED";
@@ -195,8 +221,32 @@ if (stop) {
   inflight.forEach((e) => (outs[e.out] = (outs[e.out] ?? 0) + 1));
   console.log(`in flight through nginx at B's SIGTERM: ${inflight.length} Attests -> ${JSON.stringify(outs)}`);
 }
+// OCSP: every GPU Attest wholly inside a responder fault failed closed (else
+// it was counted wrong above); at least one must have been, or the fault
+// proved nothing. Timeouts honoured while the responder was slow.
+const ocspLines = [];
+let ocspInside = 0;
+for (const name of ["ocsp_slow", "ocsp_dead"]) {
+  const f = faults[name];
+  if (!f) continue;
+  const inside = events.filter((e) => GPU_KINDS.has(e.kind) && e.st >= f.s && e.en <= f.e);
+  const overlapping = events.filter((e) => GPU_KINDS.has(e.kind) && e.en >= f.s && e.st <= f.e + OCSP_WIDEN_MS);
+  const closed = inside.filter(ocspRejected).length;
+  ocspInside += inside.length;
+  const longest = Math.max(0, ...events.filter((e) => GPU_KINDS.has(e.kind) && e.st >= f.s && e.st <= f.e).map((e) => e.lat));
+  ocspLines.push(`  ${name}: ${inside.length} GPU Attests wholly inside, ${closed} failed closed (OCSP_UNAVAILABLE); ` +
+    `${overlapping.length} overlapping [start, end + 62 s]: ${overlapping.filter(ocspRejected).length} failed closed, ` +
+    `${overlapping.filter((e) => e.token).length} tokens; longest GPU Attest sent inside ${longest} ms`);
+  if (name === "ocsp_slow") ocspLines.slowMax = longest;
+}
+if (ocspLines.length) {
+  console.log("OCSP responder faults (GPU kinds; policy: no OCSP soft-fail):");
+  ocspLines.forEach((l) => console.log(l));
+}
 const fail = [];
 if (slowMax > 2500) fail.push(`a valid_snp_kds Attest took ${slowMax} ms while the KDS was slow (timeout 1 s)`);
+if (ocspLines.length && ocspInside === 0) fail.push("no GPU Attest fell wholly inside an OCSP responder fault (the fault proved nothing)");
+if ((ocspLines.slowMax ?? 0) > 4500) fail.push(`a GPU Attest took ${ocspLines.slowMax} ms while the OCSP responder was slow (timeout 1 s per request)`);
 if (wrong) fail.push(`${wrong} wrong outcomes`);
 if (tokensRejected) fail.push(`${tokensRejected} tokens for rejected evidence`);
 if (doubleTokens) fail.push(`${doubleTokens} challenges with 2 tokens`);

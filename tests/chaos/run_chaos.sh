@@ -3,8 +3,15 @@
 #   redis-server, two attestation-server replicas (A, B) sharing one HMAC key,
 #   one token key and Redis, nginx in front (deploy/lb template), a KDS
 #   stand-in whose health is set on command (kds_chaos.mjs: alive / slow /
-#   dead; it is also the configured NVIDIA OCSP URL), and each replica's disk
-#   collateral cache (collateral.cache_dir).
+#   dead), an OCSP responder stand-in (ocsp_chaos.mjs, the replicas'
+#   nvidia_ocsp_url: signs live answers about the GPU device certificates
+#   with the simulation CAs, nonce echoed; alive / slow / dead), and each
+#   replica's disk collateral cache (collateral.cache_dir).
+#   The replicas' offline directory ($WORK/offline) is the simulator's
+#   collateral without the GPU device chain's OCSP answers (links to the rest),
+#   so the OCSP responder is on the request path of every GPU Attest. Their
+#   policy is deploy/policies/demo.yaml with nvidia.ocsp.soft_fail false: a
+#   GPU whose revocation status cannot be had fails closed.
 # chaos_client sends a mix of N requests through nginx whose correct outcome
 # is known in advance (see chaos_client.cc), paced over D seconds, while this
 # script injects, at fixed fractions of D:
@@ -16,6 +23,10 @@
 #                          flight sent straight to it (they must all get their
 #                          token; B must exit 0 within the grace); the mix goes
 #                          on through nginx, which sends everything to A
+#   ocsp_dead   0.85-0.92  the OCSP responder resets every connection; its
+#                          breaker opens (5 failures, cooldown 60 s: not
+#                          configurable, so it stays open to the end of the
+#                          mix); GPU Attests fail closed (OCSP_UNAVAILABLE)
 # judge.mjs then checks every request against the outcomes acceptable for its
 # kind in the fault windows it overlapped (docs/testing.md "Chaos and soak"):
 # wrong = 0, tokens for rejected evidence = 0, at most one token per
@@ -23,7 +34,7 @@
 # replicas sampled every second, growth bounded.
 # Slow clients (slow_clients.mjs) hold 32 connections open, trickling a
 # never-finished HTTP/2 request, during the whole mix.
-# Then graceful shutdown, focused: a fresh replica C gets 8 Attests of 8-GPU
+# Then graceful shutdown, focused: a fresh replica C gets 8 Attests of 4-GPU
 # TDX nodes at once, SIGTERM 100 ms later: every one must get its token, a
 # new call after the SIGTERM must be refused, C must exit 0 within the grace.
 #
@@ -63,7 +74,7 @@ START_S=$(date +%s)
 
 WORK=$(mktemp -d /tmp/rp_chaos.XXXXXX)
 declare -A PID GRPC HTTP METRICS
-REDIS_PID="" NGINX_PID="" KDS_PID="" SAMPLER_PID="" CLIENT_PID="" SLOW_PID=""
+REDIS_PID="" NGINX_PID="" KDS_PID="" OCSP_PID="" SAMPLER_PID="" CLIENT_PID="" SLOW_PID=""
 cleanup() {
   set +e
   chmod -R u+rwx "$WORK" 2>/dev/null
@@ -73,6 +84,7 @@ cleanup() {
   for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null; done
   [[ -n "$REDIS_PID" ]] && kill -KILL "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
   [[ -n "$KDS_PID" ]] && kill -TERM "$KDS_PID" 2>/dev/null && wait "$KDS_PID" 2>/dev/null
+  [[ -n "$OCSP_PID" ]] && kill -TERM "$OCSP_PID" 2>/dev/null && wait "$OCSP_PID" 2>/dev/null
   if [[ -n ${KEEP_WORK:-} ]]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -122,6 +134,30 @@ KDS=$(cat "$WORK/kds.port")
 [[ -n "$KDS" ]] || die "KDS stand-in did not start"
 kds() { curl -fs -X POST "http://127.0.0.1:$KDS/_chaos/$1" >/dev/null || die "KDS control $1"; }
 
+# --- the replicas' offline directory and the OCSP responder ---------------------------
+# $WORK/offline links to the simulator's collateral (the client keeps writing
+# there: RIMs, TDX collateral, ...) except nvidia/ocsp, which holds links to
+# the RIM chain's stored answers only (made by ocsp_chaos.mjs). The GPU
+# device chain's answers, which the simulator also stores, are not visible:
+# the replicas must ask the responder.
+OFFLINE="$WORK/offline"
+mkdir -p "$OFFLINE/nvidia"
+for d in amd intel; do ln -s "$SIM/collateral/$d" "$OFFLINE/$d"; done
+for e in "$SIM/collateral"/*; do
+  [[ -e $e ]] || continue
+  b=$(basename "$e")
+  [[ -e "$OFFLINE/$b" || -L "$OFFLINE/$b" ]] || ln -s "$e" "$OFFLINE/$b"
+done
+ln -s "$SIM/collateral/nvidia/rims" "$OFFLINE/nvidia/rims"
+node "$HERE/ocsp_chaos.mjs" "$SIM" "$OFFLINE" >"$WORK/ocsp.port" 2>"$WORK/ocsp.log" &
+OCSP_PID=$!
+for _ in $(seq 1 50); do [[ -s "$WORK/ocsp.port" ]] && break; sleep 0.1; done
+OCSP=$(cat "$WORK/ocsp.port")
+[[ -n "$OCSP" ]] || die "OCSP responder stand-in did not start: $(cat "$WORK/ocsp.log")"
+ocsp() { curl -fs -X POST "http://127.0.0.1:$OCSP/_chaos/$1" >/dev/null || die "OCSP control $1"; }
+sed 's/^\(    soft_fail:\) true/\1 false/' "$ROOT/deploy/policies/demo.yaml" >"$WORK/policy.yaml"
+grep -q '^    soft_fail: false' "$WORK/policy.yaml" || die "could not make the strict-OCSP policy from demo.yaml"
+
 # --- Redis ---------------------------------------------------------------------
 REDIS_PORT=""
 start_redis() {
@@ -160,17 +196,17 @@ token:
   issuer: rp-chaos
   keys: [{pem_file: $WORK/token.key, status: current}]
 max_request_bytes: 1048576
-collateral_dir: $SIM/collateral
+collateral_dir: $OFFLINE
 collateral:
   kds_base_url: http://127.0.0.1:$KDS
-  nvidia_ocsp_url: http://127.0.0.1:$KDS/ocsp
+  nvidia_ocsp_url: http://127.0.0.1:$OCSP/ocsp
   source_order: [kds, offline]
   max_ttl_seconds: 1          # the CRL is refetched every second: the KDS is on the hot path
   connect_timeout_ms: 500
   timeout_ms: 1000            # a slow KDS (3 s) must cost at most ~1 s
   cache_dir: $WORK/cache-$name
   kds: {rate_per_second: 100, burst: 100, breaker_threshold: 3, breaker_cooldown_seconds: 5}
-policy_file: $ROOT/deploy/policies/demo.yaml
+policy_file: $WORK/policy.yaml
 policy_reload_interval_ms: -1
 simulation: {trust_simulation_root: true, dir: $SIM}
 audit_log: $WORK/$name.audit.jsonl
@@ -232,7 +268,7 @@ for _ in 1 2 3 4 5; do
 done
 [[ -n "$NGINX_PID" ]] || die "nginx did not start"
 LB=127.0.0.1:$LB_GRPC_PORT
-echo "ok: redis :$REDIS_PORT, replicas A ${GRPC[A]} (pid ${PID[A]}), B ${GRPC[B]} (pid ${PID[B]}), nginx $LB, KDS stand-in :$KDS"
+echo "ok: redis :$REDIS_PORT, replicas A ${GRPC[A]} (pid ${PID[A]}), B ${GRPC[B]} (pid ${PID[B]}), nginx $LB, KDS stand-in :$KDS, OCSP responder :$OCSP"
 echo "mix: $REQUESTS requests over $DURATION s, concurrency $CONC, through nginx"
 
 # check_drain JSON EXIT_UNIX_MS RC WHAT: every in-flight Attest got its token,
@@ -295,8 +331,11 @@ BREAKER_B=$(metric B 'rp_collateral_breaker_state{upstream="amd-kds"}')
 at 37; kds alive; t2=$(now_ms); fault kds_dead "$t1" "$t2" "KDS resets connections; breaker A=$BREAKER_A B=$BREAKER_B at 0.33"
 echo "fault: kds_dead $(rel "$t1") .. $(rel "$t2") (breaker state at 0.33: A=${BREAKER_A:-?} B=${BREAKER_B:-?}, 2 = open)"
 at 42
+# t1 before the kill: an Attest answered between the SIGKILL and the end of
+# the wait already met the dead store (seen once: judged wrong otherwise).
+t1=$(now_ms)
 { kill -KILL "$REDIS_PID"; wait "$REDIS_PID" || true; } 2>/dev/null
-REDIS_PID=""; t1=$(now_ms)
+REDIS_PID=""
 at 47
 for r in A B; do
   [[ $(curl -s -o /dev/null -w '%{http_code}' "${HTTP[$r]}/healthz") == 200 ]] || die "/healthz of $r not 200 while Redis is down"
@@ -309,10 +348,28 @@ at 57
 DISK_ERR0_A=$(metric A 'rp_collateral_cache_total{result="disk_error"}')
 # The cache directories become unwritable even for root: each is moved
 # aside and a regular file takes its place (every write fails: ENOTDIR).
-for r in A B; do mv "$WORK/cache-$r" "$WORK/cache-$r.aside"; : >"$WORK/cache-$r"; chmod 0400 "$WORK/cache-$r"; done
+# A replica writes to its cache all the time (each GPU's new OCSP answer) and
+# re-creates the directory if it is missing, so the file replaces it with
+# mv -T, retried until no re-created directory is in the way.
+for r in A B; do
+  : >"$WORK/cache-$r.ro"; chmod 0400 "$WORK/cache-$r.ro"
+  mv -T "$WORK/cache-$r" "$WORK/cache-$r.aside"
+  for _ in $(seq 1 20); do
+    mv -T "$WORK/cache-$r.ro" "$WORK/cache-$r" 2>/dev/null && break
+    rm -rf "$WORK/cache-$r"  # re-created meanwhile: holds only new entries
+  done
+  [[ -f "$WORK/cache-$r" ]] || die "could not replace the cache_dir of $r by a file"
+done
 t1=$(now_ms)
 at 67
-for r in A B; do rm -f "$WORK/cache-$r"; mv "$WORK/cache-$r.aside" "$WORK/cache-$r"; done
+for r in A B; do
+  rm -f "$WORK/cache-$r"
+  for _ in $(seq 1 20); do
+    mv -T "$WORK/cache-$r.aside" "$WORK/cache-$r" 2>/dev/null && break
+    rm -rf "$WORK/cache-$r"
+  done
+  [[ -d "$WORK/cache-$r" && ! -e "$WORK/cache-$r.aside" ]] || die "could not put the cache_dir of $r back"
+done
 t2=$(now_ms)
 DISK_ERR1_A=$(metric A 'rp_collateral_cache_total{result="disk_error"}')
 fault cache_ro "$t1" "$t2" "cache_dir replaced by a read-only file on A and B; disk_error A ${DISK_ERR0_A:-0} -> ${DISK_ERR1_A:-0}"
@@ -336,6 +393,16 @@ unset "PID[B]"
 t1=$(node -e 'process.stdout.write(String(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).sigterm_unix_ms))' "$WORK/B.drain.json")
 fault stop_B "$t1" "$t2" "SIGTERM with 4 slow Attests in flight; exit $B_RC after $((t2 - t1)) ms"
 echo "fault: stop_B SIGTERM at $(rel "$t1"), exited $B_RC after $((t2 - t1)) ms"
+# The OCSP responder dies, with only A left. One fault only: the OCSP
+# breaker's cooldown (60 s, not configurable) keeps it open to the end of the
+# mix, so a second fault would find it open already.
+at 85; ocsp dead; t1=$(now_ms)
+at 90
+BREAKER_OCSP_A=$(metric A 'rp_collateral_breaker_state{upstream="ocsp"}')
+# t2 before the switch back: an Attest answered by then never saw a healthy responder.
+at 92; t2=$(now_ms); ocsp alive
+fault ocsp_dead "$t1" "$t2" "OCSP responder resets connections; breaker A=$BREAKER_OCSP_A at 0.90"
+echo "fault: ocsp_dead $(rel "$t1") .. $(rel "$t2") (OCSP breaker state on A at 0.90: ${BREAKER_OCSP_A:-?}, 2 = open)"
 set +e
 wait "$CLIENT_PID"; CRC=$?
 set -e
@@ -344,6 +411,7 @@ T_END=$(now_ms)
 [[ $CRC -eq 0 ]] || die "chaos_client failed ($CRC): $(tail -5 "$WORK/client.log")"
 kill -TERM "$SLOW_PID" 2>/dev/null; wait "$SLOW_PID" 2>/dev/null || true; SLOW_PID=""
 echo "slow clients (32 connections trickling 1 byte / 500 ms): $(cat "$WORK/slow.json")"
+echo "OCSP responder: $(curl -fs "http://127.0.0.1:$OCSP/_chaos/stats")"
 sleep 1
 kill -TERM "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
 
@@ -367,13 +435,17 @@ cat "$WORK/judge.out"
 [[ $CRASHES -eq 0 ]] || die "$CRASHES crash(es)"
 [[ ${BREAKER_A:-0} == 2 || ${BREAKER_B:-0} == 2 ]] ||
   die "the KDS breaker did not open on either replica while the KDS was dead (A=$BREAKER_A B=$BREAKER_B)"
+[[ ${BREAKER_OCSP_A:-0} == 2 ]] ||
+  die "the OCSP breaker did not open on A while the responder was dead (A=${BREAKER_OCSP_A:-?})"
 check_drain "$WORK/B.drain.json" "$B_EXIT" "$B_RC" "B (mid-load)" || die "graceful shutdown of B under load"
 [[ ${DISK_ERR1_A:-0} != "${DISK_ERR0_A:-0}" ]] || echo "note: no disk_error counted on A while its cache_dir was read-only"
 
 # --- graceful shutdown, focused ------------------------------------------------------
 start_replica C
 wait_replica C
-"$CLIENT" --mode drain --target "${GRPC[C]}" --sim-dir "$SIM" --kill-pid "${PID[C]}" --inflight 8 --gpus 8 \
+# 4-GPU nodes: C is a fresh replica, and 8 x 4 new BROM certificates + the 2
+# shared CAs stay within the OCSP upstream's burst (40; 8 x 8 would not).
+"$CLIENT" --mode drain --target "${GRPC[C]}" --sim-dir "$SIM" --kill-pid "${PID[C]}" --inflight 8 --gpus 4 \
   --kill-after-ms 100 >"$WORK/C.drain.json" 2>"$WORK/C.drain.log" || die "drain client: $(tail -3 "$WORK/C.drain.log")"
 set +e
 wait "${PID[C]}"; C_RC=$?

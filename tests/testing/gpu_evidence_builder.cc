@@ -255,8 +255,9 @@ absl::StatusOr<GpuTestDevice> MakeGpuTestDevice(const GpuTestPki& pki,
   GpuTestDevice dev;
   const std::string chip = ChipName(pki.options.arch);
   // "<chip> A01 <engine>": the GPU's GSP, the NVSwitch's FSP.
-  const std::string prefix = options.nvswitch ? std::string("LS_10 A01 FSP")
-                                              : absl::StrFormat("%s A01 GSP", chip);
+  const std::string prefix = !options.name_prefix.empty() ? options.name_prefix
+                             : options.nvswitch           ? std::string("LS_10 A01 FSP")
+                                                          : absl::StrFormat("%s A01 GSP", chip);
   absl::StatusOr<Issued> brom =
       MakeCert(CaSpec(absl::StrFormat("%s BROM", prefix), options.brom_serial, pki.options),
                KeyType::kEcP384, pki.provisioner.cert.get(), pki.provisioner.key.get());
@@ -274,7 +275,10 @@ absl::StatusOr<GpuTestDevice> MakeGpuTestDevice(const GpuTestPki& pki,
   if (options.fwid_extension) {
     const bool hopper_ext = (pki.options.arch == GpuArch::kHopper || options.nvswitch) !=
                             options.wrong_fwid_extension;
-    if (hopper_ext) {
+    if (options.fwid_extension_value) {
+      leaf.extensions.push_back({hopper_ext ? nvidia::kHopperFwidOid : nvidia::kBlackwellFwidOid,
+                                 *options.fwid_extension_value, false});
+    } else if (hopper_ext) {
       absl::StatusOr<Bytes> ext = HopperFwidExtension(key->get(), options.fwid);
       if (!ext.ok()) return ext.status();
       leaf.extensions.push_back({nvidia::kHopperFwidOid, *std::move(ext), false});

@@ -123,6 +123,12 @@ struct GpuDeviceOptions {
   // reads LS10 certificates), issued by the same Provisioner ICA as the
   // pki's GPUs (the verifier reads the class from the BROM CN only).
   bool nvswitch = false;
+  // Replaces the "<chip> A01 GSP" / "LS_10 A01 FSP" prefix of the BROM and
+  // leaf names (a device of a class the verifier does not know, "GA100 A01 GSP").
+  std::string name_prefix;
+  // The leaf's FWID extension value as these raw bytes (under the OID the
+  // options select) instead of a well-formed one.
+  std::optional<Bytes> fwid_extension_value;
 };
 
 // BROM (device identity) and FMC leaf (signs reports) of one device.

@@ -179,7 +179,7 @@ VerifiedGpu DescribeVerifiedGpu(const GpuReport& report, GpuArch arch, bool is_s
   g.project_sku = o.project_sku.value_or("");
   g.chip_sku = o.chip_sku.value_or("");
   g.chip_info = o.chip_info.value_or("");
-  g.nvdec0_enabled = o.nvdec0_status == kStatusEnabled;
+  if (o.nvdec0_status) g.nvdec0_enabled = *o.nvdec0_status == kStatusEnabled;
   for (const MeasurementBlock& b : report.blocks) g.measurements[b.index] = b.value;
   return g;
 }

@@ -117,7 +117,10 @@ struct VerifiedGpu {
   std::string driver_version;   // "550.90.07"
   std::string vbios_version;    // "96.00.9F.00.01"
   std::string project, project_sku, chip_sku, chip_info;
-  bool nvdec0_enabled = false;  // NVDEC0_STATUS == 0xAA (compare index 35)
+  // NVDEC0_STATUS == 0xAA (compare index 35); nullopt when the report has no
+  // NVDEC0_STATUS field: the RIM appraisal then compares index 35 and says
+  // NVDEC0_STATUS_MISSING (a missing field never skips a comparison).
+  std::optional<bool> nvdec0_enabled;
   // SPDM index (1-based) -> measurement value.
   std::map<int, Bytes> measurements;
 };

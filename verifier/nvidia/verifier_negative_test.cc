@@ -276,6 +276,29 @@ TEST(GpuBaseline, GpuInSwitchListGetsGpuChecks) {
 
 // Issue 10: evidence_authentic is set only after signature and chain (and
 // FWID) verified; before it was never set.
+// A certificate whose OCSP request cannot be built fails cert_ocsp, whatever
+// the soft-fail policy says. The verifier only asks for certificates of a
+// verified chain, for which BuildOcspRequest fails only on an OpenSSL
+// failure; the API is reached here with a path whose root is null.
+TEST(GpuOcspRequest, RequestThatCannotBeBuiltFails) {
+  absl::StatusOr<GpuTestDevice> dev = testing::MakeGpuTestDevice(Pki(), {});
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  const X509* path[] = {dev->leaf.cert.get(), dev->brom.cert.get(), Pki().provisioner.cert.get(),
+                        Pki().identity.cert.get(), nullptr};
+  GpuOcspSettings settings;
+  settings.policy.soft_fail_unreachable = true;
+  test::MapSource none;
+  core::VerifyContext ctx{At(), &none, std::nullopt};
+  const std::vector<CertOcspOutcome> out = CheckChainOcsp(path, settings, ctx);
+  ASSERT_EQ(out.size(), 3u);
+  const CertOcspOutcome& identity = out.back();  // index 3: its issuer is the null root
+  EXPECT_EQ(identity.index, 3u);
+  EXPECT_EQ(identity.status, "invalid");
+  EXPECT_EQ(identity.reason, "OCSP_REQUEST_FAILED");
+  EXPECT_EQ(identity.check, CheckStatus::kFail);
+  EXPECT_EQ(out[0].reason, "OCSP_NOT_CONFIGURED");
+}
+
 TEST(GpuBaseline, EvidenceAuthenticOnlyAfterSignatureAndChain) {
   struct Row {
     const char* name;
@@ -411,6 +434,22 @@ const std::vector<Case>& Cases() {
        CheckStatus::kFail, reason::kFwidCertMissing},
       {"ReportWithoutFwid", [](Env& e) { e.report.RemoveOpaque(ot::kFwid); }, kCheckFwid,
        CheckStatus::kNotChecked, reason::kFwidNotReported},
+      {"LeafFwidExtensionEmptySequence",
+       // The 2.23.133.5.4.1 extension is there but holds an empty SEQUENCE.
+       [](Env& e) { e.device.fwid_extension_value = Bytes{0x30, 0x00}; }, kCheckFwid,
+       CheckStatus::kFail, reason::kFwidCertMalformed},
+      {"LeafFwidExtensionTruncated",
+       // A well-formed extension value cut one byte short.
+       [](Env& e) {
+         absl::StatusOr<crypto::OpensslPtr<EVP_PKEY>> k =
+             testing::MakeKey(testing::KeyType::kEcP384);
+         absl::StatusOr<Bytes> ext =
+             testing::HopperFwidExtension(OrDie(k, "key").get(), Bytes(kFwidSize, 0x5A));
+         Bytes cut = OrDie(ext, "HopperFwidExtension");
+         cut.pop_back();
+         e.device.fwid_extension_value = cut;
+       },
+       kCheckFwid, CheckStatus::kFail, reason::kFwidCertMalformed},
       // Architecture.
       {"BundleArchBlackwellForHopperChain", [](Env& e) { e.arch = "BLACKWELL"; }, kCheckArch,
        CheckStatus::kFail, reason::kArchMismatch},
@@ -563,6 +602,17 @@ const std::vector<Case>& Cases() {
        kCheckArch, CheckStatus::kFail, reason::kArchMismatch},
       {"SwitchEvidenceInGpuList", [](Env& e) { e.device.nvswitch = true; }, kCheckDeviceClass,
        CheckStatus::kFail, reason::kDeviceClassMismatch},
+      {"AmpereDeviceUnderTrustedRoot",
+       // A chain that verifies to the trusted root, but its BROM names a
+       // device of neither known class (an A100).
+       [](Env& e) { e.device.name_prefix = "GA100 A01 GSP"; }, kCheckDeviceClass,
+       CheckStatus::kFail, reason::kDeviceClassUnknown},
+      {"AmpereDeviceInSwitchList",
+       [](Env& e) {
+         e.device.name_prefix = "GA100 A01 GSP";
+         e.gpu_in_switch_list = true;
+       },
+       kCheckDeviceClass, CheckStatus::kFail, reason::kDeviceClassUnknown},
       {"GpuCertificatesInSwitchList",
        [](Env& e) {
          e.switches = 1;

@@ -295,7 +295,9 @@ class RecordingAppraiser : public GpuRimAppraiser {
                    gpu.project_sku + "|" + gpu.chip_sku + "|" + gpu.ueid + "|" +
                    std::to_string(gpu.measurements.size()) + "|" +
                    HexEncode(gpu.measurements.at(10)).substr(0, 8) + "|" +
-                   (gpu.nvdec0_enabled ? "nvdec" : "no-nvdec"));
+                   (!gpu.nvdec0_enabled      ? "nvdec-missing"
+                    : *gpu.nvdec0_enabled ? "nvdec"
+                                          : "no-nvdec"));
     device.Pass(kCheckDriverRim, core::Component::kExecutables, "fake");
     device.Pass(kCheckVbiosRim, core::Component::kExecutables, "fake");
     return absl::OkStatus();
@@ -453,6 +455,23 @@ TEST(TrustConfig, RealChainDoesNotVerifyUnderAnotherRoot) {
                reason::kCertChainUntrustedRoot);
 }
 
+
+// NVDEC0_STATUS reaches the RIM appraisal as reported: enabled, disabled, or
+// absent (nullopt: the appraisal compares index 35 and records
+// NVDEC0_STATUS_MISSING). Absent used to read as "disabled", which skips
+// index 35: a field the attester can drop must never skip a comparison.
+TEST(RimHook, Nvdec0StatusAsReported) {
+  const RealVector& r = RealVectors()[0];
+  absl::StatusOr<GpuReport> report = ParseGpuReportUnverified(test::ReadHexReport(r.report));
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->opaque.nvdec0_status, kStatusDisabled);
+  EXPECT_EQ(DescribeVerifiedGpu(*report, GpuArch::kHopper, false, "", "").nvdec0_enabled, false);
+  report->opaque.nvdec0_status = kStatusEnabled;
+  EXPECT_EQ(DescribeVerifiedGpu(*report, GpuArch::kHopper, false, "", "").nvdec0_enabled, true);
+  report->opaque.nvdec0_status.reset();
+  EXPECT_FALSE(
+      DescribeVerifiedGpu(*report, GpuArch::kHopper, false, "", "").nvdec0_enabled.has_value());
+}
 
 TEST(RimHook, AppraiserGetsVerifiedReport) {
   RecordingAppraiser appraiser;

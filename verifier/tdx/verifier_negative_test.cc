@@ -685,6 +685,20 @@ void PrintTo(const Case& c, std::ostream* os) {
 
 void FlipByte(Bytes& b, size_t offset) { b[offset] ^= 0x01; }
 
+// Flips the last byte of the PCK leaf's signature (inside the ECDSA s value)
+// and puts the re-encoded leaf back in front of the rest of the chain.
+void FlipLeafCertificateSignature(std::string& pem) {
+  absl::StatusOr<std::vector<crypto::OpensslPtr<X509>>> certs =
+      crypto::ParsePemCertificates(pem, 8);
+  auto& parsed = OrDie(certs, "ParsePemCertificates");
+  Bytes der = crypto::CertificateDer(parsed[0].get());
+  der.back() ^= 0x01;
+  absl::StatusOr<crypto::OpensslPtr<X509>> leaf = crypto::ParseDerCertificate(der);
+  std::string out = crypto::CertificatePem(OrDie(leaf, "ParseDerCertificate").get());
+  for (size_t i = 1; i < parsed.size(); ++i) out += crypto::CertificatePem(parsed[i].get());
+  pem = out;
+}
+
 std::vector<Case> Cases() {
   const absl::Duration day = absl::Hours(24);
   return {
@@ -736,6 +750,11 @@ std::vector<Case> Cases() {
        kCheckPckChain, CheckStatus::kFail, reason::kPckCertExpired},
       {"pck_cert_not_yet_valid", [day](Scenario& s) { s.leaf_spec.not_before = kAt + day; },
        kCheckPckChain, CheckStatus::kFail, reason::kPckCertNotYetValid},
+      {"pck_leaf_signature_flipped",
+       // The PCK certificate's own signature (its last byte) no longer
+       // verifies with the PCK CA's key: names, dates and root are all right.
+       [](Scenario& s) { s.edit_chain = FlipLeafCertificateSignature; }, kCheckPckChain,
+       CheckStatus::kFail, reason::kPckChainInvalid},
       // Revocation.
       {"pck_revoked",
        [](Scenario& s) { s.crls.pck_revoked = {testing::RevokedEntry{{0x3c, 0x16, 0xed}}}; },
@@ -818,6 +837,14 @@ std::vector<Case> Cases() {
        },
        kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityExpired,
        {kCheckTcbStatus}},
+      {"qe_identity_not_yet_valid",
+       [day](Scenario& s) { s.qe_identity["issueDate"] = FormatRfc3339(kAt + day); },
+       kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityNotYetValid,
+       {kCheckTcbStatus}},
+      {"qe_identity_without_isvprodid",
+       // Validly signed, but not a QE identity this verifier can read.
+       [](Scenario& s) { s.qe_identity.erase("isvprodid"); }, kCheckQeIdentityCollateral,
+       CheckStatus::kFail, reason::kQeIdentityMalformed, {kCheckTcbStatus}},
       {"qe_identity_wrong_id", [](Scenario& s) { s.qe_identity["id"] = "QE"; },
        kCheckQeIdentityCollateral, CheckStatus::kFail, reason::kQeIdentityUnsupported,
        {kCheckTcbStatus}},

@@ -249,6 +249,20 @@ TEST_P(RimAppraiseRulesTest, OneFlip) {
     EXPECT_EQ(out.claims["mismatched_indices"], nlohmann::json(c.want_mismatched));
   }
   EXPECT_EQ(out.claims["driver_rim"]["trusted_root"], "extra");
+  // Without an NVDEC0 status the appraisal says so (informational: index 35
+  // is compared, the status is not affected); with one it says nothing.
+  const core::Check* nvdec0 = nullptr;
+  for (const core::Check& check : out.checks) {
+    if (check.name == "nvidia.rim.nvdec0") nvdec0 = &check;
+  }
+  if (c.nvdec0.has_value()) {
+    EXPECT_EQ(nvdec0, nullptr);
+  } else {
+    ASSERT_NE(nvdec0, nullptr);
+    EXPECT_EQ(Outcome(out, "nvidia.rim.nvdec0"), "not-checked/NVDEC0_STATUS_MISSING");
+    EXPECT_FALSE(nvdec0->affects_status);
+    EXPECT_TRUE(out.HasFailure());  // index 35 was compared, and differs
+  }
 }
 
 // Runtime of the baseline: driver index 7 (block 8), VBIOS index 1 (block 2).

@@ -141,7 +141,9 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
       return r;
     }
     r.status = CheckStatus::kFail;
-    r.reason = e.has_value() ? std::string(crypto::OcspErrorName(*e)) : "OCSP_INVALID";
+    // Every rejection of a response carries its OcspError; one without
+    // (an OpenSSL failure while reading it) is named like the GPU path's.
+    r.reason = e.has_value() ? std::string(crypto::OcspErrorName(*e)) : "OCSP_MALFORMED";
     r.ocsp_status = "invalid";
     r.detail = absl::StrCat("OCSP for '", r.subject, "': ", res.status().message());
     return r;

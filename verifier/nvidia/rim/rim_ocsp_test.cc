@@ -264,6 +264,25 @@ TEST_F(RimOcspResponderTest, WrongResponderIsNotTrusted) {
   EXPECT_EQ(r.certs[2].ocsp_status, "good") << r.certs[2].detail;
 }
 
+// A request that cannot be built fails that certificate (and so the chain):
+// never a pass, never a skip that a soft-fail policy could relax. With a
+// verified chain BuildOcspRequest cannot fail short of an OpenSSL failure,
+// so the test reaches the branch through the API with a path whose root is
+// missing (null): the CA certificate has no issuer to build a request with.
+TEST_F(RimOcspResponderTest, RequestThatCannotBeBuiltFails) {
+  std::vector<crypto::OpensslPtr<X509>> path = PathFor(pki_->l4_good);
+  ASSERT_EQ(path.size(), 4u);
+  path.back().reset();
+  RimTrustConfig soft = Trust();
+  soft.soft_fail_unreachable = true;
+  ChainOcspResult r = CheckRimChainOcsp(path, soft, {absl::Now(), nullptr, nullptr, {}});
+  EXPECT_EQ(S(r.status) + "/" + r.reason, "fail/OCSP_REQUEST_FAILED") << r.detail;
+  ASSERT_EQ(r.certs.size(), 3u);
+  EXPECT_EQ(r.certs[0].ocsp_status, "invalid");
+  EXPECT_EQ(r.certs[0].reason, "OCSP_REQUEST_FAILED");
+  EXPECT_EQ(r.certs[1].reason, reason::kOcspNotConfigured);
+}
+
 TEST_F(RimOcspResponderTest, NoFetcherIsNotConfiguredNeverPass) {
   ChainOcspResult r =
       CheckRimChainOcsp(PathFor(pki_->l4_good), Trust(), {absl::Now(), nullptr, nullptr, {}});
