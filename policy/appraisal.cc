@@ -35,8 +35,9 @@ std::string_view TokenProfileName(TokenProfile p) {
 absl::StatusOr<TokenProfile> ParseTokenProfile(std::string_view name, std::string_view field) {
   if (name == "compact") return TokenProfile::kCompact;
   if (name == "full") return TokenProfile::kFull;
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, " is '", name.substr(0, 64), "', must be compact or full"));
+  return absl::InvalidArgumentError(absl::StrCat(std::string(field), " is '",
+                                                 std::string(name.substr(0, 64)),
+                                                 "', must be compact or full"));
 }
 
 const std::set<std::string>& CompactKeyClaims(std::string_view tee) {

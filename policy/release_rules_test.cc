@@ -1097,13 +1097,6 @@ TEST(DeployPolicies, ProfilesSayWhatTheyPromise) {
 
 // ---- Compact tokens: a claim the token left out is unknown, not absent ----
 
-Condition Every(const std::string& glob, const std::string& claim, const std::string& op,
-                const std::string& value) {
-  Condition c = Cond(claim, op, value);
-  c.set_every(glob);
-  return c;
-}
-
 nlohmann::json WithProfile(const char* profile) {
   nlohmann::json j = Claims();
   if (profile != nullptr) j["token_profile"] = profile;
