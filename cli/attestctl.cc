@@ -46,6 +46,8 @@
 #include "server/token/token_verifier.h"
 #include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"
+#include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
 
 namespace {
 
@@ -57,7 +59,10 @@ const char kUsage[] =
     "usage: attestctl <command> [options]\n"
     "  challenge [--server ADDR] [--out FILE]\n"
     "  attest --evidence BUNDLE.json --challenge CHALLENGE.json [--server ADDR] [--policy NAME]\n"
-    "         [--audience AUD] [--json] [--token-out FILE] [--accept affirming|warning]\n"
+    "         [--audience AUD] [--json] [--token-out FILE] [--result-out FILE]\n"
+    "         [--accept affirming|warning]\n"
+    "         (--result-out: the full result exactly as the response carries it, canonical\n"
+    "          JSON whose SHA-256 is the token's appraisal_sha256)\n"
     "         (--audience: the token's aud, one of the server's token.audiences; required\n"
     "          when the server lists any, refused when it lists none)\n"
     "  release --resource REPO/TYPE/TAG --tee-key TEE_KEY.pem --out SECRET_FILE [--server ADDR]\n"
@@ -79,9 +84,10 @@ const char kUsage[] =
     "  collateral export OUT_DIR --cache-dir DIR   (offline bundle: the cache without sidecars)\n"
     "  collateral ls --cache-dir DIR\n"
     "  token verify TOKEN|@FILE --jwks FILE|URL (--issuer ISS | --any-issuer) [--audience AUD]\n"
-    "               [--accept affirming|warning] [--at RFC3339]\n"
+    "               [--accept affirming|warning] [--at RFC3339] [--result RESULT_FILE]\n"
     "              (iss must equal --issuer, the server's token.issuer; a token with aud needs\n"
-    "               a matching --audience; ear.status must be accepted)\n"
+    "               a matching --audience; ear.status must be accepted; with --result, the\n"
+    "               file's SHA-256 must be the token's appraisal_sha256)\n"
     "  policy check FILE   (validate; prints OK <id> <version> sha256=<hex>; exit 0 / 2)\n"
     "  policy eval --policy FILE --result RESULT.json|CLAIMS.json|TOKEN.jwt\n"
     "              (dry-run release rules; exit 0 all allowed, 1 any denied, 2 error)\n"
@@ -238,6 +244,11 @@ int CmdAttest(const Args& a) {
   nlohmann::json result = rp::cli::ResponseToResultJson(resp);
   if (a.Has("token-out") && !resp.token().empty()) {
     if (auto w = rp::cli::WriteFile(a.Get("token-out"), resp.token()); !w.ok()) return Fail(w);
+  }
+  if (a.Has("result-out") && !resp.result_json().empty()) {
+    if (auto w = rp::cli::WriteFile(a.Get("result-out"), resp.result_json()); !w.ok()) {
+      return Fail(w);
+    }
   }
   if (a.Has("json")) {
     std::cout << result.dump(2) << "\n";
@@ -500,10 +511,26 @@ int CmdTokenVerify(const Args& a) {
               << (reasons != claims->end() ? ", reasons " + reasons->dump() : "") << ")\n";
     return kRejected;
   }
+  // --result: the full result (attest --result-out, the response's
+  // result_json) must be the one the token vouches for, byte for byte.
+  if (a.Has("result")) {
+    auto result = rp::ReadSmallFile(a.Get("result"), 64 * 1024 * 1024);
+    if (!result.ok()) return Fail(result.status());
+    const std::string got = rp::HexEncode(rp::crypto::Sha256(rp::AsBytes(*result)));
+    const auto want = claims->find("appraisal_sha256");
+    if (want == claims->end() || !want->is_string() || want->get<std::string>() != got) {
+      std::cerr << "attestctl: the result file's SHA-256 " << got << " is not the token's "
+                << "appraisal_sha256 "
+                << (want == claims->end() ? std::string("(missing)") : want->dump()) << "\n";
+      return kRejected;
+    }
+  }
   std::cout << claims->dump(2) << "\n";
   std::cerr << "token signature, kid, validity, iss"
-            << (checks.audience.has_value() ? ", aud" : "") << " OK; ear.status = "
-            << claims->value("ear.status", "?") << "\n";
+            << (checks.audience.has_value() ? ", aud" : "")
+            << (a.Has("result") ? ", appraisal_sha256 of the result" : "")
+            << " OK; ear.status = " << claims->value("ear.status", "?") << "; token_profile = "
+            << claims->value("token_profile", "(none)") << "\n";
   return kAccepted;
 }
 

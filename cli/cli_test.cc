@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/keys.h"
 
 namespace {
@@ -451,6 +452,40 @@ TEST_F(TokenVerifyCli, AffirmingTokenFromOurIssuerIsAccepted) {
                       " --issuer rp-test --at 2030-01-01T00:00:00Z")
                 .exit_code,
             1);
+}
+
+// --result: the full result (attest --result-out) must be the one the
+// token's appraisal_sha256 names, byte for byte; compact and full tokens
+// verify alike.
+TEST_F(TokenVerifyCli, ResultMustMatchAppraisalSha256) {
+  const std::string result = dir_ + "/result.json";
+  const std::string text = R"({"submods":{},"verdict":"affirming"})";
+  std::ofstream(result) << text;
+  const std::string digest = rp::HexEncode(rp::crypto::Sha256(rp::AsBytes(text)));
+  for (const char* profile : {"compact", "full"}) {
+    const std::string t = Token(std::string("p_") + profile, "affirming", [&](nlohmann::json& c) {
+      c["token_profile"] = profile;
+      c["appraisal_sha256"] = digest;
+    });
+    CmdResult r = Verify(t, "--issuer rp-test --result " + result);
+    EXPECT_EQ(r.exit_code, 0) << profile;
+    nlohmann::json claims = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(claims.is_discarded()) << r.out;
+    EXPECT_EQ(claims["token_profile"], profile);
+  }
+  // One byte changed, the hash missing, or a token naming another result:
+  // refused, and no claims on stdout.
+  const std::string changed = dir_ + "/changed.json";
+  std::ofstream(changed) << R"({"submods":{},"verdict":"affirminG"})";
+  const std::string good = Token("good", "affirming",
+                                 [&](nlohmann::json& c) { c["appraisal_sha256"] = digest; });
+  CmdResult bad = Verify(good, "--issuer rp-test --result " + changed);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_EQ(Verify(good, "--issuer rp-test --result " + result).exit_code, 0);
+  EXPECT_EQ(Verify(Token("none", "affirming"), "--issuer rp-test --result " + result).exit_code,
+            1);
+  EXPECT_EQ(Verify(good, "--issuer rp-test --result " + dir_ + "/missing.json").exit_code, 2);
 }
 
 TEST_F(TokenVerifyCli, ContraindicatedTokenIsRejected) {

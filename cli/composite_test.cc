@@ -135,15 +135,23 @@ class CompositeTest : public ::testing::Test {
       }
     }
     EXPECT_EQ(gpus, 8);
-    // The result keeps the raw GPU measurements; the token does not (size),
-    // but carries the verdict on them.
+    // The result keeps the raw GPU measurements; no token profile does
+    // (size), but both carry the verdict on them. The full profile lists the
+    // collateral; the compact one (the default) leaves it to the result.
     const nlohmann::json result = a->ToJson();
-    const nlohmann::json token = a->EarClaims(nullptr, "test");
+    policy::EarOptions full_profile;
+    full_profile.profile = policy::TokenProfile::kFull;
+    const nlohmann::json full = a->EarClaims(nullptr, "test", full_profile);
+    const nlohmann::json compact = a->EarClaims(nullptr, "test");
     EXPECT_TRUE(result["submods"]["gpu0"]["claims"].contains("measurements"));
-    EXPECT_FALSE(token["submods"]["gpu0"]["claims"].contains("measurements"));
-    EXPECT_EQ(token["submods"]["gpu0"]["claims"]["measurements_match"], true);
-    EXPECT_FALSE(token["submods"]["gpu0"]["collateral"].empty());
-    EXPECT_LT(token.dump().size(), 64u * 1024) << "token claims for a 9-device node";
+    for (const nlohmann::json* token : {&full, &compact}) {
+      EXPECT_FALSE((*token)["submods"]["gpu0"]["claims"].contains("measurements"));
+      EXPECT_EQ((*token)["submods"]["gpu0"]["claims"]["measurements_match"], true);
+    }
+    EXPECT_FALSE(full["submods"]["gpu0"]["collateral"].empty());
+    EXPECT_FALSE(compact["submods"]["gpu0"].contains("collateral"));
+    EXPECT_LT(full.dump().size(), 64u * 1024) << "full token claims for a 9-device node";
+    EXPECT_LT(compact.dump().size(), 6u * 1024) << "compact token claims for a 9-device node";
   }
 
   static std::string* dir_;

@@ -9,9 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "policy/appraisal.h"
+#include "policy/canonical_json.h"
 #include "policy/release_rules.h"
 #include "policy/yaml_json.h"
 #include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
 
 namespace rp::cli {
 namespace {
@@ -103,6 +105,12 @@ absl::StatusOr<nlohmann::json> ResultToTokenClaims(const nlohmann::json& result)
   }
   nlohmann::json out;
   out["eat_profile"] = kEatProfile;
+  // A result carries every claim: the full token profile, and the hash a
+  // token issued for this result carries (docs/token.md).
+  out["token_profile"] = "full";
+  if (absl::StatusOr<std::string> canonical = policy::CanonicalJson(result); canonical.ok()) {
+    out["appraisal_sha256"] = HexEncode(crypto::Sha256(AsBytes(*canonical)));
+  }
   out["ear.status"] = result["verdict"];
   const std::string nonce_hex = Str(result, "nonce");
   if (!nonce_hex.empty()) {

@@ -40,7 +40,9 @@ int RunPolicyEval(const std::string& policy_file, const std::string& result_file
                   std::ostream& out, std::ostream& err);
 
 // The token claims (Appraisal::EarClaims shape) that correspond to a result
-// JSON (Appraisal::ToJson shape): ear.status, eat_profile, eat_nonce
+// JSON (Appraisal::ToJson shape) in the full token profile: token_profile
+// "full", appraisal_sha256 (of the result's canonical JSON, as a token for
+// that result carries), ear.status, eat_profile, eat_nonce
 // (base64url of the hex nonce), policy, binding, reasons, and per submod
 // ear.status, ear.trustworthiness-vector, ear.appraisal-policy-id, tee,
 // claims, reasons, collateral. Claims only the token issuer adds (iss, iat, nbf, exp,

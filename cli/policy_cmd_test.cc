@@ -144,7 +144,13 @@ TEST_F(PolicyCmdTest, ResultToTokenClaimsMatchesEarClaims) {
       "id: rp-test\nversion: \"7\"\nsev_snp: {require_revocation_check: false}\n");
   auto converted = ResultToTokenClaims(a.ToJson());
   ASSERT_TRUE(converted.ok()) << converted.status();
-  nlohmann::json ear = a.EarClaims(nullptr, "test");
+  // A result has every claim: it corresponds to a full-profile token (with
+  // the same appraisal_sha256).
+  policy::EarOptions full;
+  full.profile = policy::TokenProfile::kFull;
+  nlohmann::json ear = a.EarClaims(nullptr, "test", full);
+  EXPECT_EQ((*converted)["token_profile"], "full");
+  EXPECT_EQ((*converted)["appraisal_sha256"].get<std::string>().size(), 64u);
   // Only the issuer knows its identity.
   ear.erase("ear.verifier-id");
   EXPECT_EQ(*converted, ear) << converted->dump(2) << "\n---\n" << ear.dump(2);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
 #include "policy/appraise.h"
+#include "policy/canonical_json.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/core/binding.h"
 #include "verifier/crypto/digest.h"
@@ -25,6 +26,41 @@ std::string_view VerdictName(Verdict v) {
       return "contraindicated";
   }
   return "contraindicated";
+}
+
+std::string_view TokenProfileName(TokenProfile p) {
+  return p == TokenProfile::kFull ? "full" : "compact";
+}
+
+absl::StatusOr<TokenProfile> ParseTokenProfile(std::string_view name, std::string_view field) {
+  if (name == "compact") return TokenProfile::kCompact;
+  if (name == "full") return TokenProfile::kFull;
+  return absl::InvalidArgumentError(absl::StrCat(std::string(field), " is '",
+                                                 std::string(name.substr(0, 64)),
+                                                 "', must be compact or full"));
+}
+
+const std::set<std::string>& CompactKeyClaims(std::string_view tee) {
+  // Chosen per claim (docs/token.md#profiles): the identity of what runs
+  // (measurements), the configuration a release rule tests (debug, policy,
+  // VMPL, initdata digests), the TCB summary the fleet registry shows, and
+  // for GPUs / switches the verdict on their measurements and the versions
+  // rules compare. Left to the full profile: raw report fields (report_data,
+  // chip / report ids, certificates, OCSP records, RIM provenance, nonces),
+  // which no rule example reads and which make up most of a full token.
+  static const auto* const kTdx = new std::set<std::string>{
+      "quote_version", "mrtd",       "rtmr",         "mrconfigid", "td_attributes",
+      "tcb_status",    "advisory_ids"};
+  static const auto* const kSnp = new std::set<std::string>{
+      "product", "measurement", "host_data", "vmpl", "policy", "reported_tcb", "guest_svn"};
+  static const auto* const kNvidia = new std::set<std::string>{
+      "arch",    "hwmodel",           "driver_version",    "vbios_version",
+      "cc_mode", "measurements_match", "mismatched_indices"};
+  static const auto* const kNone = new std::set<std::string>{};
+  if (tee == "tdx") return *kTdx;
+  if (tee == "sev-snp") return *kSnp;
+  if (tee == "nvidia-gpu" || tee == "nvidia-switch") return *kNvidia;
+  return *kNone;
 }
 
 namespace {
@@ -121,6 +157,10 @@ nlohmann::json Appraisal::ToJson() const {
   return j;
 }
 
+absl::StatusOr<std::string> Appraisal::CanonicalResultJson() const {
+  return CanonicalJson(ToJson());
+}
+
 void Appraisal::ToProto(attestation::v1::AttestResponse* out) const {
   out->set_verdict(ToProtoVerdict(verdict));
   for (const auto& c : bundle_checks) FillCheck(c, out->add_checks());
@@ -145,9 +185,20 @@ void Appraisal::ToProto(attestation::v1::AttestResponse* out) const {
 }
 
 nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
-                                    const std::string& verifier_developer) const {
+                                    const std::string& verifier_developer,
+                                    const EarOptions& options) const {
+  const bool full = options.profile == TokenProfile::kFull;
   nlohmann::json j;
   j["eat_profile"] = "tag:github.com,2023:veraison/ear";
+  j["token_profile"] = std::string(TokenProfileName(options.profile));
+  // The full appraisal result, by hash: the Attest response carries it
+  // (result_json); a relying party holding both can check that they belong
+  // together whatever this profile left out.
+  if (!options.result_sha256.empty()) {
+    j["appraisal_sha256"] = options.result_sha256;
+  } else if (absl::StatusOr<std::string> result = CanonicalResultJson(); result.ok()) {
+    j["appraisal_sha256"] = HexEncode(crypto::Sha256(AsBytes(*result)));
+  }
   if (nonce.has_value()) j["eat_nonce"] = Base64UrlEncode(*nonce);
   j["ear.verifier-id"] = {
       {"developer", verifier_developer},
@@ -201,24 +252,45 @@ nlohmann::json Appraisal::EarClaims(const attestation::v1::Jwk* tee_key,
     s["tee"] = d.device.tee;
     // Claims of evidence whose signature or chain did not verify were
     // decoded from bytes nobody vouches for: they never enter a token.
-    s["claims"] = d.device.evidence_authentic ? d.device.claims : nlohmann::json::object();
-    if (!d.device.evidence_authentic) s["claims-omitted"] = "evidence-not-authentic";
-    if (s["claims"].is_object()) {
-      // Raw GPU measurements (64 per GPU) and per-index comparison records
-      // stay in the Attest response: a token must fit the HTTP headers and
-      // key-release requests it travels in. The verdict on them is in
-      // measurements_match / mismatched_indices.
-      s["claims"].erase("measurements");
-      s["claims"].erase("mismatch_records");
+    if (!d.device.evidence_authentic) {
+      s["claims"] = nlohmann::json::object();
+      s["claims-omitted"] = "evidence-not-authentic";
+    } else if (full) {
+      s["claims"] = d.device.claims;
+      if (s["claims"].is_object()) {
+        // Raw GPU measurements (64 per GPU) and per-index comparison records
+        // stay in the Attest response even in the full profile. The verdict
+        // on them is in measurements_match / mismatched_indices.
+        s["claims"].erase("measurements");
+        s["claims"].erase("mismatch_records");
+      }
+    } else {
+      // Compact: the key claims of this evidence type and those the
+      // policy's release rules name, as they are (whole top-level members).
+      nlohmann::json kept = nlohmann::json::object();
+      if (d.device.claims.is_object()) {
+        const std::set<std::string>& key = CompactKeyClaims(d.device.tee);
+        for (auto it = d.device.claims.begin(); it != d.device.claims.end(); ++it) {
+          if (it.key() == "measurements" || it.key() == "mismatch_records") continue;
+          if (key.contains(it.key()) || options.extra_claims.contains(it.key())) {
+            kept[it.key()] = *it;
+          }
+        }
+      }
+      s["claims"] = std::move(kept);
     }
-    std::vector<std::string> rs;
-    for (const auto& c : d.device.checks) {
-      if (c.status != core::CheckStatus::kPass && c.affects_status) rs.push_back(c.reason);
+    if (full || options.extra_device_members.contains("reasons")) {
+      std::vector<std::string> rs;
+      for (const auto& c : d.device.checks) {
+        if (c.status != core::CheckStatus::kPass && c.affects_status) rs.push_back(c.reason);
+      }
+      s["reasons"] = rs;
     }
-    s["reasons"] = rs;
-    // Hashes of every piece of collateral the verification relied on, so a
-    // relying party can audit (and pin) what the verdict was based on.
-    s["collateral"] = CollateralJson(d.device.collateral);
+    if (full || options.extra_device_members.contains("collateral")) {
+      // Hashes of every piece of collateral the verification relied on, so a
+      // relying party can audit (and pin) what the verdict was based on.
+      s["collateral"] = CollateralJson(d.device.collateral);
+    }
     submods[d.device.name] = s;
   }
   j["submods"] = submods;

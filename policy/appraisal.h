@@ -7,7 +7,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +23,33 @@ namespace rp::policy {
 
 enum class Verdict { kAffirming, kWarning, kContraindicated };
 std::string_view VerdictName(Verdict v);  // affirming | warning | contraindicated
+
+// Token profiles (docs/token.md#profiles). kCompact, the default, carries per
+// device only ear.status, the trust vector, the policy id, tee and the key
+// claims (CompactKeyClaims plus those the policy's release rules name); kFull
+// carries every authentic claim, per-device reasons and collateral. Both
+// carry `token_profile` and `appraisal_sha256`.
+enum class TokenProfile { kCompact, kFull };
+std::string_view TokenProfileName(TokenProfile p);  // compact | full
+// "compact" | "full"; INVALID_ARGUMENT naming `field` for anything else
+// (the empty string included: callers map "unset" to their default first).
+absl::StatusOr<TokenProfile> ParseTokenProfile(std::string_view name, std::string_view field);
+
+// The device claims the compact profile keeps for evidence type `tee`
+// (sev-snp, tdx, nvidia-gpu, nvidia-switch): what release rules, the fleet
+// registry and the rule examples in deploy/policies and docs read.
+const std::set<std::string>& CompactKeyClaims(std::string_view tee);
+
+struct EarOptions {
+  TokenProfile profile = TokenProfile::kCompact;
+  // Compact profile: further top-level device claims (e.g. "rtmr") and
+  // device members (e.g. "reasons") to keep, because a release rule of the
+  // policy names them (ReleaseRuleTokenNeeds).
+  std::set<std::string> extra_claims;
+  std::set<std::string> extra_device_members;
+  // Lower-case hex SHA-256 of CanonicalResultJson(); computed when empty.
+  std::string result_sha256;
+};
 
 struct AppraisedDevice {
   core::DeviceResult device;           // claims and all checks (incl. policy checks)
@@ -58,12 +87,20 @@ struct Appraisal {
 
   // Result JSON (ARCHITECTURE §4): verdict, submods{cpu0..}, checks, reasons, policy.
   nlohmann::json ToJson() const;
+  // ToJson() in canonical form (RFC 8785, policy/canonical_json.h): the
+  // AttestResponse's result_json, whose SHA-256 every token carries as
+  // appraisal_sha256. INVALID_ARGUMENT if a claim is not valid UTF-8.
+  absl::StatusOr<std::string> CanonicalResultJson() const;
   // Fills everything but the token.
   void ToProto(attestation::v1::AttestResponse* out) const;
   // EAR claims (draft-ietf-rats-ear) minus iat/nbf/exp/jti/iss, which the
-  // token issuer adds: eat_profile, eat_nonce, ear.verifier-id, cnf, submods.
+  // token issuer adds: eat_profile, eat_nonce, ear.verifier-id, cnf, submods,
+  // token_profile, appraisal_sha256 ... in the profile `options` names
+  // (compact by default). A result that cannot be canonicalised (invalid
+  // UTF-8, which the token issuer refuses too) gets no appraisal_sha256.
   nlohmann::json EarClaims(const attestation::v1::Jwk* tee_key,
-                           const std::string& verifier_developer) const;
+                           const std::string& verifier_developer,
+                           const EarOptions& options = {}) const;
 };
 
 // Policy documents (YAML or JSON) mapped onto attestation.v1.Policy.

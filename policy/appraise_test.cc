@@ -3,6 +3,8 @@
 #include <functional>
 
 #include "gtest/gtest.h"
+#include "verifier/common/encoding.h"
+#include "verifier/crypto/digest.h"
 
 namespace rp::policy {
 namespace {
@@ -391,6 +393,102 @@ TEST(Appraise, EarClaimsShape) {
   EXPECT_EQ(ear["submods"]["cpu0"]["ear.status"], "affirming");
   EXPECT_EQ(ear["submods"]["cpu0"]["ear.trustworthiness-vector"]["hardware"], 2);
   EXPECT_EQ(ear["policy"]["sha256"], a.policy_sha256);
+}
+
+// ---- Token profiles (docs/token.md#profiles) ----
+
+TEST(TokenProfile, CompactKeepsKeyClaimsAndDropsTheRest) {
+  core::DeviceResult d = SnpDevice();
+  d.claims["chip_id"] = std::string(128, 'c');
+  d.claims["report_data"] = std::string(128, 'd');
+  d.collateral.push_back({"vcek", "amd/vcek/x.der", std::string(64, 'e'), "", "bundle"});
+  d.Fail("sev_snp.extra", Component::kHardware, "SOME_REASON", "");
+  Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {d}, {BindingPass()});
+  const nlohmann::json compact = a.EarClaims(nullptr, "t");  // the default profile
+  EXPECT_EQ(compact["token_profile"], "compact");
+  const nlohmann::json& cpu = compact["submods"]["cpu0"];
+  for (const char* k : {"measurement", "host_data", "vmpl", "policy", "reported_tcb", "product"}) {
+    EXPECT_EQ(cpu["claims"][k], d.claims[k]) << k;
+  }
+  EXPECT_FALSE(cpu["claims"].contains("chip_id"));
+  EXPECT_FALSE(cpu["claims"].contains("report_data"));
+  EXPECT_FALSE(cpu["claims"].contains("signing_key"));
+  EXPECT_FALSE(cpu.contains("collateral"));
+  EXPECT_FALSE(cpu.contains("reasons"));
+  EXPECT_EQ(cpu["ear.status"], "contraindicated");
+  // The bundle-level reasons still list every device's reasons.
+  EXPECT_EQ(compact["reasons"], nlohmann::json({"SOME_REASON"}));
+
+  EarOptions full;
+  full.profile = TokenProfile::kFull;
+  const nlohmann::json f = a.EarClaims(nullptr, "t", full);
+  EXPECT_EQ(f["token_profile"], "full");
+  EXPECT_EQ(f["submods"]["cpu0"]["claims"], d.claims);
+  EXPECT_EQ(f["submods"]["cpu0"]["reasons"], nlohmann::json({"SOME_REASON"}));
+  EXPECT_EQ(f["submods"]["cpu0"]["collateral"][0]["kind"], "vcek");
+
+  // What a policy's release rules name is kept too.
+  EarOptions extra;
+  extra.extra_claims = {"chip_id", "not_a_claim"};
+  extra.extra_device_members = {"collateral"};
+  const nlohmann::json e = a.EarClaims(nullptr, "t", extra);
+  EXPECT_EQ(e["submods"]["cpu0"]["claims"]["chip_id"], d.claims["chip_id"]);
+  EXPECT_FALSE(e["submods"]["cpu0"]["claims"].contains("not_a_claim"));
+  EXPECT_FALSE(e["submods"]["cpu0"]["claims"].contains("report_data"));
+  EXPECT_EQ(e["submods"]["cpu0"]["collateral"], f["submods"]["cpu0"]["collateral"]);
+  EXPECT_FALSE(e["submods"]["cpu0"].contains("reasons"));
+}
+
+TEST(TokenProfile, BothProfilesCarryTheHashOfTheCanonicalResult) {
+  Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {SnpDevice()}, {BindingPass()});
+  a.nonce = Bytes(32, 9);
+  absl::StatusOr<std::string> result = a.CanonicalResultJson();
+  ASSERT_TRUE(result.ok()) << result.status();
+  // The canonical form is the result JSON itself, compact and sorted.
+  EXPECT_EQ(nlohmann::json::parse(*result), a.ToJson());
+  EXPECT_EQ(*result, a.ToJson().dump());  // ASCII names: nlohmann's order is JCS order
+  const std::string want = HexEncode(crypto::Sha256(AsBytes(*result)));
+  EarOptions full;
+  full.profile = TokenProfile::kFull;
+  EXPECT_EQ(a.EarClaims(nullptr, "t")["appraisal_sha256"], want);
+  EXPECT_EQ(a.EarClaims(nullptr, "t", full)["appraisal_sha256"], want);
+  // A different result, a different hash.
+  Appraisal b = a;
+  b.devices[0].device.claims["vmpl"] = 1;
+  EXPECT_NE(b.EarClaims(nullptr, "t")["appraisal_sha256"], want);
+  // A precomputed hash (the server's) is used as given.
+  EarOptions given;
+  given.result_sha256 = std::string(64, '0');
+  EXPECT_EQ(a.EarClaims(nullptr, "t", given)["appraisal_sha256"], std::string(64, '0'));
+}
+
+TEST(TokenProfile, NonAuthenticEvidenceHasNoClaimsInEitherProfile) {
+  core::DeviceResult d = SnpDevice();
+  d.evidence_authentic = false;
+  Appraisal a = AppraiseAll(DefaultPolicy(), "attest-v1", {d}, {BindingPass()});
+  EarOptions full;
+  full.profile = TokenProfile::kFull;
+  EarOptions compact;
+  compact.extra_claims = {"measurement"};
+  for (const nlohmann::json& t : {a.EarClaims(nullptr, "t", compact), a.EarClaims(nullptr, "t", full)}) {
+    EXPECT_TRUE(t["submods"]["cpu0"]["claims"].empty());
+    EXPECT_EQ(t["submods"]["cpu0"]["claims-omitted"], "evidence-not-authentic");
+  }
+}
+
+TEST(TokenProfile, ParseAndPolicySetting) {
+  EXPECT_EQ(ParseTokenProfile("compact", "f").value(), TokenProfile::kCompact);
+  EXPECT_EQ(ParseTokenProfile("full", "f").value(), TokenProfile::kFull);
+  for (const char* bad : {"", "Full", "minimal", "compact "}) {
+    absl::StatusOr<TokenProfile> p = ParseTokenProfile(bad, "token.profile");
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(p.status().message().find("token.profile"), std::string_view::npos);
+  }
+  EXPECT_EQ(Policy("id: p\ntoken_profile: full\n").policy.token_profile(), "full");
+  EXPECT_EQ(Policy("id: p\ntoken_profile: compact\n").policy.token_profile(), "compact");
+  absl::StatusOr<LoadedPolicy> bad = ParsePolicy("id: p\ntoken_profile: tiny\n", "pol.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "pol.yaml: token_profile: 'tiny' is not compact | full");
 }
 
 }  // namespace

@@ -185,6 +185,13 @@ absl::Status Validate(const attestation::v1::Policy& p, const std::string& origi
       }
     }
   }
+  if (!p.token_profile().empty()) {
+    if (auto tp = ParseTokenProfile(p.token_profile(), "token_profile"); !tp.ok()) {
+      return Invalid(origin, "token_profile",
+                     absl::StrCat("'", p.token_profile().substr(0, 64),
+                                  "' is not compact | full"));
+    }
+  }
   if (auto st = ValidateOptionalChecks(p, origin); !st.ok()) return st;
   if (auto st = ValidateTdx(p.tdx(), origin); !st.ok()) return st;
   if (auto st = ValidateGpu(p.nvidia(), origin); !st.ok()) return st;

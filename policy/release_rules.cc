@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <set>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -498,6 +499,62 @@ std::optional<std::string> Unevaluable(const Condition& c) {
   return std::nullopt;
 }
 
+// ---- Compact tokens (docs/token.md#profiles) ----
+
+// Device members every profile carries (and that are never left out).
+bool IsAlwaysCarriedDeviceMember(std::string_view m) {
+  return m == "ear.status" || m == "ear.trustworthiness-vector" ||
+         m == "ear.appraisal-policy-id" || m == "tee" || m == "claims" || m == "claims-omitted";
+}
+
+// True when `claims` is a token whose profile may have left device claims
+// out: token_profile present and not "full" (an unknown profile counts as
+// compact: fail closed). Results and tokens without token_profile carry
+// every claim.
+bool MayOmitDeviceClaims(const nlohmann::json& claims) {
+  if (!claims.is_object()) return false;
+  auto it = claims.find("token_profile");
+  if (it == claims.end()) return false;
+  return !(it->is_string() && it->get<std::string>() == "full");
+}
+
+// For a token that may omit device claims: when `tokens` (relative to the
+// submod `device`) names a device member or a top-level device claim the
+// token does not carry, the text saying so; the condition then fails
+// whatever its op (exists: false included), because the claim's absence
+// from this token says nothing about the device.
+std::optional<std::string> OmittedFromCompactToken(const nlohmann::json& device,
+                                                   const std::vector<std::string>& tokens,
+                                                   const std::string& shown) {
+  if (!device.is_object() || tokens.empty()) return std::nullopt;
+  const std::string why = absl::StrCat(
+      shown, " is not in this compact token (token_profile compact leaves it out; name it in a "
+             "release rule of the policy, or use token_profile: full)");
+  if (!device.contains(tokens[0])) {
+    if (IsAlwaysCarriedDeviceMember(tokens[0])) return std::nullopt;
+    return why;
+  }
+  if (tokens[0] != "claims" || tokens.size() < 2) return std::nullopt;
+  const nlohmann::json& dc = device["claims"];
+  if (!dc.is_object() || dc.contains(tokens[1])) return std::nullopt;
+  // Evidence that did not verify: no claims in any profile.
+  if (device.contains("claims-omitted")) return std::nullopt;
+  return why;
+}
+
+// OmittedFromCompactToken for an absolute pointer (/submods/<name>/...).
+std::optional<std::string> OmittedFromCompactToken(const nlohmann::json& claims,
+                                                   const std::string& pointer) {
+  absl::StatusOr<std::vector<std::string>> tokens = ParsePointer(pointer);
+  if (!tokens.ok() || tokens->size() < 3 || (*tokens)[0] != "submods") return std::nullopt;
+  const nlohmann::json* submods = ResolveClaimPath(claims, "/submods");
+  if (submods == nullptr || !submods->is_object()) return std::nullopt;
+  auto dev = submods->find((*tokens)[1]);
+  if (dev == submods->end()) return std::nullopt;  // no such device: genuinely missing
+  return OmittedFromCompactToken(*dev, std::vector<std::string>(tokens->begin() + 2, tokens->end()),
+                                 pointer);
+}
+
 // Evaluates one condition; nullopt when it holds, else the failure text.
 std::optional<std::string> CheckCondition(const Condition& c, const nlohmann::json& claims,
                                           EvalBudget& budget) {
@@ -511,9 +568,18 @@ std::optional<std::string> CheckCondition(const Condition& c, const nlohmann::js
     const nlohmann::json n = static_cast<uint64_t>(sel.devices.size());
     return CheckValue(c, &n, shown, Matcher{}, budget);
   }
+  const bool compact = MayOmitDeviceClaims(claims);
   const Matcher matcher = c.op() == "matches" ? CompileMatcher(c.value()) : Matcher{};
   if (c.every().empty()) {
-    return CheckValue(c, ResolveClaimPath(claims, c.claim()), c.claim(), matcher, budget);
+    const nlohmann::json* found = ResolveClaimPath(claims, c.claim());
+    if (compact && found == nullptr) {
+      if (auto why = OmittedFromCompactToken(claims, c.claim()); why.has_value()) return why;
+    }
+    return CheckValue(c, found, c.claim(), matcher, budget);
+  }
+  std::vector<std::string> relative_tokens;
+  if (compact) {
+    if (auto t = ParsePointer(c.claim()); t.ok()) relative_tokens = *std::move(t);
   }
   const std::string head = absl::StrCat("every ", c.every());
   Selection sel = SelectSubmods(claims, c.every());
@@ -528,8 +594,11 @@ std::optional<std::string> CheckCondition(const Condition& c, const nlohmann::js
   size_t failed = 0;
   for (const auto& [name, device] : sel.devices) {
     const std::string shown = absl::StrCat("/submods/", EscapeToken(name), c.claim());
-    if (auto why = CheckValue(c, ResolveClaimPath(*device, c.claim()), shown, matcher, budget);
-        why.has_value()) {
+    const nlohmann::json* found = ResolveClaimPath(*device, c.claim());
+    std::optional<std::string> why;
+    if (compact && found == nullptr) why = OmittedFromCompactToken(*device, relative_tokens, shown);
+    if (!why.has_value()) why = CheckValue(c, found, shown, matcher, budget);
+    if (why.has_value()) {
       ++failed;
       if (shown_failures.size() < kMaxShownDeviceFailures) shown_failures.push_back(*why);
     }
@@ -891,6 +960,33 @@ RuleResult EvaluatePinnedReleaseRule(const attestation::v1::Policy& p, const Rel
                                    "' (a release rule trusts only results appraised under its "
                                    "own policy)"));
     out.allowed = false;
+  }
+  return out;
+}
+
+TokenNeeds ReleaseRuleTokenNeeds(const attestation::v1::Policy& p) {
+  TokenNeeds out;
+  const auto add = [&out](const std::vector<std::string>& device_tokens) {
+    if (device_tokens.empty()) return;
+    if (device_tokens[0] == "claims") {
+      if (device_tokens.size() >= 2) out.device_claims.insert(device_tokens[1]);
+    } else if (!IsAlwaysCarriedDeviceMember(device_tokens[0])) {
+      out.device_members.insert(device_tokens[0]);
+    }
+  };
+  const auto visit = [&](const Condition& c) {
+    if (c.claim().empty()) return;
+    absl::StatusOr<std::vector<std::string>> t = ParsePointer(c.claim());
+    if (!t.ok()) return;
+    if (!c.every().empty()) {
+      add(*t);
+    } else if (t->size() >= 3 && (*t)[0] == "submods") {
+      add(std::vector<std::string>(t->begin() + 2, t->end()));
+    }
+  };
+  for (const ReleaseRule& r : p.release_rules()) {
+    for (const Condition& c : r.all_of()) visit(c);
+    for (const Condition& c : r.any_of()) visit(c);
   }
   return out;
 }

@@ -29,6 +29,14 @@
 //    more than kMaxQuantifiedSubmods submods, fail every quantifier.
 //  - A missing claim, or one whose value is JSON null, makes every operator
 //    fail except `exists` with value "false" (which then holds).
+//  - Compact tokens (claim token_profile present and not "full"; see
+//    docs/token.md#profiles) leave device claims out. In such a token a
+//    device member or top-level device claim that the token does not carry
+//    (/submods/<dev>/claims/<name>, /submods/<dev>/reasons, ...) makes every
+//    operator fail, exists: false included: its absence says nothing about
+//    the device. The server keeps every claim the policy's own rules name
+//    (ReleaseRuleTokenNeeds), so only rules of another policy revision or
+//    another policy meet this.
 //  - eq / ne / in compare scalars (string, number, boolean) by their text
 //    form: true and "true" are equal, 2 and "2" are equal, 2.0 is "2.0".
 //    Objects and arrays never compare (the condition fails). Case-sensitive.
@@ -48,6 +56,7 @@
 #define RP_POLICY_RELEASE_RULES_H_
 
 #include <cstddef>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -116,6 +125,17 @@ RuleResult EvaluatePinnedReleaseRule(const attestation::v1::Policy& p,
 // Evaluates every rule of `p` (pinned, as above), in policy order.
 std::vector<RuleResult> EvaluateReleaseRules(const attestation::v1::Policy& p,
                                              const nlohmann::json& claims);
+
+// What the policy's release rules read from a device in a token, so that a
+// compact token keeps it: top-level device claim names (from
+// /submods/<dev>/claims/<name>/... and every-relative /claims/<name>/...)
+// and device members other than those every token carries (e.g. reasons,
+// collateral).
+struct TokenNeeds {
+  std::set<std::string> device_claims;
+  std::set<std::string> device_members;
+};
+TokenNeeds ReleaseRuleTokenNeeds(const attestation::v1::Policy& p);
 
 // The rule named `name`, or nullptr. Callers releasing a resource for which
 // no rule exists must deny.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -1092,6 +1093,73 @@ TEST(DeployPolicies, ProfilesSayWhatTheyPromise) {
     n["policy"]["id"] = id;
     EXPECT_EQ(EvaluatePinnedReleaseRule(lp->policy, *key, n).allowed, std::string(id) == "demo");
   }
+}
+
+// ---- Compact tokens: a claim the token left out is unknown, not absent ----
+
+nlohmann::json WithProfile(const char* profile) {
+  nlohmann::json j = Claims();
+  if (profile != nullptr) j["token_profile"] = profile;
+  return j;
+}
+
+TEST(CompactTokens, AMissingDeviceClaimFailsEveryOpIncludingExistsFalse) {
+  // advisory_ids/0 is missing inside a carried claim: a real absence.
+  const Condition no_advisory = Cond("/submods/cpu0/claims/advisory_ids/0", "exists", "false");
+  // report_data is not carried at all (the compact profile left it out).
+  const Condition no_report_data = Cond("/submods/cpu0/claims/report_data", "exists", "false");
+  const Condition no_reasons = Cond("/submods/gpu0/reasons", "exists", "false");
+  const Condition every_no_ocsp = Every("gpu*", "/claims/ocsp", "exists", "false");
+  const Condition ocsp_ne = Every("gpu*", "/claims/ocsp/0/status", "ne", "revoked");
+  // Results and tokens without token_profile (and full tokens) carry every
+  // claim: what is missing is absent, as before.
+  for (const char* full : {static_cast<const char*>(nullptr), "full"}) {
+    const nlohmann::json claims = WithProfile(full);
+    EXPECT_TRUE(EvalOneOn(no_advisory, claims).allowed);
+    EXPECT_TRUE(EvalOneOn(no_report_data, claims).allowed);
+    EXPECT_TRUE(EvalOneOn(no_reasons, claims).allowed);
+    EXPECT_TRUE(EvalOneOn(every_no_ocsp, claims).allowed);
+  }
+  // Compact (or any profile this evaluator does not know): refused.
+  for (const char* compact : {"compact", "tiny", ""}) {
+    const nlohmann::json claims = WithProfile(compact);
+    EXPECT_TRUE(EvalOneOn(no_advisory, claims).allowed) << compact;
+    for (const Condition& c : {no_report_data, no_reasons, every_no_ocsp, ocsp_ne}) {
+      const RuleResult r = EvalOneOn(c, claims);
+      EXPECT_FALSE(r.allowed) << compact << " " << c.claim();
+      EXPECT_THAT(r.failed, Contains(HasSubstr("is not in this compact token"))) << c.claim();
+    }
+    // What the token carries works as before.
+    EXPECT_TRUE(EvalOneOn(Cond("/submods/cpu0/claims/tcb_status", "eq", "UpToDate"), claims)
+                    .allowed);
+    EXPECT_TRUE(EvalOneOn(Every("gpu*", "/claims/cc_mode", "eq", "cc"), claims).allowed);
+    // A device the token does not have is simply missing.
+    EXPECT_TRUE(EvalOneOn(Cond("/submods/gpu9/claims/cc_mode", "exists", "false"), claims).allowed);
+    // A claim carried as null is null, not omitted.
+    EXPECT_FALSE(EvalOneOn(Cond("/submods/gpu0/claims/hwmodel", "exists", "true"), claims).allowed);
+    EXPECT_TRUE(EvalOneOn(Cond("/submods/gpu0/claims/hwmodel", "exists", "false"), claims).allowed);
+  }
+  // Non-authentic evidence has no claims in any profile: not "omitted".
+  nlohmann::json bad = WithProfile("compact");
+  bad["submods"]["cpu0"]["claims"] = nlohmann::json::object();
+  bad["submods"]["cpu0"]["claims-omitted"] = "evidence-not-authentic";
+  EXPECT_TRUE(EvalOneOn(Cond("/submods/cpu0/claims/tcb_status", "exists", "false"), bad).allowed);
+}
+
+TEST(CompactTokens, TokenNeedsNamesWhatTheRulesRead) {
+  Policy p;
+  ReleaseRule* r = p.add_release_rules();
+  r->set_name("a");
+  *r->add_all_of() = Cond("/submods/cpu0/claims/rtmr/2", "eq", "x");
+  *r->add_all_of() = Every("gpu*", "/claims/ocsp/0/status", "eq", "good");
+  *r->add_all_of() = Every("*", "/ear.status", "eq", "affirming");
+  *r->add_any_of() = Cond("/submods/gpu0/collateral/0/sha256", "eq", "x");
+  *r->add_any_of() = Cond("/submods/cpu0/ear.status", "eq", "affirming");
+  *r->add_any_of() = Cond("/runtime_claims/node", "exists", "true");
+  *r->add_any_of() = Cond("/submods/gpu~1x/claims/a~1b", "exists", "true");
+  const TokenNeeds needs = ReleaseRuleTokenNeeds(p);
+  EXPECT_EQ(needs.device_claims, (std::set<std::string>{"rtmr", "ocsp", "a/b"}));
+  EXPECT_EQ(needs.device_members, (std::set<std::string>{"collateral"}));
 }
 
 }  // namespace

@@ -452,6 +452,11 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
         absl::StrCat("token.algorithm is '", alg, "', must be ES256 or ES384"));
   }
   RETURN_IF_ERROR(CheckTokenAudiences(config.token()));
+  if (const std::string& profile = config.token().profile();
+      !profile.empty() && profile != "compact" && profile != "full") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token.profile is '", profile.substr(0, 64), "', must be compact or full"));
+  }
   for (int i = 0; i < config.token().keys_size(); ++i) {
     const auto& key = config.token().keys(i);
     if (key.pem_file().empty()) {

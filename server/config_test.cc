@@ -178,6 +178,8 @@ TEST(ConfigTest, RejectsBadValues) {
       "nonce:\n  lifetime_seconds: 100000\n",
       "token:\n  algorithm: HS256\n",
       "token:\n  algorithm: none\n",
+      "token:\n  profile: medium\n",
+      "token:\n  profile: Full\n",
       "token:\n  keys:\n    - status: current\n",
       "token:\n  keys:\n    - pem_file: a.pem\n      status: old\n",
       "tls:\n  cert_file: c.pem\n",
@@ -188,6 +190,20 @@ TEST(ConfigTest, RejectsBadValues) {
                                "b.yaml", "");
     EXPECT_FALSE(c.ok()) << text;
   }
+}
+
+TEST(ConfigTest, TokenProfile) {
+  for (const char* p : {"compact", "full"}) {
+    auto c = ParseServerConfig(absl::StrCat("environment: development\ntoken:\n  profile: ", p, "\n"),
+                               "t.yaml", "");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->token().profile(), p);
+  }
+  auto bad = ParseServerConfig("environment: development\ntoken:\n  profile: tiny\n", "t.yaml", "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("token.profile is 'tiny', must be compact or full"),
+            std::string_view::npos)
+      << bad.status();
 }
 
 // fleet: and admission: (issue 13, docs/admission.md).

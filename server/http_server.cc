@@ -1482,7 +1482,8 @@ std::string OpenIdConfigurationJson(const std::string& issuer, const std::string
   j["claims_supported"] = {"iss",        "sub",         "aud",         "iat",
                            "nbf",        "exp",         "jti",         "cnf",
                            "eat_profile", "eat_nonce",  "ear.status",  "ear.verifier-id",
-                           "submods",    "policy",      "binding",     "reasons"};
+                           "submods",    "policy",      "binding",     "reasons",
+                           "token_profile", "appraisal_sha256"};
   return j.dump();
 }
 

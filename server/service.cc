@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "policy/release_rules.h"
 #include "verifier/common/encoding.h"
 #include "verifier/core/result.h"
 #include "verifier/core/runtime_claims.h"
@@ -140,6 +141,22 @@ nlohmann::json ClaimsOfToken(std::string_view jwt) {
   }
   return nlohmann::json::parse(payload->begin(), payload->end(), nullptr,
                                /*allow_exceptions=*/false);
+}
+
+absl::StatusOr<policy::EarOptions> EarOptionsFor(const policy::LoadedPolicy& pol,
+                                                 std::string_view server_profile) {
+  const std::string_view name =
+      pol.policy.token_profile().empty() ? server_profile : pol.policy.token_profile();
+  absl::StatusOr<policy::TokenProfile> profile = policy::ParseTokenProfile(
+      name.empty() ? "compact" : name,
+      pol.policy.token_profile().empty() ? "token.profile" : "policy token_profile");
+  if (!profile.ok()) return profile.status();
+  policy::EarOptions out;
+  out.profile = *profile;
+  policy::TokenNeeds needs = policy::ReleaseRuleTokenNeeds(pol.policy);
+  out.extra_claims = std::move(needs.device_claims);
+  out.extra_device_members = std::move(needs.device_members);
+  return out;
 }
 
 std::string JtiOfToken(std::string_view jwt) {
@@ -515,14 +532,27 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
     return ToGrpcStatus(appraisal.status());
   }
 
-  // (f) Token: EAR claims bound to the TEE key (cnf).
+  // (f) Token: EAR claims bound to the TEE key (cnf), in the policy's
+  // token profile (else the server's), with the SHA-256 of the full result
+  // that the response carries (result_json).
   const Stopwatch token_timer;
   const attestation::v1::Jwk* tee_key =
       request.evidence().has_tee_public_key()
           ? &request.evidence().tee_public_key()
           : nullptr;
+  absl::StatusOr<std::string> result_json = appraisal->CanonicalResultJson();
+  if (!result_json.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("attest: result: ", result_json.status().message()));
+  }
+  absl::StatusOr<policy::EarOptions> ear = EarOptionsFor(*pol, deps_.tokens.profile());
+  if (!ear.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("attest: token: ", ear.status().message()));
+  }
+  ear->result_sha256 = HexEncode(crypto::Sha256(AsBytes(*result_json)));
   absl::StatusOr<std::string> token =
-      deps_.tokens.Issue(appraisal->EarClaims(tee_key, deps_.tokens.issuer()),
+      deps_.tokens.Issue(appraisal->EarClaims(tee_key, deps_.tokens.issuer(), *ear),
                          request.audience());
   if (deps_.metrics != nullptr) {
     deps_.metrics->ObserveStage(Stage::kToken, token_timer.Elapsed());
@@ -536,6 +566,7 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
   }
   response->Clear();
   appraisal->ToProto(response);
+  response->set_result_json(*std::move(result_json));
   response->set_token(*std::move(token));
 
   // (g) Fleet node registry: an appraisal whose bound runtime claims name a

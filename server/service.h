@@ -194,6 +194,14 @@ std::string JtiOfToken(std::string_view jwt);
 // value when it cannot be decoded.
 nlohmann::json ClaimsOfToken(std::string_view jwt);
 
+// How a token for a result appraised under `pol` is made: the policy's
+// token_profile, else `server_profile` (TokenIssuer::profile(); "" =
+// compact); in the compact profile also every device claim and member the
+// policy's release rules name (so its own rules always find them).
+// INVALID_ARGUMENT for a profile other than compact | full.
+absl::StatusOr<policy::EarOptions> EarOptionsFor(const policy::LoadedPolicy& pol,
+                                                 std::string_view server_profile);
+
 }  // namespace rp::server
 
 #endif  // RP_SERVER_SERVICE_H_

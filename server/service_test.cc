@@ -37,6 +37,7 @@
 #include "tests/testing/cert_factory.h"
 #include "verifier/collateral/source.h"
 #include "verifier/common/clock.h"
+#include "policy/canonical_json.h"
 #include "verifier/common/encoding.h"
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/keys.h"
@@ -113,6 +114,7 @@ class ServiceTest : public ::testing::Test {
     keys_ = *std::move(keys);
     attestation::v1::TokenConfig tc;
     tc.set_issuer("service-test");
+    tc.set_profile(server_token_profile_);
     auto tokens = token::TokenIssuer::Create(tc, clock_, *keys_);
     ASSERT_TRUE(tokens.ok()) << tokens.status();
     tokens_ = *std::move(tokens);
@@ -131,7 +133,7 @@ class ServiceTest : public ::testing::Test {
         std::move(registry), std::make_shared<collateral::EmptySource>());
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = *std::move(engine);
-    auto dev = policy::ParsePolicy(kDevPolicy, "dev policy");
+    auto dev = policy::ParsePolicy(policy_text_, "dev policy");
     ASSERT_TRUE(dev.ok()) << dev.status();
     policies_ = PolicyStore::Fixed(std::make_shared<PolicySet>(*dev));
     metrics_ = std::make_unique<Metrics>();
@@ -163,6 +165,8 @@ class ServiceTest : public ::testing::Test {
 
   static std::string* sim_dir_;
   static sim::SimulationRoot* root_;
+  std::string server_token_profile_;  // TokenConfig.profile for Build()
+  std::string policy_text_ = kDevPolicy;
   FakeClock clock_{absl::Now()};
   nonce::InMemoryReplayStore store_{1000, clock_};
   std::unique_ptr<nonce::NonceService> nonces_;
@@ -281,6 +285,96 @@ TEST_F(ServiceTest, TokensCarryOnlyWhatWasVerified) {
     EXPECT_FALSE(t.contains("cnf"));
     EXPECT_FALSE(t.contains("binding"));
   }
+}
+
+// Compact tokens (docs/token.md#profiles): the default token carries the
+// SHA-256 of the canonical full result, which the response carries as
+// result_json; a relying party recomputes it from the response alone.
+TEST_F(ServiceTest, RelyingPartyRecomputesTheAppraisalHashFromTheResponse) {
+  AttestResponse resp;
+  ASSERT_TRUE(service_->DoAttest(Request(NewChallenge()), "p", &resp).ok());
+  auto claims = token::VerifyToken(resp.token(), JwksJson(), clock_.Now(), absl::ZeroDuration());
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ((*claims)["token_profile"], "compact");
+  ASSERT_FALSE(resp.result_json().empty());
+  // What a relying party does: SHA-256 over the exact bytes of result_json.
+  const std::string recomputed = HexEncode(crypto::Sha256(AsBytes(resp.result_json())));
+  EXPECT_EQ((*claims)["appraisal_sha256"], recomputed);
+  // The bytes are canonical (re-canonicalising the parsed JSON gives them
+  // back), and they are the full result the response's fields show.
+  const nlohmann::json result = nlohmann::json::parse(resp.result_json());
+  EXPECT_EQ(policy::CanonicalJson(result).value(), resp.result_json());
+  EXPECT_EQ(result["verdict"], (*claims)["ear.status"]);
+  EXPECT_EQ(result["policy"]["sha256"], resp.policy_sha256());
+  ASSERT_EQ(resp.submods_size(), 1);
+  EXPECT_EQ(result["submods"]["cpu0"]["checks"].size(),
+            static_cast<size_t>(resp.submods(0).checks_size()));
+  // The full result has what the compact token left out.
+  EXPECT_TRUE(result["submods"]["cpu0"]["claims"].contains("report_data"));
+  EXPECT_FALSE((*claims)["submods"]["cpu0"]["claims"].contains("report_data"));
+  EXPECT_EQ((*claims)["submods"]["cpu0"]["claims"]["measurement"],
+            result["submods"]["cpu0"]["claims"]["measurement"]);
+  // A result changed in one character no longer matches.
+  std::string changed = resp.result_json();
+  const size_t at = changed.find("\"verdict\":\"");
+  ASSERT_NE(at, std::string::npos);
+  changed[at + 11] = changed[at + 11] == 'w' ? 'a' : 'w';
+  EXPECT_NE(HexEncode(crypto::Sha256(AsBytes(changed))), recomputed);
+}
+
+// The full profile stays selectable: server token.profile, overridden by a
+// policy's token_profile; an unknown value is an error at start.
+TEST_F(ServiceTest, TokenProfileFromServerConfigAndPolicy) {
+  const auto profile_of = [&](AttestResponse* resp) {
+    EXPECT_TRUE(service_->DoAttest(Request(NewChallenge()), "p", resp).ok());
+    auto claims =
+        token::VerifyToken(resp->token(), JwksJson(), clock_.Now(), absl::ZeroDuration());
+    EXPECT_TRUE(claims.ok()) << claims.status();
+    EXPECT_EQ((*claims)["appraisal_sha256"],
+              HexEncode(crypto::Sha256(AsBytes(resp->result_json()))));
+    return claims.ok() ? *claims : nlohmann::json();
+  };
+  AttestResponse compact_resp, full_resp;
+  const nlohmann::json compact = profile_of(&compact_resp);
+  EXPECT_EQ(compact["token_profile"], "compact");
+
+  server_token_profile_ = "full";
+  Build(store_);
+  nlohmann::json full = profile_of(&full_resp);
+  EXPECT_EQ(full["token_profile"], "full");
+  EXPECT_TRUE(full["submods"]["cpu0"]["claims"].contains("report_data"));
+  EXPECT_TRUE(full["submods"]["cpu0"].contains("collateral"));
+  EXPECT_LT(compact_resp.token().size(), full_resp.token().size());
+
+  // The policy's setting wins over the server's, both ways.
+  policy_text_ = std::string(kDevPolicy) + "token_profile: compact\n";
+  Build(store_);
+  AttestResponse r1;
+  EXPECT_EQ(profile_of(&r1)["token_profile"], "compact");
+  server_token_profile_ = "";
+  policy_text_ = std::string(kDevPolicy) + "token_profile: full\n";
+  Build(store_);
+  AttestResponse r2;
+  EXPECT_EQ(profile_of(&r2)["token_profile"], "full");
+
+  // A compact token keeps what the policy's release rules name.
+  policy_text_ = std::string(kDevPolicy) +
+                 "release_rules:\n"
+                 "  - name: r\n"
+                 "    all_of:\n"
+                 "      - {claim: /submods/cpu0/claims/chip_id, op: exists, value: \"true\"}\n";
+  Build(store_);
+  AttestResponse r3;
+  const nlohmann::json kept = profile_of(&r3);
+  EXPECT_EQ(kept["token_profile"], "compact");
+  EXPECT_TRUE(kept["submods"]["cpu0"]["claims"].contains("chip_id"));
+  EXPECT_FALSE(kept["submods"]["cpu0"]["claims"].contains("report_data"));
+
+  attestation::v1::TokenConfig tc;
+  tc.set_profile("medium");
+  auto bad = token::TokenIssuer::Create(tc, clock_, *keys_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("profile"));
 }
 
 // Hot reload under load: 1,000 attestations from 50 threads while the

@@ -97,8 +97,13 @@ absl::StatusOr<std::unique_ptr<TokenIssuer>> TokenIssuer::Create(
   if (absl::Status st = ValidateAudiences(audiences); !st.ok()) {
     return Annotate(st, "token issuer");
   }
+  std::string profile = config.profile().empty() ? "compact" : config.profile();
+  if (profile != "compact" && profile != "full") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token issuer: profile ", Av(profile), " is not compact or full"));
+  }
   return std::unique_ptr<TokenIssuer>(new TokenIssuer(
-      lifetime, std::move(issuer), std::move(audiences), clock, keys));
+      lifetime, std::move(issuer), std::move(audiences), std::move(profile), clock, keys));
 }
 
 absl::Status TokenIssuer::CheckAudience(std::string_view audience) const {

@@ -39,7 +39,7 @@ class TokenIssuer {
   // `config.algorithm` ("" => ES256) must be the key manager's algorithm;
   // `config.lifetime_seconds` 0 => 300, negative is an error;
   // `config.issuer` "" => "attestation-rp"; `config.audiences` must pass
-  // ValidateAudiences.
+  // ValidateAudiences; `config.profile` "" | "compact" | "full".
   static absl::StatusOr<std::unique_ptr<TokenIssuer>> Create(
       const attestation::v1::TokenConfig& config, Clock& clock,
       KeyManager& keys);
@@ -67,19 +67,25 @@ class TokenIssuer {
   absl::Duration lifetime() const { return lifetime_; }
   const std::string& issuer() const { return issuer_; }
   const std::vector<std::string>& audiences() const { return audiences_; }
+  // The default token profile (config.profile: "" => "compact", or "full");
+  // a policy's token_profile overrides it (server/service.cc).
+  const std::string& profile() const { return profile_; }
 
  private:
   TokenIssuer(absl::Duration lifetime, std::string issuer,
-              std::vector<std::string> audiences, Clock& clock, KeyManager& keys)
+              std::vector<std::string> audiences, std::string profile, Clock& clock,
+              KeyManager& keys)
       : lifetime_(lifetime),
         issuer_(std::move(issuer)),
         audiences_(std::move(audiences)),
+        profile_(std::move(profile)),
         clock_(clock),
         keys_(keys) {}
 
   const absl::Duration lifetime_;
   const std::string issuer_;
   const std::vector<std::string> audiences_;
+  const std::string profile_;
   Clock& clock_;
   KeyManager& keys_;
 };

@@ -73,19 +73,26 @@ Outcome Evaluate(const appraisal::Engine& engine, const attestation::v1::Evidenc
       if (!fresh) it->second = it->second && c.status == core::CheckStatus::kPass;
     }
     out.binding_profile = a->binding;
-    // As attestation-server builds the token (server/service.cc).
-    const nlohmann::json claims =
-        a->EarClaims(bundle.has_tee_public_key() ? &bundle.tee_public_key() : nullptr,
-                     "property-test");
+    // As attestation-server builds the token (server/service.cc), in the
+    // default (compact) profile; device claims are looked for in the full
+    // profile too, which carries every claim a token can.
+    const attestation::v1::Jwk* key =
+        bundle.has_tee_public_key() ? &bundle.tee_public_key() : nullptr;
+    const nlohmann::json claims = a->EarClaims(key, "property-test");
+    policy::EarOptions full_profile;
+    full_profile.profile = policy::TokenProfile::kFull;
+    const nlohmann::json full = a->EarClaims(key, "property-test", full_profile);
     if (claims.contains("cnf")) out.cnf = claims["cnf"];
     if (claims.contains("runtime_claims")) out.runtime_claims = claims["runtime_claims"];
     out.token_binding = claims.contains("binding");
-    const nlohmann::json& submods = claims["submods"];
-    for (DeviceOutcome& d : out.devices) {
-      auto it = submods.find(d.name);
-      if (it == submods.end()) continue;
-      auto c = it->find("claims");
-      d.token_claims = c != it->end() && !c->empty();
+    for (const nlohmann::json* t : {&claims, &full}) {
+      const nlohmann::json& submods = (*t)["submods"];
+      for (DeviceOutcome& d : out.devices) {
+        auto it = submods.find(d.name);
+        if (it == submods.end()) continue;
+        auto c = it->find("claims");
+        d.token_claims = d.token_claims || (c != it->end() && !c->empty());
+      }
     }
   } catch (const std::exception& e) {
     out = Outcome{};

@@ -11,7 +11,10 @@
 # payload). With --issue it first gets a real token: it starts the
 # attestation-server on ephemeral loopback ports (development config, demo
 # policy, simulation root trusted), runs `attestctl challenge`, `simulate` and
-# `attest --token-out`, stops the server and validates that token too.
+# `attest --token-out --result-out`, stops the server and validates that token
+# too, and checks (check_appraisal_hash.mjs) that its appraisal_sha256 is the
+# SHA-256 of the canonical full result the response carried and that the
+# compact TDX + 8 GPU token is at most 8 KiB.
 # Registered in CTest as token_schema_test and token_schema_real_token
 # (tests/integration/token_schema/CMakeLists.txt).
 set -euo pipefail
@@ -100,11 +103,14 @@ YAML
   rc=0
   "$ATTESTCTL" attest --server "$SERVER" --evidence "$WORK/bundle.json" \
     --challenge "$WORK/challenge.json" --audience schema-test \
-    --token-out "$WORK/token.jwt" >"$WORK/attest.out" || rc=$?
+    --token-out "$WORK/token.jwt" --result-out "$WORK/result.json" >"$WORK/attest.out" || rc=$?
   [[ $rc -le 1 && -s "$WORK/token.jwt" ]] ||
     die "attestctl attest (exit $rc) issued no token: $(cat "$WORK/attest.out")"
   echo "real token issued by $(basename "$SERVER_BIN") (attest exit $rc)"
   FILES+=("$WORK/token.jwt")
+  # The default (compact) token of a TDX + 8 GPU node: at most 8 KiB, and
+  # the full result the response carried is the one it vouches for.
+  node "$HERE/check_appraisal_hash.mjs" "$WORK/token.jwt" "$WORK/result.json" 8192
 fi
 
 node "$HERE/validate_token_schema.mjs" "${FILES[@]}"

@@ -91,6 +91,9 @@ const header = extractExample(markdown, "HEADER");
 const payload = extractExample(markdown, "PAYLOAD");
 expectValid("docs/token.md example header", validateHeader, header);
 expectValid("docs/token.md example payload", validatePayload, payload);
+// The compact example (docs/token.md#profiles), unsigned.
+const compactPayload = extractExample(markdown, "COMPACT PAYLOAD");
+expectValid("docs/token.md compact example payload", validatePayload, compactPayload);
 
 // (b) One change each; every one must be rejected.
 const mutations = [
@@ -126,6 +129,10 @@ const mutations = [
   ["aud as an array", (p) => (p.aud = [p.aud])],
   ["aud empty", (p) => (p.aud = "")],
   ["aud with a space", (p) => (p.aud = "my kms")],
+  // Token profiles (docs/token.md#profiles).
+  ["unknown token_profile", (p) => (p.token_profile = "tiny")],
+  ["appraisal_sha256 upper case", (p) => (p.appraisal_sha256 = p.appraisal_sha256.toUpperCase())],
+  ["appraisal_sha256 too short", (p) => (p.appraisal_sha256 = p.appraisal_sha256.slice(1))],
 ];
 for (const [name, mutate] of mutations) {
   const copy = structuredClone(payload);
