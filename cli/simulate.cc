@@ -451,7 +451,8 @@ absl::StatusOr<SimulationRoots> LoadOrCreateSimulationRoots(const std::string& d
 
 absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, int n_gpus,
                                                   const std::string& nonce, GpuMode mode,
-                                                  absl::Time now, int gpu_mode_off_index) {
+                                                  absl::Time now, int gpu_mode_off_index,
+                                                  bool fresh_devices) {
   RETURN_IF_ERROR(CheckNonce(nonce));
   if (n_gpus < 0 || n_gpus > kMaxSimulatedGpus) {
     return absl::InvalidArgumentError(
@@ -485,7 +486,7 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
   const Bytes fwid = crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC"));
   for (int g = 0; g < n_gpus; ++g) {
     testing::GpuDeviceOptions dev_opts;
-    dev_opts.brom_serial = SimBromSerial(g);
+    dev_opts.brom_serial = fresh_devices ? RandomSerial(8, serials) : SimBromSerial(g);
     dev_opts.leaf_serial = RandomSerial(8, serials);  // ueid
     dev_opts.fwid = fwid;
     ASSIGN_OR_RETURN(testing::GpuTestDevice dev, testing::MakeGpuTestDevice(c.gpu, dev_opts));
@@ -585,7 +586,8 @@ absl::StatusOr<SimulationRoots> LoadOrCreateSimulationRoots(const std::string& d
 }
 
 absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots&, int n_gpus,
-                                                  const std::string&, GpuMode, absl::Time, int) {
+                                                  const std::string&, GpuMode, absl::Time, int,
+                                                  bool) {
   if (n_gpus == 0) {
     SimulatedGpus out;
     out.nvidia.set_arch("HOPPER");
@@ -628,7 +630,7 @@ absl::StatusOr<SimulatedEvidence> SimulateNode(const SimulationRoots& roots,
                                                const NodeSimulationOptions& options) {
   ASSIGN_OR_RETURN(SimulatedGpus gpus,
                    SimulateGpuEvidence(roots, options.gpus, nonce, options.gpu_mode, now,
-                                       options.gpu_mode_off_index));
+                                       options.gpu_mode_off_index, options.fresh_gpu_devices));
   SimulatedEvidence out;
   if (options.tee == SimulatedTee::kTdx) {
     ASSIGN_OR_RETURN(out, SimulateTdxEvidence(roots, nonce, now, gpus.reports, options.tdx));

@@ -119,9 +119,13 @@ struct SimulatedGpus {
 // root) and OCSP answers (good, valid around `now`) for the GPU and RIM
 // chains (nvidia/ocsp/...). `gpu_mode_off_index` >= 0 puts that one GPU in
 // kOff mode (the others use `mode`).
+// `fresh_devices`: every GPU gets a new BROM serial too (a node never seen
+// before: its device certificates' OCSP status must be fetched), instead of
+// slot g's fixed serial (the same physical node on every run).
 absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, int n_gpus,
                                                   const std::string& nonce, GpuMode mode,
-                                                  absl::Time now, int gpu_mode_off_index = -1);
+                                                  absl::Time now, int gpu_mode_off_index = -1,
+                                                  bool fresh_devices = false);
 
 struct TdxSimulationOptions {
   bool debug = false;
@@ -151,6 +155,7 @@ struct NodeSimulationOptions {
   int gpus = 0;
   GpuMode gpu_mode = GpuMode::kCc;
   int gpu_mode_off_index = -1;  // one GPU in CC-off mode (negative tests)
+  bool fresh_gpu_devices = false;  // SimulateGpuEvidence's fresh_devices
   SnpSimulationOptions snp;
   TdxSimulationOptions tdx;
 };

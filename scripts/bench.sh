@@ -14,6 +14,13 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 "$ROOT/scripts/build.sh" >/dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+# Whole appraisals (bench/engine_bench.cc: every verifier, collateral, RIM
+# appraisal and OCSP), with the verified-object memo and without.
+if [ -x "$BUILD_DIR/bench/engine_bench" ]; then
+  "$BUILD_DIR/bench/engine_bench" --benchmark_min_time=3 \
+    --benchmark_out="$BUILD_DIR/engine_bench.json" --benchmark_out_format=json \
+    | tee "$BUILD_DIR/engine_bench.txt"
+fi
 for b in snp_verify_bench tdx_verify_bench gpu_verify_bench release_bench; do
   if [ -x "$BUILD_DIR/bench/$b" ]; then
     "$BUILD_DIR/bench/$b" --benchmark_min_time=2 --benchmark_counters_tabular=true \
@@ -30,6 +37,13 @@ fi
 for alg in ecdsap256 ecdsap384 rsa4096 ecdhp256; do
   openssl speed -seconds 3 "$alg" 2>/dev/null | tail -1 | tee "$BUILD_DIR/speed_$alg.txt"
 done
+# Ratios to the signature floor (docs/performance.md): appraisals/s with the
+# memo over the unavoidable fresh-evidence signature checks per appraisal,
+# timed above by `openssl speed` (single core, like the benchmarks).
+if [ -f "$BUILD_DIR/engine_bench.json" ] && command -v node >/dev/null; then
+  node "$ROOT/bench/floor_ratios.mjs" "$BUILD_DIR/engine_bench.json" \
+    "$BUILD_DIR/speed_ecdsap256.txt" "$BUILD_DIR/speed_ecdsap384.txt" | tee "$BUILD_DIR/floor_ratios.md"
+fi
 # End to end through gRPC (issue 16): the real server on loopback and
 # bench/attest_load --mode e2e for SEV-SNP, TDX and TDX + 8 GPUs at
 # concurrency 1, 4, 16, 64 (table in $BUILD_DIR/bench_e2e.md).

@@ -303,6 +303,9 @@ class Simulator {
     rp::sim::NodeSimulationOptions o;
     o.tee = tee;
     o.gpus = gpus;
+    // A node never seen before: its GPUs' device certificates are new, so
+    // every GPU Attest needs the OCSP responder (the ocsp_dead fault).
+    o.fresh_gpu_devices = true;
     ASSIGN_OR_RETURN(rp::sim::SimulatedEvidence ev,
                      rp::sim::SimulateNode(*roots_, nonce, absl::Now(), o));
     return std::move(ev.bundle);
