@@ -17,82 +17,11 @@ namespace {
 
 constexpr int kMaxDepth = 64;
 
-// UTF-16 code units of valid UTF-8 (checked by the caller): the sort key of
-// RFC 8785 §3.2.3.
-std::u16string Utf16Units(std::string_view s) {
-  std::u16string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    uint32_t cp = 0;
-    size_t len = 1;
-    if (b < 0x80) {
-      cp = b;
-    } else if ((b >> 5) == 0x6) {
-      cp = b & 0x1f;
-      len = 2;
-    } else if ((b >> 4) == 0xe) {
-      cp = b & 0x0f;
-      len = 3;
-    } else {
-      cp = b & 0x07;
-      len = 4;
-    }
-    for (size_t k = 1; k < len && i + k < s.size(); ++k) {
-      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
-    }
-    i += len;
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out.push_back(static_cast<char16_t>(0xd800 + (cp >> 10)));
-      out.push_back(static_cast<char16_t>(0xdc00 + (cp & 0x3ff)));
-    } else {
-      out.push_back(static_cast<char16_t>(cp));
-    }
-  }
-  return out;
-}
-
+// A string literal (RFC 8785 §3.2.2.2, verifier/common/jcs.h); the string
+// must be valid UTF-8.
 absl::Status AppendString(std::string_view s, std::string* out) {
   if (!IsValidUtf8(s)) return absl::InvalidArgumentError("canonical json: string is not UTF-8");
-  out->push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case 0x08:
-        out->append("\\b");
-        break;
-      case 0x09:
-        out->append("\\t");
-        break;
-      case 0x0a:
-        out->append("\\n");
-        break;
-      case 0x0c:
-        out->append("\\f");
-        break;
-      case 0x0d:
-        out->append("\\r");
-        break;
-      default:
-        if (c < 0x20) {
-          static const char kHex[] = "0123456789abcdef";
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xf]);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
+  AppendJcsString(s, out);
   return absl::OkStatus();
 }
 
@@ -185,7 +114,7 @@ absl::Status Append(const nlohmann::json& v, int depth, std::string* out) {
         if (!IsValidUtf8(it.key())) {
           return absl::InvalidArgumentError("canonical json: a member name is not UTF-8");
         }
-        order.emplace_back(Utf16Units(it.key()), it);
+        order.emplace_back(JcsSortKey(it.key()), it);
       }
       std::sort(order.begin(), order.end(),
                 [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -51,8 +51,9 @@ bool NextCodePoint(std::string_view s, size_t* i, uint32_t* cp) {
   return true;
 }
 
-// UTF-16 code units of a valid UTF-8 string (the JCS sort key).
-std::u16string Utf16Units(std::string_view s) {
+}  // namespace
+
+std::u16string JcsSortKey(std::string_view s) {
   std::u16string out;
   out.reserve(s.size());
   size_t i = 0;
@@ -109,8 +110,6 @@ void AppendJcsString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-}  // namespace
-
 bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   uint32_t cp = 0;
@@ -133,7 +132,7 @@ absl::StatusOr<std::string> JcsCanonicalizeStringObject(
           absl::StrCat("jcs: the value of member '", member.first.substr(0, 64),
                        "' is not valid UTF-8"));
     }
-    order.emplace_back(Utf16Units(member.first), &member);
+    order.emplace_back(JcsSortKey(member.first), &member);
   }
   std::sort(order.begin(), order.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });

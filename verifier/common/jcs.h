@@ -38,6 +38,12 @@ absl::StatusOr<std::string> JcsCanonicalizeStringObject(
 // True when `s` is valid UTF-8 in the sense above.
 bool IsValidUtf8(std::string_view s);
 
+// The pieces, shared with the full canonicaliser (policy/canonical_json.h).
+// JcsSortKey: the UTF-16 code units of a valid UTF-8 string (§3.2.3 sort
+// key). AppendJcsString: `s` (valid UTF-8) as a §3.2.2.2 string literal.
+std::u16string JcsSortKey(std::string_view s);
+void AppendJcsString(std::string_view s, std::string* out);
+
 }  // namespace rp
 
 #endif  // RP_VERIFIER_COMMON_JCS_H_
