@@ -542,7 +542,7 @@ absl::StatusOr<OcspResult> VerifyOcspResponse(
   // certificate at the same time is verified once: this function is pure in
   // all of the inputs below.
   std::string request_key;
-  if (cert != nullptr && issuer != nullptr) {
+  if (cert != nullptr && issuer != nullptr && InRequestScope()) {
     const Bytes cert_der = CertificateDer(cert);
     const Bytes issuer_der = CertificateDer(issuer);
     const int64_t scalars[] = {absl::ToUnixNanos(at), absl::ToInt64Nanoseconds(options.skew),

@@ -240,6 +240,8 @@ ScopedRequestMemo::ScopedRequestMemo()
 
 ScopedRequestMemo::~ScopedRequestMemo() { t_request = previous_; }
 
+bool InRequestScope() { return t_request != nullptr && memo_internal::Active(); }
+
 std::string RequestMemoKey(std::string_view domain,
                            std::span<const std::span<const uint8_t>> parts) {
   if (t_request == nullptr || !memo_internal::Active()) return "";

@@ -146,6 +146,8 @@ class ScopedRequestMemo {
   std::unique_ptr<State> state_;
   State* previous_;
 };
+// True inside a ScopedRequestMemo with the memo on for this thread.
+bool InRequestScope();
 // "" when no request scope is active (or the memo is off on this thread).
 std::string RequestMemoKey(std::string_view domain, std::span<const std::span<const uint8_t>> parts);
 std::shared_ptr<const void> FindInRequest(const std::string& key);
