@@ -23,7 +23,12 @@
 # freed memory sits in the 256 MiB quarantine and every block carries
 # redzones, so RSS measures ASan, not the cache (measured: 432 MB growth); the
 # cache's entry/byte bounds are still asserted by the other cache tests here
-# and the RSS bound by the normal build.
+# and the RSS bound by the normal build. Likewise the two wall-clock bounds,
+# ReleaseRulesQuantifiers.BoundedWork (a pathological regex over 64 devices
+# in < 5 s: 0.4 s in the normal build, 4.7 s alone under ASan, 13 s beside
+# the property tests on 2026-12-07) and AdmissionHttpsTest.LatencyP99: under
+# ASan they time the sanitizer, not the code; the normal build's ctest keeps
+# both bounds, and everything else these two tests assert is not timing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RP_DEPS=hardening "$ROOT/scripts/install_deps.sh"  # clang, sanitizer + libFuzzer runtimes
@@ -49,6 +54,6 @@ export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/fuzz/lsan.supp:pri
 rc=0
 (cd "$BUILD" && ctest --output-on-failure -j"$JOBS" --timeout 900 \
    -LE "${SAN_CTEST_EXCLUDE_LABEL:-integration}" \
-   -E "${SAN_CTEST_EXCLUDE:-^CacheBoundsTest\..*StayBounded\$}" "$@") || rc=$?
+   -E "${SAN_CTEST_EXCLUDE:-^(CacheBoundsTest\..*StayBounded|ReleaseRulesQuantifiers\.BoundedWork|AdmissionHttpsTest\.LatencyP99)\$}" "$@") || rc=$?
 echo "sanitizers: build $((t1 - t0))s, ctest $((SECONDS - t1))s, exit $rc"
 exit $rc
