@@ -14,7 +14,12 @@ ARG RUNTIME_IMAGE=debian:12-slim
 ############################ build ############################
 FROM ${DEBIAN_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
-WORKDIR /src
+# SRC_DIR: where the sources go and the build runs (SRC_DIR/build). /src by
+# default; scripts/container-test.sh sets it to the host checkout's own path
+# so that, with the host's ccache mounted (below), the compile commands are
+# byte-identical to the host build's and the image build is cache hits.
+ARG SRC_DIR=/src
+WORKDIR ${SRC_DIR}
 # Dependencies first (their own layer: re-used until install_deps.sh changes).
 # RP_DEPS=build: compilers and -dev packages only (no gtest, node, redis, ...).
 COPY scripts/install_deps.sh scripts/install_deps.sh
@@ -23,22 +28,35 @@ RUN RP_DEPS=build scripts/install_deps.sh \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
 # Same optimisation level as the tested build (scripts/build.sh: RelWithDebInfo
-# = -O2), without debug info; tests and benchmarks are not configured.
+# = -O2 -g -DNDEBUG), without debug info by default (BUILD_TYPE=Release with
+# -O2 -DNDEBUG; the binaries are stripped either way, and -g does not change
+# gcc's code); tests and benchmarks are not configured.
 # The ccache directory is a build cache mount (BuildKit / buildah >= 1.24):
 # empty on a clean machine, it makes re-builds after a source edit fast.
+# CCACHE_DIR=<a mounted directory> uses another cache instead:
+# scripts/container-test.sh mounts the host's, with BUILD_TYPE=RelWithDebInfo
+# and SRC_DIR as above, so CI compiles the sources once, not twice. ccache
+# keys on the compiler's own identity and the preprocessed input, so a
+# different compiler or header is a miss, never a wrong object.
 ARG JOBS=
-ENV CCACHE_DIR=/root/.ccache CCACHE_MAXSIZE=2G
+ARG BUILD_TYPE=Release
+ARG CCACHE_DIR=/root/.ccache
+ARG CCACHE_MAXSIZE=2G
+ARG CCACHE_BASEDIR=
+ENV CCACHE_DIR=${CCACHE_DIR} CCACHE_MAXSIZE=${CCACHE_MAXSIZE} CCACHE_BASEDIR=${CCACHE_BASEDIR}
 RUN --mount=type=cache,target=/root/.ccache \
-    cmake -S . -B /build -G Ninja \
-      -DCMAKE_BUILD_TYPE=Release \
+    cmake -S . -B build -G Ninja \
+      -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" \
       -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
       -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
       -DBUILD_TESTING=OFF -DRP_BUILD_BENCHMARKS=OFF \
- && cmake --build /build -j"${JOBS:-$(nproc)}" --target attestation-server attestctl \
+ && ccache --zero-stats >/dev/null \
+ && cmake --build build -j"${JOBS:-$(nproc)}" --target attestation-server attestctl \
  && { ccache --show-stats | grep -Ei "hits|misses" || true; } \
  && mkdir -p /out \
- && strip --strip-unneeded -o /out/attestation-server /build/server/attestation-server \
- && strip --strip-unneeded -o /out/attestctl /build/cli/attestctl
+ && strip --strip-unneeded -o /out/attestation-server build/server/attestation-server \
+ && strip --strip-unneeded -o /out/attestctl build/cli/attestctl \
+ && rm -rf build
 
 ########################### runtime ###########################
 FROM ${RUNTIME_IMAGE}

@@ -138,10 +138,30 @@ T=$(now)
 # TMPDIR: buildah keeps RUN --mount=type=cache directories (the ccache) under
 # $TMPDIR/buildah-cache; keep them in our cache directory too.
 mkdir -p "$CACHE/tmp"
+# Compile once: when the host build ($ROOT/build, RelWithDebInfo, ccache) is
+# there, the image build runs in the same path with the same build type and
+# the host's ccache mounted, so its compile commands are the host's and hit
+# the cache (the Dockerfile's SRC_DIR / BUILD_TYPE / CCACHE_DIR arguments).
+# A different compiler or header in the image is a cache miss, not a wrong
+# object. RP_CONTAINER_SHARE_CCACHE=0 builds with the image's own cache only.
+SHARE=()
+if [ "${RP_CONTAINER_SHARE_CCACHE:-1}" = 1 ] && command -v ccache >/dev/null &&
+   [ "$(cd "$BUILD_DIR" 2>/dev/null && pwd)" = "$ROOT/build" ] &&
+   grep -q '^CMAKE_CXX_COMPILER_LAUNCHER:.*ccache' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null &&
+   grep -q '^CMAKE_BUILD_TYPE:STRING=RelWithDebInfo$' "$BUILD_DIR/CMakeCache.txt"; then
+  HOST_CCACHE=$(ccache -k cache_dir)
+  mkdir -p "$HOST_CCACHE"
+  SHARE=(--volume "$HOST_CCACHE:/var/cache/host-ccache:rw"
+         --build-arg CCACHE_DIR=/var/cache/host-ccache
+         --build-arg CCACHE_MAXSIZE="$(ccache -k max_size)"
+         --build-arg CCACHE_BASEDIR="$(ccache -k base_dir)"
+         --build-arg BUILD_TYPE=RelWithDebInfo --build-arg SRC_DIR="$ROOT")
+  say "sharing the host build's ccache ($HOST_CCACHE)"
+fi
 build() {
   TMPDIR="$CACHE/tmp" podman build --pull=never --layers \
     --build-arg DEBIAN_IMAGE="$BASE_IMAGE" --build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
-    --build-arg REVISION="$REVISION" -f "$ROOT/Dockerfile" "$@" "$ROOT"
+    --build-arg REVISION="$REVISION" "${SHARE[@]}" -f "$ROOT/Dockerfile" "$@" "$ROOT"
 }
 build -t "$IMAGE" >"$W/build.log" 2>&1 || { tail -60 "$W/build.log"; fail "podman build"; }
 BUILD_S=$(elapsed "$T")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # libFuzzer campaigns (docs/testing.md "Fuzzing").
 #
-#   scripts/fuzz.sh TARGET SECONDS [--jobs N] [--merge]   one target
-#   scripts/fuzz.sh all SECONDS [--jobs N]                every target, then a table
+#   scripts/fuzz.sh TARGET SECONDS [--jobs N] [--runs N] [--merge]   one target
+#   scripts/fuzz.sh all SECONDS [--jobs N] [--runs N]     every target, then a table
 #   scripts/fuzz.sh list                                  the target names
 #   scripts/fuzz.sh build                                 configure + build only
 #
@@ -19,6 +19,9 @@
 # which minimises work corpus + seeds back into it). Crashes, leaks, timeouts
 # and OOMs are saved under $FUZZ_CRASH_DIR (default tests/fuzz/crashes/) as
 # TARGET-crash-<sha1> etc. Prints "TARGET seconds execs exec/s crashes".
+# --runs N stops a target after N executions (libFuzzer -runs=N) when that
+# comes before SECONDS: a campaign of "10 M executions or an hour" is
+#   scripts/fuzz.sh all 3600 --runs 10000000
 # Exit status: non-zero when any target crashed (or a regression input fails).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,7 +62,7 @@ build() {
 
 # run_one TARGET SECONDS JOBS -> prints the summary line; returns 1 on a crash.
 run_one() {
-  local t="$1" secs="$2" jobs="$3"
+  local t="$1" secs="$2" jobs="$3" runs="${4:-}"
   local bin="$BUILD/tests/fuzz/$t"
   [ -x "$bin" ] || { echo "no such fuzz target: $t (scripts/fuzz.sh list)" >&2; return 2; }
   local seeds="$ROOT/tests/fuzz/${t}_corpus" work="$WORK_DIR/$t" regress="$ROOT/tests/fuzz/regressions/$t"
@@ -80,6 +83,7 @@ run_one() {
   # 2. The campaign. -fork keeps going after a crash when jobs > 1.
   local par=()
   [ "$jobs" -gt 1 ] && par=(-fork="$jobs" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
+  [ -n "$runs" ] && par+=(-runs="$runs")
   local dirs=("$work")
   [ -d "$seeds" ] && dirs+=("$seeds")
   local stamp="$LOG_DIR/$t.stamp"; : >"$stamp"
@@ -89,7 +93,7 @@ run_one() {
   local took=$((SECONDS - start))
   local execs
   execs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{s+=$2} END {print s+0}')
-  if [ "${#par[@]}" -gt 0 ]; then  # fork mode: the last "#N ... exec/s" status line
+  if [ "$jobs" -gt 1 ]; then  # fork mode: the last "#N ... exec/s" status line
     execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true); execs=${execs:-0}
   fi
   local crashes
@@ -111,10 +115,12 @@ case "$1" in
 esac
 [ $# -ge 2 ] || usage
 target="$1"; secs="$2"; shift 2
-jobs=1 merge=0
+jobs=1 merge=0 runs=
 while [ $# -gt 0 ]; do
   case "$1" in
     --jobs) jobs="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2
+            case "$runs" in ''|*[!0-9]*) echo "--runs needs a positive integer" >&2; exit 2 ;; esac ;;
     --merge) merge=1; shift ;;
     *) usage ;;
   esac
@@ -123,11 +129,11 @@ build >&2
 printf '%-26s %8s %12s %10s %8s\n' TARGET seconds execs exec/s crashes
 if [ "$target" = all ]; then
   fail=0 total=$SECONDS
-  for t in "${TARGETS[@]}"; do run_one "$t" "$secs" "$jobs" || fail=1; done
+  for t in "${TARGETS[@]}"; do run_one "$t" "$secs" "$jobs" "$runs" || fail=1; done
   echo "all: ${#TARGETS[@]} targets x ${secs}s in $((SECONDS - total))s wall; crashes fail the run: $([ $fail = 0 ] && echo none || echo YES)"
   exit $fail
 fi
-rc=0; run_one "$target" "$secs" "$jobs" || rc=$?
+rc=0; run_one "$target" "$secs" "$jobs" "$runs" || rc=$?
 if [ "$merge" = 1 ] && [ "$rc" = 0 ]; then
   seeds="$ROOT/tests/fuzz/${target}_corpus"; mkdir -p "$seeds"
   "$BUILD/tests/fuzz/$target" -merge=1 -rss_limit_mb="$RSS_MB" "$seeds" "$WORK_DIR/$target" \

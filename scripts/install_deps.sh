@@ -16,6 +16,7 @@ BUILD_PKGS=(
   zlib1g-dev
 )
 TEST_PKGS=(
+  ccache
   git openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   xmlsec1

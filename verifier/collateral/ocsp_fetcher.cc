@@ -38,6 +38,15 @@ class PendingScope {
 
 }  // namespace
 
+absl::StatusOr<Bytes> OcspQuery::RequestDer() const {
+  if (!request_der.empty()) return request_der;
+  if (!make_request) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ocsp: no request for ", key, " (neither DER nor builder)"));
+  }
+  return make_request();
+}
+
 // POSTs the pending request of the calling thread. Keys without a pending
 // request (or with an empty URL) are "not found".
 class OcspPostSource : public CollateralSource {
@@ -67,10 +76,11 @@ class OcspPostSource : public CollateralSource {
       return std::optional<CollateralItem>();
     }
     const OcspQuery& q = *pending->query;
+    ASSIGN_OR_RETURN(const Bytes request_der, q.RequestDer());
     ASSIGN_OR_RETURN(UpstreamPermit permit, limiter_->Acquire());
     const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<HttpResponse> response =
-        fetcher_->Post(q.url, "application/ocsp-request", q.request_der);
+        fetcher_->Post(q.url, "application/ocsp-request", request_der);
     observer_.OnUpstreamLatency(name_, absl::FromChrono(std::chrono::steady_clock::now() - start));
     const absl::Time now = clock_.Now();
     if (!response.ok()) {

@@ -7,6 +7,7 @@
 #ifndef RP_VERIFIER_COLLATERAL_OCSP_FETCHER_H_
 #define RP_VERIFIER_COLLATERAL_OCSP_FETCHER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,16 @@ struct OcspQuery {
   std::string url;
   // DER OCSPRequest as built by crypto::BuildOcspRequest.
   Bytes request_der;
+  // When request_der is empty: builds it, called only if the responder is
+  // actually asked (on the calling thread, at most once per Fetch). A
+  // request with a fresh nonce is then only made for answers that must echo
+  // it, not for every lookup the cache or offline directory answers. An
+  // error is returned as the Fetch's error; callers that must not let a
+  // build failure pass for an unreachable responder record it themselves.
+  std::function<absl::StatusOr<Bytes>()> make_request;
+
+  // request_der, or what make_request builds; what every OcspFetcher POSTs.
+  absl::StatusOr<Bytes> RequestDer() const;
 };
 
 struct OcspFetchResult {

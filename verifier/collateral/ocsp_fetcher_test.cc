@@ -162,6 +162,61 @@ TEST_F(OcspFetcherTest, RealResponderAnswersThenCacheAndOfflineServe) {
   EXPECT_GE(observer_.Count("fetch/ocsp/ok"), 1);
 }
 
+// A query may carry a builder instead of DER (OcspQuery::make_request): it
+// is called once when the responder is asked, never when the cache answers,
+// and a builder error is the fetch's error (nothing is POSTed, nothing cached).
+TEST_F(OcspFetcherTest, RequestBuilderRunsOnlyWhenTheResponderIsAsked) {
+  absl::StatusOr<std::unique_ptr<World>> world = MakeWorld();
+  ASSERT_TRUE(world.ok()) << world.status();
+  World& w = **world;
+  auto fetcher = MakeFetcher("", nullptr, http_.get());
+  ASSERT_NE(fetcher, nullptr);
+  absl::StatusOr<crypto::OcspRequest> id =
+      crypto::BuildOcspRequest(w.leaf.cert.get(), w.issuer.cert.get(), {.with_nonce = false});
+  ASSERT_TRUE(id.ok()) << id.status();
+
+  int built = 0;
+  Bytes nonce;
+  OcspQuery query{KeyFor(*id), w.responder->url(), {}, {}};
+  query.make_request = [&]() -> absl::StatusOr<Bytes> {
+    ++built;
+    absl::StatusOr<crypto::OcspRequest> r =
+        crypto::BuildOcspRequest(w.leaf.cert.get(), w.issuer.cert.get(), {.with_nonce = true});
+    if (!r.ok()) return r.status();
+    nonce = r->nonce;
+    return r->der;
+  };
+  absl::StatusOr<std::optional<OcspFetchResult>> first = fetcher->Fetch(query, {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_TRUE((*first)->answers_this_request);
+  EXPECT_EQ(built, 1);
+  // The answer echoes the nonce of the request the builder made.
+  absl::StatusOr<crypto::OcspResult> verified = crypto::VerifyOcspResponse(
+      (*first)->item.data, w.leaf.cert.get(), w.issuer.cert.get(),
+      std::span<const uint8_t>(nonce), absl::Now(), {});
+  ASSERT_TRUE(verified.ok()) << verified.status();
+
+  // Served from the cache: no request is built.
+  absl::StatusOr<std::optional<OcspFetchResult>> second = fetcher->Fetch(query, {});
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_FALSE((*second)->answers_this_request);
+  EXPECT_EQ(built, 1);
+
+  // A failing builder fails the fetch; an empty query without a builder too.
+  auto fresh = MakeFetcher("", nullptr, http_.get());
+  OcspQuery failing{query.key, query.url, {}, {}};
+  failing.make_request = []() -> absl::StatusOr<Bytes> {
+    return absl::InternalError("no entropy");
+  };
+  absl::StatusOr<std::optional<OcspFetchResult>> bad = fresh->Fetch(failing, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no entropy"), std::string_view::npos) << bad.status();
+  auto fresh2 = MakeFetcher("", nullptr, http_.get());
+  EXPECT_EQ(fresh2->Fetch(OcspQuery{query.key, query.url, {}, {}}, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(OcspFetcherTest, NothingWithoutUrlOrOfflineCopy) {
   auto fetcher = MakeFetcher("", nullptr, http_.get());
   absl::StatusOr<std::optional<OcspFetchResult>> r =

@@ -57,14 +57,31 @@ inline constexpr size_t kMaxCollateralItemBytes = 4 * 1024 * 1024;
 
 // Reads files below `root`. Keys must be relative, made of [A-Za-z0-9._/-]
 // segments, with no "..", no empty segment and no leading "/".
+//
+// Files read are kept in memory (at most kOfflineFileCacheEntries files and
+// kOfflineFileCacheBytes bytes, least recently used first out) together
+// with the file's identity and times (device, inode, size, mtime, ctime in
+// ns). Every Get stats the path: a cached copy answers only while all five
+// are unchanged; a file that is gone is "not found" at once. A file is kept
+// only if it did not change while it was read and its ctime is at least
+// kOfflineFileSettle old, so that two writes within one timestamp tick of
+// the file system cannot leave a stale copy behind. Thread-safe.
+inline constexpr size_t kOfflineFileCacheEntries = 1024;
+inline constexpr uint64_t kOfflineFileCacheBytes = 64ull << 20;
+inline constexpr absl::Duration kOfflineFileSettle = absl::Seconds(2);
+
 class OfflineDirectorySource : public CollateralSource {
  public:
-  explicit OfflineDirectorySource(std::string root) : root_(std::move(root)) {}
+  explicit OfflineDirectorySource(std::string root);
+  ~OfflineDirectorySource() override;
   absl::StatusOr<std::optional<Bytes>> Get(std::string_view key) const override;
   std::string Describe() const override { return "offline:" + root_; }
 
+  struct FileCache;
+
  private:
   std::string root_;
+  std::unique_ptr<FileCache> files_;
 };
 
 // A source that has nothing (used when no collateral directory is set).

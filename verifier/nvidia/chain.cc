@@ -190,25 +190,43 @@ CertOcspOutcome CheckOne(const X509* cert, const X509* issuer, size_t index,
   o.index = index;
   o.subject = crypto::SubjectCommonName(cert);
   o.serial_hex = crypto::SerialHex(cert);
-  absl::StatusOr<crypto::OcspRequest> request =
-      crypto::BuildOcspRequest(cert, issuer, crypto::OcspRequestSpec{});
-  if (!request.ok()) {
+  auto request_failed = [&](const absl::Status& s) {
     o.status = "invalid";
     o.reason = "OCSP_REQUEST_FAILED";
     o.check = core::CheckStatus::kFail;
-    o.detail = absl::StrFormat("building the request: %s", Describe(request.status()));
+    o.detail = absl::StrFormat("building the request: %s", Describe(s));
     return o;
-  }
+  };
+  // The certID (and so the cache key) without a nonce: a pure function of
+  // the two certificates, remembered per pair (crypto::BuildOcspRequest).
+  absl::StatusOr<crypto::OcspRequest> id =
+      crypto::BuildOcspRequest(cert, issuer, crypto::OcspRequestSpec{.with_nonce = false});
+  if (!id.ok()) return request_failed(id.status());
   const std::string key = absl::StrFormat(
-      "nvidia/ocsp/%s.der", crypto::OcspCacheKey(request->issuer_key_hash, request->serial_hex));
+      "nvidia/ocsp/%s.der", crypto::OcspCacheKey(id->issuer_key_hash, id->serial_hex));
 
   Bytes response;
   bool fresh = false;
+  // The request with a fresh nonce, built only if the responder is asked.
+  std::optional<crypto::OcspRequest> sent;
+  absl::Status build_error = absl::OkStatus();
   if (ctx.ocsp != nullptr) {
     collateral::GetOptions options;
     options.stale_grace = ctx.collateral_grace;
-    absl::StatusOr<std::optional<collateral::OcspFetchResult>> fetched = ctx.ocsp->Fetch(
-        collateral::OcspQuery{key, settings.url, request->der}, options);
+    collateral::OcspQuery query{key, settings.url, {}, {}};
+    query.make_request = [&]() -> absl::StatusOr<Bytes> {
+      absl::StatusOr<crypto::OcspRequest> r =
+          crypto::BuildOcspRequest(cert, issuer, crypto::OcspRequestSpec{});
+      if (!r.ok()) {
+        build_error = r.status();
+        return r.status();
+      }
+      sent = *std::move(r);
+      return sent->der;
+    };
+    absl::StatusOr<std::optional<collateral::OcspFetchResult>> fetched =
+        ctx.ocsp->Fetch(query, options);
+    if (!build_error.ok()) return request_failed(build_error);
     if (!fetched.ok()) {
       return Unavailable(std::move(o), settings.policy,
                          absl::StrFormat("fetching %s: %s", key, Describe(fetched.status())));
@@ -254,7 +272,13 @@ CertOcspOutcome CheckOne(const X509* cert, const X509* issuer, size_t index,
   o.key = key;
   o.response_sha256 = HexEncode(crypto::Sha256(response));
   std::optional<std::span<const uint8_t>> nonce;
-  if (fresh) nonce = std::span<const uint8_t>(request->nonce);
+  if (fresh) {
+    // A fresh answer is the answer to `sent`, which must exist (fail closed).
+    if (!sent.has_value()) {
+      return request_failed(absl::InternalError("a fresh answer without a request sent"));
+    }
+    nonce = std::span<const uint8_t>(sent->nonce);
+  }
   absl::StatusOr<crypto::OcspResult> r =
       crypto::VerifyOcspResponse(response, cert, issuer, nonce, ctx.at, crypto::OcspVerifyOptions{});
   if (!r.ok()) {

@@ -69,7 +69,9 @@ class LoopbackFetcher : public collateral::OcspFetcher {
     const std::string url = override_url.empty() ? (it == routes.end() ? "" : it->second)
                                                  : override_url;
     if (url.empty()) return absl::NotFoundError("no route for " + query.key);
-    absl::StatusOr<Bytes> body = PostOcsp(url, query.request_der);
+    absl::StatusOr<Bytes> der = query.RequestDer();
+    if (!der.ok()) return der.status();
+    absl::StatusOr<Bytes> body = PostOcsp(url, *der);
     if (!body.ok()) return body.status();
     collateral::OcspFetchResult r;
     r.item.data = *std::move(body);

@@ -59,29 +59,46 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
   CertOcspResult r;
   r.subject = crypto::SubjectCommonName(subject);
   r.serial_hex = crypto::SerialHex(subject);
-  crypto::OcspRequestSpec spec;
-  spec.with_nonce = trust.ocsp_nonce;
-  absl::StatusOr<crypto::OcspRequest> req = crypto::BuildOcspRequest(subject, issuer, spec);
-  if (!req.ok()) {
+  auto request_failed = [&](const absl::Status& s) {
     r.status = CheckStatus::kFail;
     r.reason = "OCSP_REQUEST_FAILED";
     r.ocsp_status = "invalid";
-    r.detail = std::string(req.status().message());
+    r.detail = std::string(s.message());
     return r;
-  }
-  r.key = absl::StrCat("nvidia/ocsp/", crypto::OcspCacheKey(req->issuer_key_hash, req->serial_hex),
+  };
+  // The certID (and so the cache key) without a nonce: a pure function of
+  // the two certificates, remembered per pair (crypto::BuildOcspRequest).
+  absl::StatusOr<crypto::OcspRequest> id =
+      crypto::BuildOcspRequest(subject, issuer, crypto::OcspRequestSpec{.with_nonce = false});
+  if (!id.ok()) return request_failed(id.status());
+  r.key = absl::StrCat("nvidia/ocsp/", crypto::OcspCacheKey(id->issuer_key_hash, id->serial_hex),
                        ".der");
   collateral::GetOptions get;
   get.stale_grace = ctx.grace;
   std::optional<collateral::CollateralItem> item;
   bool fresh_answer = false;
+  // The request actually sent (with a fresh nonce when configured), built
+  // only if the responder is asked.
+  std::optional<crypto::OcspRequest> sent;
+  absl::Status build_error = absl::OkStatus();
   if (ctx.fetcher != nullptr) {
     collateral::OcspQuery query;
     query.key = r.key;
     query.url = trust.ocsp_url_override.empty() ? AiaOcspUrl(subject) : trust.ocsp_url_override;
-    query.request_der = req->der;
+    query.make_request = [&]() -> absl::StatusOr<Bytes> {
+      crypto::OcspRequestSpec spec;
+      spec.with_nonce = trust.ocsp_nonce;
+      absl::StatusOr<crypto::OcspRequest> b = crypto::BuildOcspRequest(subject, issuer, spec);
+      if (!b.ok()) {
+        build_error = b.status();
+        return b.status();
+      }
+      sent = *std::move(b);
+      return sent->der;
+    };
     absl::StatusOr<std::optional<collateral::OcspFetchResult>> fetched =
         ctx.fetcher->Fetch(query, get);
+    if (!build_error.ok()) return request_failed(build_error);
     if (!fetched.ok()) {
       Unavailable(r, trust, absl::StrCat("OCSP for '", r.subject, "': ", fetched.status().message()));
       return r;
@@ -127,8 +144,11 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
   r.source = item->source;
   std::optional<std::span<const uint8_t>> nonce;
   crypto::OcspVerifyOptions options;
-  if (fresh_answer && !req->nonce.empty()) {
-    nonce = req->nonce;  // a fresh answer must echo our nonce (anti-replay)
+  if (fresh_answer && !sent.has_value()) {
+    return request_failed(absl::InternalError("a fresh OCSP answer without a request sent"));
+  }
+  if (fresh_answer && !sent->nonce.empty()) {
+    nonce = sent->nonce;  // a fresh answer must echo our nonce (anti-replay)
   } else {
     options.allow_missing_nonce = true;  // stored answer to an earlier request
   }
