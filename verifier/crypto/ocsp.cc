@@ -231,8 +231,21 @@ bool SignatureVerifies(const OCSP_BASICRESP* bs, const X509* signer) {
 // Finds the certificate that signed `bs` and checks it may speak for
 // `issuer`. The responder ID may match the issuer itself or certificates
 // carried in the response; every matching candidate is tried.
+// The times at which a successful verification stays what it was (the
+// cross-request memo in VerifyOcspResponse): every time-dependent check it
+// made passes for exactly the `at` in [from, until], both inclusive.
+struct OcspTimeWindow {
+  absl::Time from = absl::InfinitePast();
+  absl::Time until = absl::InfiniteFuture();
+  bool memoizable = true;
+  void Narrow(absl::Time lo, absl::Time hi) {
+    from = std::max(from, lo);
+    until = std::min(until, hi);
+  }
+};
+
 absl::StatusOr<std::string> AuthorizeAndVerifySigner(const OCSP_BASICRESP* bs, const X509* issuer,
-                                                     absl::Time at) {
+                                                     absl::Time at, OcspTimeWindow& window) {
   bool authorized_but_bad_signature = false;
   std::vector<std::string> problems;
   if (ResponderIdMatches(bs, issuer)) {
@@ -257,6 +270,14 @@ absl::StatusOr<std::string> AuthorizeAndVerifySigner(const OCSP_BASICRESP* bs, c
       continue;
     }
     if (SignatureVerifies(bs, candidate)) {
+      // Which candidate signs depends on `at` only through the validity of
+      // candidates that were tried: only a first, unproblematic one is
+      // remembered, for the time its certificate is valid.
+      if (problems.empty()) {
+        window.Narrow(NotBefore(candidate), NotAfter(candidate));
+      } else {
+        window.memoizable = false;
+      }
       return absl::StrCat("delegated: ", subject);
     }
     authorized_but_bad_signature = true;
@@ -517,7 +538,13 @@ absl::StatusOr<std::shared_ptr<OCSP_BASICRESP>> ParseBasicResponseFull(
 absl::StatusOr<OcspResult> VerifyOcspResponseFull(
     std::span<const uint8_t> response_der, const X509* cert, const X509* issuer,
     std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
-    const OcspVerifyOptions& options);
+    const OcspVerifyOptions& options, OcspTimeWindow& window);
+
+// A success remembered across requests with its time window.
+struct VerifiedOcspAnswer {
+  OcspResult result;
+  OcspTimeWindow window;
+};
 
 absl::StatusOr<std::shared_ptr<OCSP_BASICRESP>> ParseBasicResponse(
     std::span<const uint8_t> response_der) {
@@ -538,28 +565,58 @@ absl::StatusOr<OcspResult> VerifyOcspResponse(
     std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
     const OcspVerifyOptions& options) {
   ERR_clear_error();
-  // Within one request (ScopedRequestMemo) the same response for the same
-  // certificate at the same time is verified once: this function is pure in
-  // all of the inputs below.
-  std::string request_key;
-  if (cert != nullptr && issuer != nullptr && InRequestScope()) {
-    const Bytes cert_der = CertificateDer(cert);
-    const Bytes issuer_der = CertificateDer(issuer);
-    const int64_t scalars[] = {absl::ToUnixNanos(at), absl::ToInt64Nanoseconds(options.skew),
+  // Every input but the time, hashed once (verified_memo.h): the key of the
+  // cross-request memo, and with the time the key of the request memo.
+  std::string base_key;
+  if (cert != nullptr && issuer != nullptr && memo_internal::Active()) {
+    const int64_t scalars[] = {absl::ToInt64Nanoseconds(options.skew),
                                options.allow_missing_nonce ? 1 : 0,
                                options.allow_missing_next_update ? 1 : 0,
                                expected_nonce.has_value() ? 1 : 0};
+    base_key = memo_internal::KeyBuilder(MemoKind::kDocument)
+                   .Text("ocsp-verified-v2")
+                   .Bytes(response_der)
+                   .Certificate(cert)
+                   .Certificate(issuer)
+                   .Bytes(expected_nonce.value_or(std::span<const uint8_t>()))
+                   .Bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(scalars),
+                                                   sizeof(scalars)))
+                   .Finish();
+  }
+  // Within one request (ScopedRequestMemo) the same response for the same
+  // certificate at the same time is verified once: this function is pure in
+  // all of its inputs, the time included (failures are remembered too).
+  std::string request_key;
+  if (!base_key.empty() && InRequestScope()) {
+    const int64_t at_ns = absl::ToUnixNanos(at);
     const std::span<const uint8_t> parts[] = {
-        response_der, cert_der, issuer_der,
-        expected_nonce.value_or(std::span<const uint8_t>()),
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(scalars), sizeof(scalars))};
-    request_key = RequestMemoKey("ocsp-verify-v1", parts);
+        AsBytes(base_key),
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&at_ns), sizeof(at_ns))};
+    request_key = RequestMemoKey("ocsp-verify-v2", parts);
   }
   if (std::shared_ptr<const void> hit = FindInRequest(request_key)) {
     return *static_cast<const absl::StatusOr<OcspResult>*>(hit.get());
   }
-  auto result = std::make_shared<const absl::StatusOr<OcspResult>>(
-      VerifyOcspResponseFull(response_der, cert, issuer, expected_nonce, at, options));
+  // Across requests: a success is the same success at every time inside the
+  // window of its time-dependent checks (thisUpdate - skew .. nextUpdate +
+  // skew, a delegated responder's validity); elsewhere it runs in full.
+  if (std::shared_ptr<const void> hit = FindVerifiedDocument(base_key)) {
+    const auto* v = static_cast<const VerifiedOcspAnswer*>(hit.get());
+    if (at >= v->window.from && at <= v->window.until) {
+      auto result = std::make_shared<const absl::StatusOr<OcspResult>>(v->result);
+      RememberInRequest(request_key, result);
+      return *result;
+    }
+  }
+  OcspTimeWindow window;
+  auto result = std::make_shared<const absl::StatusOr<OcspResult>>(VerifyOcspResponseFull(
+      response_der, cert, issuer, expected_nonce, at, options, window));
+  if (result->ok() && window.memoizable && !base_key.empty()) {
+    RememberVerifiedDocument(base_key,
+                             std::make_shared<const VerifiedOcspAnswer>(
+                                 VerifiedOcspAnswer{**result, window}),
+                             response_der.size() + 512);
+  }
   RememberInRequest(request_key, result);
   return *result;
 }
@@ -569,7 +626,7 @@ namespace {
 absl::StatusOr<OcspResult> VerifyOcspResponseFull(
     std::span<const uint8_t> response_der, const X509* cert, const X509* issuer,
     std::optional<std::span<const uint8_t>> expected_nonce, absl::Time at,
-    const OcspVerifyOptions& options) {
+    const OcspVerifyOptions& options, OcspTimeWindow& window) {
   if (cert == nullptr || issuer == nullptr) {
     return absl::InvalidArgumentError("ocsp: null certificate or issuer");
   }
@@ -590,7 +647,7 @@ absl::StatusOr<OcspResult> VerifyOcspResponseFull(
     result.produced_at = *produced;
   }
   // 3. Who signed it, and may they? Before reading any content.
-  ASSIGN_OR_RETURN(result.responder, AuthorizeAndVerifySigner(basic.get(), issuer, at));
+  ASSIGN_OR_RETURN(result.responder, AuthorizeAndVerifySigner(basic.get(), issuer, at, window));
   // 4. The answer about this certificate.
   ASSIGN_OR_RETURN(const int idx, FindSingleResponse(basic.get(), cert, issuer));
   OCSP_SINGLERESP* single = OCSP_resp_get0(basic.get(), idx);  // owned by basic
@@ -623,6 +680,7 @@ absl::StatusOr<OcspResult> VerifyOcspResponseFull(
   }
   // 6. Validity window at `at` (RFC 6960 §4.2.2.1), with clock skew.
   ASSIGN_OR_RETURN(result.this_update, GeneralizedTime(this_update, "thisUpdate"));
+  window.Narrow(result.this_update - options.skew, absl::InfiniteFuture());
   if (result.this_update > at + options.skew) {
     return OcspFailure(OcspError::kNotYetValid,
                        absl::StrCat("thisUpdate ", TimeString(result.this_update), " is after ",
@@ -635,6 +693,7 @@ absl::StatusOr<OcspResult> VerifyOcspResponseFull(
     }
   } else {
     ASSIGN_OR_RETURN(result.next_update, GeneralizedTime(next_update, "nextUpdate"));
+    window.Narrow(absl::InfinitePast(), result.next_update + options.skew);
     if (at > result.next_update + options.skew) {
       return OcspFailure(OcspError::kStale,
                          absl::StrCat("nextUpdate ", TimeString(result.next_update), " + skew ",

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -39,6 +40,7 @@
 #include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/crypto/digest.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::crypto {
@@ -211,6 +213,116 @@ class OcspTest : public ::testing::Test {
 
   static inline std::unique_ptr<Pki> pki_;
 };
+
+// The cross-request memo of VerifyOcspResponse (verified_memo.h) answers a
+// remembered success only inside the window of its time-dependent checks.
+// Cached vs. full verification at every second around every edge: thisUpdate
+// - skew, nextUpdate + skew, and a delegated responder's notBefore/notAfter;
+// for issuer-signed, delegated and revoked answers, with and without a
+// nonce. The memo must give the full verification's result, error and all.
+TEST_F(OcspTest, MemoEqualsFullVerificationAroundEveryWindowEdge) {
+  CertSpec short_lived = Spec("OCSP Short-lived Responder", {0x34}, false, {kOcspSigningEku});
+  short_lived.not_before = kAt - absl::Minutes(30);
+  short_lived.not_after = kAt + absl::Hours(2);
+  absl::StatusOr<Issued> responder = MakeCert(short_lived, KeyType::kEcP256,
+                                              pki_->issuer.cert.get(), pki_->issuer.key.get());
+  ASSERT_TRUE(responder.ok()) << responder.status();
+  const Bytes nonce = {1, 2, 3, 4, 5, 6, 7, 8};
+  struct Row {
+    std::string name;
+    ResponseSpec spec;
+    std::optional<Bytes> expected_nonce;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"issuer-signed good", {}, std::nullopt});
+  ResponseSpec delegated;
+  delegated.signer = &*responder;
+  rows.push_back({"short-lived delegated", delegated, std::nullopt});
+  ResponseSpec revoked;
+  revoked.subject = pki_->revoked.cert.get();
+  revoked.cert_status = V_OCSP_CERTSTATUS_REVOKED;
+  revoked.reason = 1;
+  rows.push_back({"revoked", revoked, std::nullopt});
+  ResponseSpec with_nonce;
+  with_nonce.nonce = nonce;
+  rows.push_back({"with nonce", with_nonce, nonce});
+  ResponseSpec no_next;
+  no_next.next_update = std::nullopt;
+  rows.push_back({"no nextUpdate", no_next, std::nullopt});
+
+  ConfigureVerifiedMemo(MemoOptions{});
+  ClearVerifiedMemo();
+  const OcspVerifyOptions options;  // skew 5 min
+  OcspVerifyOptions lenient;
+  lenient.allow_missing_next_update = true;
+  int compared = 0, hits_seen = 0;
+  for (const Row& row : rows) {
+    absl::StatusOr<Bytes> der = MakeResponse(*pki_, row.spec);
+    ASSERT_TRUE(der.ok()) << der.status();
+    const X509* subject =
+        row.spec.subject != nullptr ? row.spec.subject : pki_->good.cert.get();
+    std::vector<absl::Time> edges = {row.spec.this_update - options.skew};
+    if (row.spec.next_update) edges.push_back(*row.spec.next_update + options.skew);
+    if (row.spec.signer != nullptr) {
+      edges.push_back(short_lived.not_before);
+      edges.push_back(short_lived.not_after);
+    }
+    for (const OcspVerifyOptions& opts : {options, lenient}) {
+      std::optional<std::span<const uint8_t>> n;
+      if (row.expected_nonce) n = std::span<const uint8_t>(*row.expected_nonce);
+      // Remember a success first (second sighting admits), at kAt.
+      for (int i = 0; i < 3; ++i) {
+        (void)VerifyOcspResponse(*der, subject, pki_->issuer.cert.get(), n, kAt, opts);
+      }
+      for (absl::Time edge : edges) {
+        for (int d = -2; d <= 2; ++d) {
+          const absl::Time at = edge + absl::Seconds(d);
+          // A full run looks up the response signature (kOcspSignature) or,
+          // for a delegated responder, first its certificate's signature
+          // (kCertSignature); an answer from the windowed memo does neither.
+          auto lookups = [] {
+            const MemoKindStats a = VerifiedMemoStats(MemoKind::kOcspSignature);
+            const MemoKindStats b = VerifiedMemoStats(MemoKind::kCertSignature);
+            return a.hits + a.misses + b.hits + b.misses;
+          };
+          const uint64_t before = lookups();
+          absl::StatusOr<OcspResult> cached =
+              VerifyOcspResponse(*der, subject, pki_->issuer.cert.get(), n, at, opts);
+          const bool from_memo = lookups() == before;
+          if (from_memo) ++hits_seen;
+          absl::StatusOr<OcspResult> full;
+          {
+            ScopedMemoBypass bypass;
+            full = VerifyOcspResponse(*der, subject, pki_->issuer.cert.get(), n, at, opts);
+          }
+          const std::string where = absl::StrCat(row.name, " at ", absl::FormatTime(at),
+                                                 " (edge ", absl::FormatTime(edge), ")");
+          ASSERT_EQ(cached.ok(), full.ok()) << where << ": " << cached.status() << " vs "
+                                            << full.status();
+          // Only a success is ever answered from the memo.
+          if (!full.ok()) EXPECT_FALSE(from_memo) << where;
+          if (full.ok()) {
+            EXPECT_EQ(cached->status, full->status) << where;
+            EXPECT_EQ(cached->reason_code, full->reason_code) << where;
+            EXPECT_EQ(cached->responder, full->responder) << where;
+            EXPECT_EQ(cached->this_update, full->this_update) << where;
+            EXPECT_EQ(cached->next_update, full->next_update) << where;
+            EXPECT_EQ(cached->revocation_time, full->revocation_time) << where;
+            EXPECT_EQ(cached->revocation_reason, full->revocation_reason) << where;
+            EXPECT_EQ(cached->detail, full->detail) << where;
+          } else {
+            EXPECT_EQ(cached.status(), full.status()) << where;
+          }
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GE(compared, 80);
+  EXPECT_GT(hits_seen, 20);  // inside the windows the memo really answered
+  std::cout << "[ocsp-memo] " << compared << " cached-vs-full comparisons, " << hits_seen
+            << " memo hits\n";
+}
 
 TEST_F(OcspTest, BuildRequestWithNonce) {
   absl::StatusOr<OcspRequest> req =

@@ -161,12 +161,12 @@ absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_vie
   side.claim["fetched"] = true;
   side.claim["source"] = it.source;
   if (it.stale) stale.push_back(key);
-  out.collateral.push_back(core::CollateralRef{
-      "rim", key, HexEncode(crypto::Sha256(it.data)),
-      it.fresh_until == absl::InfiniteFuture() ? "" : FormatRfc3339(it.fresh_until), it.source});
   absl::StatusOr<RimVerification> v = VerifyRim(
       std::string_view(reinterpret_cast<const char*>(it.data.data()), it.data.size()),  // NOLINT
       trust, ctx.at);
+  out.collateral.push_back(core::CollateralRef{
+      "rim", key, HexEncode(v.ok() ? v->xml_sha256 : crypto::Sha256(it.data)),
+      it.fresh_until == absl::InfiniteFuture() ? "" : FormatRfc3339(it.fresh_until), it.source});
   if (!v.ok()) {
     const std::string r = ReasonOf(v.status());
     out.Fail(sig, Component::kSourcedData, r.empty() ? reason::kRimMalformed : r,

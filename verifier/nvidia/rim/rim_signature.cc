@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "verifier/common/encoding.h"
 #include "verifier/common/status_macros.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/openssl_error.h"
 #include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
@@ -385,9 +386,11 @@ absl::StatusOr<RimVerification> VerifyRim(std::string_view xml, const RimTrustCo
   // leaf key are a pure function of the bytes, so a document whose
   // signature verified once is not parsed or verified again. The chain, its
   // time and its roots are checked below on every call.
-  const std::string memo_key = crypto::DocumentMemoKey(
-      "nvidia-rim-xmldsig-v1",
+  // Keyed on SHA-256(xml), which the caller's collateral record needs too:
+  // the document is hashed once per call.
+  out.xml_sha256 = crypto::Sha256(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(xml.data()), xml.size()));
+  const std::string memo_key = crypto::DocumentMemoKey("nvidia-rim-xmldsig-sha256-v2", out.xml_sha256);
   if (std::shared_ptr<const void> hit = crypto::FindVerifiedDocument(memo_key)) {
     const auto* doc = static_cast<const SignedRimDocument*>(hit.get());
     out.rim = doc->rim;

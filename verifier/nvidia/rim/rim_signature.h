@@ -89,6 +89,8 @@ struct RimVerification {
   // trusted root, all signatures good) one second before the earliest
   // notAfter of the embedded certificates: authentic but expired.
   bool expired_but_otherwise_valid = false;
+  // SHA-256 of the document bytes.
+  Bytes xml_sha256;
 
   bool ok() const { return signature.ok() && chain.ok(); }
 };
@@ -99,7 +101,9 @@ struct RimVerification {
 // (INVALID_ARGUMENT); every signature or chain problem is reported in
 // the outcome fields. The signature is checked with the leaf key even when
 // the chain fails, so both outcomes are always meaningful; a RIM is
-// authentic only if ok().
+// authentic only if ok(). RimVerification::xml_sha256 is SHA-256(xml), for
+// the caller's collateral record (hashed once: the verified-object memo keys
+// on it too).
 absl::StatusOr<RimVerification> VerifyRim(std::string_view xml, const RimTrustConfig& trust,
                                           absl::Time at);
 
