@@ -14,12 +14,7 @@ ARG RUNTIME_IMAGE=debian:12-slim
 ############################ build ############################
 FROM ${DEBIAN_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
-# SRC_DIR: where the sources go and the build runs (SRC_DIR/build). /src by
-# default; scripts/container-test.sh sets it to the host checkout's own path
-# so that, with the host's ccache mounted (below), the compile commands are
-# byte-identical to the host build's and the image build is cache hits.
-ARG SRC_DIR=/src
-WORKDIR ${SRC_DIR}
+WORKDIR /src
 # Dependencies first (their own layer: re-used until install_deps.sh changes).
 # RP_DEPS=build: compilers and -dev packages only (no gtest, node, redis, ...).
 COPY scripts/install_deps.sh scripts/install_deps.sh
@@ -35,17 +30,35 @@ COPY . .
 # empty on a clean machine, it makes re-builds after a source edit fast.
 # CCACHE_DIR=<a mounted directory> uses another cache instead:
 # scripts/container-test.sh mounts the host's, with BUILD_TYPE=RelWithDebInfo
-# and SRC_DIR as above, so CI compiles the sources once, not twice. ccache
+# and SRC_DIR (below), so CI compiles the sources once, not twice. ccache
 # keys on the compiler's own identity and the preprocessed input, so a
 # different compiler or header is a miss, never a wrong object.
+# SRC_DIR: where the build runs (SRC_DIR/build). /src by default;
+# scripts/container-test.sh sets it to the host checkout's own path (the
+# sources are copied there) so that, with the host's ccache mounted, the
+# compile commands are byte-identical to the host build's and the image
+# build is cache hits. Used only inside RUN, so it is part of the layer key.
+ARG SRC_DIR=/src
 ARG JOBS=
 ARG BUILD_TYPE=Release
 ARG CCACHE_DIR=/root/.ccache
 ARG CCACHE_MAXSIZE=2G
 ARG CCACHE_BASEDIR=
 ENV CCACHE_DIR=${CCACHE_DIR} CCACHE_MAXSIZE=${CCACHE_MAXSIZE} CCACHE_BASEDIR=${CCACHE_BASEDIR}
+# ccache keys on LANG, LC_ALL, LC_CTYPE and LC_MESSAGES too (they change the
+# compiler's messages): HOST_<name> sets each one as the host build had it
+# (unset when empty), so that shared-cache compiles match the host's.
+ARG HOST_LANG=
+ARG HOST_LC_ALL=
+ARG HOST_LC_CTYPE=
+ARG HOST_LC_MESSAGES=
 RUN --mount=type=cache,target=/root/.ccache \
-    cmake -S . -B build -G Ninja \
+    if [ "$SRC_DIR" != /src ]; then mkdir -p "$SRC_DIR" && cp -a /src/. "$SRC_DIR"/; fi \
+ && cd "$SRC_DIR" \
+ && for v in LANG LC_ALL LC_CTYPE LC_MESSAGES; do \
+      eval "x=\"\${HOST_$v}\""; if [ -n "$x" ]; then export "$v=$x"; else unset "$v"; fi; \
+    done \
+ && cmake -S . -B build -G Ninja \
       -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" \
       -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
       -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
@@ -56,7 +69,7 @@ RUN --mount=type=cache,target=/root/.ccache \
  && mkdir -p /out \
  && strip --strip-unneeded -o /out/attestation-server build/server/attestation-server \
  && strip --strip-unneeded -o /out/attestctl build/cli/attestctl \
- && rm -rf build
+ && cd / && rm -rf "$SRC_DIR/build" && if [ "$SRC_DIR" != /src ]; then rm -rf "$SRC_DIR"; fi
 
 ########################### runtime ###########################
 FROM ${RUNTIME_IMAGE}

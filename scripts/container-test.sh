@@ -155,7 +155,9 @@ if [ "${RP_CONTAINER_SHARE_CCACHE:-1}" = 1 ] && command -v ccache >/dev/null &&
          --build-arg CCACHE_DIR=/var/cache/host-ccache
          --build-arg CCACHE_MAXSIZE="$(ccache -k max_size)"
          --build-arg CCACHE_BASEDIR="$(ccache -k base_dir)"
-         --build-arg BUILD_TYPE=RelWithDebInfo --build-arg SRC_DIR="$ROOT")
+         --build-arg BUILD_TYPE=RelWithDebInfo --build-arg SRC_DIR="$ROOT"
+         --build-arg HOST_LANG="${LANG-}" --build-arg HOST_LC_ALL="${LC_ALL-}"
+         --build-arg HOST_LC_CTYPE="${LC_CTYPE-}" --build-arg HOST_LC_MESSAGES="${LC_MESSAGES-}")
   say "sharing the host build's ccache ($HOST_CCACHE)"
 fi
 build() {
