@@ -228,9 +228,6 @@ bool SignatureVerifies(const OCSP_BASICRESP* bs, const X509* signer) {
   return ok;
 }
 
-// Finds the certificate that signed `bs` and checks it may speak for
-// `issuer`. The responder ID may match the issuer itself or certificates
-// carried in the response; every matching candidate is tried.
 // The times at which a successful verification stays what it was (the
 // cross-request memo in VerifyOcspResponse): every time-dependent check it
 // made passes for exactly the `at` in [from, until], both inclusive.
@@ -244,6 +241,10 @@ struct OcspTimeWindow {
   }
 };
 
+// Finds the certificate that signed `bs` and checks it may speak for
+// `issuer`. The responder ID may match the issuer itself or certificates
+// carried in the response; every matching candidate is tried. `window` is
+// narrowed to the times at which the same candidate would be chosen.
 absl::StatusOr<std::string> AuthorizeAndVerifySigner(const OCSP_BASICRESP* bs, const X509* issuer,
                                                      absl::Time at, OcspTimeWindow& window) {
   bool authorized_but_bad_signature = false;
