@@ -416,6 +416,16 @@ absl::StatusOr<OcspRequest> BuildOcspRequest(const X509* cert, const X509* issue
       [&](std::string_view) { return BuildOcspRequestFull(cert, issuer, spec); });
 }
 
+absl::StatusOr<Bytes> OcspRequestOnDemand::Build() {
+  absl::StatusOr<OcspRequest> r = BuildOcspRequest(cert_, issuer_, spec_);
+  if (!r.ok()) {
+    error_ = r.status();
+    return r.status();
+  }
+  sent_ = *std::move(r);
+  return sent_->der;
+}
+
 namespace {
 absl::StatusOr<OcspRequest> BuildOcspRequestFull(const X509* cert, const X509* issuer,
                                                  const OcspRequestSpec& spec) {

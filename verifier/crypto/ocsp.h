@@ -78,6 +78,30 @@ struct OcspRequest {
 absl::StatusOr<OcspRequest> BuildOcspRequest(const X509* cert, const X509* issuer,
                                              const OcspRequestSpec& spec);
 
+// A request built only when a responder is actually asked (an answer from a
+// cache or offline directory needs none), remembering what was sent: the
+// nonce a fresh answer must echo, and a build error, which callers report as
+// a failed request (never as an unreachable responder). `cert` and `issuer`
+// must outlive the object. Not thread-safe (one lookup).
+class OcspRequestOnDemand {
+ public:
+  OcspRequestOnDemand(const X509* cert, const X509* issuer, OcspRequestSpec spec)
+      : cert_(cert), issuer_(issuer), spec_(spec) {}
+  // Builds the request (again if called again) and returns its DER.
+  absl::StatusOr<Bytes> Build();
+  // The last request built, if any.
+  const std::optional<OcspRequest>& sent() const { return sent_; }
+  // OK unless Build failed.
+  const absl::Status& error() const { return error_; }
+
+ private:
+  const X509* cert_;
+  const X509* issuer_;
+  OcspRequestSpec spec_;
+  std::optional<OcspRequest> sent_;
+  absl::Status error_;
+};
+
 // Cache / offline-collateral key "<issuer-sha256 hex>-<serial hex>", as in
 // nvidia/ocsp/<issuer-sha256>-<serial>.der. `issuer_key_hash` is
 // OcspRequest::issuer_key_hash (SHA-256, not the SHA-1 of the certID).

@@ -208,25 +208,15 @@ CertOcspOutcome CheckOne(const X509* cert, const X509* issuer, size_t index,
   Bytes response;
   bool fresh = false;
   // The request with a fresh nonce, built only if the responder is asked.
-  std::optional<crypto::OcspRequest> sent;
-  absl::Status build_error = absl::OkStatus();
+  crypto::OcspRequestOnDemand request(cert, issuer, crypto::OcspRequestSpec{});
   if (ctx.ocsp != nullptr) {
     collateral::GetOptions options;
     options.stale_grace = ctx.collateral_grace;
     collateral::OcspQuery query{key, settings.url, {}, {}};
-    query.make_request = [&]() -> absl::StatusOr<Bytes> {
-      absl::StatusOr<crypto::OcspRequest> r =
-          crypto::BuildOcspRequest(cert, issuer, crypto::OcspRequestSpec{});
-      if (!r.ok()) {
-        build_error = r.status();
-        return r.status();
-      }
-      sent = *std::move(r);
-      return sent->der;
-    };
+    query.make_request = [&request] { return request.Build(); };
     absl::StatusOr<std::optional<collateral::OcspFetchResult>> fetched =
         ctx.ocsp->Fetch(query, options);
-    if (!build_error.ok()) return request_failed(build_error);
+    if (!request.error().ok()) return request_failed(request.error());
     if (!fetched.ok()) {
       return Unavailable(std::move(o), settings.policy,
                          absl::StrFormat("fetching %s: %s", key, Describe(fetched.status())));
@@ -274,10 +264,10 @@ CertOcspOutcome CheckOne(const X509* cert, const X509* issuer, size_t index,
   std::optional<std::span<const uint8_t>> nonce;
   if (fresh) {
     // A fresh answer is the answer to `sent`, which must exist (fail closed).
-    if (!sent.has_value()) {
+    if (!request.sent().has_value()) {
       return request_failed(absl::InternalError("a fresh answer without a request sent"));
     }
-    nonce = std::span<const uint8_t>(sent->nonce);
+    nonce = std::span<const uint8_t>(request.sent()->nonce);
   }
   absl::StatusOr<crypto::OcspResult> r =
       crypto::VerifyOcspResponse(response, cert, issuer, nonce, ctx.at, crypto::OcspVerifyOptions{});

@@ -79,26 +79,16 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
   bool fresh_answer = false;
   // The request actually sent (with a fresh nonce when configured), built
   // only if the responder is asked.
-  std::optional<crypto::OcspRequest> sent;
-  absl::Status build_error = absl::OkStatus();
+  crypto::OcspRequestOnDemand request(subject, issuer,
+                                      crypto::OcspRequestSpec{.with_nonce = trust.ocsp_nonce});
   if (ctx.fetcher != nullptr) {
     collateral::OcspQuery query;
     query.key = r.key;
     query.url = trust.ocsp_url_override.empty() ? AiaOcspUrl(subject) : trust.ocsp_url_override;
-    query.make_request = [&]() -> absl::StatusOr<Bytes> {
-      crypto::OcspRequestSpec spec;
-      spec.with_nonce = trust.ocsp_nonce;
-      absl::StatusOr<crypto::OcspRequest> b = crypto::BuildOcspRequest(subject, issuer, spec);
-      if (!b.ok()) {
-        build_error = b.status();
-        return b.status();
-      }
-      sent = *std::move(b);
-      return sent->der;
-    };
+    query.make_request = [&request] { return request.Build(); };
     absl::StatusOr<std::optional<collateral::OcspFetchResult>> fetched =
         ctx.fetcher->Fetch(query, get);
-    if (!build_error.ok()) return request_failed(build_error);
+    if (!request.error().ok()) return request_failed(request.error());
     if (!fetched.ok()) {
       Unavailable(r, trust, absl::StrCat("OCSP for '", r.subject, "': ", fetched.status().message()));
       return r;
@@ -144,11 +134,11 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
   r.source = item->source;
   std::optional<std::span<const uint8_t>> nonce;
   crypto::OcspVerifyOptions options;
-  if (fresh_answer && !sent.has_value()) {
+  if (fresh_answer && !request.sent().has_value()) {
     return request_failed(absl::InternalError("a fresh OCSP answer without a request sent"));
   }
-  if (fresh_answer && !sent->nonce.empty()) {
-    nonce = sent->nonce;  // a fresh answer must echo our nonce (anti-replay)
+  if (fresh_answer && !request.sent()->nonce.empty()) {
+    nonce = request.sent()->nonce;  // a fresh answer must echo our nonce (anti-replay)
   } else {
     options.allow_missing_nonce = true;  // stored answer to an earlier request
   }
