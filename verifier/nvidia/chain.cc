@@ -197,13 +197,11 @@ CertOcspOutcome CheckOne(const X509* cert, const X509* issuer, size_t index,
     o.detail = absl::StrFormat("building the request: %s", Describe(s));
     return o;
   };
-  // The certID (and so the cache key) without a nonce: a pure function of
-  // the two certificates, remembered per pair (crypto::BuildOcspRequest).
-  absl::StatusOr<crypto::OcspRequest> id =
-      crypto::BuildOcspRequest(cert, issuer, crypto::OcspRequestSpec{.with_nonce = false});
-  if (!id.ok()) return request_failed(id.status());
-  const std::string key = absl::StrFormat(
-      "nvidia/ocsp/%s.der", crypto::OcspCacheKey(id->issuer_key_hash, id->serial_hex));
+  // The cache key from the nonce-free certID: a pure function of the two
+  // certificates, remembered per pair (crypto::BuildOcspRequest).
+  absl::StatusOr<std::string> cache_key = OcspCollateralKey(cert, issuer);
+  if (!cache_key.ok()) return request_failed(cache_key.status());
+  const std::string& key = *cache_key;
 
   Bytes response;
   bool fresh = false;
