@@ -23,9 +23,10 @@ RUN RP_DEPS=build scripts/install_deps.sh \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
 # Same optimisation level as the tested build (scripts/build.sh: RelWithDebInfo
-# = -O2 -g -DNDEBUG), without debug info by default (BUILD_TYPE=Release with
-# -O2 -DNDEBUG; the binaries are stripped either way, and -g does not change
-# gcc's code); tests and benchmarks are not configured.
+# = -O2 -g1 -DNDEBUG with CMakeLists.txt's RP_DEBUG_INFO=lines), without debug
+# info by default (BUILD_TYPE=Release with -O2 -DNDEBUG; the binaries are
+# stripped either way, and -g does not change gcc's code); tests and
+# benchmarks are not configured.
 # The ccache directory is a build cache mount (BuildKit / buildah >= 1.24):
 # empty on a clean machine, it makes re-builds after a source edit fast.
 # CCACHE_DIR=<a mounted directory> uses another cache instead:
@@ -41,6 +42,8 @@ COPY . .
 ARG SRC_DIR=/src
 ARG JOBS=
 ARG BUILD_TYPE=Release
+# RP_DEBUG_INFO for a RelWithDebInfo build (container-test.sh passes the host's).
+ARG DEBUG_INFO=lines
 ARG CCACHE_DIR=/root/.ccache
 ARG CCACHE_MAXSIZE=2G
 ARG CCACHE_BASEDIR=
@@ -59,7 +62,7 @@ RUN --mount=type=cache,target=/root/.ccache \
       eval "x=\"\${HOST_$v}\""; if [ -n "$x" ]; then export "$v=$x"; else unset "$v"; fi; \
     done \
  && cmake -S . -B build -G Ninja \
-      -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" \
+      -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" -DRP_DEBUG_INFO="${DEBUG_INFO}" \
       -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
       -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
       -DBUILD_TESTING=OFF -DRP_BUILD_BENCHMARKS=OFF \

@@ -156,6 +156,7 @@ if [ "${RP_CONTAINER_SHARE_CCACHE:-1}" = 1 ] && command -v ccache >/dev/null &&
          --build-arg CCACHE_MAXSIZE="$(ccache -k max_size)"
          --build-arg CCACHE_BASEDIR="$(ccache -k base_dir)"
          --build-arg BUILD_TYPE=RelWithDebInfo --build-arg SRC_DIR="$ROOT"
+         --build-arg DEBUG_INFO="$(sed -n 's/^RP_DEBUG_INFO:STRING=//p' "$BUILD_DIR/CMakeCache.txt" | grep . || echo lines)"
          --build-arg HOST_LANG="${LANG-}" --build-arg HOST_LC_ALL="${LC_ALL-}"
          --build-arg HOST_LC_CTYPE="${LC_CTYPE-}" --build-arg HOST_LC_MESSAGES="${LC_MESSAGES-}")
   say "sharing the host build's ccache ($HOST_CCACHE)"
