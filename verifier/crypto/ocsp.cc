@@ -468,6 +468,16 @@ std::string OcspCacheKey(std::span<const uint8_t> issuer_key_hash, std::string_v
   return absl::StrCat(HexEncode(issuer_key_hash), "-", std::string(serial_hex));
 }
 
+absl::StatusOr<std::string> NvidiaOcspCollateralKey(const X509* cert, const X509* issuer) {
+  ERR_clear_error();
+  if (cert == nullptr || issuer == nullptr) {
+    return absl::InvalidArgumentError("ocsp key: null certificate or issuer");
+  }
+  // As BuildOcspRequestFull fills OcspRequest::issuer_key_hash / serial_hex.
+  ASSIGN_OR_RETURN(Bytes issuer_key_hash, PublicKeyDigest(issuer, EVP_sha256()));
+  return absl::StrCat("nvidia/ocsp/", OcspCacheKey(issuer_key_hash, SerialHex(cert)), ".der");
+}
+
 absl::StatusOr<std::optional<absl::Time>> OcspResponseNextUpdateUnverified(
     std::span<const uint8_t> response_der) {
   ERR_clear_error();

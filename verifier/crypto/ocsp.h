@@ -107,6 +107,16 @@ class OcspRequestOnDemand {
 // OcspRequest::issuer_key_hash (SHA-256, not the SHA-1 of the certID).
 std::string OcspCacheKey(std::span<const uint8_t> issuer_key_hash, std::string_view serial_hex);
 
+// The offline / cache path of the OCSP answer for `cert` issued by `issuer`:
+// "nvidia/ocsp/<OcspCacheKey(...)>.der", the key BuildOcspRequest's
+// issuer_key_hash and serial_hex give, computed from the two certificates
+// directly (a digest of the issuer's key and the serial; no request built).
+// INVALID_ARGUMENT for a null certificate, INTERNAL if the key cannot be
+// read. A pair for which no request can be built still gets its key: a
+// stored answer then fails VerifyOcspResponse (its certID is computed there),
+// and asking the responder fails when the request is built.
+absl::StatusOr<std::string> NvidiaOcspCollateralKey(const X509* cert, const X509* issuer);
+
 enum class OcspStatus { kGood, kRevoked, kUnknown };
 
 inline constexpr int kCrlReasonCertificateHold = 6;

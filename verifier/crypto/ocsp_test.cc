@@ -300,7 +300,9 @@ TEST_F(OcspTest, MemoEqualsFullVerificationAroundEveryWindowEdge) {
           ASSERT_EQ(cached.ok(), full.ok()) << where << ": " << cached.status() << " vs "
                                             << full.status();
           // Only a success is ever answered from the memo.
-          if (!full.ok()) EXPECT_FALSE(from_memo) << where;
+          if (!full.ok()) {
+            EXPECT_FALSE(from_memo) << where;
+          }
           if (full.ok()) {
             EXPECT_EQ(cached->status, full->status) << where;
             EXPECT_EQ(cached->reason_code, full->reason_code) << where;
@@ -395,6 +397,29 @@ TEST_F(OcspTest, CacheKeyMatchesOfflineLayout) {
   ASSERT_TRUE(req.ok());
   EXPECT_EQ(OcspCacheKey(req->issuer_key_hash, req->serial_hex),
             absl::StrCat(HexEncode(req->issuer_key_hash), "-10"));
+}
+
+// The collateral key computed from the two certificates is the one the
+// request (with or without a nonce) names; the simulator and the offline
+// layout name their files by the request's fields.
+TEST_F(OcspTest, CollateralKeyIsTheRequestsKey) {
+  for (const bool nonce : {false, true}) {
+    absl::StatusOr<OcspRequest> req = BuildOcspRequest(
+        pki_->good.cert.get(), pki_->issuer.cert.get(), {.with_nonce = nonce});
+    ASSERT_TRUE(req.ok());
+    EXPECT_EQ(NvidiaOcspCollateralKey(pki_->good.cert.get(), pki_->issuer.cert.get()).value(),
+              absl::StrCat("nvidia/ocsp/", OcspCacheKey(req->issuer_key_hash, req->serial_hex),
+                           ".der"));
+  }
+  // Another issuer key or another serial is another key.
+  EXPECT_NE(NvidiaOcspCollateralKey(pki_->good.cert.get(), pki_->issuer.cert.get()).value(),
+            NvidiaOcspCollateralKey(pki_->good.cert.get(), pki_->good.cert.get()).value());
+  EXPECT_NE(NvidiaOcspCollateralKey(pki_->good.cert.get(), pki_->issuer.cert.get()).value(),
+            NvidiaOcspCollateralKey(pki_->issuer.cert.get(), pki_->issuer.cert.get()).value());
+  EXPECT_EQ(NvidiaOcspCollateralKey(nullptr, pki_->issuer.cert.get()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NvidiaOcspCollateralKey(pki_->good.cert.get(), nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(OcspTest, ErrorCodesSurviveAnnotate) {

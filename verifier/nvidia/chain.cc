@@ -401,11 +401,7 @@ std::string DecimalSerial(const X509* cert) {
 }
 
 absl::StatusOr<std::string> OcspCollateralKey(const X509* cert, const X509* issuer) {
-  absl::StatusOr<crypto::OcspRequest> request =
-      crypto::BuildOcspRequest(cert, issuer, crypto::OcspRequestSpec{.with_nonce = false});
-  if (!request.ok()) return request.status();
-  return absl::StrFormat("nvidia/ocsp/%s.der",
-                         crypto::OcspCacheKey(request->issuer_key_hash, request->serial_hex));
+  return crypto::NvidiaOcspCollateralKey(cert, issuer);
 }
 
 std::vector<CertOcspOutcome> CheckChainOcsp(std::span<const X509* const> path,

@@ -1,6 +1,7 @@
 #include "verifier/nvidia/rim/appraise.h"
 
 #include <algorithm>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
 #include "verifier/crypto/digest.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/nvidia/rim/reasons.h"
 #include "verifier/nvidia/rim/rim_ocsp.h"
 
@@ -45,7 +47,7 @@ struct Side {
   std::string label;   // "driver" | "vbios"
   std::string prefix;  // "nvidia.driver_rim"
   std::string id;
-  std::optional<RimVerification> v;
+  std::shared_ptr<const RimVerification> v;  // set once the RIM parsed
   bool usable = false;  // golden values may be read
   nlohmann::json claim = nlohmann::json::object();
 };
@@ -106,6 +108,49 @@ std::vector<std::string> IdentityProblems(const Rim& rim, const std::string& wan
   return problems;
 }
 
+// One RIM document as fetched and checked for this request: what VerifyRim
+// and the OCSP check of its chain found. Everything in it depends on the
+// document, the trust configuration, the time and the sources, never on the
+// GPU that asked for it; the checks that do (version, identity, golden
+// values) run per GPU on top of it.
+struct CheckedRimDocument {
+  std::string source;  // CollateralItem::source
+  bool stale = false;
+  absl::Time fresh_until = absl::InfiniteFuture();
+  std::string xml_sha256_hex;
+  absl::Status verify_error;                  // VerifyRim's error (v is null)
+  std::shared_ptr<const RimVerification> v;
+  std::optional<ChainOcspResult> ocsp;        // only over a verified signature and chain
+};
+
+// Every input of CheckedRimDocument besides the document itself, which the
+// collateral key names: the request memo key (crypto::RequestMemoKey). An
+// eight-GPU node asks for the same two RIMs eight times in one request; the
+// first GPU fetches and checks each, the other seven reuse that result, as
+// the request's one snapshot of the RIM store (a full run would differ only
+// if the store changed between two GPUs of the same request). Empty outside
+// a request scope or with the memo bypassed: then every GPU runs in full.
+std::string CheckedDocumentKey(const std::string& collateral_key, const RimTrustConfig& trust,
+                               const RimContext& ctx) {
+  // Every field of RimTrustConfig, in order; a new field must be added here.
+#if defined(__GLIBCXX__) && defined(__x86_64__)
+  static_assert(sizeof(RimTrustConfig) == 80,
+                "RimTrustConfig changed: add the new field to CheckedDocumentKey");
+#endif
+  std::string fields = absl::StrCat(
+      collateral_key.size(), ":", collateral_key, "|root=", trust.trust_nvidia_root ? 1 : 0,
+      "|len=", trust.expected_chain_length, "|ocsp=", trust.ocsp_url_override.size(), ":",
+      trust.ocsp_url_override, "|nonce=", trust.ocsp_nonce ? 1 : 0, "|hold=",
+      trust.allow_hold ? 1 : 0, "|unknown=", trust.allow_unknown ? 1 : 0, "|soft=",
+      trust.soft_fail_unreachable ? 1 : 0, "|at=", absl::ToUnixNanos(ctx.at), "|grace=",
+      absl::ToInt64Nanoseconds(ctx.grace), "|src=", reinterpret_cast<uintptr_t>(ctx.collateral),
+      "|fetcher=", reinterpret_cast<uintptr_t>(ctx.ocsp), "|extra=", trust.extra_root_pems.size());
+  for (const std::string& pem : trust.extra_root_pems) absl::StrAppend(&fields, "|", pem.size(), ":", pem);
+  const std::span<const uint8_t> parts[] = {std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(fields.data()), fields.size())};  // NOLINT
+  return crypto::RequestMemoKey("nvidia-rim-document-v1", parts);
+}
+
 // Runs one side; returns a retryable fetch error (else OK).
 absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_view report_version,
                      bool case_insensitive_version, const ChipRule& chip,
@@ -131,50 +176,74 @@ absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_vie
   side.id = *id;
   side.claim["id"] = side.id;
   const std::string key = RimCollateralKey(side.id);
-  collateral::GetOptions get;
-  get.stale_grace = ctx.grace;
-  absl::StatusOr<std::optional<collateral::CollateralItem>> item =
-      ctx.collateral->GetItem(key, get);
-  absl::Status retry = absl::OkStatus();
-  if (!item.ok()) {
-    const std::string msg(item.status().message());
-    if (absl::StrContains(msg, reason::kRimIdMismatch)) {
-      out.Fail(sig, Component::kSourcedData, reason::kRimIdMismatch, msg);
-    } else if (item.status().code() == absl::StatusCode::kFailedPrecondition) {
-      out.Fail(sig, Component::kSourcedData, reason::kCollateralStaleBeyondGrace,
-               absl::StrCat("RIM ", key, " is stale beyond the grace (fail closed): ", msg));
-    } else {
-      out.Fail(sig, Component::kSourcedData, reason::kRimUnavailable,
-               absl::StrCat("RIM ", key, ": ", msg));
-      if (Retryable(item.status())) retry = item.status();
+  const std::string memo_key = CheckedDocumentKey(key, trust, ctx);
+  std::shared_ptr<const CheckedRimDocument> doc;
+  if (std::shared_ptr<const void> hit = crypto::FindInRequest(memo_key)) {
+    doc = std::static_pointer_cast<const CheckedRimDocument>(hit);
+  } else {
+    collateral::GetOptions get;
+    get.stale_grace = ctx.grace;
+    absl::StatusOr<std::optional<collateral::CollateralItem>> item =
+        ctx.collateral->GetItem(key, get);
+    absl::Status retry = absl::OkStatus();
+    if (!item.ok()) {
+      const std::string msg(item.status().message());
+      if (absl::StrContains(msg, reason::kRimIdMismatch)) {
+        out.Fail(sig, Component::kSourcedData, reason::kRimIdMismatch, msg);
+      } else if (item.status().code() == absl::StatusCode::kFailedPrecondition) {
+        out.Fail(sig, Component::kSourcedData, reason::kCollateralStaleBeyondGrace,
+                 absl::StrCat("RIM ", key, " is stale beyond the grace (fail closed): ", msg));
+      } else {
+        out.Fail(sig, Component::kSourcedData, reason::kRimUnavailable,
+                 absl::StrCat("RIM ", key, ": ", msg));
+        if (Retryable(item.status())) retry = item.status();
+      }
+      skip_rest("RIM not available");
+      return retry;
     }
-    skip_rest("RIM not available");
-    return retry;
+    if (!item->has_value()) {
+      out.Fail(sig, Component::kSourcedData, reason::kRimNotFound,
+               absl::StrCat("no RIM ", side.id, " in ", ctx.collateral->Describe()));
+      skip_rest("RIM not found");
+      return absl::OkStatus();
+    }
+    const collateral::CollateralItem& it = **item;
+    auto checked = std::make_shared<CheckedRimDocument>();
+    checked->source = it.source;
+    checked->stale = it.stale;
+    checked->fresh_until = it.fresh_until;
+    absl::StatusOr<RimVerification> v = VerifyRim(
+        std::string_view(reinterpret_cast<const char*>(it.data.data()), it.data.size()),  // NOLINT
+        trust, ctx.at);
+    checked->xml_sha256_hex = HexEncode(v.ok() ? v->xml_sha256 : crypto::Sha256(it.data));
+    if (v.ok()) {
+      checked->v = std::make_shared<const RimVerification>(*std::move(v));
+      // OCSP only over a validated path (issuers must be trusted to judge answers).
+      if (checked->v->chain.ok() && checked->v->signature.ok()) {
+        RimOcspContext octx{ctx.at, ctx.ocsp, ctx.collateral, ctx.grace};
+        checked->ocsp = CheckRimChainOcsp(checked->v->path, trust, octx);
+      }
+    } else {
+      checked->verify_error = v.status();
+    }
+    if (!memo_key.empty()) crypto::RememberInRequest(memo_key, checked);
+    doc = std::move(checked);
   }
-  if (!item->has_value()) {
-    out.Fail(sig, Component::kSourcedData, reason::kRimNotFound,
-             absl::StrCat("no RIM ", side.id, " in ", ctx.collateral->Describe()));
-    skip_rest("RIM not found");
-    return absl::OkStatus();
-  }
-  const collateral::CollateralItem& it = **item;
   side.claim["fetched"] = true;
-  side.claim["source"] = it.source;
-  if (it.stale) stale.push_back(key);
-  absl::StatusOr<RimVerification> v = VerifyRim(
-      std::string_view(reinterpret_cast<const char*>(it.data.data()), it.data.size()),  // NOLINT
-      trust, ctx.at);
+  side.claim["source"] = doc->source;
+  if (doc->stale) stale.push_back(key);
   out.collateral.push_back(core::CollateralRef{
-      "rim", key, HexEncode(v.ok() ? v->xml_sha256 : crypto::Sha256(it.data)),
-      it.fresh_until == absl::InfiniteFuture() ? "" : FormatRfc3339(it.fresh_until), it.source});
-  if (!v.ok()) {
-    const std::string r = ReasonOf(v.status());
+      "rim", key, doc->xml_sha256_hex,
+      doc->fresh_until == absl::InfiniteFuture() ? "" : FormatRfc3339(doc->fresh_until),
+      doc->source});
+  if (doc->v == nullptr) {
+    const std::string r = ReasonOf(doc->verify_error);
     out.Fail(sig, Component::kSourcedData, r.empty() ? reason::kRimMalformed : r,
-             std::string(v.status().message()));
+             std::string(doc->verify_error.message()));
     skip_rest("RIM does not parse");
     return absl::OkStatus();
   }
-  side.v = *std::move(v);
+  side.v = doc->v;
   const RimVerification& rv = *side.v;
   out.Add(sig, rv.signature.ok() ? CheckStatus::kPass : CheckStatus::kFail, rv.signature.reason,
           rv.signature.detail, Component::kSourcedData);
@@ -189,10 +258,8 @@ absl::Status RunSide(Side& side, absl::StatusOr<std::string> id, std::string_vie
                               : rv.chain.reason == reason::kRimSignerExpired ? "expired"
                                                                              : "invalid";
   side.claim["trusted_root"] = rv.chain.ok() ? (rv.nvidia_root ? "nvidia" : "extra") : "none";
-  // OCSP only over a validated path (issuers must be trusted to judge answers).
-  if (rv.chain.ok() && rv.signature.ok()) {
-    RimOcspContext octx{ctx.at, ctx.ocsp, ctx.collateral, ctx.grace};
-    ChainOcspResult o = CheckRimChainOcsp(rv.path, trust, octx);
+  if (doc->ocsp.has_value()) {
+    const ChainOcspResult& o = *doc->ocsp;
     out.Add(ocsp, o.status, o.reason, o.detail, Component::kSourcedData);
     nlohmann::json certs = nlohmann::json::array();
     std::string worst = "good";

@@ -7,7 +7,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/nvidia/rim/reasons.h"
 #include "verifier/nvidia/rim/rim_source.h"
 #include "verifier/nvidia/rim/rim_test_util.h"
@@ -286,6 +288,98 @@ TEST(Appraise, MalformedRimAndBadIds) {
   ASSERT_TRUE(AppraiseGpuMeasurements(in, {}, {At20250115(), &src}, out).ok());
   EXPECT_EQ(Outcome(out, "nvidia.driver_rim.signature"), "fail/RIM_ID_INVALID");
   EXPECT_EQ(Outcome(out, "nvidia.vbios_rim.signature"), "fail/RIM_MALFORMED");
+}
+
+// Counts the look-ups per key (the request-scoped document memo).
+class CountingSource : public collateral::CollateralSource {
+ public:
+  explicit CountingSource(const MapSource& inner) : inner_(inner) {}
+  absl::StatusOr<std::optional<Bytes>> Get(std::string_view key) const override {
+    ++gets_[std::string(key)];
+    return inner_.Get(key);
+  }
+  absl::StatusOr<std::optional<collateral::CollateralItem>> GetItem(
+      std::string_view key, const collateral::GetOptions& o) const override {
+    ++gets_[std::string(key)];
+    return inner_.GetItem(key, o);
+  }
+  std::string Describe() const override { return inner_.Describe(); }
+  int total() const {
+    int n = 0;
+    for (const auto& [k, v] : gets_) n += v;
+    return n;
+  }
+
+ private:
+  const MapSource& inner_;
+  mutable std::map<std::string, int> gets_;
+};
+
+// Everything a DeviceResult says, for comparisons.
+std::string Describe(const core::DeviceResult& r) {
+  std::string s = r.claims.dump();
+  for (const core::Check& c : r.checks) {
+    absl::StrAppend(&s, "\n", c.name, " ", std::string(core::CheckStatusName(c.status)), " ", c.reason, " ",
+                    c.detail);
+  }
+  for (const core::CollateralRef& c : r.collateral) {
+    absl::StrAppend(&s, "\n", c.kind, " ", c.id, " ", c.sha256, " ", c.next_update, " ",
+                    c.source);
+  }
+  return s;
+}
+
+// An eight-GPU node asks for the same two RIMs once per GPU: inside one
+// request (crypto::ScopedRequestMemo) each RIM document is fetched and
+// checked once and the result is the same as fetching and checking it for
+// every GPU; a different trust configuration or time, or no request scope,
+// is never served from it.
+TEST(Appraise, OneRequestChecksEachRimDocumentOnce) {
+  for (const bool malformed_vbios : {false, true}) {
+    SCOPED_TRACE(malformed_vbios ? "malformed VBIOS RIM" : "genuine RIMs");
+    MapSource map;
+    PutStore545(map);
+    if (malformed_vbios) map.Put(RimCollateralKey(kVbios5E01), "<not-a-rim/>");
+    CountingSource src(map);
+    const RimContext ctx{At20250115(), &src};
+    auto appraise = [&](const RimTrustConfig& trust, const RimContext& c) {
+      core::DeviceResult out;
+      EXPECT_TRUE(AppraiseGpuMeasurements(Inputs545(), trust, c, out).ok());
+      return Describe(out);
+    };
+    // Reference: no request scope, every GPU in full. `per`: the look-ups of
+    // one full appraisal (two RIMs and the offline OCSP answers of their
+    // chains).
+    const std::string full = appraise({}, ctx);
+    const int per = src.total();
+    EXPECT_EQ(per, malformed_vbios ? 2 + 3 : 2 + 2 * 3);
+    EXPECT_EQ(appraise({}, ctx), full);
+    EXPECT_EQ(src.total(), 2 * per);
+    {
+      const crypto::ScopedRequestMemo request;
+      for (int gpu = 0; gpu < 8; ++gpu) EXPECT_EQ(appraise({}, ctx), full) << "gpu " << gpu;
+      EXPECT_EQ(src.total(), 3 * per);  // each document once for the eight GPUs
+      // Another trust configuration or another time: fetched and checked again.
+      RimTrustConfig hold;
+      hold.allow_hold = true;
+      (void)appraise(hold, ctx);
+      EXPECT_EQ(src.total(), 4 * per);
+      const RimContext later{At20250115() + absl::Seconds(1), &src};
+      (void)appraise({}, later);
+      EXPECT_EQ(src.total(), 5 * per);
+      {
+        const crypto::ScopedMemoBypass bypass;  // the reference path inside a request
+        EXPECT_EQ(appraise({}, ctx), full);
+        EXPECT_EQ(src.total(), 6 * per);
+      }
+    }
+    // A new request fetches again.
+    {
+      const crypto::ScopedRequestMemo request;
+      EXPECT_EQ(appraise({}, ctx), full);
+      EXPECT_EQ(src.total(), 7 * per);
+    }
+  }
 }
 
 TEST(Appraise, NullCollateralIsAnError) {

@@ -66,13 +66,10 @@ CertOcspResult CheckOne(const X509* subject, const X509* issuer, const RimTrustC
     r.detail = std::string(s.message());
     return r;
   };
-  // The certID (and so the cache key) without a nonce: a pure function of
-  // the two certificates, remembered per pair (crypto::BuildOcspRequest).
-  absl::StatusOr<crypto::OcspRequest> id =
-      crypto::BuildOcspRequest(subject, issuer, crypto::OcspRequestSpec{.with_nonce = false});
-  if (!id.ok()) return request_failed(id.status());
-  r.key = absl::StrCat("nvidia/ocsp/", crypto::OcspCacheKey(id->issuer_key_hash, id->serial_hex),
-                       ".der");
+  // The cache key: a function of the two certificates (no request built).
+  absl::StatusOr<std::string> key = crypto::NvidiaOcspCollateralKey(subject, issuer);
+  if (!key.ok()) return request_failed(key.status());
+  r.key = *std::move(key);
   collateral::GetOptions get;
   get.stale_grace = ctx.grace;
   std::optional<collateral::CollateralItem> item;
