@@ -1,6 +1,8 @@
 #include "verifier/crypto/verified_memo.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -270,10 +272,71 @@ ScopedMemoBypass::~ScopedMemoBypass() { t_bypass = previous_; }
 
 namespace memo_internal {
 
+namespace {
+
+// SHA-256 fetched once: EVP_DigestInit_ex with EVP_sha256() looks the
+// implementation up in the provider on every call.
+const EVP_MD* Sha256Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md != nullptr ? md : EVP_sha256();
+}
+
+void FreeCertificateDigest(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
+                           long /*argl*/, void* /*argp*/) {
+  delete static_cast<std::array<uint8_t, 32>*>(ptr);
+}
+
+int CertificateDigestIndex() {
+  static const int index =
+      X509_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeCertificateDigest);
+  return index;
+}
+
+bool DerSha256(const X509* cert, std::array<uint8_t, 32>& out) {
+  unsigned char* der = nullptr;
+  const int len = cert == nullptr ? -1 : i2d_X509(cert, &der);
+  if (len <= 0) {
+    ERR_clear_error();
+    return false;
+  }
+  const bool ok = EVP_Digest(der, static_cast<size_t>(len), out.data(), nullptr, Sha256Md(),
+                             nullptr) == 1;
+  OPENSSL_free(der);
+  return ok;
+}
+
+// Attaches the DER digest to a certificate about to be shared through the
+// memo. Called before the object is published (no other thread sees it yet).
+void PinCertificateDigest(const X509* cert) {
+  const int index = CertificateDigestIndex();
+  if (cert == nullptr || index < 0 || X509_get_ex_data(cert, index) != nullptr) return;
+  auto digest = std::make_unique<std::array<uint8_t, 32>>();
+  if (!DerSha256(cert, *digest)) return;
+  if (X509_set_ex_data(const_cast<X509*>(cert), index, digest.get()) == 1) {  // NOLINT
+    (void)digest.release();  // owned by the certificate now (FreeCertificateDigest)
+  } else {
+    ERR_clear_error();
+  }
+}
+
+}  // namespace
+
+bool CertificateDigest(const X509* cert, std::array<uint8_t, 32>& out) {
+  if (cert == nullptr) return false;
+  const int index = CertificateDigestIndex();
+  if (index >= 0) {
+    if (const auto* pinned = static_cast<const std::array<uint8_t, 32>*>(X509_get_ex_data(cert, index))) {
+      out = *pinned;
+      return true;
+    }
+  }
+  return DerSha256(cert, out);
+}
+
 bool Active() { return !t_bypass && g_enabled.load(std::memory_order_relaxed); }
 
 KeyBuilder::KeyBuilder(MemoKind kind) : ctx_(EVP_MD_CTX_new()), ok_(ctx_ != nullptr) {
-  if (ok_ && EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) ok_ = false;
+  if (ok_ && EVP_DigestInit_ex(ctx_, Sha256Md(), nullptr) != 1) ok_ = false;
   Int(static_cast<int64_t>(kind));
 }
 
@@ -361,15 +424,12 @@ KeyBuilder& KeyBuilder::Key(const EVP_PKEY* key) {
 
 KeyBuilder& KeyBuilder::Certificate(const X509* cert) {
   if (!ok_) return *this;
-  unsigned char* der = nullptr;
-  const int len = cert == nullptr ? -1 : i2d_X509(cert, &der);
-  if (len <= 0) {
+  std::array<uint8_t, 32> digest{};
+  if (!CertificateDigest(cert, digest)) {
     ok_ = false;
     return *this;
   }
-  Bytes(std::span<const uint8_t>(der, static_cast<size_t>(len)));
-  OPENSSL_free(der);
-  return *this;
+  return Bytes(digest);
 }
 
 KeyBuilder& KeyBuilder::Crl(const X509_CRL* crl) {
@@ -418,6 +478,7 @@ OpensslPtr<X509> FindCertificate(const std::string& key) {
 
 void RememberCertificate(const std::string& key, const X509* cert, size_t der_size) {
   if (key.empty() || cert == nullptr) return;
+  PinCertificateDigest(cert);
   // Decoded certificate: about three times its DER plus the key and fields.
   Global().certificates.Remember(key, 3 * der_size + 2048, [&] { return NewRef(cert); });
 }
@@ -461,6 +522,7 @@ std::optional<std::vector<OpensslPtr<X509>>> FindPem(const std::string& key) {
 void RememberPem(const std::string& key, const std::vector<OpensslPtr<X509>>& certs,
                  size_t pem_size) {
   if (key.empty()) return;
+  for (const auto& c : certs) PinCertificateDigest(c.get());
   Global().pems.Remember(key, 3 * pem_size + 2048 * certs.size(), [&] {
     std::vector<OpensslPtr<X509>> refs;
     for (const auto& c : certs) refs.push_back(NewRef(c.get()));

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <cstdint>
 #include <ctime>
 #include <optional>
@@ -38,7 +39,7 @@ class KeyBuilder {
   // The public key's identity: type, curve and encoded point (EC) or n and e
   // (RSA). Other key types make the key unusable (ok() false).
   KeyBuilder& Key(const EVP_PKEY* key);
-  KeyBuilder& Certificate(const X509* cert);  // its DER
+  KeyBuilder& Certificate(const X509* cert);  // SHA-256 of its DER (CertificateDigest)
   KeyBuilder& Crl(const X509_CRL* crl);       // its DER
   bool ok() const { return ok_; }
   std::string Finish();  // 32 bytes; "" when !ok()
@@ -54,6 +55,14 @@ bool Found(MemoKind kind, const std::string& key);
 void Remember(MemoKind kind, const std::string& key);
 
 // Parsed certificates: a new reference to the shared object, or null.
+// SHA-256 of the certificate's DER encoding (i2d_X509). A certificate that
+// entered the memo (RememberCertificate / RememberPem) carries it from then
+// on (X509 ex_data, freed with the object): such objects are shared between
+// requests and never modified, so the digest stays that of their DER. Other
+// certificates are encoded and hashed on every call. False if the
+// certificate cannot be encoded (or is null).
+bool CertificateDigest(const X509* cert, std::array<uint8_t, 32>& out);
+
 OpensslPtr<X509> FindCertificate(const std::string& key);
 void RememberCertificate(const std::string& key, const X509* cert, size_t der_size);
 std::optional<std::vector<OpensslPtr<X509>>> FindPem(const std::string& key);

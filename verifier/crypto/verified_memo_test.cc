@@ -13,7 +13,9 @@
 #include "tests/testing/cert_factory.h"
 #include "verifier/crypto/crl.h"
 #include "verifier/crypto/keys.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/signature.h"
+#include "verifier/crypto/verified_memo_internal.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::crypto {
@@ -69,6 +71,38 @@ TEST_F(MemoTest, ParsedCertificateIsSharedAfterTheSecondSighting) {
   ScopedMemoBypass bypass;
   auto d = ParseDerCertificate(der).value();
   EXPECT_NE(d.get(), c.get());
+}
+
+// Memo keys name a certificate by the SHA-256 of its DER. A certificate the
+// parse memo shares carries that digest; any other is encoded and hashed.
+// Either way it is the digest of exactly its own DER.
+TEST_F(MemoTest, CertificateDigestIsTheDigestOfItsDer) {
+  Issued root = testing::MakeRoot(Spec("Root", 1600000000, 2500000000, true), KeyType::kEcP384)
+                    .value();
+  Issued other = testing::MakeRoot(Spec("Other", 1600000000, 2500000000, true), KeyType::kEcP384)
+                     .value();
+  const Bytes der = CertificateDer(root.cert.get());
+  auto digest_of = [](const X509* c) {
+    std::array<uint8_t, 32> d{};
+    EXPECT_TRUE(memo_internal::CertificateDigest(c, d));
+    return Bytes(d.begin(), d.end());
+  };
+  EXPECT_EQ(digest_of(root.cert.get()), Sha256(der));  // never in the memo
+  EXPECT_EQ(digest_of(other.cert.get()), Sha256(CertificateDer(other.cert.get())));
+  EXPECT_NE(digest_of(root.cert.get()), digest_of(other.cert.get()));
+  for (int i = 0; i < 3; ++i) {  // admitted on the second sighting, then shared
+    auto parsed = ParseDerCertificate(der).value();
+    EXPECT_EQ(digest_of(parsed.get()), Sha256(der)) << i;
+  }
+  const std::string pem = CertificatePem(other.cert.get()) + CertificatePem(root.cert.get());
+  for (int i = 0; i < 3; ++i) {
+    auto certs = ParsePemCertificates(pem, 2).value();
+    EXPECT_EQ(digest_of(certs[0].get()), Sha256(CertificateDer(other.cert.get()))) << i;
+    EXPECT_EQ(digest_of(certs[1].get()), Sha256(der)) << i;
+  }
+  EXPECT_GE(VerifiedMemoStats(MemoKind::kPemCertificates).hits, 1u);
+  std::array<uint8_t, 32> d{};
+  EXPECT_FALSE(memo_internal::CertificateDigest(nullptr, d));
 }
 
 TEST_F(MemoTest, PemBundleHitKeepsTheCountLimit) {

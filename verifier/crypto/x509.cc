@@ -1,6 +1,7 @@
 #include "verifier/crypto/x509.h"
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <limits>
 #include <optional>
@@ -387,17 +388,17 @@ namespace {
 // list and has one validity window.
 std::string ChainMemoKey(const std::vector<const X509*>& inputs, size_t intermediates,
                          const ChainOptions& options) {
-  std::vector<Bytes> ders;
-  ders.reserve(inputs.size());
-  for (const X509* c : inputs) {
-    ders.push_back(CertificateDer(c));
-    if (ders.back().empty()) return "";
+  // Each input by the SHA-256 of its DER (memo_internal::CertificateDigest:
+  // carried by certificates the parse memo shares, else computed).
+  std::vector<std::array<uint8_t, 32>> digests(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!memo_internal::CertificateDigest(inputs[i], digests[i])) return "";
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     for (size_t j = i + 1; j < inputs.size(); ++j) {
       if (X509_NAME_cmp(X509_get_subject_name(inputs[i]), X509_get_subject_name(inputs[j])) ==
               0 &&
-          ders[i] != ders[j]) {
+          digests[i] != digests[j]) {
         return "";
       }
     }
@@ -407,7 +408,7 @@ std::string ChainMemoKey(const std::vector<const X509*>& inputs, size_t intermed
       .Int(static_cast<int64_t>(intermediates))
       .Int(static_cast<int64_t>(options.expected_length))
       .Int(options.partial_chain ? 1 : 0);
-  for (const Bytes& der : ders) key.Bytes(der);
+  for (const auto& digest : digests) key.Bytes(digest);
   return key.Finish();
 }
 
