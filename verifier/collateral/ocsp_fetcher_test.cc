@@ -121,7 +121,7 @@ TEST_F(OcspFetcherTest, RealResponderAnswersThenCacheAndOfflineServe) {
   absl::StatusOr<crypto::OcspRequest> req =
       crypto::BuildOcspRequest(w.leaf.cert.get(), w.issuer.cert.get(), {.with_nonce = true});
   ASSERT_TRUE(req.ok()) << req.status();
-  const OcspQuery query{KeyFor(*req), w.responder->url(), req->der};
+  const OcspQuery query{KeyFor(*req), w.responder->url(), req->der, {}};
   absl::StatusOr<std::optional<OcspFetchResult>> first = fetcher->Fetch(query, {});
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(first->has_value());
@@ -143,7 +143,7 @@ TEST_F(OcspFetcherTest, RealResponderAnswersThenCacheAndOfflineServe) {
       crypto::BuildOcspRequest(w.leaf.cert.get(), w.issuer.cert.get(), {.with_nonce = true});
   ASSERT_TRUE(req2.ok());
   absl::StatusOr<std::optional<OcspFetchResult>> second =
-      fetcher->Fetch(OcspQuery{KeyFor(*req2), query.url, req2->der}, {});
+      fetcher->Fetch(OcspQuery{KeyFor(*req2), query.url, req2->der, {}}, {});
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_TRUE(second->has_value());
   EXPECT_FALSE((*second)->answers_this_request);
@@ -154,7 +154,7 @@ TEST_F(OcspFetcherTest, RealResponderAnswersThenCacheAndOfflineServe) {
   auto offline_only =
       MakeFetcher("", std::make_shared<OfflineDirectorySource>(disk), /*http=*/nullptr);
   absl::StatusOr<std::optional<OcspFetchResult>> third =
-      offline_only->Fetch(OcspQuery{query.key, "", req2->der}, {});
+      offline_only->Fetch(OcspQuery{query.key, "", req2->der, {}}, {});
   ASSERT_TRUE(third.ok()) << third.status();
   ASSERT_TRUE(third->has_value());
   EXPECT_FALSE((*third)->answers_this_request);
@@ -220,19 +220,19 @@ TEST_F(OcspFetcherTest, RequestBuilderRunsOnlyWhenTheResponderIsAsked) {
 TEST_F(OcspFetcherTest, NothingWithoutUrlOrOfflineCopy) {
   auto fetcher = MakeFetcher("", nullptr, http_.get());
   absl::StatusOr<std::optional<OcspFetchResult>> r =
-      fetcher->Fetch(OcspQuery{"nvidia/ocsp/aa-01.der", "", Bytes{0x30, 0x00}}, {});
+      fetcher->Fetch(OcspQuery{"nvidia/ocsp/aa-01.der", "", Bytes{0x30, 0x00}, {}}, {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->has_value());
 }
 
 TEST_F(OcspFetcherTest, RejectsBadKeysAndUrls) {
   auto fetcher = MakeFetcher("", nullptr, http_.get());
-  EXPECT_EQ(fetcher->Fetch(OcspQuery{"amd/Milan/crl.der", "", {}}, {}).status().code(),
+  EXPECT_EQ(fetcher->Fetch(OcspQuery{"amd/Milan/crl.der", "", {}, {}}, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(fetcher->Fetch(OcspQuery{"nvidia/ocsp/../x.der", "", {}}, {}).status().code(),
+  EXPECT_EQ(fetcher->Fetch(OcspQuery{"nvidia/ocsp/../x.der", "", {}, {}}, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(
-      fetcher->Fetch(OcspQuery{"nvidia/ocsp/aa-01.der", "ftp://x/", {}}, {}).status().code(),
+      fetcher->Fetch(OcspQuery{"nvidia/ocsp/aa-01.der", "ftp://x/", {}, {}}, {}).status().code(),
       absl::StatusCode::kInvalidArgument);
 }
 
@@ -243,7 +243,7 @@ TEST_F(OcspFetcherTest, DeadResponderIsUnavailableAndNegativeCached) {
   const std::string url = (*server)->base_url() + "/";
   (*server)->Stop();  // nothing listens there any more
   auto fetcher = MakeFetcher("", nullptr, http_.get());
-  const OcspQuery q{"nvidia/ocsp/aa-01.der", url, Bytes{0x30, 0x00}};
+  const OcspQuery q{"nvidia/ocsp/aa-01.der", url, Bytes{0x30, 0x00}, {}};
   absl::StatusOr<std::optional<OcspFetchResult>> r = fetcher->Fetch(q, {});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   // Within the negative TTL the failure is answered without a request.
@@ -262,7 +262,7 @@ TEST_F(OcspFetcherTest, NonOcspBodyIsNotCached) {
   (*server)->SetResponse("/", portal);
   auto fetcher = MakeFetcher("", nullptr, http_.get());
   absl::StatusOr<std::optional<OcspFetchResult>> r =
-      fetcher->Fetch(OcspQuery{"nvidia/ocsp/aa-01.der", (*server)->base_url() + "/", {0x30}}, {});
+      fetcher->Fetch(OcspQuery{"nvidia/ocsp/aa-01.der", (*server)->base_url() + "/", {0x30}, {}}, {});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("not an OCSP response"));
 }
@@ -287,7 +287,7 @@ TEST_F(OcspFetcherTest, ConcurrentMissesMakeOnePost) {
   slow.delay = absl::Milliseconds(300);
   (*server)->SetResponse("/ocsp", slow);
   auto fetcher = MakeFetcher("", nullptr, http_.get());
-  const OcspQuery q{KeyFor(*req), (*server)->base_url() + "/ocsp", req->der};
+  const OcspQuery q{KeyFor(*req), (*server)->base_url() + "/ocsp", req->der, {}};
   std::atomic<int> ok{0}, answered{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 20; ++i) {

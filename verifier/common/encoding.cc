@@ -56,11 +56,11 @@ std::string B64(std::span<const uint8_t> data, const char* alphabet, bool pad) {
 }  // namespace
 
 std::string HexEncode(std::span<const uint8_t> data) {
-  std::string out;
-  out.reserve(data.size() * 2);
+  std::string out(data.size() * 2, '\0');
+  char* p = out.data();
   for (uint8_t b : data) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
+    *p++ = kHex[b >> 4];
+    *p++ = kHex[b & 15];
   }
   return out;
 }

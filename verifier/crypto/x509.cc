@@ -244,6 +244,12 @@ absl::StatusOr<OpensslPtr<X509>> ParseCertificateAnyEncoding(std::span<const uin
   return cert;
 }
 
+Bytes CertificateDerSha256(const X509* cert) {
+  std::array<uint8_t, 32> digest{};
+  if (!memo_internal::CertificateDigest(cert, digest)) return {};
+  return Bytes(digest.begin(), digest.end());
+}
+
 Bytes CertificateDer(const X509* cert) {
   if (cert == nullptr) {
     return {};

@@ -29,6 +29,10 @@ absl::StatusOr<std::vector<OpensslPtr<X509>>> ParsePemCertificates(std::string_v
 absl::StatusOr<OpensslPtr<X509>> ParseCertificateAnyEncoding(std::span<const uint8_t> data);
 
 Bytes CertificateDer(const X509* cert);
+// SHA-256 of CertificateDer(cert), without encoding it again when the
+// certificate came from the parse memo (which keeps the digest with the
+// shared object). Empty for a null or unencodable certificate.
+Bytes CertificateDerSha256(const X509* cert);
 std::string CertificatePem(const X509* cert);
 // SHA-256 of the DER SubjectPublicKeyInfo (for pinning roots).
 Bytes SpkiSha256(const X509* cert);

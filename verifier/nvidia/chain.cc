@@ -9,12 +9,14 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "verifier/common/byte_reader.h"
 #include "verifier/common/clock.h"
 #include "verifier/common/encoding.h"
 #include "verifier/crypto/digest.h"
 #include "verifier/crypto/ocsp.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
 
 namespace rp::nvidia {
@@ -404,6 +406,36 @@ absl::StatusOr<std::string> OcspCollateralKey(const X509* cert, const X509* issu
   return crypto::NvidiaOcspCollateralKey(cert, issuer);
 }
 
+namespace {
+
+// The request memo key of CheckOne's inputs (the index aside): "" outside a
+// request scope or for a certificate that cannot be encoded.
+std::string GpuOcspRequestKey(const X509* cert, const X509* issuer,
+                              const GpuOcspSettings& settings, const core::VerifyContext& ctx) {
+  if (!crypto::InRequestScope()) return "";
+  const Bytes cert_digest = crypto::CertificateDerSha256(cert);
+  const Bytes issuer_digest = crypto::CertificateDerSha256(issuer);
+  if (cert_digest.empty() || issuer_digest.empty()) return "";
+#if defined(__GLIBCXX__) && defined(__x86_64__)
+  static_assert(sizeof(GpuOcspSettings) == 40 && sizeof(GpuOcspPolicy) == 3,
+                "GpuOcspSettings changed: add the new field to GpuOcspRequestKey");
+#endif
+  const std::string fields = absl::StrCat(
+      "url=", settings.url.size(), ":", settings.url, "|hold=", settings.policy.allow_hold ? 1 : 0,
+      "|unknown=", settings.policy.allow_unknown ? 1 : 0,
+      "|soft=", settings.policy.soft_fail_unreachable ? 1 : 0, "|at=", absl::ToUnixNanos(ctx.at),
+      "|grace=", absl::ToInt64Nanoseconds(ctx.collateral_grace),
+      "|src=", reinterpret_cast<uintptr_t>(ctx.collateral),
+      "|fetcher=", reinterpret_cast<uintptr_t>(ctx.ocsp));
+  const std::span<const uint8_t> parts[] = {
+      cert_digest, issuer_digest,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(fields.data()),  // NOLINT
+                               fields.size())};
+  return crypto::RequestMemoKey("nvidia-gpu-ocsp-v1", parts);
+}
+
+}  // namespace
+
 std::vector<CertOcspOutcome> CheckChainOcsp(std::span<const X509* const> path,
                                             const GpuOcspSettings& settings,
                                             const core::VerifyContext& ctx) {
@@ -413,7 +445,21 @@ std::vector<CertOcspOutcome> CheckChainOcsp(std::span<const X509* const> path,
   // the root is the trust anchor. Asked top of the chain first (spec §2.4),
   // reported in chain order.
   for (size_t i = path.size() - 2; i >= 1; --i) {
+    // The GPUs of one node share the certificates above their own device
+    // certificate: inside one request (crypto::ScopedRequestMemo) a pair's
+    // passing outcome is reused for the next GPU, keyed on both certificates'
+    // DER digests and every other input of CheckOne. Anything but a pass is
+    // checked again for each GPU.
+    const std::string memo_key = GpuOcspRequestKey(path[i], path[i + 1], settings, ctx);
+    if (std::shared_ptr<const void> hit = crypto::FindInRequest(memo_key)) {
+      out.push_back(*static_cast<const CertOcspOutcome*>(hit.get()));
+      out.back().index = i;
+      continue;
+    }
     out.push_back(CheckOne(path[i], path[i + 1], i, settings, ctx));
+    if (!memo_key.empty() && out.back().check == core::CheckStatus::kPass) {
+      crypto::RememberInRequest(memo_key, std::make_shared<const CertOcspOutcome>(out.back()));
+    }
   }
   std::reverse(out.begin(), out.end());
   return out;

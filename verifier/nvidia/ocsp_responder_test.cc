@@ -31,6 +31,7 @@
 #include "tests/testing/ocsp_responder.h"
 #include "verifier/collateral/ocsp_fetcher.h"
 #include "verifier/crypto/ocsp.h"
+#include "verifier/crypto/verified_memo.h"
 #include "verifier/crypto/x509.h"
 #include "verifier/nvidia/test_util.h"
 #include "verifier/nvidia/verifier.h"
@@ -227,7 +228,7 @@ class GpuOcspTest : public ::testing::Test {
     e->set_certificate(testing::GpuChainPem(fixture_->pki, dev));
     std::unique_ptr<NvidiaVerifier> v = MakeVerifier(policy);
     EXPECT_NE(v, nullptr);
-    core::VerifyContext ctx{absl::Now(), source != nullptr ? source : &empty_,
+    core::VerifyContext ctx{at_.value_or(absl::Now()), source != nullptr ? source : &empty_,
                             Bytes(builder.nonce.begin(), builder.nonce.end())};
     ctx.ocsp = fetcher;
     auto results = v->Verify(b, ctx);
@@ -251,6 +252,7 @@ class GpuOcspTest : public ::testing::Test {
 
   LoopbackFetcher fetcher_;
   test::MapSource empty_;
+  std::optional<absl::Time> at_;  // the verification time; unset: now
   static inline std::unique_ptr<Fixture> fixture_;
   static inline absl::Status setup_status_;
 };
@@ -348,6 +350,37 @@ TEST_F(GpuOcspTest, FetcherWithoutResponderUrlIsNotConfiguredNeverPass) {
               (std::vector<std::string>{"not-configured", "not-configured", "not-configured"}));
     EXPECT_TRUE(fetcher_.fetched.empty());  // nothing was asked
   }
+}
+
+// The GPUs of one node share the certificates above their BROM: inside one
+// request the second GPU reuses the first one's passing answers for those,
+// and only those. Its own BROM is always asked; a failing outcome is never
+// reused; another policy is another key; outside a request nothing is.
+TEST_F(GpuOcspTest, OneRequestAsksOncePerSharedCertificate) {
+  at_ = absl::Now();
+  const DeviceResult revoked_alone = Verify(fixture_->revoked, {}, &fetcher_);
+  ASSERT_EQ(fetcher_.calls, 3);
+  {
+    const crypto::ScopedRequestMemo request;
+    const DeviceResult good = Verify(fixture_->good, {}, &fetcher_);
+    Expect(good, CheckStatus::kPass, "OK");
+    EXPECT_EQ(fetcher_.calls, 3 + 3);
+    const DeviceResult revoked = Verify(fixture_->revoked, {}, &fetcher_);
+    EXPECT_EQ(fetcher_.calls, 3 + 3 + 1);  // its own BROM only
+    Expect(revoked, CheckStatus::kFail, "CERT_REVOKED");
+    EXPECT_EQ(Statuses(revoked), Statuses(revoked_alone));
+    EXPECT_EQ(revoked.claims["ocsp"], revoked_alone.claims["ocsp"]);
+    // The revoked BROM's outcome is not reused: asked again.
+    (void)Verify(fixture_->revoked, {}, &fetcher_);
+    EXPECT_EQ(fetcher_.calls, 3 + 3 + 1 + 1);
+    // Another policy: every certificate asked again.
+    (void)Verify(fixture_->good, {.allow_hold = true}, &fetcher_);
+    EXPECT_EQ(fetcher_.calls, 3 + 3 + 1 + 1 + 3);
+  }
+  // No request scope: every certificate of every GPU.
+  (void)Verify(fixture_->good, {}, &fetcher_);
+  (void)Verify(fixture_->good, {}, &fetcher_);
+  EXPECT_EQ(fetcher_.calls, 3 + 3 + 1 + 1 + 3 + 6);
 }
 
 TEST_F(GpuOcspTest, OfflineResponsesFromCollateral) {
