@@ -325,7 +325,9 @@ bool CertificateDigest(const X509* cert, std::array<uint8_t, 32>& out) {
   if (cert == nullptr) return false;
   const int index = CertificateDigestIndex();
   if (index >= 0) {
-    if (const auto* pinned = static_cast<const std::array<uint8_t, 32>*>(X509_get_ex_data(cert, index))) {
+    const auto* pinned =
+        static_cast<const std::array<uint8_t, 32>*>(X509_get_ex_data(cert, index));
+    if (pinned != nullptr) {
       out = *pinned;
       return true;
     }

@@ -1,6 +1,7 @@
 #include "verifier/nvidia/rim/appraise.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
@@ -145,7 +146,9 @@ std::string CheckedDocumentKey(const std::string& collateral_key, const RimTrust
       trust.soft_fail_unreachable ? 1 : 0, "|at=", absl::ToUnixNanos(ctx.at), "|grace=",
       absl::ToInt64Nanoseconds(ctx.grace), "|src=", reinterpret_cast<uintptr_t>(ctx.collateral),
       "|fetcher=", reinterpret_cast<uintptr_t>(ctx.ocsp), "|extra=", trust.extra_root_pems.size());
-  for (const std::string& pem : trust.extra_root_pems) absl::StrAppend(&fields, "|", pem.size(), ":", pem);
+  for (const std::string& pem : trust.extra_root_pems) {
+    absl::StrAppend(&fields, "|", pem.size(), ":", pem);
+  }
   const std::span<const uint8_t> parts[] = {std::span<const uint8_t>(
       reinterpret_cast<const uint8_t*>(fields.data()), fields.size())};  // NOLINT
   return crypto::RequestMemoKey("nvidia-rim-document-v1", parts);

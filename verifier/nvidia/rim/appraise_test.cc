@@ -319,8 +319,8 @@ class CountingSource : public collateral::CollateralSource {
 std::string Describe(const core::DeviceResult& r) {
   std::string s = r.claims.dump();
   for (const core::Check& c : r.checks) {
-    absl::StrAppend(&s, "\n", c.name, " ", std::string(core::CheckStatusName(c.status)), " ", c.reason, " ",
-                    c.detail);
+    absl::StrAppend(&s, "\n", c.name, " ", std::string(core::CheckStatusName(c.status)), " ",
+                    c.reason, " ", c.detail);
   }
   for (const core::CollateralRef& c : r.collateral) {
     absl::StrAppend(&s, "\n", c.kind, " ", c.id, " ", c.sha256, " ", c.next_update, " ",
