@@ -57,7 +57,10 @@ build() {
       -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
       -DRP_BUILD_FUZZERS=ON -DBUILD_TESTING=OFF -DRP_BUILD_BENCHMARKS=OFF >/dev/null
   fi
-  cmake --build "$BUILD" -j"${FUZZ_BUILD_JOBS:-$(nproc)}" --target fuzzers
+  # One build at a time in this tree: campaigns run several fuzz.sh at once,
+  # and two ninjas in one build directory corrupt each other's objects.
+  flock "$BUILD/.fuzz-build.lock" \
+    cmake --build "$BUILD" -j"${FUZZ_BUILD_JOBS:-$(nproc)}" --target fuzzers
 }
 
 # run_one TARGET SECONDS JOBS -> prints the summary line; returns 1 on a crash.
@@ -96,8 +99,13 @@ run_one() {
   if [ "$jobs" -gt 1 ]; then  # fork mode: the last "#N ... exec/s" status line
     execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true); execs=${execs:-0}
   fi
-  local crashes
-  crashes=$(find "$CRASH_DIR" -maxdepth 1 -name "$t-*" -newer "$stamp" | wc -l)
+  # crash-, leak-, timeout-, oom- files fail the run. libFuzzer's slow-unit-
+  # files (an input that took over 10 s of wall time without reaching the
+  # -timeout, e.g. while the machine was suspended) are reported, not counted.
+  local crashes slow
+  crashes=$(find "$CRASH_DIR" -maxdepth 1 -name "$t-*" ! -name "$t-slow-unit-*" -newer "$stamp" | wc -l)
+  slow=$(find "$CRASH_DIR" -maxdepth 1 -name "$t-slow-unit-*" -newer "$stamp" | wc -l)
+  [ "$slow" -gt 0 ] && echo "$t: $slow slow-unit report(s) under $CRASH_DIR (not crashes)" >&2
   [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes=1
   local rate=0; [ "$took" -gt 0 ] && rate=$((execs / took))
   printf '%-26s %8s %12s %10s %8s\n' "$t" "$took" "$execs" "$rate" "$crashes"
