@@ -271,6 +271,41 @@ int BitLength(const Bytes& minimal_be) {
   return bits;
 }
 
+// Primes below 2^16, for RsaModulusHasNoSmallFactor.
+const std::vector<uint32_t>& SmallPrimes() {
+  static const std::vector<uint32_t>* const primes = [] {
+    constexpr uint32_t kBound = 1u << 16;
+    std::vector<bool> composite(kBound, false);
+    auto* out = new std::vector<uint32_t>();
+    for (uint32_t i = 2; i < kBound; ++i) {
+      if (composite[i]) continue;
+      out->push_back(i);
+      for (uint32_t j = i * i; j < kBound; j += i) composite[j] = true;
+    }
+    return out;
+  }();
+  return *primes;
+}
+
+// A deterministic screen before OpenSSL's SP 800-56B public check. That
+// check's Miller-Rabin rounds use random bases and refuse a modulus whose
+// factor a base happens to expose, so a modulus with a small factor was
+// accepted on one call and refused on the next (jwk_fuzzer found one with the
+// factor 937, accepted by KeyManagementFor and refused by EncryptToJwk). A
+// genuine RSA modulus has no prime factor below 2^16: refuse any that has,
+// every time.
+absl::Status RsaModulusHasNoSmallFactor(const BIGNUM* n) {
+  for (const uint32_t p : SmallPrimes()) {
+    const BN_ULONG r = BN_mod_word(n, p);
+    if (r == static_cast<BN_ULONG>(-1)) return Internal("BN_mod_word");
+    if (r == 0) {
+      return Invalid(absl::StrCat("jwk: public key check failed: the RSA modulus has the small "
+                                  "prime factor ", p));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<OpensslPtr<EVP_PKEY>> RsaKeyFromJwk(const Bytes& n,
                                                    std::string_view e_b64) {
   ASSIGN_OR_RETURN(const Bytes e, DecodeJwkMember("e", e_b64));
@@ -282,6 +317,7 @@ absl::StatusOr<OpensslPtr<EVP_PKEY>> RsaKeyFromJwk(const Bytes& n,
   OpensslPtr<BIGNUM> bn_e(
       BN_bin2bn(e.data(), static_cast<int>(e.size()), nullptr));
   OpensslPtr<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());
+  if (bn_n != nullptr) RETURN_IF_ERROR(RsaModulusHasNoSmallFactor(bn_n.get()));
   if (bn_n == nullptr || bn_e == nullptr || bld == nullptr ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) !=
           1 ||

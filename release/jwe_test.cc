@@ -964,11 +964,39 @@ TEST(JweTest, AcceptedRsaKeyIsUsable) {
       "AhN7bbnPjg_9-EvFWw_2_IoDdg8Hd6BDmg9ECd40AWl-KTpy51-2HB9pqCqdE2YbFuJ1DfyvrJVraBIdrI-I7KGko30gZ"
       "XXDPIsHtbq_gMhMPaTteZPsIm5wX1xdnQ1VJBZXiVwRAfPbzja2sbH7u4mFcfE9shy_JVKFW0LdUQfO18KxMmZBoA7ECu"
       "DS2wcVKRVziKlx4onKlLybKWNsGtickTGSb2QN291FxCAYInO9d08JCl5sG8Mw");
-  const absl::StatusOr<std::string> alg = KeyManagementFor(jwk);
+  // Its modulus has the factor 991 (the cause: the next test), so it is
+  // refused, and the same way on every call.
+  for (int i = 0; i < 20; ++i) {
+    const absl::StatusOr<std::string> alg = KeyManagementFor(jwk);
+    const uint8_t pt[] = {'k', 'e', 'y'};
+    const absl::StatusOr<std::string> jwe = EncryptToJwk(jwk, pt, JweOptions{});
+    EXPECT_EQ(alg.ok(), jwe.ok()) << "KeyManagementFor: " << alg.status()
+                                  << " EncryptToJwk: " << jwe.status();
+    EXPECT_THAT(std::string(alg.status().message()), HasSubstr("small prime factor 991")) << i;
+  }
+}
+
+// jwk_fuzzer, 2026-12-07 (twice): an RSA modulus with the factor 937. OpenSSL's
+// SP 800-56B check finds such a factor only when a random Miller-Rabin base
+// exposes it, so the same key was accepted by one call and refused by the
+// next. Now it is refused every time, by the same named check.
+TEST(JweTest, RsaModulusWithASmallFactorIsRefusedEveryTime) {
+  attestation::v1::Jwk jwk;
+  jwk.set_kty("RSA");
+  jwk.set_e("AQAB");
+  jwk.set_n(
+      "0qnyaYSomYr2v7i3AhN7bbnPRkdnPsLZTbbDjmB-KWHpvVTWcAzvaa_3Ma4gRtYX1Sai03AVJeOMoH4HGpJZ1phRlTE7G6"
+      "mw5iHl3JAhN7bbnPjg_9-EvFWw_2_IoDdg8HdB6Dmg9ECd40AWl-KTpy02-2HB9pqCqdE2YbFvDyfJ1urJVraBIdrI-I7KG"
+      "ko30gZXXDPIsHtbq_gMhMPaTteZPsIm5wX1xdnQ1VJBZXiVwRAfPbzja1sbH7u4mFcfE9shy_JVKFW0LdUQfO18KxMmZBoA"
+      "7ECuDSZXiV2wcWKRVziKlx4onKlLybKWNsGtickTGSb2QN291FxCAYInO9d08JCl5sG8Mw");
   const uint8_t pt[] = {'k', 'e', 'y'};
-  const absl::StatusOr<std::string> jwe = EncryptToJwk(jwk, pt, JweOptions{});
-  EXPECT_EQ(alg.ok(), jwe.ok()) << "KeyManagementFor: " << alg.status()
-                                << " EncryptToJwk: " << jwe.status();
+  for (int i = 0; i < 20; ++i) {
+    const absl::StatusOr<std::string> alg = KeyManagementFor(jwk);
+    ASSERT_FALSE(alg.ok()) << i;
+    EXPECT_EQ(alg.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(alg.status().message()), HasSubstr("small prime factor 937"));
+    EXPECT_FALSE(EncryptToJwk(jwk, pt, JweOptions{}).ok()) << i;
+  }
 }
 
 }  // namespace
