@@ -30,7 +30,7 @@ core::Check FreshnessCheck(const std::optional<Bytes>& expected,
     return core::Check{"nonce", core::CheckStatus::kPass, "OK",
                        absl::StrCat("expected nonce ", HexEncode(*expected),
                                     " from the relying party's challenge"),
-                       core::Component::kInstanceIdentity};
+                       core::Component::kInstanceIdentity, /*affects_status=*/true, /*relaxed_by=*/{}};
   }
   return core::Check{
       "nonce", core::CheckStatus::kNotChecked, "NONCE_NOT_PROVIDED",
@@ -38,7 +38,7 @@ core::Check FreshnessCheck(const std::optional<Bytes>& expected,
           ? "no nonce from the relying party: the nonce the bundle names is the attester's "
             "word and proves no freshness"
           : "no nonce: freshness cannot be checked",
-      core::Component::kInstanceIdentity};
+      core::Component::kInstanceIdentity, /*affects_status=*/true, /*relaxed_by=*/{}};
 }
 
 }  // namespace
@@ -145,7 +145,7 @@ absl::StatusOr<Appraisal> Engine::Run(const attestation::v1::EvidenceBundle& bun
     bundle_checks.push_back(core::Check{
         "binding", core::CheckStatus::kNotChecked, "BINDING_NO_CPU_EVIDENCE",
         "no CPU evidence (TDX / SEV-SNP): nothing binds the GPU evidence to a TEE key",
-        core::Component::kInstanceIdentity});
+        core::Component::kInstanceIdentity, /*affects_status=*/true, /*relaxed_by=*/{}});
   }
   policy::RelaxationContext relax;
   relax.allow_no_freshness = options.allow_no_freshness;

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <regex>
+#include <limits>
 #include <set>
 #include <string>
 #include <thread>
@@ -810,7 +811,7 @@ TEST_F(MonotonicityTest, SimulatedNodes) { RunGroup("simulated"); }
 // (verdict, every check with status, reason and detail) with the memo is
 // compared with the result under ScopedMemoBypass, (a) for the intact
 // bundle at its time and at every second around every edge of every
-// remembered chain window, and (b) for its mutants (every
+// remembered chain window and OCSP answer window, and (b) for its mutants (every
 // MEMO_PROPERTY_STRIDE-th, default 5; 1 = all), each appraised three times
 // with the memo (miss, admission, hit) and once in full.
 TEST_F(MonotonicityTest, VerifiedMemoEqualsFullVerification) {
@@ -850,12 +851,21 @@ TEST_F(MonotonicityTest, VerifiedMemoEqualsFullVerification) {
     crypto::ConfigureVerifiedMemo(crypto::MemoOptions{});
     compare("intact", c.bundle, c.at, 3);
     std::set<int64_t> times = {absl::ToUnixSeconds(c.at)};
-    for (const auto& [nb, na] : crypto::VerifiedMemoChainWindows()) {
-      for (int64_t d : {-1, 0, 1}) {
-        times.insert(nb + d);
-        times.insert(na + d);
+    // Every edge of every remembered chain window and OCSP answer window
+    // (an unbounded side, e.g. an answer without nextUpdate, has no edge).
+    auto add_edges = [&](const std::vector<std::pair<int64_t, int64_t>>& windows) {
+      for (const auto& [from, until] : windows) {
+        for (const int64_t edge : {from, until}) {
+          if (edge <= std::numeric_limits<int64_t>::min() + 1 ||
+              edge >= std::numeric_limits<int64_t>::max() - 1) {
+            continue;
+          }
+          for (int64_t d : {-1, 0, 1}) times.insert(edge + d);
+        }
       }
-    }
+    };
+    add_edges(crypto::VerifiedMemoChainWindows());
+    add_edges(crypto::VerifiedMemoOcspWindows());
     for (const int64_t t : times) {
       compare(absl::StrCat("intact (window edge ", t, ")"), c.bundle, absl::FromUnixSeconds(t), 2);
       ++times_checked;

@@ -637,6 +637,8 @@ absl::StatusOr<OcspResult> VerifyOcspResponse(
                              std::make_shared<const VerifiedOcspAnswer>(
                                  VerifiedOcspAnswer{**result, window}),
                              response_der.size() + 512);
+    memo_internal::NoteOcspWindow(absl::ToUnixSeconds(window.from),
+                                  absl::ToUnixSeconds(window.until));
   }
   RememberInRequest(request_key, result);
   return *result;

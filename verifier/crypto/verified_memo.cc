@@ -10,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -173,7 +174,24 @@ std::string_view MemoKindName(MemoKind kind) {
   return "unknown";
 }
 
+namespace {
+struct OcspWindows {
+  std::mutex mu;
+  std::set<std::pair<int64_t, int64_t>> windows;
+};
+OcspWindows& GlobalOcspWindows() {
+  static OcspWindows* const w = new OcspWindows();
+  return *w;
+}
+void ClearOcspWindows() {
+  OcspWindows& w = GlobalOcspWindows();
+  std::lock_guard<std::mutex> lock(w.mu);
+  w.windows.clear();
+}
+}  // namespace
+
 void ConfigureVerifiedMemo(const MemoOptions& options) {
+  ClearOcspWindows();
   State& s = Global();
   std::lock_guard<std::mutex> lock(s.options_mu);
   s.options = options;
@@ -196,6 +214,7 @@ MemoKindStats VerifiedMemoStats(MemoKind kind) {
 }
 
 void ClearVerifiedMemo() {
+  ClearOcspWindows();
   Global().ForEach([](auto& store) { store.Clear(); });
 }
 
@@ -225,6 +244,12 @@ std::vector<std::pair<int64_t, int64_t>> VerifiedMemoChainWindows() {
   Global().chains.ForEachValue(
       [&](const memo_internal::ChainEntry& e) { out.emplace_back(e.not_before, e.not_after); });
   return out;
+}
+
+std::vector<std::pair<int64_t, int64_t>> VerifiedMemoOcspWindows() {
+  OcspWindows& w = GlobalOcspWindows();
+  std::lock_guard<std::mutex> lock(w.mu);
+  return {w.windows.begin(), w.windows.end()};
 }
 
 struct ScopedRequestMemo::State {
@@ -320,6 +345,12 @@ void PinCertificateDigest(const X509* cert) {
 }
 
 }  // namespace
+
+void NoteOcspWindow(int64_t from, int64_t until) {
+  OcspWindows& w = GlobalOcspWindows();
+  std::lock_guard<std::mutex> lock(w.mu);
+  if (w.windows.size() < 4096) w.windows.emplace(from, until);
+}
 
 bool CertificateDigest(const X509* cert, std::array<uint8_t, 32>& out) {
   if (cert == nullptr) return false;

@@ -96,6 +96,10 @@ void ClearVerifiedMemo();
 // The [notBefore, notAfter) windows (time_t) of the remembered chains: the
 // edges a cached-vs-uncached test must probe.
 std::vector<std::pair<int64_t, int64_t>> VerifiedMemoChainWindows();
+// The [from, until] windows (time_t) of the OCSP answers remembered across
+// requests (VerifyOcspResponse), for the same tests. At most 4096 distinct
+// windows are kept; emptied by ConfigureVerifiedMemo and ClearVerifiedMemo.
+std::vector<std::pair<int64_t, int64_t>> VerifiedMemoOcspWindows();
 
 // Documents (kDocument), for this layer and the verifiers above it. The key is
 // SHA-256 over `domain` (one per value type, so a key never names two types)

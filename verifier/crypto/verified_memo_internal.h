@@ -63,6 +63,9 @@ void Remember(MemoKind kind, const std::string& key);
 // certificate cannot be encoded (or is null).
 bool CertificateDigest(const X509* cert, std::array<uint8_t, 32>& out);
 
+// Records the window of an OCSP answer just remembered (VerifiedMemoOcspWindows).
+void NoteOcspWindow(int64_t from, int64_t until);
+
 OpensslPtr<X509> FindCertificate(const std::string& key);
 void RememberCertificate(const std::string& key, const X509* cert, size_t der_size);
 std::optional<std::vector<OpensslPtr<X509>>> FindPem(const std::string& key);
