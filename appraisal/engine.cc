@@ -30,7 +30,8 @@ core::Check FreshnessCheck(const std::optional<Bytes>& expected,
     return core::Check{"nonce", core::CheckStatus::kPass, "OK",
                        absl::StrCat("expected nonce ", HexEncode(*expected),
                                     " from the relying party's challenge"),
-                       core::Component::kInstanceIdentity, /*affects_status=*/true, /*relaxed_by=*/{}};
+                       core::Component::kInstanceIdentity, /*affects_status=*/true,
+                       /*relaxed_by=*/{}};
   }
   return core::Check{
       "nonce", core::CheckStatus::kNotChecked, "NONCE_NOT_PROVIDED",
