@@ -20,6 +20,9 @@ namespace rp::crypto {
 inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
 inline constexpr size_t kMaxPemBundleBytes = 256 * 1024;
 
+// The certificates these parsers return may be shared with other callers and
+// requests (the verified-object memo, verified_memo.h, which also keeps their
+// DER digest with them): treat them as read-only, never modify one.
 absl::StatusOr<OpensslPtr<X509>> ParseDerCertificate(std::span<const uint8_t> der);
 // Every CERTIFICATE block of a PEM text, in order. Fails if there are none,
 // more than max_certs, any block is malformed, or the text is too large.
