@@ -15,7 +15,11 @@
 # E2E_NO_ADMISSION (1: the extra c = 64 runs; 0: skip), E2E_CLIENT_FLAGS (more
 # attest_load flags, e.g. --retry-busy: resend a SERVER_BUSY request after its
 # retry-after hint, as a well-behaved client does; default: count it as an
-# error and move on).
+# error and move on), E2E_ROUNDS (1: how many times each run's N requests are
+# sent to the same server, one table row per round: does the cost per request
+# change over the server's life?), E2E_FUTEX (1: record every futex wait of the
+# server with perf during each round and print where its threads blocked, by
+# bench/futex_waits.mjs; lock contention in docs/performance.md).
 # Prints one Markdown table (also in $BUILD_DIR/bench_e2e.md) and keeps each
 # run's JSON in $BUILD_DIR/bench_e2e.jsonl.
 set -euo pipefail
@@ -73,17 +77,53 @@ OUT_JSON="$BUILD_DIR/bench_e2e.jsonl"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } | tee "$OUT_MD"
 
-# run LABEL C N LOAD_FLAGS...: one fresh server, one e2e run.
+ROUNDS=${E2E_ROUNDS:-1}
+FUTEX=${E2E_FUTEX:-0}
+OUT_FUTEX="$BUILD_DIR/bench_e2e_futex.md"
+if [[ "$FUTEX" == 1 ]]; then
+  command -v perf >/dev/null || die "E2E_FUTEX=1 needs perf (linux-perf)"
+  : >"$OUT_FUTEX"
+fi
+# Futex operations that block: FUTEX_WAIT and FUTEX_WAIT_BITSET, private or
+# not, with or without FUTEX_CLOCK_REALTIME (0, 9, 128, 137, 265, 393).
+FUTEX_WAIT_OPS='op == 0 || op == 9 || op == 128 || op == 137 || op == 265 || op == 393'
+
+# run LABEL C N LOAD_FLAGS...: one fresh server, ROUNDS e2e runs against it.
 run() {
   local label=$1 c=$2 n=$3
   shift 3
   e2e_start_server "$WORK/server.yaml"
-  local out
-  out=$("$LOAD" --mode e2e --targets "$GRPC" --sim-dir "$SIM" --requests "$n" --concurrency "$c" \
-    --warmup 10 --server-pid "$SRV_PID" --label "$label" --table-row "$@" ${CLIENT_FLAGS[@]+"${CLIENT_FLAGS[@]}"})
+  local out round tag perf_pid=""
+  for round in $(seq 1 "$ROUNDS"); do
+    tag=$label
+    [[ "$ROUNDS" -gt 1 ]] && tag="$label, round $round"
+    if [[ "$FUTEX" == 1 ]]; then
+      perf record -q -o "$WORK/futex.data" -e syscalls:sys_enter_futex --filter "$FUTEX_WAIT_OPS" \
+        --call-graph dwarf,16384 -e 'syscalls:sys_exit_futex/call-graph=no/' -p "$SRV_PID" \
+        2>"$WORK/perf.err" &
+      perf_pid=$!
+      sleep 1 # perf attaches to every thread before the load starts
+    fi
+    out=$("$LOAD" --mode e2e --targets "$GRPC" --sim-dir "$SIM" --requests "$n" --concurrency "$c" \
+      --warmup 10 --server-pid "$SRV_PID" --label "$tag" --table-row "$@" ${CLIENT_FLAGS[@]+"${CLIENT_FLAGS[@]}"})
+    if [[ -n "$perf_pid" ]]; then
+      kill -INT "$perf_pid"
+      local prc=0
+      wait "$perf_pid" || prc=$?
+      # perf record ends with SIGINT's status (130) when it was interrupted.
+      [[ $prc == 0 || $prc == 130 ]] || die "perf record exit status $prc: $(cat "$WORK/perf.err")"
+      perf_pid=""
+      {
+        echo
+        echo "### $tag, c = $c"
+        echo
+        perf script -i "$WORK/futex.data" 2>/dev/null | node "$ROOT/bench/futex_waits.mjs" --requests "$((n + 10))"
+      } >>"$OUT_FUTEX"
+    fi
+    sed -n 1p <<<"$out" >>"$OUT_JSON"
+    sed -n 2p <<<"$out" | tee -a "$OUT_MD"
+  done
   e2e_stop_server || die "server exit status $? after $label c=$c"
-  sed -n 1p <<<"$out" >>"$OUT_JSON"
-  sed -n 2p <<<"$out" | tee -a "$OUT_MD"
 }
 
 for s in $SCENARIOS; do
@@ -104,3 +144,5 @@ for s in $SCENARIOS; do
   fi
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT_MD"
+[[ "$FUTEX" == 1 ]] && echo "futex waits per run: $OUT_FUTEX"
+exit 0
