@@ -1,5 +1,6 @@
 #include "server/metrics.h"
 
+#include <cstring>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -54,6 +55,35 @@ std::string_view AttestationTee(const std::vector<std::string_view>& device_tees
   if (snp && !tdx) return gpu ? "sev-snp+gpu" : "sev-snp";
   if (tdx && snp) return "mixed";  // not a bundle the engine accepts today
   return gpu ? "gpu" : "none";
+}
+
+prometheus::Counter& CounterPairs::Get(std::string_view first, std::string_view second) {
+  // The key in a stack buffer when it fits, so that a hit allocates nothing.
+  char buffer[128];
+  std::string spill;
+  absl::string_view key;  // Debian's Abseil: not std::string_view
+  const size_t size = first.size() + 1 + second.size();
+  if (size <= sizeof(buffer)) {
+    std::memcpy(buffer, first.data(), first.size());
+    buffer[first.size()] = '\0';
+    std::memcpy(buffer + first.size() + 1, second.data(), second.size());
+    key = absl::string_view(buffer, size);
+  } else {
+    spill.reserve(size);
+    spill.append(first).push_back('\0');
+    spill.append(second);
+    key = spill;
+  }
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = counters_.find(key);
+    if (it != counters_.end()) return *it->second;
+  }
+  prometheus::Counter& counter =
+      family_.Add({{first_label_, std::string(first)}, {second_label_, std::string(second)}});
+  absl::MutexLock lock(&mu_);
+  counters_.try_emplace(key, &counter);
+  return counter;
 }
 
 Metrics::Metrics()
@@ -169,15 +199,13 @@ void Metrics::CountAdmissionRejected(std::string_view rpc, std::string_view reas
 }
 
 void Metrics::CountRequest(std::string_view rpc, std::string_view code) {
-  requests_.Add({{"rpc", std::string(rpc)}, {"code", std::string(code)}})
-      .Increment();
+  request_counters_.Get(rpc, code).Increment();
 }
 
 void Metrics::CountAttestation(std::string_view policy, std::string_view verdict,
                                std::string_view tee) {
-  attestations_.Add({{"verdict", std::string(verdict)}, {"tee", std::string(tee)}}).Increment();
-  policy_verdicts_.Add({{"policy", std::string(policy)}, {"verdict", std::string(verdict)}})
-      .Increment();
+  attestation_counters_.Get(verdict, tee).Increment();
+  policy_verdict_counters_.Get(policy, verdict).Increment();
 }
 
 void Metrics::CountPolicyReload(bool ok) {

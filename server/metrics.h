@@ -7,9 +7,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -29,6 +33,35 @@ std::string_view StageName(Stage stage);  // nonce | verify | token | total
 // "sev-snp+gpu" (with NVIDIA GPUs / NVSwitches), "gpu" (no CPU evidence),
 // "none" (no device). A fixed set whatever the bundle holds.
 std::string_view AttestationTee(const std::vector<std::string_view>& device_tees);
+
+// The counters of a family with two labels, each label pair resolved once.
+// prometheus::Family::Add builds a label map (allocations) and takes the
+// family's exclusive lock on every call; every Attest counts three series, and
+// under load those calls queued behind one another (docs/performance.md "Lock
+// contention"). Get() finds a known pair under a shared lock, without
+// allocating for short values; only a pair's first use goes to Family::Add.
+// The counter it returns is the family's own (same series, same value).
+// Thread-safe. Pairs are never removed, as the family's series are not.
+class CounterPairs {
+ public:
+  CounterPairs(prometheus::Family<prometheus::Counter>& family, std::string first_label,
+               std::string second_label)
+      : family_(family),
+        first_label_(std::move(first_label)),
+        second_label_(std::move(second_label)) {}
+  CounterPairs(const CounterPairs&) = delete;
+  CounterPairs& operator=(const CounterPairs&) = delete;
+
+  prometheus::Counter& Get(std::string_view first, std::string_view second);
+
+ private:
+  prometheus::Family<prometheus::Counter>& family_;
+  const std::string first_label_;
+  const std::string second_label_;
+  absl::Mutex mu_;
+  // Key: first '\0' second (label values hold no NUL: they are codes).
+  absl::flat_hash_map<std::string, prometheus::Counter*> counters_ ABSL_GUARDED_BY(mu_);
+};
 
 // The server's metric families on one prometheus::Registry:
 //   rp_requests_total{rpc,code}        every RPC, by gRPC status code name
@@ -54,8 +87,9 @@ std::string_view AttestationTee(const std::vector<std::string_view>& device_tees
 // client-chosen strings), so cardinality stays bounded.
 //
 // Constructing it does not open a socket (tests use it directly); expose it
-// with MetricsExposer. Thread-safe: prometheus-cpp metrics are atomic and
-// Family::Add is internally locked.
+// with MetricsExposer. Thread-safe: prometheus-cpp metrics are atomic,
+// Family::Add is internally locked, and the per-request series go through
+// CounterPairs.
 class Metrics {
  public:
   Metrics();
@@ -104,6 +138,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& admission_rejected_;
   prometheus::Family<prometheus::Histogram>& stage_family_;
   std::array<prometheus::Histogram*, 4> stages_{};
+  // Per-request series (after the families they refer to).
+  CounterPairs request_counters_{requests_, "rpc", "code"};
+  CounterPairs attestation_counters_{attestations_, "verdict", "tee"};
+  CounterPairs policy_verdict_counters_{policy_verdicts_, "policy", "verdict"};
 };
 
 // Serves a registry on http://<listen>/metrics (text exposition format) on a

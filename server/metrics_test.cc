@@ -1,6 +1,8 @@
 #include "server/metrics.h"
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -10,6 +12,44 @@ namespace rp::server {
 namespace {
 
 using ::testing::HasSubstr;
+
+TEST(CounterPairsTest, GivesTheFamilysCounterForEachPair) {
+  prometheus::Registry registry;
+  auto& family = prometheus::BuildCounter().Name("t_total").Help("t").Register(registry);
+  CounterPairs pairs(family, "a", "b");
+  prometheus::Counter& x = pairs.Get("x", "y");
+  EXPECT_EQ(&x, &pairs.Get("x", "y"));
+  EXPECT_EQ(&x, &family.Add({{"a", "x"}, {"b", "y"}}));
+  // The separator keeps ("xy", "") and ("x", "y") apart.
+  EXPECT_NE(&x, &pairs.Get("xy", ""));
+  EXPECT_NE(&x, &pairs.Get("y", "x"));
+  // Values too long for the stack key take the other path to the same series.
+  const std::string long_value(300, 'v');
+  prometheus::Counter& l = pairs.Get(long_value, "y");
+  EXPECT_EQ(&l, &pairs.Get(long_value, "y"));
+  EXPECT_EQ(&l, &family.Add({{"a", long_value}, {"b", "y"}}));
+  EXPECT_NE(&l, &x);
+}
+
+TEST(CounterPairsTest, ConcurrentCountsAddUp) {
+  prometheus::Registry registry;
+  auto& family = prometheus::BuildCounter().Name("t_total").Help("t").Register(registry);
+  CounterPairs pairs(family, "rpc", "code");
+  constexpr int kThreads = 8, kPerThread = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&pairs, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        pairs.Get("Attest", (i + t) % 2 == 0 ? "OK" : "INVALID_ARGUMENT").Increment();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(family.Add({{"rpc", "Attest"}, {"code", "OK"}}).Value() +
+                family.Add({{"rpc", "Attest"}, {"code", "INVALID_ARGUMENT"}}).Value(),
+            kThreads * kPerThread);
+  EXPECT_EQ(family.Add({{"rpc", "Attest"}, {"code", "OK"}}).Value(), kThreads * kPerThread / 2);
+}
 
 TEST(MetricsTest, CountsAndObserves) {
   Metrics m;

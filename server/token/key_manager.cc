@@ -264,7 +264,7 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::CreateFromKeys(
 }
 
 std::shared_ptr<const SigningKey> KeyManager::Current() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return current_;
 }
 
@@ -294,7 +294,7 @@ absl::Status KeyManager::Rotate() {
 }
 
 attestation::v1::Jwks KeyManager::Jwks() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   attestation::v1::Jwks jwks;
   *jwks.add_keys() = ToJwk(*current_);
   if (next_ != nullptr) {
@@ -323,7 +323,7 @@ std::string KeyManager::JwksJson() const {
 }
 
 absl::StatusOr<KeyStatus> KeyManager::StatusOf(std::string_view kid) const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   if (current_->kid == kid) {
     return KeyStatus::kCurrent;
   }

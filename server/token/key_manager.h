@@ -50,7 +50,8 @@ struct SigningKey {
 // next key; current and next match the configured algorithm (ES256 needs
 // P-256, ES384 needs P-384); previous keys may be on either supported curve
 // (tokens signed before an algorithm change stay verifiable); no key twice.
-// Thread-safe: all methods take an internal absl::Mutex.
+// Thread-safe: all methods take an internal absl::Mutex, the const ones as
+// readers (every Attest reads Current(); only Rotate writes).
 class KeyManager {
  public:
   // Previous keys kept after Rotate(), newest first; older ones are retired.
