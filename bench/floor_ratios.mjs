@@ -6,17 +6,26 @@
 //   GPU:         1 ECDSA P-384 per GPU (report)
 //   TDX+N GPUs:  2 P-256 + N P-384
 // Usage: node floor_ratios.mjs engine_bench.json speed_ecdsap256.txt speed_ecdsap384.txt
+//          [speed_ecdsap256_after.txt speed_ecdsap384_after.txt]
+// With the second pair (openssl speed timed again after the benchmark), the
+// floor is the mean of the two: the host's speed drifts on a shared VM, and
+// the two figures say by how much.
 import { readFileSync } from 'node:fs';
 
-const [bench, s256, s384] = process.argv.slice(2);
+const [bench, s256, s384, s256after, s384after] = process.argv.slice(2);
 const verifyRate = (file) => {
   const fields = readFileSync(file, 'utf8').trim().split(/\s+/);
   const v = Number(fields[fields.length - 1]);
   if (!(v > 0)) throw new Error(`${file}: no verify/s in the last column`);
   return v;
 };
-const p256 = verifyRate(s256);
-const p384 = verifyRate(s384);
+const mean = (a, b) => (b === undefined ? a : (a + b) / 2);
+const p256before = verifyRate(s256);
+const p384before = verifyRate(s384);
+const p256after = s256after ? verifyRate(s256after) : undefined;
+const p384after = s384after ? verifyRate(s384after) : undefined;
+const p256 = mean(p256before, p256after);
+const p384 = mean(p384before, p384after);
 const runs = JSON.parse(readFileSync(bench, 'utf8')).benchmarks;
 const rate = (name) => {
   const b = runs.find((r) => r.name === name && r.run_type !== 'aggregate');
@@ -30,7 +39,8 @@ const cases = [
   ['simulated TDX + 1 GPU (RIMs + OCSP)', 'BM_sim_tdx_gpus1/memo:1', 2, 1],
   ['simulated TDX + 8 GPUs (RIMs + OCSP)', 'BM_sim_tdx_gpus8/memo:1', 2, 8],
 ];
-console.log(`openssl speed: ECDSA P-256 ${p256.toFixed(0)} verify/s, P-384 ${p384.toFixed(0)} verify/s`);
+const both = (b, a) => (a === undefined ? `${b.toFixed(0)}` : `${((a + b) / 2).toFixed(0)} (before ${b.toFixed(0)}, after ${a.toFixed(0)})`);
+console.log(`openssl speed: ECDSA P-256 ${both(p256before, p256after)} verify/s, P-384 ${both(p384before, p384after)} verify/s`);
 console.log('| appraisal | with memo /s | without memo /s | floor /s | ratio to floor |');
 console.log('|---|---|---|---|---|');
 for (const [label, name, n256, n384] of cases) {

@@ -15,12 +15,19 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 "$ROOT/scripts/build.sh" >/dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 # Whole appraisals (bench/engine_bench.cc: every verifier, collateral, RIM
-# appraisal and OCSP), with the verified-object memo and without.
+# appraisal and OCSP), with the verified-object memo and without, between two
+# timings of their signature floor (the host's speed drifts; the ratios use
+# the mean of the two).
+speed() { openssl speed -seconds 3 "$1" 2>/dev/null | tail -1 | tee "$BUILD_DIR/speed_$1$2.txt"; }
+speed ecdsap256 _before
+speed ecdsap384 _before
 if [ -x "$BUILD_DIR/bench/engine_bench" ]; then
   "$BUILD_DIR/bench/engine_bench" --benchmark_min_time=3 \
     --benchmark_out="$BUILD_DIR/engine_bench.json" --benchmark_out_format=json \
     | tee "$BUILD_DIR/engine_bench.txt"
 fi
+speed ecdsap256 ""
+speed ecdsap384 ""
 for b in snp_verify_bench tdx_verify_bench gpu_verify_bench release_bench; do
   if [ -x "$BUILD_DIR/bench/$b" ]; then
     "$BUILD_DIR/bench/$b" --benchmark_min_time=2 --benchmark_counters_tabular=true \
@@ -34,19 +41,20 @@ if command -v node >/dev/null && [ -d "$DQ/node_modules/@phala/dcap-qvl" ]; then
 fi
 # Key release (release_bench): 1 ES256 verify + 1 ECDH P-256 (and an
 # ephemeral P-256 key) per release.
-for alg in ecdsap256 ecdsap384 rsa4096 ecdhp256; do
-  openssl speed -seconds 3 "$alg" 2>/dev/null | tail -1 | tee "$BUILD_DIR/speed_$alg.txt"
-done
+for alg in rsa4096 ecdhp256; do speed "$alg" ""; done
 # Ratios to the signature floor (docs/performance.md): appraisals/s with the
 # memo over the unavoidable fresh-evidence signature checks per appraisal,
 # timed above by `openssl speed` (single core, like the benchmarks).
 if [ -f "$BUILD_DIR/engine_bench.json" ] && command -v node >/dev/null; then
   node "$ROOT/bench/floor_ratios.mjs" "$BUILD_DIR/engine_bench.json" \
+    "$BUILD_DIR/speed_ecdsap256_before.txt" "$BUILD_DIR/speed_ecdsap384_before.txt" \
     "$BUILD_DIR/speed_ecdsap256.txt" "$BUILD_DIR/speed_ecdsap384.txt" | tee "$BUILD_DIR/floor_ratios.md"
 fi
 # End to end through gRPC (issue 16): the real server on loopback and
 # bench/attest_load --mode e2e for SEV-SNP, TDX and TDX + 8 GPUs at
 # concurrency 1, 4, 16, 64 (table in $BUILD_DIR/bench_e2e.md).
-if [ -x "$BUILD_DIR/bench/attest_load" ] && [ -x "$BUILD_DIR/server/attestation-server" ]; then
+# BENCH_E2E=0 skips it.
+if [ "${BENCH_E2E:-1}" = 1 ] && [ -x "$BUILD_DIR/bench/attest_load" ] &&
+  [ -x "$BUILD_DIR/server/attestation-server" ]; then
   "$ROOT/scripts/bench_e2e.sh" "$BUILD_DIR"
 fi
