@@ -1,6 +1,7 @@
 #include "policy/appraisal.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "absl/status/status.h"
@@ -9,6 +10,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "policy/appraise.h"
 #include "policy/canonical_json.h"
+#include "verifier/common/jcs.h"
 #include "verifier/common/status_macros.h"
 #include "verifier/core/binding.h"
 #include "verifier/crypto/digest.h"
@@ -161,6 +163,80 @@ absl::StatusOr<std::string> Appraisal::CanonicalResultJson() const {
   return CanonicalJson(ToJson());
 }
 
+namespace {
+
+constexpr int kMaxStructDepth = 100;  // google::protobuf::util's JSON parser limit
+
+bool JsonToValue(const nlohmann::json& j, google::protobuf::Value* out, int depth);
+
+bool JsonToStructFields(const nlohmann::json& j, google::protobuf::Struct* out, int depth) {
+  if (depth > kMaxStructDepth) return false;
+  auto* fields = out->mutable_fields();
+  for (const auto& [key, value] : j.items()) {
+    if (!IsValidUtf8(key)) return false;
+    if (!JsonToValue(value, &(*fields)[key], depth + 1)) return false;
+  }
+  return true;
+}
+
+// depth: the nesting level of the object or array j would be (1 = the top).
+bool JsonToValue(const nlohmann::json& j, google::protobuf::Value* out, int depth) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      return true;
+    case nlohmann::json::value_t::boolean:
+      out->set_bool_value(j.get<bool>());
+      return true;
+    case nlohmann::json::value_t::number_integer:
+      out->set_number_value(static_cast<double>(j.get<int64_t>()));
+      return true;
+    case nlohmann::json::value_t::number_unsigned:
+      out->set_number_value(static_cast<double>(j.get<uint64_t>()));
+      return true;
+    case nlohmann::json::value_t::number_float: {
+      const double v = j.get<double>();
+      if (std::isfinite(v)) {
+        out->set_number_value(v);
+      } else {
+        out->set_null_value(google::protobuf::NULL_VALUE);  // dump() writes null
+      }
+      return true;
+    }
+    case nlohmann::json::value_t::string: {
+      const std::string& s = j.get_ref<const std::string&>();
+      if (!IsValidUtf8(s)) return false;
+      out->set_string_value(s);
+      return true;
+    }
+    case nlohmann::json::value_t::array: {
+      if (depth > kMaxStructDepth) return false;
+      google::protobuf::ListValue* list = out->mutable_list_value();
+      for (const nlohmann::json& e : j) {
+        if (!JsonToValue(e, list->add_values(), depth + 1)) return false;
+      }
+      return true;
+    }
+    case nlohmann::json::value_t::object:
+      return JsonToStructFields(j, out->mutable_struct_value(), depth);
+    case nlohmann::json::value_t::binary:
+      return false;  // not JSON
+  }
+  return false;
+}
+
+}  // namespace
+
+bool JsonObjectToStruct(const nlohmann::json& object, google::protobuf::Struct* out) {
+  out->Clear();
+  if (!object.is_object() || !JsonToStructFields(object, out, 1)) {
+    out->Clear();
+    return false;
+  }
+  return true;
+}
+
 void Appraisal::ToProto(attestation::v1::AttestResponse* out) const {
   out->set_verdict(ToProtoVerdict(verdict));
   for (const auto& c : bundle_checks) FillCheck(c, out->add_checks());
@@ -175,10 +251,11 @@ void Appraisal::ToProto(attestation::v1::AttestResponse* out) const {
     s->set_name(d.device.name);
     s->set_status(ToProtoVerdict(d.status));
     s->set_tee(d.device.tee);
-    // Claims are plain JSON objects; the Struct mapping cannot fail for them.
-    (void)google::protobuf::util::JsonStringToMessage(
-        d.device.claims.dump(),
-        d.device.evidence_authentic ? s->mutable_claims() : s->mutable_unverified_claims());
+    // Claims are plain JSON objects of our making; a failed mapping (not
+    // UTF-8, absurd depth) leaves the Struct empty, as before.
+    (void)JsonObjectToStruct(d.device.claims, d.device.evidence_authentic
+                                                  ? s->mutable_claims()
+                                                  : s->mutable_unverified_claims());
     for (const auto& c : d.device.checks) FillCheck(c, s->add_checks());
     for (const auto& [k, v] : d.trust_vector) (*s->mutable_trust_vector())[k] = v;
   }

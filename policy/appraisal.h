@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "attestation/v1/attestation.pb.h"
 #include "attestation/v1/policy.pb.h"
+#include "google/protobuf/struct.pb.h"
 #include "nlohmann/json.hpp"
 #include "verifier/core/result.h"
 
@@ -108,6 +109,15 @@ struct Appraisal {
 absl::StatusOr<LoadedPolicy> LoadPolicyFile(const std::string& path);
 absl::StatusOr<LoadedPolicy> ParsePolicy(const std::string& text, const std::string& origin);
 LoadedPolicy DefaultPolicy();
+
+// A JSON object as a google.protobuf.Struct: what
+// google::protobuf::util::JsonStringToMessage makes of object.dump(), without
+// the text in between (that round trip was 9 % of the server's CPU per
+// SEV-SNP Attest; docs/performance.md). Numbers become doubles and
+// non-finite ones null (as dump() writes them). Nesting deeper than 100 JSON
+// levels or a string that is not UTF-8 leaves `out` empty and returns false
+// (protobuf's parser stops near 30 JSON levels: it counts its own messages). Exposed for its equivalence test.
+bool JsonObjectToStruct(const nlohmann::json& object, google::protobuf::Struct* out);
 
 }  // namespace rp::policy
 

@@ -363,7 +363,6 @@ grpc::Status AttestationServiceImpl::DoAttest(const AttestRequest& request, cons
     for (const auto& s : response->submods()) {
       audit.devices.push_back({s.name(), s.tee(), VerdictLabel(s.status())});
     }
-    audit.request_id = JtiOfToken(response->token());
   } else {
     audit.error = status.error_message();
   }
@@ -553,7 +552,7 @@ grpc::Status AttestationServiceImpl::AttestImpl(const AttestRequest& request,
   ear->result_sha256 = HexEncode(crypto::Sha256(AsBytes(*result_json)));
   absl::StatusOr<std::string> token =
       deps_.tokens.Issue(appraisal->EarClaims(tee_key, deps_.tokens.issuer(), *ear),
-                         request.audience());
+                         request.audience(), &audit->request_id);
   if (deps_.metrics != nullptr) {
     deps_.metrics->ObserveStage(Stage::kToken, token_timer.Elapsed());
   }

@@ -126,8 +126,8 @@ absl::Status TokenIssuer::CheckAudience(std::string_view audience) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> TokenIssuer::Issue(nlohmann::json claims,
-                                               std::string_view audience) const {
+absl::StatusOr<std::string> TokenIssuer::Issue(nlohmann::json claims, std::string_view audience,
+                                               std::string* jti) const {
   if (claims.is_null()) {
     claims = nlohmann::json::object();
   }
@@ -146,7 +146,8 @@ absl::StatusOr<std::string> TokenIssuer::Issue(nlohmann::json claims,
   claims["iat"] = iat;
   claims["nbf"] = iat;
   claims["exp"] = iat + absl::ToInt64Seconds(lifetime_);
-  claims["jti"] = Base64UrlEncode(crypto::RandomBytes(kJtiBytes));
+  std::string token_id = Base64UrlEncode(crypto::RandomBytes(kJtiBytes));
+  claims["jti"] = token_id;
   if (audience.empty()) {
     claims.erase("aud");
   } else {
@@ -170,6 +171,7 @@ absl::StatusOr<std::string> TokenIssuer::Issue(nlohmann::json claims,
                     absl::StrCat("token: sign with kid ", key->kid));
   }
   absl::StrAppend(&jws, ".", Base64UrlEncode(*signature));
+  if (jti != nullptr) *jti = std::move(token_id);
   return jws;
 }
 

@@ -60,9 +60,10 @@ class TokenIssuer {
   // CheckAudience; when non-empty it becomes `aud` (a single string).
   // Header: {"alg":"ES256"|"ES384","kid":...,"typ":"JWT"}.
   // INVALID_ARGUMENT if `claims` is not an object, holds invalid UTF-8, or
-  // the audience is refused.
-  absl::StatusOr<std::string> Issue(nlohmann::json claims,
-                                    std::string_view audience = {}) const;
+  // the audience is refused. `jti`, when given, receives the token's jti (the
+  // Attest audit record's request id) without decoding the token again.
+  absl::StatusOr<std::string> Issue(nlohmann::json claims, std::string_view audience = {},
+                                    std::string* jti = nullptr) const;
 
   absl::Duration lifetime() const { return lifetime_; }
   const std::string& issuer() const { return issuer_; }

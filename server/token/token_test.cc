@@ -134,6 +134,11 @@ TEST(TokenTest, IssuerOwnsRegisteredClaimsAndConfig) {
   // Two tokens never share a jti.
   EXPECT_NE(DecodeJson(Split(issuer->Issue(nullptr).value())[1])["jti"],
             DecodeJson(Split(issuer->Issue(nullptr).value())[1])["jti"]);
+  // The jti handed back is the token's own.
+  std::string jti;
+  const std::string with_id = issuer->Issue(json::object(), {}, &jti).value();
+  EXPECT_FALSE(jti.empty());
+  EXPECT_EQ(DecodeJson(Split(with_id)[1])["jti"], jti);
 }
 
 TEST(TokenTest, IssueRejectsBadClaimsAndConfig) {

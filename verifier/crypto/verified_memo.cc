@@ -499,6 +499,24 @@ void Remember(MemoKind kind, const std::string& key) {
   if (s != nullptr && !key.empty()) s->Remember(key, kFlagCost, [] { return char{1}; });
 }
 
+std::optional<bool> FindOutcome(MemoKind kind, const std::string& key) {
+  Store<char>* s = Global().Flags(kind);
+  std::optional<bool> out;
+  if (s == nullptr || key.empty()) return out;
+  s->Find(key, [&](const char& v) {
+    out = v == 1;
+    return true;
+  });
+  return out;
+}
+
+void RememberOutcome(MemoKind kind, const std::string& key, bool verified) {
+  Store<char>* s = Global().Flags(kind);
+  if (s != nullptr && !key.empty()) {
+    s->Remember(key, kFlagCost, [verified] { return verified ? char{1} : char{2}; });
+  }
+}
+
 OpensslPtr<X509> FindCertificate(const std::string& key) {
   OpensslPtr<X509> out;
   if (key.empty()) return out;

@@ -53,6 +53,11 @@ class KeyBuilder {
 // a miss; Remember() is called after a full run succeeded.
 bool Found(MemoKind kind, const std::string& key);
 void Remember(MemoKind kind, const std::string& key);
+// Both outcomes of a pure verification under one key (a refusal is as
+// deterministic as a success): the remembered outcome, or nullopt (a miss).
+// Keys used here must never be used with Found/Remember.
+std::optional<bool> FindOutcome(MemoKind kind, const std::string& key);
+void RememberOutcome(MemoKind kind, const std::string& key, bool verified);
 
 // Parsed certificates: a new reference to the shared object, or null.
 // SHA-256 of the certificate's DER encoding (i2d_X509). A certificate that

@@ -600,4 +600,48 @@ absl::StatusOr<ChainResult> VerifyChain(const X509* leaf,
   return result;
 }
 
+namespace {
+
+// X509_verify(cert, issuer's key), memoised both ways (kCertSignature, one
+// key for the pair of certificates, the outcome as its value).
+bool IssuerKeyVerifies(const X509* cert, const X509* issuer) {
+  EVP_PKEY* key = X509_get0_pubkey(issuer);
+  if (key == nullptr) return false;
+  std::string memo_key;
+  if (memo_internal::Active()) {
+    memo_key = memo_internal::KeyBuilder(MemoKind::kCertSignature)
+                   .Text("issued-by, either outcome")
+                   .Certificate(cert)
+                   .Certificate(issuer)
+                   .Finish();
+    if (std::optional<bool> known = memo_internal::FindOutcome(MemoKind::kCertSignature, memo_key)) {
+      return *known;
+    }
+  }
+  const bool verified = X509_verify(Mutable(cert), key) == 1;
+  ERR_clear_error();
+  memo_internal::RememberOutcome(MemoKind::kCertSignature, memo_key, verified);
+  return verified;
+}
+
+}  // namespace
+
+std::vector<const X509*> AnchorsThatSigned(std::span<const X509* const> intermediates,
+                                           std::span<const X509* const> anchors) {
+  std::vector<const X509*> signers;
+  for (const X509* anchor : anchors) {
+    if (anchor == nullptr) continue;
+    for (const X509* cert : intermediates) {
+      if (cert == nullptr) continue;
+      if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(anchor)) == 0 &&
+          IssuerKeyVerifies(cert, anchor)) {
+        signers.push_back(anchor);
+        break;
+      }
+    }
+  }
+  if (signers.empty()) return std::vector<const X509*>(anchors.begin(), anchors.end());
+  return signers;
+}
+
 }  // namespace rp::crypto

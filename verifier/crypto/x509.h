@@ -91,6 +91,18 @@ absl::StatusOr<ChainResult> VerifyChain(const X509* leaf,
                                         std::span<const X509* const> roots,
                                         const ChainOptions& options);
 
+// Of `anchors`, those named as the issuer of one of `intermediates` whose
+// key verifies that intermediate's signature (X509_verify; the answer, either
+// way, is memoised by the two certificates: it depends on nothing else). When
+// none qualifies, all of `anchors`, so that VerifyChain reports the failure.
+// Handing VerifyChain only these anchors never lets a chain pass that would
+// fail with all of them: a dropped anchor signed none of the intermediates.
+// Its use: two pinned roots with one subject name (the real and the
+// simulated ARK-Milan) make VerifyChain's memo step aside (the path would not
+// be forced); with the signer alone, it applies again.
+std::vector<const X509*> AnchorsThatSigned(std::span<const X509* const> intermediates,
+                                           std::span<const X509* const> anchors);
+
 }  // namespace rp::crypto
 
 #endif  // RP_VERIFIER_CRYPTO_X509_H_

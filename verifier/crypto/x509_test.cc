@@ -12,6 +12,7 @@
 #include "verifier/common/encoding.h"
 #include "verifier/crypto/crypto_test_util.h"
 #include "verifier/crypto/digest.h"
+#include "verifier/crypto/verified_memo.h"
 
 namespace rp::crypto {
 namespace {
@@ -329,6 +330,71 @@ TEST(ExtensionValueTest, AbsentPresentDuplicate) {
             absl::StatusCode::kInvalidArgument);
 
   EXPECT_FALSE(ExtensionValue(plain.cert.get(), "not an oid").ok());
+}
+
+}  // namespace
+}  // namespace rp::crypto
+
+namespace rp::crypto {
+namespace {
+
+// Two roots with one subject name (the real and the simulated ARK-Milan).
+TEST(AnchorsThatSignedTest, KeepsTheRootThatSignedAndLetsTheChainMemoApply) {
+  ConfigureVerifiedMemo(MemoOptions{});
+  Issued real = MakeRoot(RootSpec("Same Name"), KeyType::kEcP384).value();
+  Issued twin = MakeRoot(RootSpec("Same Name"), KeyType::kEcP384).value();
+  Issued inter = MakeCert(InterSpec(), KeyType::kEcP384, twin.cert.get(), twin.key.get()).value();
+  Issued leaf = MakeCert(LeafSpec(), KeyType::kEcP256, inter.cert.get(), inter.key.get()).value();
+  const X509* inters[] = {inter.cert.get()};
+  const X509* both[] = {real.cert.get(), twin.cert.get()};
+  for (int round = 0; round < 4; ++round) {  // memo: miss, admit, hit, hit
+    EXPECT_THAT(AnchorsThatSigned(inters, both), ElementsAre(twin.cert.get())) << round;
+  }
+  // With both roots the chain memo steps aside (names collide); with the
+  // signer alone it is used.
+  const ChainOptions options{.at = kAt, .expected_length = 3};
+  const MemoKindStats before = VerifiedMemoStats(MemoKind::kChain);
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(VerifyChain(leaf.cert.get(), inters, both, options)->ok());
+  }
+  const MemoKindStats with_both = VerifiedMemoStats(MemoKind::kChain);
+  EXPECT_EQ(with_both.hits + with_both.misses, before.hits + before.misses);
+  const std::vector<const X509*> signer = AnchorsThatSigned(inters, both);
+  for (int round = 0; round < 3; ++round) {
+    ChainResult r = VerifyChain(leaf.cert.get(), inters, signer, options).value();
+    ASSERT_TRUE(r.ok()) << r.detail;
+    EXPECT_THAT(r.path, ElementsAre(leaf.cert.get(), inter.cert.get(), twin.cert.get()));
+  }
+  EXPECT_GE(VerifiedMemoStats(MemoKind::kChain).hits, with_both.hits + 1);
+}
+
+TEST(AnchorsThatSignedTest, WithoutASignerAllAnchorsStaySoTheChainCheckReportsIt) {
+  for (const bool memo : {true, false}) {
+    ConfigureVerifiedMemo(MemoOptions{.enabled = memo});
+    Issued a = MakeRoot(RootSpec("Same Name"), KeyType::kEcP384).value();
+    Issued b = MakeRoot(RootSpec("Same Name"), KeyType::kEcP384).value();
+    Issued stranger = MakeRoot(RootSpec("Same Name"), KeyType::kEcP384).value();
+    Issued inter =
+        MakeCert(InterSpec(), KeyType::kEcP384, stranger.cert.get(), stranger.key.get()).value();
+    Issued leaf =
+        MakeCert(LeafSpec(), KeyType::kEcP256, inter.cert.get(), inter.key.get()).value();
+    const X509* inters[] = {inter.cert.get()};
+    const X509* anchors[] = {a.cert.get(), b.cert.get()};
+    for (int round = 0; round < 3; ++round) {
+      EXPECT_THAT(AnchorsThatSigned(inters, anchors), ElementsAre(a.cert.get(), b.cert.get()));
+    }
+    EXPECT_FALSE(VerifyChain(leaf.cert.get(), inters, AnchorsThatSigned(inters, anchors),
+                             {.at = kAt, .expected_length = 3})
+                     ->ok());
+    // A tampered intermediate is signed by nobody, remembered or not.
+    OpensslPtr<X509> tampered = WithTamperedSignature(
+        MakeCert(InterSpec(), KeyType::kEcP384, a.cert.get(), a.key.get()).value().cert.get());
+    const X509* bad[] = {tampered.get()};
+    for (int round = 0; round < 3; ++round) {
+      EXPECT_THAT(AnchorsThatSigned(bad, anchors), ElementsAre(a.cert.get(), b.cert.get()));
+    }
+  }
+  ConfigureVerifiedMemo(MemoOptions{});
 }
 
 }  // namespace

@@ -335,6 +335,10 @@ ChainRun RunChain(const SnpVerifier::Anchors& a, const SnpReport& r, Product p,
   std::vector<const X509*> roots;
   if (a.ark != nullptr) roots.push_back(a.ark.get());
   for (const OpensslPtr<X509>& s : a.simulation_roots) roots.push_back(s.get());
+  // The simulated ARK-Milan shares the real one's name: hand the chain check
+  // only the root that signed the intermediate, so that its memo applies
+  // (crypto::AnchorsThatSigned; never a pass the full set would refuse).
+  if (roots.size() > 1) roots = crypto::AnchorsThatSigned(run.intermediates, roots);
   std::string suffix;
   if (!from.empty()) suffix = absl::StrFormat("; intermediates from %s", from);
   if (!notes.empty())
