@@ -54,8 +54,14 @@
 // machine (its VCEK made once at start, like a real chip's) and each Attest
 // gets a fresh TEE key and report signed by that VCEK, so the client spends
 // ~1 ms of CPU per request instead of ~6 ms for a fresh VCEK and ARK CRL
-// (two RSA-4096 signatures) that `attestctl simulate` makes. --fresh-node,
-// --tee tdx or --gpus N use rp::sim::SimulateNode for every request.
+// (two RSA-4096 signatures) that `attestctl simulate` makes. --tee tdx or
+// --gpus N use rp::sim::SimulateNode for every request; with --tee tdx each
+// worker is likewise one TDX machine (its PCK certificate, attestation key and
+// collateral made once: rp::sim::SimulateTdxPlatform), as a real platform
+// sends the same certificates and collateral until Intel's next update, and
+// its GPUs are one node's (device certificates made once:
+// rp::sim::SimulateGpuPlatform).
+// --fresh-node makes every request come from a new machine instead.
 //
 // Exit codes: 0 the run happened (the caller judges the numbers), 2 usage
 // or setup errors (bad flags, simulation directory, unreachable target).
@@ -289,13 +295,22 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
 
 // One simulated machine: the SEV-SNP fast path keeps one VCEK (as a real
 // chip does) and signs a fresh report per challenge; everything else goes
-// through rp::sim::SimulateNode each time.
+// through rp::sim::SimulateNode each time, a TDX machine with its platform
+// (PCK certificate, attestation key, collateral) kept unless --fresh-node.
 class NodeSimulator {
  public:
   static absl::StatusOr<std::unique_ptr<NodeSimulator>> Create(
       std::shared_ptr<const rp::sim::SimulationRoots> roots, const Options& o) {
     auto sim = std::unique_ptr<NodeSimulator>(new NodeSimulator(std::move(roots), o));
     if (sim->fast_) RETURN_IF_ERROR(sim->MakeVcek());
+    if (!o.fresh_node && o.node.tee == rp::sim::SimulatedTee::kTdx) {
+      ASSIGN_OR_RETURN(sim->options_.tdx.platform,
+                       rp::sim::SimulateTdxPlatform(*sim->roots_, absl::Now()));
+    }
+    if (!o.fresh_node && o.node.gpus > 0) {
+      ASSIGN_OR_RETURN(sim->options_.gpu_platform,
+                       rp::sim::SimulateGpuPlatform(*sim->roots_, o.node.gpus, absl::Now()));
+    }
     return sim;
   }
 
@@ -695,9 +710,10 @@ int RunLoad(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> ro
   j["split"] = o.split;
   j["concurrency"] = o.concurrency;
   j["evidence"] = absl::StrCat(o.tee_name, "+", o.node.gpus, "gpu",
-                               !o.fresh_node && o.tee_name == "snp" && o.node.gpus == 0
-                                   ? " (one VCEK per worker)"
-                                   : " (rp::sim::SimulateNode per request)");
+                               o.fresh_node ? " (a new machine per request)"
+                               : o.tee_name == "snp" && o.node.gpus == 0 ? " (one VCEK per worker)"
+                               : o.tee_name == "tdx" ? " (one TDX platform and its GPUs per worker)"
+                                                     : " (one SEV-SNP VCEK per request, GPUs per worker)");
   j["start_unix_ms"] = start_unix_ms;
   j["elapsed_s"] = std::round(elapsed * 1000.0) / 1000.0;
   j["attests"] = all.attests;

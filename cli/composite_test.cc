@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "appraisal/collateral_stack.h"
@@ -162,6 +163,43 @@ sim::SimulationRoots* CompositeTest::roots_ = nullptr;
 
 TEST_F(CompositeTest, TdxWithEightGpusPassesStrictPolicyButForTheSimulationNotice) {
   ExpectOnlySimulationNotice(sim::SimulatedTee::kTdx, "tdx");
+}
+
+// A simulated machine kept across requests (bench/attest_load): the same
+// certificates and collateral each time, fresh nonces and signatures, and
+// every node passes as a fresh one does.
+TEST_F(CompositeTest, KeptPlatformSendsTheSameCertificatesAndCollateral) {
+  sim::NodeSimulationOptions o;
+  o.tee = sim::SimulatedTee::kTdx;
+  o.gpus = 8;
+  auto tdx = sim::SimulateTdxPlatform(*roots_, absl::Now());
+  ASSERT_TRUE(tdx.ok()) << tdx.status();
+  auto gpus = sim::SimulateGpuPlatform(*roots_, 8, absl::Now());
+  ASSERT_TRUE(gpus.ok()) << gpus.status();
+  o.tdx.platform = *tdx;
+  o.gpu_platform = *gpus;
+  std::vector<attestation::v1::EvidenceBundle> bundles;
+  for (int i = 0; i < 2; ++i) {
+    const std::string nonce = ToString(crypto::RandomBytes(32));
+    auto ev = sim::SimulateNode(*roots_, nonce, absl::Now(), o);
+    ASSERT_TRUE(ev.ok()) << ev.status();
+    auto a = Run(ev->bundle, nonce);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->verdict, policy::Verdict::kWarning) << a->ToJson().dump(1);
+    EXPECT_EQ(a->reasons, std::vector<std::string>{"SIMULATED_EVIDENCE"});
+    bundles.push_back(std::move(ev->bundle));
+  }
+  const auto& [b0, b1] = std::tie(bundles[0], bundles[1]);
+  EXPECT_NE(b0.tdx().quote(), b1.tdx().quote());
+  EXPECT_EQ(b0.tdx().collateral().SerializeAsString(), b1.tdx().collateral().SerializeAsString());
+  ASSERT_EQ(b1.nvidia().evidence_list_size(), 8);
+  for (int g = 0; g < 8; ++g) {
+    EXPECT_EQ(b0.nvidia().evidence_list(g).certificate(), b1.nvidia().evidence_list(g).certificate());
+    EXPECT_NE(b0.nvidia().evidence_list(g).evidence(), b1.nvidia().evidence_list(g).evidence());
+  }
+  // A platform of 8 GPUs does not pose as a node of another size.
+  o.gpus = 3;
+  EXPECT_FALSE(sim::SimulateNode(*roots_, ToString(crypto::RandomBytes(32)), absl::Now(), o).ok());
 }
 
 TEST_F(CompositeTest, SnpWithEightGpusPassesStrictPolicyButForTheSimulationNotice) {

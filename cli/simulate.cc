@@ -449,25 +449,17 @@ absl::StatusOr<SimulationRoots> LoadOrCreateSimulationRoots(const std::string& d
   return roots;
 }
 
-absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, int n_gpus,
-                                                  const std::string& nonce, GpuMode mode,
-                                                  absl::Time now, int gpu_mode_off_index,
-                                                  bool fresh_devices) {
-  RETURN_IF_ERROR(CheckNonce(nonce));
-  if (n_gpus < 0 || n_gpus > kMaxSimulatedGpus) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("simulate: --gpus must be 0..", kMaxSimulatedGpus));
-  }
-  if (roots.composite == nullptr) {
-    return absl::FailedPreconditionError("simulate: GPU simulation roots not loaded");
-  }
-  const CompositeRoots& c = *roots.composite;
-  const std::string col = roots.CollateralDir();
-  SimulatedGpus out;
-  out.nvidia.set_arch("HOPPER");
-  if (n_gpus == 0) return out;
+struct GpuPlatform {
+  std::vector<testing::GpuTestDevice> devices;
+  std::vector<std::string> chains_pem;  // GpuChainPem of each device
+};
+
+namespace {
+
+// The RIMs and the OCSP answers of the shared chains (RIM CA, L3, L4; GPU
+// identity, provisioner), valid around `now`.
+absl::Status WriteGpuCollateral(const CompositeRoots& c, const std::string& col, absl::Time now) {
   RETURN_IF_ERROR(WriteRims(c, col));
-  // OCSP answers for the RIM chain (CA, L3, L4) and the shared GPU CAs.
   RETURN_IF_ERROR(WriteGoodOcsp(col, c.rim.ca.cert.get(), c.rim.root.cert.get(),
                                 c.rim.root.key.get(), now));
   RETURN_IF_ERROR(
@@ -476,22 +468,53 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
       WriteGoodOcsp(col, c.rim.l4.cert.get(), c.rim.l3.cert.get(), c.rim.l3.key.get(), now));
   RETURN_IF_ERROR(WriteGoodOcsp(col, c.gpu.identity.cert.get(), c.gpu.root.cert.get(),
                                 c.gpu.root.key.get(), now));
-  RETURN_IF_ERROR(WriteGoodOcsp(col, c.gpu.provisioner.cert.get(), c.gpu.identity.cert.get(),
-                                c.gpu.identity.key.get(), now));
-  // The PPCIe topology: the PDIs of the (not simulated) NVSwitches.
-  std::vector<Bytes> pdis;
-  for (int i = 0; i < 4; ++i) pdis.push_back(crypto::RandomBytes(8));
+  return WriteGoodOcsp(col, c.gpu.provisioner.cert.get(), c.gpu.identity.cert.get(),
+                       c.gpu.identity.key.get(), now);
+}
+
+absl::Status CheckGpuRequest(const SimulationRoots& roots, int n_gpus) {
+  if (n_gpus < 0 || n_gpus > kMaxSimulatedGpus) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("simulate: --gpus must be 0..", kMaxSimulatedGpus));
+  }
+  if (roots.composite == nullptr) {
+    return absl::FailedPreconditionError("simulate: GPU simulation roots not loaded");
+  }
+  return absl::OkStatus();
+}
+
+// The devices of one node (BROM OCSP answers written, valid around `now`).
+absl::StatusOr<GpuPlatform> MakeGpuDevices(const SimulationRoots& roots, int n_gpus,
+                                           absl::Time now, bool fresh_devices) {
+  const CompositeRoots& c = *roots.composite;
+  const std::string col = roots.CollateralDir();
+  GpuPlatform platform;
   std::set<Bytes> serials;
   for (int g = 0; g < n_gpus; ++g) serials.insert(SimBromSerial(g));
-  const Bytes fwid = crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC"));
   for (int g = 0; g < n_gpus; ++g) {
     testing::GpuDeviceOptions dev_opts;
     dev_opts.brom_serial = fresh_devices ? RandomSerial(8, serials) : SimBromSerial(g);
     dev_opts.leaf_serial = RandomSerial(8, serials);  // ueid
-    dev_opts.fwid = fwid;
+    dev_opts.fwid = crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC"));
     ASSIGN_OR_RETURN(testing::GpuTestDevice dev, testing::MakeGpuTestDevice(c.gpu, dev_opts));
     RETURN_IF_ERROR(WriteGoodOcsp(col, dev.brom.cert.get(), c.gpu.provisioner.cert.get(),
                                   c.gpu.provisioner.key.get(), now));
+    platform.chains_pem.push_back(testing::GpuChainPem(c.gpu, dev));
+    platform.devices.push_back(std::move(dev));
+  }
+  return platform;
+}
+
+// Reports from `platform`'s devices bound to `nonce`.
+absl::StatusOr<SimulatedGpus> GpuReports(const GpuPlatform& platform, const std::string& nonce,
+                                         GpuMode mode, int gpu_mode_off_index) {
+  SimulatedGpus out;
+  out.nvidia.set_arch("HOPPER");
+  // The PPCIe topology: the PDIs of the (not simulated) NVSwitches.
+  std::vector<Bytes> pdis;
+  for (int i = 0; i < 4; ++i) pdis.push_back(crypto::RandomBytes(8));
+  const Bytes fwid = crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC"));
+  for (size_t g = 0; g < platform.devices.size(); ++g) {
     testing::GpuReportBuilder b;
     b.SetNonce(AsBytes(nonce));
     const Bytes rn = crypto::RandomBytes(32);
@@ -500,21 +523,62 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
     b.SetFwid(fwid);
     b.SetOpaque(nvidia::opaque_type::kBoardId,
                 {static_cast<uint8_t>(0xB1 + g), 0x03, 0x00, 0x00});
-    const GpuMode m = g == gpu_mode_off_index ? GpuMode::kOff : mode;
+    const GpuMode m = static_cast<int>(g) == gpu_mode_off_index ? GpuMode::kOff : mode;
     if (m == GpuMode::kPpcie) {
       b.SetPpcie(pdis);
     } else if (m == GpuMode::kOff) {
       b.SetOpaque(nvidia::opaque_type::kOpaqueDataVersion, {0x01, 0x00});
       b.SetOpaque(nvidia::opaque_type::kFeatureFlag, {0xFF, 0x00});
     }
-    ASSIGN_OR_RETURN(Bytes report, b.BuildSigned(dev.leaf.key.get()));
+    ASSIGN_OR_RETURN(Bytes report, b.BuildSigned(platform.devices[g].leaf.key.get()));
     auto* e = out.nvidia.add_evidence_list();
     e->set_evidence(ToString(report));
-    e->set_certificate(testing::GpuChainPem(c.gpu, dev));
+    e->set_certificate(platform.chains_pem[g]);
     out.reports.push_back(std::move(report));
   }
   return out;
 }
+
+}  // namespace
+
+absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, int n_gpus,
+                                                  const std::string& nonce, GpuMode mode,
+                                                  absl::Time now, int gpu_mode_off_index,
+                                                  bool fresh_devices) {
+  RETURN_IF_ERROR(CheckNonce(nonce));
+  RETURN_IF_ERROR(CheckGpuRequest(roots, n_gpus));
+  if (n_gpus == 0) {
+    SimulatedGpus out;
+    out.nvidia.set_arch("HOPPER");
+    return out;
+  }
+  RETURN_IF_ERROR(WriteGpuCollateral(*roots.composite, roots.CollateralDir(), now));
+  ASSIGN_OR_RETURN(GpuPlatform platform, MakeGpuDevices(roots, n_gpus, now, fresh_devices));
+  return GpuReports(platform, nonce, mode, gpu_mode_off_index);
+}
+
+absl::StatusOr<std::shared_ptr<const GpuPlatform>> SimulateGpuPlatform(
+    const SimulationRoots& roots, int n_gpus, absl::Time now) {
+  RETURN_IF_ERROR(CheckGpuRequest(roots, n_gpus));
+  if (n_gpus > 0) RETURN_IF_ERROR(WriteGpuCollateral(*roots.composite, roots.CollateralDir(), now));
+  ASSIGN_OR_RETURN(GpuPlatform platform, MakeGpuDevices(roots, n_gpus, now, false));
+  return std::make_shared<const GpuPlatform>(std::move(platform));
+}
+
+absl::StatusOr<SimulatedGpus> SimulateGpuEvidenceOn(const SimulationRoots& roots,
+                                                    const GpuPlatform& platform,
+                                                    const std::string& nonce, GpuMode mode,
+                                                    int gpu_mode_off_index) {
+  RETURN_IF_ERROR(CheckNonce(nonce));
+  RETURN_IF_ERROR(CheckGpuRequest(roots, static_cast<int>(platform.devices.size())));
+  return GpuReports(platform, nonce, mode, gpu_mode_off_index);
+}
+
+struct TdxPlatform {
+  testing::Issued pck;
+  crypto::OpensslPtr<EVP_PKEY> attestation_key;
+  attestation::v1::TdxCollateral collateral;
+};
 
 absl::StatusOr<SimulatedEvidence> SimulateTdxEvidence(const SimulationRoots& roots,
                                                       const std::string& nonce, absl::Time now,
@@ -529,16 +593,11 @@ absl::StatusOr<SimulatedEvidence> SimulateTdxEvidence(const SimulationRoots& roo
   ASSIGN_OR_RETURN(out.tee_private_key_pem, NewTeeKey(out.bundle, options.tee_key));
   ASSIGN_OR_RETURN(Bytes report_data, SimReportData(nonce, out.bundle.tee_public_key(),
                                                     options.runtime_claims, gpu_reports));
-  std::set<Bytes> serials;
-  testing::PckExtensionSpec ext;
-  const Bytes ppid = crypto::RandomBytes(16);
-  std::copy(ppid.begin(), ppid.end(), ext.ppid.begin());
-  testing::CertSpec leaf_spec;
-  leaf_spec.serial = RandomSerial(16, serials);
-  leaf_spec.not_before = now - absl::Hours(24);
-  leaf_spec.not_after = now + absl::Hours(24 * 365 * 7);
-  ASSIGN_OR_RETURN(testing::Issued pck, testing::MakePckLeaf(pki, ext, leaf_spec));
-  ASSIGN_OR_RETURN(auto attestation_key, testing::MakeKey(testing::KeyType::kEcP256));
+  std::shared_ptr<const TdxPlatform> platform = options.platform;
+  if (platform == nullptr) {
+    ASSIGN_OR_RETURN(platform, SimulateTdxPlatform(roots, now));
+  }
+  const testing::Issued& pck = platform->pck;
   testing::TdxQuoteBuilder q;
   std::array<uint8_t, 64> rd{};
   std::copy(report_data.begin(), report_data.end(), rd.begin());
@@ -549,7 +608,30 @@ absl::StatusOr<SimulatedEvidence> SimulateTdxEvidence(const SimulationRoots& roo
   q.SetMrTd(mrtd);
   if (options.debug) q.SetTdAttributes((uint64_t{1} << 28) | 1);
   q.pck_chain_pem = testing::PckChainPem(pck.cert.get(), pki.pck_ca.cert.get(), pki.root.cert.get());
-  ASSIGN_OR_RETURN(Bytes quote, q.Build(attestation_key.get(), pck.key.get()));
+  ASSIGN_OR_RETURN(Bytes quote, q.Build(platform->attestation_key.get(), pck.key.get()));
+  out.bundle.mutable_tdx()->set_quote(ToString(quote));
+  *out.bundle.mutable_tdx()->mutable_collateral() = platform->collateral;
+  SetSimBinding(options.runtime_claims, out.bundle);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<const TdxPlatform>> SimulateTdxPlatform(
+    const SimulationRoots& roots, absl::Time now) {
+  if (roots.composite == nullptr) {
+    return absl::FailedPreconditionError("simulate: TDX simulation roots not loaded");
+  }
+  const testing::TdxTestPki& pki = roots.composite->tdx;
+  auto platform = std::make_shared<TdxPlatform>();
+  std::set<Bytes> serials;
+  testing::PckExtensionSpec ext;
+  const Bytes ppid = crypto::RandomBytes(16);
+  std::copy(ppid.begin(), ppid.end(), ext.ppid.begin());
+  testing::CertSpec leaf_spec;
+  leaf_spec.serial = RandomSerial(16, serials);
+  leaf_spec.not_before = now - absl::Hours(24);
+  leaf_spec.not_after = now + absl::Hours(24 * 365 * 7);
+  ASSIGN_OR_RETURN(platform->pck, testing::MakePckLeaf(pki, ext, leaf_spec));
+  ASSIGN_OR_RETURN(platform->attestation_key, testing::MakeKey(testing::KeyType::kEcP256));
   testing::TdxCollateralSpec spec;
   spec.tcb_info = testing::DefaultTcbInfo(now);
   spec.qe_identity = testing::DefaultQeIdentity(now);
@@ -557,11 +639,8 @@ absl::StatusOr<SimulatedEvidence> SimulateTdxEvidence(const SimulationRoots& roo
     crl->this_update = now - absl::Hours(24);
     crl->next_update = now + absl::Hours(24 * 30);
   }
-  ASSIGN_OR_RETURN(attestation::v1::TdxCollateral col, testing::MakeTdxCollateral(pki, spec));
-  out.bundle.mutable_tdx()->set_quote(ToString(quote));
-  *out.bundle.mutable_tdx()->mutable_collateral() = std::move(col);
-  SetSimBinding(options.runtime_claims, out.bundle);
-  return out;
+  ASSIGN_OR_RETURN(platform->collateral, testing::MakeTdxCollateral(pki, spec));
+  return std::shared_ptr<const TdxPlatform>(std::move(platform));
 }
 
 #else  // !RP_SIM_COMPOSITE
@@ -593,6 +672,24 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots&, int n_
     out.nvidia.set_arch("HOPPER");
     return out;
   }
+  return NoComposite();
+}
+
+struct TdxPlatform {};
+struct GpuPlatform {};
+
+absl::StatusOr<std::shared_ptr<const GpuPlatform>> SimulateGpuPlatform(const SimulationRoots&,
+                                                                       int, absl::Time) {
+  return NoComposite();
+}
+
+absl::StatusOr<SimulatedGpus> SimulateGpuEvidenceOn(const SimulationRoots&, const GpuPlatform&,
+                                                    const std::string&, GpuMode, int) {
+  return NoComposite();
+}
+
+absl::StatusOr<std::shared_ptr<const TdxPlatform>> SimulateTdxPlatform(const SimulationRoots&,
+                                                                       absl::Time) {
   return NoComposite();
 }
 
@@ -628,9 +725,20 @@ absl::StatusOr<SimulatedEvidence> SimulateSnpEvidenceWithGpus(
 absl::StatusOr<SimulatedEvidence> SimulateNode(const SimulationRoots& roots,
                                                const std::string& nonce, absl::Time now,
                                                const NodeSimulationOptions& options) {
-  ASSIGN_OR_RETURN(SimulatedGpus gpus,
-                   SimulateGpuEvidence(roots, options.gpus, nonce, options.gpu_mode, now,
-                                       options.gpu_mode_off_index, options.fresh_gpu_devices));
+  SimulatedGpus gpus;
+  if (options.gpu_platform != nullptr && options.gpus > 0) {
+    ASSIGN_OR_RETURN(gpus, SimulateGpuEvidenceOn(roots, *options.gpu_platform, nonce,
+                                                 options.gpu_mode, options.gpu_mode_off_index));
+    if (static_cast<int>(gpus.reports.size()) != options.gpus) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("simulate: the GPU platform has ", gpus.reports.size(), " GPUs, not ",
+                       options.gpus));
+    }
+  } else {
+    ASSIGN_OR_RETURN(gpus,
+                     SimulateGpuEvidence(roots, options.gpus, nonce, options.gpu_mode, now,
+                                         options.gpu_mode_off_index, options.fresh_gpu_devices));
+  }
   SimulatedEvidence out;
   if (options.tee == SimulatedTee::kTdx) {
     ASSIGN_OR_RETURN(out, SimulateTdxEvidence(roots, nonce, now, gpus.reports, options.tdx));

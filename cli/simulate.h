@@ -127,10 +127,35 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
                                                   absl::Time now, int gpu_mode_off_index = -1,
                                                   bool fresh_devices = false);
 
+// `n_gpus` simulated GPUs of one node, made once for a time: their device
+// certificates and keys, and in roots.CollateralDir() the RIMs and OCSP
+// answers SimulateGpuEvidence writes. Reports made with it
+// (SimulateGpuEvidenceOn) differ only in what a real node's reports differ in
+// (nonces, signatures): a verifier sees the same certificate chains request
+// after request, as from real GPUs (bench/attest_load).
+struct GpuPlatform;
+absl::StatusOr<std::shared_ptr<const GpuPlatform>> SimulateGpuPlatform(
+    const SimulationRoots& roots, int n_gpus, absl::Time now);
+absl::StatusOr<SimulatedGpus> SimulateGpuEvidenceOn(const SimulationRoots& roots,
+                                                    const GpuPlatform& platform,
+                                                    const std::string& nonce, GpuMode mode,
+                                                    int gpu_mode_off_index = -1);
+
+// One simulated TDX machine: its PCK certificate, quoting enclave's
+// attestation key and QVL collateral (TCB info, QE identity, CRLs), made once
+// for a time. Quotes made with it differ only in what a real machine's
+// quotes differ in (report data, signatures), so a verifier sees the same
+// platform and collateral request after request (bench/attest_load).
+struct TdxPlatform;
+absl::StatusOr<std::shared_ptr<const TdxPlatform>> SimulateTdxPlatform(
+    const SimulationRoots& roots, absl::Time now);
+
 struct TdxSimulationOptions {
   bool debug = false;
   std::string tee_key = kDefaultTeeKeyType;
   OptionalRuntimeClaims runtime_claims;
+  // When set, quotes come from this machine; else each from a new one.
+  std::shared_ptr<const TdxPlatform> platform;
 };
 
 // A TDX quote v4 under the simulation PCK hierarchy, report_data = attest-v1
@@ -156,6 +181,9 @@ struct NodeSimulationOptions {
   GpuMode gpu_mode = GpuMode::kCc;
   int gpu_mode_off_index = -1;  // one GPU in CC-off mode (negative tests)
   bool fresh_gpu_devices = false;  // SimulateGpuEvidence's fresh_devices
+  // When set (with gpus == its GPU count), the GPUs are this node's
+  // (SimulateGpuPlatform); else made anew for each node.
+  std::shared_ptr<const GpuPlatform> gpu_platform;
   SnpSimulationOptions snp;
   TdxSimulationOptions tdx;
 };
