@@ -108,16 +108,29 @@ absl::Status Append(const nlohmann::json& v, int depth, std::string* out) {
       return absl::OkStatus();
     }
     case nlohmann::json::value_t::object: {
-      std::vector<std::pair<std::u16string, nlohmann::json::const_iterator>> order;
-      order.reserve(v.size());
+      // nlohmann::json keeps members sorted by their UTF-8 bytes, which is
+      // code point order. JCS sorts by UTF-16 code units, which differs from
+      // it only for characters beyond U+FFFF (surrogate pairs, lead byte
+      // 0xF0..0xF4): without such a name the stored order is the JCS order
+      // and needs no sort keys (most objects, and every one of ours).
+      bool supplementary = false;
       for (auto it = v.begin(); it != v.end(); ++it) {
         if (!IsValidUtf8(it.key())) {
           return absl::InvalidArgumentError("canonical json: a member name is not UTF-8");
         }
-        order.emplace_back(JcsSortKey(it.key()), it);
+        for (const char ch : it.key()) {
+          if (static_cast<unsigned char>(ch) >= 0xF0) supplementary = true;
+        }
       }
-      std::sort(order.begin(), order.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::vector<std::pair<std::u16string, nlohmann::json::const_iterator>> order;
+      order.reserve(v.size());
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        order.emplace_back(supplementary ? JcsSortKey(it.key()) : std::u16string(), it);
+      }
+      if (supplementary) {
+        std::sort(order.begin(), order.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+      }
       out->push_back('{');
       bool first = true;
       for (const auto& [key, it] : order) {

@@ -1,11 +1,15 @@
 #include "policy/canonical_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "verifier/common/jcs.h"
 
 namespace rp::policy {
 namespace {
@@ -29,6 +33,50 @@ TEST(CanonicalJson, StructureAndOrder) {
   EXPECT_EQ(Canon(j),
             "{\"1\":\"one\",\"\x7f\":\"del\",\"\xe2\x82\xac\":\"euro\",\"\xf0\x9f\x98\x80\":"
             "\"smiley\",\"\xef\xac\xb3\":\"fb33\"}");
+}
+
+// Names without characters beyond U+FFFF keep nlohmann's (UTF-8 byte)
+// order, which must then be the UTF-16 order: random names over the whole
+// BMP (surrogate code points excluded), checked against JcsSortKey.
+TEST(CanonicalJson, BmpNamesNeedNoSortKeys) {
+  std::mt19937 rng(20261207);
+  auto utf8 = [](uint32_t cp) {
+    std::string s;
+    if (cp < 0x80) {
+      s.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      s.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      s.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+    return s;
+  };
+  for (int round = 0; round < 200; ++round) {
+    nlohmann::json j = nlohmann::json::object();
+    for (int m = 0; m < 8; ++m) {
+      std::string name;
+      for (int k = 0; k < 1 + static_cast<int>(rng() % 3); ++k) {
+        uint32_t cp = rng() % 0x10000;
+        if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xE000 + (cp & 0xFF);
+        name += utf8(cp);
+      }
+      j[name] = m;
+    }
+    std::vector<std::pair<std::u16string, std::string>> keyed;
+    for (auto it = j.begin(); it != j.end(); ++it) keyed.emplace_back(rp::JcsSortKey(it.key()), it.key());
+    std::sort(keyed.begin(), keyed.end());
+    std::string expected = "{";
+    for (const auto& [key, name] : keyed) {
+      if (expected.size() > 1) expected += ",";
+      rp::AppendJcsString(name, &expected);
+      expected += ":" + std::to_string(j[name].get<int>());
+    }
+    expected += "}";
+    EXPECT_EQ(Canon(j), expected) << round;
+  }
 }
 
 TEST(CanonicalJson, Strings) {
