@@ -21,6 +21,9 @@
 // 1 warning, 2 affirming: the appraisal must not be an error).
 #include <unistd.h>
 
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -190,6 +193,45 @@ RP_ENGINE_BENCH(real_gpu_rim, RealCase("tests/data/bundles/gpu_h100_drv545.00.js
 RP_ENGINE_BENCH(sim_tdx_gpus0, SimulatedTdxCase(0));
 RP_ENGINE_BENCH(sim_tdx_gpus1, SimulatedTdxCase(1));
 RP_ENGINE_BENCH(sim_tdx_gpus8, SimulatedTdxCase(8));
+
+// The signature floor in this process: one ECDSA verification of a 32- or
+// 48-byte digest through EVP_PKEY_verify, the call `openssl speed ecdsapNNN`
+// times. With --benchmark_repetitions and
+// --benchmark_enable_random_interleaving (scripts/bench.sh) its repetitions
+// alternate with the appraisals', so a host whose speed drifts (a shared
+// VM) moves both alike; bench/floor_ratios.mjs divides medians.
+void BM_floor_ecdsa(benchmark::State& state) {
+  const bool p384 = state.range(0) == 384;
+  EVP_PKEY* key = EVP_EC_gen(p384 ? "P-384" : "P-256");
+  if (key == nullptr) {
+    state.SkipWithError("EVP_EC_gen failed");
+    return;
+  }
+  const crypto::OpensslPtr<EVP_PKEY> owned(key);
+  const Bytes digest = p384 ? crypto::Sha384(AsBytes("floor")) : crypto::Sha256(AsBytes("floor"));
+  const crypto::OpensslPtr<EVP_PKEY_CTX> sign_ctx(EVP_PKEY_CTX_new(key, nullptr));
+  Bytes sig(256);
+  size_t sig_len = sig.size();
+  if (sign_ctx == nullptr || EVP_PKEY_sign_init(sign_ctx.get()) != 1 ||
+      EVP_PKEY_sign(sign_ctx.get(), sig.data(), &sig_len, digest.data(), digest.size()) != 1) {
+    state.SkipWithError("sign failed");
+    return;
+  }
+  sig.resize(sig_len);
+  const crypto::OpensslPtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new(key, nullptr));
+  if (ctx == nullptr || EVP_PKEY_verify_init(ctx.get()) != 1) {
+    state.SkipWithError("verify init failed");
+    return;
+  }
+  for (auto _ : state) {
+    if (EVP_PKEY_verify(ctx.get(), sig.data(), sig.size(), digest.data(), digest.size()) != 1) {
+      state.SkipWithError("verify failed");
+      return;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_floor_ecdsa)->ArgName("p")->Arg(256)->Arg(384)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace rp

@@ -16,13 +16,17 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 # Whole appraisals (bench/engine_bench.cc: every verifier, collateral, RIM
 # appraisal and OCSP), with the verified-object memo and without, between two
-# timings of their signature floor (the host's speed drifts; the ratios use
-# the mean of the two).
+# timings of their signature floor by openssl speed, and interleaved with an
+# in-process timing of the same floor (the host's speed drifts: see
+# bench/floor_ratios.mjs).
 speed() { openssl speed -seconds 3 "$1" 2>/dev/null | tail -1 | tee "$BUILD_DIR/speed_$1$2.txt"; }
 speed ecdsap256 _before
 speed ecdsap384 _before
 if [ -x "$BUILD_DIR/bench/engine_bench" ]; then
-  "$BUILD_DIR/bench/engine_bench" --benchmark_min_time=3 \
+  # Five repetitions of every case, randomly interleaved with those of the
+  # in-process floor (BM_floor_ecdsa): bench/floor_ratios.mjs uses medians.
+  "$BUILD_DIR/bench/engine_bench" --benchmark_min_time=1 --benchmark_repetitions=5 \
+    --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=false \
     --benchmark_out="$BUILD_DIR/engine_bench.json" --benchmark_out_format=json \
     | tee "$BUILD_DIR/engine_bench.txt"
 fi
