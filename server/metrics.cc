@@ -58,22 +58,23 @@ std::string_view AttestationTee(const std::vector<std::string_view>& device_tees
 }
 
 prometheus::Counter& CounterPairs::Get(std::string_view first, std::string_view second) {
-  // The key in a stack buffer when it fits, so that a hit allocates nothing.
+  // The key (the first value's length, then both values: no two pairs
+  // share one) in a stack buffer when it fits, so that a hit allocates
+  // nothing.
   char buffer[128];
   std::string spill;
   absl::string_view key;  // Debian's Abseil: not std::string_view
-  const size_t size = first.size() + 1 + second.size();
-  if (size <= sizeof(buffer)) {
-    std::memcpy(buffer, first.data(), first.size());
-    buffer[first.size()] = '\0';
-    std::memcpy(buffer + first.size() + 1, second.data(), second.size());
-    key = absl::string_view(buffer, size);
-  } else {
-    spill.reserve(size);
-    spill.append(first).push_back('\0');
-    spill.append(second);
-    key = spill;
+  const uint64_t first_size = first.size();
+  const size_t size = sizeof(first_size) + first.size() + second.size();
+  char* out = buffer;
+  if (size > sizeof(buffer)) {
+    spill.resize(size);
+    out = spill.data();
   }
+  std::memcpy(out, &first_size, sizeof(first_size));
+  std::memcpy(out + sizeof(first_size), first.data(), first.size());
+  std::memcpy(out + sizeof(first_size) + first.size(), second.data(), second.size());
+  key = absl::string_view(out, size);
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = counters_.find(key);

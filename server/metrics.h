@@ -59,7 +59,7 @@ class CounterPairs {
   const std::string first_label_;
   const std::string second_label_;
   absl::Mutex mu_;
-  // Key: first '\0' second (label values hold no NUL: they are codes).
+  // Key: the first value's length (8 bytes), the first value, the second.
   absl::flat_hash_map<std::string, prometheus::Counter*> counters_ ABSL_GUARDED_BY(mu_);
 };
 

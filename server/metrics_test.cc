@@ -20,9 +20,11 @@ TEST(CounterPairsTest, GivesTheFamilysCounterForEachPair) {
   prometheus::Counter& x = pairs.Get("x", "y");
   EXPECT_EQ(&x, &pairs.Get("x", "y"));
   EXPECT_EQ(&x, &family.Add({{"a", "x"}, {"b", "y"}}));
-  // The separator keeps ("xy", "") and ("x", "y") apart.
+  // The key keeps ("xy", "") and ("x", "y") apart, NULs included.
   EXPECT_NE(&x, &pairs.Get("xy", ""));
   EXPECT_NE(&x, &pairs.Get("y", "x"));
+  using namespace std::string_view_literals;
+  EXPECT_NE(&pairs.Get("a\0b"sv, "c"), &pairs.Get("a", "b\0c"sv));
   // Values too long for the stack key take the other path to the same series.
   const std::string long_value(300, 'v');
   prometheus::Counter& l = pairs.Get(long_value, "y");
