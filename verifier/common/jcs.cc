@@ -72,9 +72,16 @@ std::u16string JcsSortKey(std::string_view s) {
 
 void AppendJcsString(std::string_view s, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out->reserve(out->size() + s.size() + 2);
   out->push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<uint8_t>(ch);
+  // Runs of bytes that pass through unescaped (UTF-8 included) are appended
+  // whole; only '"', '\\' and control characters are rewritten.
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -98,15 +105,12 @@ void AppendJcsString(std::string_view s, std::string* out) {
         out->append("\\r");
         break;
       default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0x0F]);
-        } else {
-          out->push_back(ch);  // UTF-8 bytes pass through unescaped
-        }
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0x0F]);
     }
   }
+  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
 }
 

@@ -47,6 +47,36 @@ TEST(Jcs, Rfc8785StringExample) {
   EXPECT_EQ(Canon({{"s", value}}), "{\"s\":\"\u20ac$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}");
 }
 
+// Every byte value, alone and amid plain runs, escapes as a per-character
+// reference does (ECMAScript JSON.stringify for ASCII; other bytes pass).
+TEST(Jcs, EveryByteEscapesLikeAPerCharacterReference) {
+  auto reference = [](std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string r = "\"";
+    for (const char ch : s) {
+      const auto c = static_cast<uint8_t>(ch);
+      if (c == '"') r += "\\\"";
+      else if (c == '\\') r += "\\\\";
+      else if (c == 0x08) r += "\\b";
+      else if (c == 0x09) r += "\\t";
+      else if (c == 0x0A) r += "\\n";
+      else if (c == 0x0C) r += "\\f";
+      else if (c == 0x0D) r += "\\r";
+      else if (c < 0x20) r += std::string("\\u00") + kHex[c >> 4] + kHex[c & 0x0F];
+      else r.push_back(ch);
+    }
+    return r + "\"";
+  };
+  for (int b = 0; b < 256; ++b) {
+    const std::string one(1, static_cast<char>(b));
+    for (const std::string& s : {one, "ab" + one, one + "cd", "ab" + one + "cd" + one + one + "ef"}) {
+      std::string out = "prefix";
+      AppendJcsString(s, &out);
+      EXPECT_EQ(out, "prefix" + reference(s)) << "byte " << b;
+    }
+  }
+}
+
 TEST(Jcs, ControlCharactersAndSeparators) {
   const std::string b("\x00\x1f\x7f\u2028\u2029\b\t\f", 12);
   EXPECT_EQ(Hex(Canon({{"b", b}, {"a", "x"}})),
