@@ -32,7 +32,8 @@ const p384after = s384after ? verifyRate(s384after) : undefined;
 const speed256 = mean(p256before, p256after);
 const speed384 = mean(p384before, p384after);
 
-const runs = JSON.parse(readFileSync(bench, 'utf8')).benchmarks;
+// Google Benchmark writes NaN (not JSON) for some aggregates of counters.
+const runs = JSON.parse(readFileSync(bench, 'utf8').replace(/\bNaN\b/g, 'null')).benchmarks;
 // The median of a benchmark's repetitions when there are several, else its
 // one run; undefined when absent.
 const rateOrUndefined = (name) => {
