@@ -113,7 +113,7 @@ for spec in "ECDH-ES+A256KW P-256" "ECDH-ES+A256KW P-384" "ECDH-ES+A256KW P-521"
     FLAG=()
     [[ $form == flattened ]] && FLAG=(--flattened)
     node "$JS" encrypt --public-jwk "$K.pub.jwk" --in "$WORK/secret.bin" \
-      --out "$K.jose.$form.jwe" --alg "$ALG" --enc A256GCM --kid "$KID" \
+      --out "$K.jose.$form.jwe" --alg "$ALG" --enc A256GCM --kid="$KID" \
       --header-json '{"resource":"default/model/key1"}' "${FLAG[@]}" ||
       die "$NAME: jose encrypt failed"
     "$JWE_TOOL" decrypt --key "$K.pem" --in "$K.jose.$form.jwe" --out "$WORK/dec.bin" \
