@@ -472,6 +472,9 @@ absl::Status WriteGpuCollateral(const CompositeRoots& c, const std::string& col,
                        c.gpu.identity.key.get(), now);
 }
 
+// The FMC digest every simulated GPU reports and its leaf certificate names.
+Bytes SimGpuFwid() { return crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC")); }
+
 absl::Status CheckGpuRequest(const SimulationRoots& roots, int n_gpus) {
   if (n_gpus < 0 || n_gpus > kMaxSimulatedGpus) {
     return absl::InvalidArgumentError(
@@ -483,19 +486,22 @@ absl::Status CheckGpuRequest(const SimulationRoots& roots, int n_gpus) {
   return absl::OkStatus();
 }
 
-// The devices of one node (BROM OCSP answers written, valid around `now`).
+// The devices of one node, with the RIMs and every OCSP answer their
+// verification needs written (valid around `now`).
 absl::StatusOr<GpuPlatform> MakeGpuDevices(const SimulationRoots& roots, int n_gpus,
                                            absl::Time now, bool fresh_devices) {
   const CompositeRoots& c = *roots.composite;
   const std::string col = roots.CollateralDir();
   GpuPlatform platform;
+  if (n_gpus == 0) return platform;
+  RETURN_IF_ERROR(WriteGpuCollateral(c, col, now));
   std::set<Bytes> serials;
   for (int g = 0; g < n_gpus; ++g) serials.insert(SimBromSerial(g));
   for (int g = 0; g < n_gpus; ++g) {
     testing::GpuDeviceOptions dev_opts;
     dev_opts.brom_serial = fresh_devices ? RandomSerial(8, serials) : SimBromSerial(g);
     dev_opts.leaf_serial = RandomSerial(8, serials);  // ueid
-    dev_opts.fwid = crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC"));
+    dev_opts.fwid = SimGpuFwid();
     ASSIGN_OR_RETURN(testing::GpuTestDevice dev, testing::MakeGpuTestDevice(c.gpu, dev_opts));
     RETURN_IF_ERROR(WriteGoodOcsp(col, dev.brom.cert.get(), c.gpu.provisioner.cert.get(),
                                   c.gpu.provisioner.key.get(), now));
@@ -513,7 +519,7 @@ absl::StatusOr<SimulatedGpus> GpuReports(const GpuPlatform& platform, const std:
   // The PPCIe topology: the PDIs of the (not simulated) NVSwitches.
   std::vector<Bytes> pdis;
   for (int i = 0; i < 4; ++i) pdis.push_back(crypto::RandomBytes(8));
-  const Bytes fwid = crypto::Sha384(AsBytes("attestation-rp simulated GPU FMC"));
+  const Bytes fwid = SimGpuFwid();
   for (size_t g = 0; g < platform.devices.size(); ++g) {
     testing::GpuReportBuilder b;
     b.SetNonce(AsBytes(nonce));
@@ -552,7 +558,6 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
     out.nvidia.set_arch("HOPPER");
     return out;
   }
-  RETURN_IF_ERROR(WriteGpuCollateral(*roots.composite, roots.CollateralDir(), now));
   ASSIGN_OR_RETURN(GpuPlatform platform, MakeGpuDevices(roots, n_gpus, now, fresh_devices));
   return GpuReports(platform, nonce, mode, gpu_mode_off_index);
 }
@@ -560,7 +565,6 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots& roots, 
 absl::StatusOr<std::shared_ptr<const GpuPlatform>> SimulateGpuPlatform(
     const SimulationRoots& roots, int n_gpus, absl::Time now) {
   RETURN_IF_ERROR(CheckGpuRequest(roots, n_gpus));
-  if (n_gpus > 0) RETURN_IF_ERROR(WriteGpuCollateral(*roots.composite, roots.CollateralDir(), now));
   ASSIGN_OR_RETURN(GpuPlatform platform, MakeGpuDevices(roots, n_gpus, now, false));
   return std::make_shared<const GpuPlatform>(std::move(platform));
 }
@@ -727,13 +731,13 @@ absl::StatusOr<SimulatedEvidence> SimulateNode(const SimulationRoots& roots,
                                                const NodeSimulationOptions& options) {
   SimulatedGpus gpus;
   if (options.gpu_platform != nullptr && options.gpus > 0) {
+    const size_t platform_gpus = options.gpu_platform->devices.size();
+    if (static_cast<int>(platform_gpus) != options.gpus) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "simulate: the GPU platform has ", platform_gpus, " GPUs, not ", options.gpus));
+    }
     ASSIGN_OR_RETURN(gpus, SimulateGpuEvidenceOn(roots, *options.gpu_platform, nonce,
                                                  options.gpu_mode, options.gpu_mode_off_index));
-    if (static_cast<int>(gpus.reports.size()) != options.gpus) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("simulate: the GPU platform has ", gpus.reports.size(), " GPUs, not ",
-                       options.gpus));
-    }
   } else {
     ASSIGN_OR_RETURN(gpus,
                      SimulateGpuEvidence(roots, options.gpus, nonce, options.gpu_mode, now,

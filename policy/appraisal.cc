@@ -7,7 +7,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/util/json_util.h"
 #include "policy/appraise.h"
 #include "policy/canonical_json.h"
 #include "verifier/common/jcs.h"

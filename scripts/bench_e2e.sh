@@ -77,6 +77,7 @@ OUT_JSON="$BUILD_DIR/bench_e2e.jsonl"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } | tee "$OUT_MD"
 
+WARMUP=10  # challenges attest_load sends before the timed ones
 ROUNDS=${E2E_ROUNDS:-1}
 FUTEX=${E2E_FUTEX:-0}
 OUT_FUTEX="$BUILD_DIR/bench_e2e_futex.md"
@@ -105,7 +106,7 @@ run() {
       sleep 1 # perf attaches to every thread before the load starts
     fi
     out=$("$LOAD" --mode e2e --targets "$GRPC" --sim-dir "$SIM" --requests "$n" --concurrency "$c" \
-      --warmup 10 --server-pid "$SRV_PID" --label "$tag" --table-row "$@" ${CLIENT_FLAGS[@]+"${CLIENT_FLAGS[@]}"})
+      --warmup "$WARMUP" --server-pid "$SRV_PID" --label "$tag" --table-row "$@" ${CLIENT_FLAGS[@]+"${CLIENT_FLAGS[@]}"})
     if [[ -n "$perf_pid" ]]; then
       kill -INT "$perf_pid"
       local prc=0
@@ -117,7 +118,7 @@ run() {
         echo
         echo "### $tag, c = $c"
         echo
-        perf script -i "$WORK/futex.data" 2>/dev/null | node "$ROOT/bench/futex_waits.mjs" --requests "$((n + 10))"
+        perf script -i "$WORK/futex.data" 2>/dev/null | node "$ROOT/bench/futex_waits.mjs" --requests "$((n + WARMUP))"
       } >>"$OUT_FUTEX"
     fi
     sed -n 1p <<<"$out" >>"$OUT_JSON"
