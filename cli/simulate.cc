@@ -455,6 +455,10 @@ struct GpuPlatform {
 };
 
 namespace {
+size_t PlatformGpuCount(const GpuPlatform& platform) { return platform.devices.size(); }
+}  // namespace
+
+namespace {
 
 // The RIMs and the OCSP answers of the shared chains (RIM CA, L3, L4; GPU
 // identity, provisioner), valid around `now`.
@@ -682,6 +686,10 @@ absl::StatusOr<SimulatedGpus> SimulateGpuEvidence(const SimulationRoots&, int n_
 struct TdxPlatform {};
 struct GpuPlatform {};
 
+namespace {
+size_t PlatformGpuCount(const GpuPlatform&) { return 0; }  // none can be made here
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const GpuPlatform>> SimulateGpuPlatform(const SimulationRoots&,
                                                                        int, absl::Time) {
   return NoComposite();
@@ -731,7 +739,7 @@ absl::StatusOr<SimulatedEvidence> SimulateNode(const SimulationRoots& roots,
                                                const NodeSimulationOptions& options) {
   SimulatedGpus gpus;
   if (options.gpu_platform != nullptr && options.gpus > 0) {
-    const size_t platform_gpus = options.gpu_platform->devices.size();
+    const size_t platform_gpus = PlatformGpuCount(*options.gpu_platform);
     if (static_cast<int>(platform_gpus) != options.gpus) {
       return absl::InvalidArgumentError(absl::StrCat(
           "simulate: the GPU platform has ", platform_gpus, " GPUs, not ", options.gpus));
