@@ -31,8 +31,11 @@
 //   attest_load --mode e2e --targets HOST:PORT --sim-dir DIR [--requests N (200)]
 //               [--concurrency C (4)] [--rate R] [--warmup W (10)] [--tee snp|tdx]
 //               [--gpus N] [--server-pid PID] [--build-threads T] [--label TEXT]
-//               [--table-row]
+//               [--table-row] [--save-response FILE]
 // --table-row prints one Markdown table row after the JSON (bench.sh).
+// --save-response FILE writes the last warm-up answer that carried a token
+// (a serialized AttestResponse): bench/grpc_floor sends it back to every
+// Attest, so the transport floor is measured with the real answer's size.
 // --retry-busy: a request refused with SERVER_BUSY (admission control) is
 // sent again after the retry-after hint, as a well-behaved client would
 // (its challenge was not consumed); without it, it counts as an error and
@@ -127,7 +130,7 @@ constexpr char kUsage[] =
     "  race:  [--racers N (64)]\n"
     "  e2e:   [--requests N (200)] [--concurrency C (4)] [--rate R (0: closed loop)]\n"
     "         [--warmup W (10)] [--server-pid PID] [--build-threads T (cores)]\n"
-    "         [--label TEXT] [--table-row] [--retry-busy]\n"
+    "         [--label TEXT] [--table-row] [--retry-busy] [--save-response FILE]\n"
     "  all:   [--tee snp|tdx (snp)] [--gpus 0..8 (0)] [--audience AUD] [--policy NAME]\n"
     "         [--fresh-node] [--deadline-ms MS (10000)] [--connect-timeout-ms MS (5000)]\n"
     "exit codes: 0 the run happened (judge the JSON on stdout), 2 usage or setup error\n";
@@ -157,6 +160,7 @@ struct Options {
   std::string label;
   bool table_row = false;
   bool retry_busy = false;
+  std::string save_response;
 };
 
 absl::StatusOr<int> IntFlag(const std::string& name, const std::string& value, int lo, int hi) {
@@ -174,7 +178,7 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       "mode",     "targets",    "sim-dir",       "duration",    "concurrency",
       "racers",   "tee",        "gpus",          "audience",    "policy",
       "deadline-ms", "connect-timeout-ms", "events", "requests", "rate",
-      "warmup",   "server-pid", "build-threads", "label"};
+      "warmup",   "server-pid", "build-threads", "label", "save-response"};
   std::map<std::string, std::string> flags;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -273,7 +277,7 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     if (o.targets.size() != 1) return absl::InvalidArgumentError("--mode e2e takes one target");
   } else {
     for (const char* f : {"requests", "rate", "warmup", "server-pid", "build-threads", "label",
-                          "table-row", "retry-busy"}) {
+                          "table-row", "retry-busy", "save-response"}) {
       if (flags.count(f)) return absl::InvalidArgumentError(absl::StrCat("--", f, " is for --mode e2e"));
     }
   }
@@ -288,6 +292,10 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   o.label = get("label");
   o.table_row = flags.count("table-row") > 0;
   o.retry_busy = flags.count("retry-busy") > 0;
+  o.save_response = get("save-response");
+  if (!o.save_response.empty() && o.warmup < 1) {
+    return absl::InvalidArgumentError("--save-response saves a warm-up answer: --warmup must be >= 1");
+  }
   return o;
 }
 
@@ -884,17 +892,32 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
     stubs.push_back(AttestationService::NewStub(ch));
   }
   // Warm-up, one at a time, not measured (first-use collateral loads).
+  std::string saved_response;
   for (int i = 0; i < o.warmup; ++i) {
     AttestResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline(o.deadline_ms));
-    (void)stubs[0]->Attest(&ctx, requests[static_cast<size_t>(i)], &resp);
+    const grpc::Status st = stubs[0]->Attest(&ctx, requests[static_cast<size_t>(i)], &resp);
+    if (st.ok() && !resp.token().empty()) saved_response = resp.SerializeAsString();
+  }
+  if (!o.save_response.empty()) {
+    if (saved_response.empty()) {
+      std::cerr << "attest_load: --save-response: no warm-up answer carried a token\n";
+      return kUsageOrSetup;
+    }
+    std::ofstream f(o.save_response, std::ios::binary | std::ios::trunc);
+    f << saved_response;
+    if (!f.flush()) {
+      std::cerr << "attest_load: cannot write " << o.save_response << "\n";
+      return kUsageOrSetup;
+    }
   }
 
   struct Result {
     double ms = 0;
     Outcome out;
     size_t token_bytes = 0;
+    size_t response_bytes = 0;
   };
   std::vector<Result> results(static_cast<size_t>(o.requests));
   std::atomic<int> idx{0};
@@ -932,6 +955,7 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
           const grpc::Status st = stubs[static_cast<size_t>(w)]->Attest(&ctx, req, &resp);
           r.out = Classify(st, ctx, resp);
           r.token_bytes = resp.token().size();
+          r.response_bytes = resp.ByteSizeLong();
           // --retry-busy: what a well-behaved client does with SERVER_BUSY:
           // wait the retry-after hint, then send the same request again (its
           // challenge was not consumed). At most 10 times.
@@ -959,7 +983,9 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
   std::vector<double> all_ms, token_ms;
   int64_t tokens = 0;
   double token_bytes = 0;
+  double response_bytes = 0;
   for (const Result& r : results) {
+    response_bytes += static_cast<double>(r.response_bytes);
     ++outcomes[r.out.key];
     ++codes[r.out.code];
     all_ms.push_back(r.ms);
@@ -985,6 +1011,7 @@ int RunE2e(const Options& o, std::shared_ptr<const rp::sim::SimulationRoots> roo
   j["attests_per_s"] = Round(n / elapsed, 0.1);
   j["tokens"] = tokens;
   j["tokens_per_s"] = Round(static_cast<double>(tokens) / elapsed, 0.1);
+  j["response_bytes"] = std::llround(response_bytes / n);
   j["token_bytes"] = tokens ? std::llround(token_bytes / static_cast<double>(tokens)) : 0;
   j["outcomes"] = outcomes;
   j["grpc_codes"] = codes;

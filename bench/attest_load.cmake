@@ -11,3 +11,14 @@ if(NOT TARGET attest_load)
   set_target_properties(attest_load PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
   rp_warnings(attest_load)
 endif()
+
+# grpc_floor (bench/grpc_floor.cc): an AttestationService that does no
+# attestation work, on the real server's gRPC set-up: the transport floor
+# that scripts/bench_e2e.sh measures beside each scenario.
+if(NOT TARGET grpc_floor AND TARGET rp_server_lib)
+  add_executable(grpc_floor ${CMAKE_CURRENT_LIST_DIR}/grpc_floor.cc)
+  target_link_libraries(grpc_floor PRIVATE rp_server_lib rp::crypto rp::proto gRPC::grpc++
+                        absl::strings)
+  set_target_properties(grpc_floor PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+  rp_warnings(grpc_floor)
+endif()

@@ -19,7 +19,16 @@
 # sent to the same server, one table row per round: does the cost per request
 # change over the server's life?), E2E_FUTEX (1: record every futex wait of the
 # server with perf during each round and print where its threads blocked, by
-# bench/futex_waits.mjs; lock contention in docs/performance.md).
+# bench/futex_waits.mjs; lock contention in docs/performance.md), E2E_FLOOR
+# (1: after each scenario, the same requests at the same concurrencies against
+# bench/grpc_floor, a server on the same gRPC set-up that does no attestation
+# work and sends back a real answer of this scenario: rows "(gRPC floor)", the
+# most this transport and client allow on this machine; 0: skip),
+# E2E_FLOOR_WORK_US ("0": one floor row per value, each Attest of grpc_floor
+# burning that many microseconds of CPU first; the in-process appraisal time
+# shows what a server doing nothing but the appraisal would reach), E2E_LIMITS
+# (more lines under the server config's limits:, e.g. "max_in_flight: 2", for
+# sizing experiments; default none).
 # Prints one Markdown table (also in $BUILD_DIR/bench_e2e.md) and keeps each
 # run's JSON in $BUILD_DIR/bench_e2e.jsonl.
 set -euo pipefail
@@ -28,7 +37,9 @@ BUILD_DIR="${1:-${BUILD_DIR:-$ROOT/build}}"
 SRV="$BUILD_DIR/server/attestation-server"
 CTL="$BUILD_DIR/cli/attestctl"
 LOAD="$BUILD_DIR/bench/attest_load"
-for b in "$SRV" "$CTL" "$LOAD"; do
+FLOOR_SRV="$BUILD_DIR/bench/grpc_floor"
+FLOOR=${E2E_FLOOR:-1}
+for b in "$SRV" "$CTL" "$LOAD" $([[ "$FLOOR" == 1 ]] && echo "$FLOOR_SRV"); do
   [[ -x "$b" ]] || { echo "bench_e2e: $b not built" >&2; exit 2; }
 done
 # shellcheck source=../tests/integration/lib/e2e.sh
@@ -64,6 +75,7 @@ limits:
   get_challenge: {rate_per_second: -1}
   attest: {rate_per_second: -1}
 $1
+$(sed "s/^/  /" <<<"${E2E_LIMITS:-}")
 CFG
 }
 
@@ -127,6 +139,28 @@ run() {
   e2e_stop_server || die "server exit status $? after $label c=$c"
 }
 
+# floor LABEL C N ANSWER WORK_US LOAD_FLAGS...: one run against a fresh
+# grpc_floor that answers ANSWER (a saved AttestResponse) to every Attest
+# after WORK_US microseconds of CPU.
+floor() {
+  local label=$1 c=$2 n=$3 answer=$4 work=$5 out pid
+  shift 5
+  rm -f "$WORK/floor_ports.json"
+  "$FLOOR_SRV" --response "$answer" --work-us "$work" --port-file "$WORK/floor_ports.json" 2>"$WORK/floor.log" &
+  pid=$!
+  E2E_PIDS+=("$pid")
+  for _ in $(seq 1 100); do [[ -s "$WORK/floor_ports.json" ]] && break; sleep 0.1; done
+  [[ -s "$WORK/floor_ports.json" ]] || { cat "$WORK/floor.log"; die "grpc_floor did not start"; }
+  local port
+  port=$(sed -n "s/.*\"grpc\":\([0-9]*\).*/\1/p" "$WORK/floor_ports.json")
+  out=$("$LOAD" --mode e2e --targets "127.0.0.1:$port" --sim-dir "$SIM" --requests "$n" \
+    --concurrency "$c" --warmup "$WARMUP" --server-pid "$pid" --label "$label" --table-row "$@")
+  kill -TERM "$pid"
+  wait "$pid" || die "grpc_floor exit status $? after $label c=$c"
+  sed -n 1p <<<"$out" >>"$OUT_JSON"
+  sed -n 2p <<<"$out" | tee -a "$OUT_MD"
+}
+
 for s in $SCENARIOS; do
   case $s in
     snp) n=$N_SNP flags=(--tee snp) ;;
@@ -135,13 +169,25 @@ for s in $SCENARIOS; do
     *) die "unknown scenario $s" ;;
   esac
   config ""
-  for c in $CONCURRENCY; do run "$s" "$c" "$n" "${flags[@]}"; done
+  answer="$WORK/answer_$s.bin"
+  save=(--save-response "$answer")
+  for c in $CONCURRENCY; do
+    run "$s" "$c" "$n" "${flags[@]}" ${save[@]+"${save[@]}"}
+    save=()
+  done
   if [[ "$NO_ADMISSION" == 1 ]]; then
     # Admission control out of the way: 64 may run at once (threads to match).
     config "  max_in_flight: 64
   max_queued: -1
   grpc_max_threads: 96"
     run "$s (no admission control)" 64 "$n" "${flags[@]}"
+  fi
+  if [[ "$FLOOR" == 1 ]]; then
+    for w in ${E2E_FLOOR_WORK_US:-0}; do
+      label="$s (gRPC floor)"
+      [[ "$w" != 0 ]] && label="$s (gRPC floor, $w µs work)"
+      for c in $CONCURRENCY; do floor "$label" "$c" "$n" "$answer" "$w" "${flags[@]}"; done
+    done
   fi
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT_MD"
