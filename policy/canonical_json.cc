@@ -158,4 +158,111 @@ absl::StatusOr<std::string> CanonicalJson(const nlohmann::json& value) {
   return out;
 }
 
+absl::StatusOr<std::string> CanonicalString(std::string_view s) {
+  std::string out;
+  if (absl::Status st = AppendString(s, &out); !st.ok()) return st;
+  return out;
+}
+
+absl::StatusOr<std::string> CanonicalArray(std::vector<absl::StatusOr<std::string>> elements) {
+  size_t size = 2;
+  for (const auto& e : elements) {
+    if (!e.ok()) return e.status();
+    size += e->size() + 1;
+  }
+  std::string out;
+  out.reserve(size);
+  out.push_back('[');
+  for (size_t i = 0; i < elements.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(*elements[i]);
+  }
+  out.push_back(']');
+  return out;
+}
+
+void CanonicalObjectWriter::Add(std::string_view name, std::string text) {
+  if (!status_.ok()) return;
+  if (!IsValidUtf8(name)) {
+    status_ = absl::InvalidArgumentError("canonical json: a member name is not UTF-8");
+    return;
+  }
+  members_.emplace_back(std::string(name), std::move(text));
+}
+
+void CanonicalObjectWriter::String(std::string_view name, std::string_view value) {
+  Canonical(name, CanonicalString(value));
+}
+
+void CanonicalObjectWriter::Bool(std::string_view name, bool value) {
+  Add(name, value ? "true" : "false");
+}
+
+void CanonicalObjectWriter::Int(std::string_view name, int64_t value) {
+  Add(name, std::to_string(value));
+}
+
+void CanonicalObjectWriter::Json(std::string_view name, const nlohmann::json& value) {
+  if (!status_.ok()) return;
+  std::string text;
+  if (absl::Status st = Append(value, member_depth(), &text); !st.ok()) {
+    status_ = st;
+    return;
+  }
+  Add(name, std::move(text));
+}
+
+void CanonicalObjectWriter::Canonical(std::string_view name, absl::StatusOr<std::string> text) {
+  if (!status_.ok()) return;
+  if (!text.ok()) {
+    status_ = text.status();
+    return;
+  }
+  Add(name, *std::move(text));
+}
+
+absl::StatusOr<std::string> CanonicalObjectWriter::Finish() {
+  if (depth_ > kMaxDepth) return absl::InvalidArgumentError("canonical json: nested too deeply");
+  if (!status_.ok()) return status_;
+  // The member order CanonicalJson writes: by UTF-16 code units (RFC 8785
+  // §3.2.3), which is byte order unless a name has a character beyond
+  // U+FFFF. Stable, so that of equal names the last added is last.
+  bool supplementary = false;
+  for (const auto& m : members_) {
+    for (const char ch : m.first) {
+      if (static_cast<unsigned char>(ch) >= 0xF0) supplementary = true;
+    }
+  }
+  std::vector<size_t> order(members_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (supplementary) {
+    std::vector<std::u16string> keys;
+    keys.reserve(members_.size());
+    for (const auto& m : members_) keys.push_back(JcsSortKey(m.first));
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return keys[a] < keys[b]; });
+  } else {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return members_[a].first < members_[b].first; });
+  }
+  std::string out;
+  size_t size = 2;
+  for (const auto& m : members_) size += m.first.size() + m.second.size() + 4;
+  out.reserve(size);
+  out.push_back('{');
+  bool first = true;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const auto& [name, text] = members_[order[k]];
+    // Of equal names only the last added is written.
+    if (k + 1 < order.size() && members_[order[k + 1]].first == name) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    AppendJcsString(name, &out);
+    out.push_back(':');
+    out.append(text);
+  }
+  out.push_back('}');
+  return out;
+}
+
 }  // namespace rp::policy

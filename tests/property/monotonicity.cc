@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "policy/canonical_json.h"
 
 namespace rp::property {
 namespace {
@@ -48,6 +49,20 @@ Outcome Evaluate(const appraisal::Engine& engine, const attestation::v1::Evidenc
       out.kind = Outcome::Kind::kError;
       out.error = a.status().ToString();
       return out;
+    }
+    // The result the server hashes into the token (written directly) must
+    // be byte for byte the canonical form of the result tree: if not, the
+    // outcome is an exception, which every group reports.
+    {
+      const absl::StatusOr<std::string> direct = a->CanonicalResultJson();
+      const absl::StatusOr<std::string> via_tree = policy::CanonicalJson(a->ToJson());
+      if (direct.ok() != via_tree.ok() || (direct.ok() && *direct != *via_tree)) {
+        out.kind = Outcome::Kind::kException;
+        out.error = absl::StrCat("CanonicalResultJson differs from CanonicalJson(ToJson()): ",
+                                 direct.ok() ? "ok" : direct.status().ToString(), " vs ",
+                                 via_tree.ok() ? "ok" : via_tree.status().ToString());
+        return out;
+      }
     }
     out.kind = Outcome::Kind::kAppraisal;
     out.verdict = a->verdict;
