@@ -50,6 +50,7 @@ class SharedState {
   // In memory: one replay store for both kinds (token ids are hashed with a
   // prefix into their own space by ReplayJtiStore).
   std::unique_ptr<nonce::InMemoryReplayStore> memory_replay_;
+  std::unique_ptr<nonce::ReplayStore> counted_replay_;  // memory_replay_, size to metrics_
   std::unique_ptr<redis::RedisReplayStore> redis_nonces_;
   std::unique_ptr<redis::RedisReplayStore> redis_token_ids_;
   std::unique_ptr<redis::ObservedReplayStore> nonces_;

@@ -37,7 +37,14 @@ SharedStoreMetrics::SharedStoreMetrics(prometheus::Registry& registry, bool init
                      .Help("Per-peer limit checks answered by this replica's own buckets "
                            "because the shared store did not answer")
                      .Register(registry)
-                     .Add({})) {
+                     .Add({})),
+      entries_(prometheus::BuildGauge()
+                   .Name("rp_nonce_store_entries")
+                   .Help("Used nonces and token ids this replica's in-memory single-use store "
+                         "holds until they expire (bounded by nonce.replay_capacity; 0 with "
+                         "Redis, which holds them)")
+                   .Register(registry)
+                   .Add({})) {
   up_.Set(initially_up ? 1 : 0);
   for (const char* kind : {"nonce", "jti"}) {
     for (const char* result : {"first", "replay", "error"}) {
@@ -54,6 +61,10 @@ void SharedStoreMetrics::OnCommand(bool answered, absl::Duration) {
 }
 
 void SharedStoreMetrics::OnUp(bool up) { up_.Set(up ? 1 : 0); }
+
+void SharedStoreMetrics::SetStoreEntries(size_t entries) {
+  entries_.Set(static_cast<double>(entries));
+}
 
 void SharedStoreMetrics::OnMarkUsed(std::string_view kind, redis::MarkResult result,
                                     absl::Duration latency) {

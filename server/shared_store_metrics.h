@@ -7,6 +7,9 @@
 //   rp_redis_commands_total{result}            answered | failed
 //   rp_rate_limit_fallbacks_total              per-peer limits answered by the
 //                                              replica's own buckets (Redis down)
+//   rp_nonce_store_entries                     used nonces and token ids the
+//                                              in-memory store holds until they
+//                                              expire (0 with Redis, which holds them)
 // Label values are fixed sets. Thread-safe.
 #ifndef RP_SERVER_SHARED_STORE_METRICS_H_
 #define RP_SERVER_SHARED_STORE_METRICS_H_
@@ -36,6 +39,7 @@ class SharedStoreMetrics final : public redis::RedisObserver, public redis::Repl
   void OnMarkUsed(std::string_view kind, redis::MarkResult result,
                   absl::Duration latency) override;
   void CountRateLimitFallback();
+  void SetStoreEntries(size_t entries);
 
  private:
   prometheus::Gauge& up_;
@@ -43,6 +47,7 @@ class SharedStoreMetrics final : public redis::RedisObserver, public redis::Repl
   prometheus::Family<prometheus::Histogram>& seconds_;
   prometheus::Family<prometheus::Counter>& commands_;
   prometheus::Counter& fallbacks_;
+  prometheus::Gauge& entries_;
 };
 
 }  // namespace rp::server
