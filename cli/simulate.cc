@@ -455,10 +455,8 @@ struct GpuPlatform {
 };
 
 namespace {
-size_t PlatformGpuCount(const GpuPlatform& platform) { return platform.devices.size(); }
-}  // namespace
 
-namespace {
+size_t PlatformGpuCount(const GpuPlatform& platform) { return platform.devices.size(); }
 
 // The RIMs and the OCSP answers of the shared chains (RIM CA, L3, L4; GPU
 // identity, provisioner), valid around `now`.
