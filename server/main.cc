@@ -277,7 +277,10 @@ int Run(int argc, char** argv, const sigset_t& stop_signals) {
   crypto::ConfigureVerifiedMemo(memo_options);
   VerifiedMemoMetrics memo_metrics(*metrics.registry());
   auto exposer = MetricsExposer::Start(config.metrics_listen(), metrics.registry(), HttpLimits{},
-                                       [&memo_metrics] { memo_metrics.Refresh(); });
+                                       [&memo_metrics, &state = **shared_state] {
+                                         memo_metrics.Refresh();
+                                         state.RefreshMetrics();
+                                       });
   if (!exposer.ok()) {
     return Fail(exposer.status());
   }

@@ -1,8 +1,6 @@
 #include "server/shared_state.h"
 
-#include <cstdint>
 #include <optional>
-#include <span>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -10,27 +8,6 @@
 #include "policy/yaml_json.h"
 
 namespace rp::server {
-namespace {
-
-// The in-memory store, reporting its size (rp_nonce_store_entries) after
-// every record: what a replica holds for the nonce lifetime.
-class CountedReplayStore final : public nonce::ReplayStore {
- public:
-  CountedReplayStore(nonce::InMemoryReplayStore& inner, SharedStoreMetrics& metrics)
-      : inner_(inner), metrics_(metrics) {}
-
-  absl::StatusOr<bool> MarkUsed(std::span<const uint8_t> nonce, absl::Time expires_at) override {
-    absl::StatusOr<bool> r = inner_.MarkUsed(nonce, expires_at);
-    metrics_.SetStoreEntries(inner_.size());
-    return r;
-  }
-
- private:
-  nonce::InMemoryReplayStore& inner_;
-  SharedStoreMetrics& metrics_;
-};
-
-}  // namespace
 
 absl::StatusOr<std::string> ReadSecretLine(const std::string& field, const std::string& path) {
   absl::StatusOr<std::string> read = ReadSmallFile(path, 1024);
@@ -55,10 +32,9 @@ absl::StatusOr<std::unique_ptr<SharedState>> SharedState::Open(
   if (!use_redis) {
     s->memory_replay_ = std::make_unique<nonce::InMemoryReplayStore>(
         static_cast<size_t>(config.nonce().replay_capacity()), clock);
-    s->counted_replay_ = std::make_unique<CountedReplayStore>(*s->memory_replay_, *s->metrics_);
-    s->nonces_ = std::make_unique<redis::ObservedReplayStore>(*s->counted_replay_, "nonce", clock,
+    s->nonces_ = std::make_unique<redis::ObservedReplayStore>(*s->memory_replay_, "nonce", clock,
                                                               *s->metrics_);
-    s->token_ids_ = std::make_unique<redis::ObservedReplayStore>(*s->counted_replay_, "jti",
+    s->token_ids_ = std::make_unique<redis::ObservedReplayStore>(*s->memory_replay_, "jti",
                                                                  clock, *s->metrics_);
     s->rate_limits_ = s->memory_rates_.get();
     log("shared state: in-memory (one replica only: another replica would accept the same "
@@ -138,6 +114,10 @@ absl::StatusOr<std::unique_ptr<SharedState>> SharedState::Open(
                      "replays; set maxmemory-policy noeviction"));
   }
   return s;
+}
+
+void SharedState::RefreshMetrics() {
+  if (memory_replay_ != nullptr) metrics_->SetStoreEntries(memory_replay_->size());
 }
 
 std::string SharedState::Describe() const {

@@ -39,6 +39,10 @@ class SharedState {
   redis::RedisClient* client() { return client_.get(); }
   const std::string& key_prefix() const { return key_prefix_; }
   std::string Describe() const;
+  // Sets the gauges that mirror state kept here (rp_nonce_store_entries: the
+  // in-memory store's size); for MetricsExposer's before_collect, so the
+  // request path pays nothing for them.
+  void RefreshMetrics();
 
  private:
   SharedState() = default;
@@ -50,7 +54,6 @@ class SharedState {
   // In memory: one replay store for both kinds (token ids are hashed with a
   // prefix into their own space by ReplayJtiStore).
   std::unique_ptr<nonce::InMemoryReplayStore> memory_replay_;
-  std::unique_ptr<nonce::ReplayStore> counted_replay_;  // memory_replay_, size to metrics_
   std::unique_ptr<redis::RedisReplayStore> redis_nonces_;
   std::unique_ptr<redis::RedisReplayStore> redis_token_ids_;
   std::unique_ptr<redis::ObservedReplayStore> nonces_;

@@ -22,8 +22,9 @@ std::string Serialize(prometheus::Registry& registry) {
   return out.str();
 }
 
-// In memory, rp_nonce_store_entries follows what the replay store holds:
-// used nonces and token ids until they expire and are purged.
+// In memory, rp_nonce_store_entries says at each scrape (RefreshMetrics,
+// run before every collection) what the replay store holds: used nonces and
+// token ids until they expire and are purged.
 TEST(SharedStateTest, InMemoryStoreReportsItsEntries) {
   FakeClock clock(absl::FromUnixSeconds(1800000000));
   prometheus::Registry registry;
@@ -33,6 +34,7 @@ TEST(SharedStateTest, InMemoryStoreReportsItsEntries) {
   absl::StatusOr<std::unique_ptr<SharedState>> state =
       SharedState::Open(config, clock, registry, [](const std::string&) {});
   ASSERT_TRUE(state.ok()) << state.status();
+  (*state)->RefreshMetrics();
   EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 0\n"));
 
   const absl::Time expiry = clock.Now() + absl::Seconds(60);
@@ -43,12 +45,16 @@ TEST(SharedStateTest, InMemoryStoreReportsItsEntries) {
   const std::vector<uint8_t> jti(32, 9);
   ASSERT_TRUE(*(*state)->token_ids().MarkUsed(jti, expiry));
   EXPECT_FALSE(*(*state)->nonces().MarkUsed(std::vector<uint8_t>(32, 0), expiry));  // a replay
+  EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 0\n"))
+      << "set at the scrape, not on the request path";
+  (*state)->RefreshMetrics();
   EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 4\n"));
 
   // Past their expiry the next record purges them.
   clock.Advance(absl::Seconds(61));
   ASSERT_TRUE(*(*state)->nonces().MarkUsed(std::vector<uint8_t>(32, 7),
                                            clock.Now() + absl::Seconds(60)));
+  (*state)->RefreshMetrics();
   EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 1\n"));
 }
 

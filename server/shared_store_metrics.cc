@@ -41,8 +41,8 @@ SharedStoreMetrics::SharedStoreMetrics(prometheus::Registry& registry, bool init
       entries_(prometheus::BuildGauge()
                    .Name("rp_nonce_store_entries")
                    .Help("Used nonces and token ids this replica's in-memory single-use store "
-                         "holds until they expire (bounded by nonce.replay_capacity; 0 with "
-                         "Redis, which holds them)")
+                         "holds until they expire, at the scrape (bounded by "
+                         "nonce.replay_capacity; 0 with Redis, which holds them)")
                    .Register(registry)
                    .Add({})) {
   up_.Set(initially_up ? 1 : 0);
