@@ -1,13 +1,12 @@
 #include "server/collateral_metrics.h"
 
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
-#include "prometheus/text_serializer.h"
+#include "server/metrics.h"
 
 namespace rp::server {
 namespace {
@@ -18,16 +17,10 @@ using collateral::FetchResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Serialize(prometheus::Registry& registry) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry.Collect());
-  return out.str();
-}
-
 TEST(CollateralMetricsTest, CacheResultsStartAtZero) {
   prometheus::Registry registry;
   CollateralMetrics m(registry);
-  const std::string text = Serialize(registry);
+  const std::string text = MetricsText(registry);
   for (const char* r : {"hit", "miss", "stale", "negative_hit", "stale_refused"}) {
     EXPECT_THAT(text, HasSubstr(std::string("rp_collateral_cache_total{result=\"") + r + "\"} 0"))
         << text;
@@ -41,7 +34,7 @@ TEST(CollateralMetricsTest, AnUpstreamStartsClosedWithZeroSeries) {
   CollateralMetrics m(registry);
   collateral::CollateralObserver& o = m;
   o.OnUpstreamCreated("amd-kds");
-  const std::string text = Serialize(registry);
+  const std::string text = MetricsText(registry);
   EXPECT_THAT(text, HasSubstr("rp_collateral_breaker_state{upstream=\"amd-kds\"} 0"));
   for (const char* r : {"ok", "not_found", "error", "rate_limited", "breaker_open"}) {
     EXPECT_THAT(text, HasSubstr(std::string("rp_collateral_fetches_total{result=\"") + r +
@@ -75,7 +68,7 @@ TEST(CollateralMetricsTest, CountsObservesAndTracksTheBreaker) {
   o.OnBreakerStateChange("intel-pcs", BreakerState::kClosed, BreakerState::kOpen);
   o.OnBreakerStateChange("intel-pcs", BreakerState::kOpen, BreakerState::kHalfOpen);
 
-  const std::string text = Serialize(registry);
+  const std::string text = MetricsText(registry);
   EXPECT_THAT(text, HasSubstr("# TYPE rp_collateral_fetches_total counter"));
   EXPECT_THAT(text, HasSubstr("# TYPE rp_collateral_cache_total counter"));
   EXPECT_THAT(text, HasSubstr("# TYPE rp_collateral_upstream_seconds histogram"));
@@ -101,7 +94,7 @@ TEST(CollateralMetricsTest, CountsObservesAndTracksTheBreaker) {
   EXPECT_THAT(text, HasSubstr("rp_collateral_breaker_state{upstream=\"intel-pcs\"} 1"));
 
   o.OnBreakerStateChange("amd-kds", BreakerState::kOpen, BreakerState::kClosed);
-  EXPECT_THAT(Serialize(registry),
+  EXPECT_THAT(MetricsText(registry),
               HasSubstr("rp_collateral_breaker_state{upstream=\"amd-kds\"} 0"));
 }
 

@@ -232,11 +232,13 @@ void Metrics::ObserveStage(Stage stage, absl::Duration elapsed) {
   stages_[static_cast<size_t>(stage)]->Observe(absl::ToDoubleSeconds(elapsed));
 }
 
-std::string Metrics::Serialize() const {
+std::string MetricsText(prometheus::Registry& registry) {
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  prometheus::TextSerializer().Serialize(out, registry.Collect());
   return out.str();
 }
+
+std::string Metrics::Serialize() const { return MetricsText(*registry_); }
 
 absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     const std::string& listen, std::shared_ptr<prometheus::Registry> registry,
@@ -250,9 +252,7 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
   options.limits = limits;
   options.routes["/metrics"] = [registry, before_collect] {
     if (before_collect) before_collect();
-    std::ostringstream out;
-    prometheus::TextSerializer().Serialize(out, registry->Collect());
-    return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", out.str()};
+    return HttpReply{200, "text/plain; version=0.0.4; charset=utf-8", MetricsText(*registry)};
   };
   ASSIGN_OR_RETURN(std::unique_ptr<BoundedHttpServer> server,
                    BoundedHttpServer::Start(std::move(options)));

@@ -147,6 +147,9 @@ class Metrics {
 // Serves a registry on http://<listen>/metrics (text exposition format) on a
 // BoundedHttpServer (server/http_server.h): the same connection caps and
 // deadlines as the HTTP side port. Stops serving when destroyed.
+// The exposition text of `registry` (what /metrics returns).
+std::string MetricsText(prometheus::Registry& registry);
+
 class MetricsExposer {
  public:
   // `listen` is host:port; port 0 binds an ephemeral port (see port()).

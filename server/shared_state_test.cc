@@ -1,26 +1,19 @@
 #include "server/shared_state.h"
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
-#include "prometheus/text_serializer.h"
+#include "server/metrics.h"
 #include "verifier/common/clock.h"
 
 namespace rp::server {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string Serialize(prometheus::Registry& registry) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry.Collect());
-  return out.str();
-}
 
 // In memory, rp_nonce_store_entries says at each scrape (RefreshMetrics,
 // run before every collection) what the replay store holds: used nonces and
@@ -35,7 +28,7 @@ TEST(SharedStateTest, InMemoryStoreReportsItsEntries) {
       SharedState::Open(config, clock, registry, [](const std::string&) {});
   ASSERT_TRUE(state.ok()) << state.status();
   (*state)->RefreshMetrics();
-  EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 0\n"));
+  EXPECT_THAT(MetricsText(registry), HasSubstr("rp_nonce_store_entries 0\n"));
 
   const absl::Time expiry = clock.Now() + absl::Seconds(60);
   for (uint8_t i = 0; i < 3; ++i) {
@@ -45,17 +38,17 @@ TEST(SharedStateTest, InMemoryStoreReportsItsEntries) {
   const std::vector<uint8_t> jti(32, 9);
   ASSERT_TRUE(*(*state)->token_ids().MarkUsed(jti, expiry));
   EXPECT_FALSE(*(*state)->nonces().MarkUsed(std::vector<uint8_t>(32, 0), expiry));  // a replay
-  EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 0\n"))
+  EXPECT_THAT(MetricsText(registry), HasSubstr("rp_nonce_store_entries 0\n"))
       << "set at the scrape, not on the request path";
   (*state)->RefreshMetrics();
-  EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 4\n"));
+  EXPECT_THAT(MetricsText(registry), HasSubstr("rp_nonce_store_entries 4\n"));
 
   // Past their expiry the next record purges them.
   clock.Advance(absl::Seconds(61));
   ASSERT_TRUE(*(*state)->nonces().MarkUsed(std::vector<uint8_t>(32, 7),
                                            clock.Now() + absl::Seconds(60)));
   (*state)->RefreshMetrics();
-  EXPECT_THAT(Serialize(registry), HasSubstr("rp_nonce_store_entries 1\n"));
+  EXPECT_THAT(MetricsText(registry), HasSubstr("rp_nonce_store_entries 1\n"));
 }
 
 }  // namespace

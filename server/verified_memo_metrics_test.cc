@@ -2,11 +2,10 @@
 #include "server/verified_memo_metrics.h"
 
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 
-#include <sstream>
 #include <string>
 
+#include "server/metrics.h"
 #include "verifier/crypto/keys.h"
 #include "verifier/crypto/signature.h"
 #include "verifier/crypto/verified_memo.h"
@@ -14,18 +13,12 @@
 namespace rp::server {
 namespace {
 
-std::string Text(prometheus::Registry& registry) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry.Collect());
-  return out.str();
-}
-
 TEST(VerifiedMemoMetricsTest, MirrorsHitsMissesAndEntries) {
   crypto::ConfigureVerifiedMemo(crypto::MemoOptions{});
   prometheus::Registry registry;
   VerifiedMemoMetrics metrics(registry);
   // Every kind's series exist from the start, at zero.
-  const std::string empty = Text(registry);
+  const std::string empty = MetricsText(registry);
   for (const char* kind : {"certificate", "pem_certificates", "signature", "chain",
                            "crl_signature", "cert_signature", "ocsp_signature", "document", "crl"}) {
     EXPECT_NE(empty.find("rp_verified_memo_lookups_total{kind=\"" + std::string(kind) +
@@ -41,7 +34,7 @@ TEST(VerifiedMemoMetricsTest, MirrorsHitsMissesAndEntries) {
   }
   metrics.Refresh();
   metrics.Refresh();  // idempotent: counts advance by the difference only
-  const std::string text = Text(registry);
+  const std::string text = MetricsText(registry);
   EXPECT_NE(text.find("rp_verified_memo_lookups_total{kind=\"signature\",result=\"hit\"} 2"),
             std::string::npos)
       << text;
@@ -53,7 +46,7 @@ TEST(VerifiedMemoMetricsTest, MirrorsHitsMissesAndEntries) {
   // Reconfiguring zeroes the memo's counters; the series never go down.
   crypto::ConfigureVerifiedMemo(crypto::MemoOptions{});
   metrics.Refresh();
-  EXPECT_NE(Text(registry).find(
+  EXPECT_NE(MetricsText(registry).find(
                 "rp_verified_memo_lookups_total{kind=\"signature\",result=\"hit\"} 2"),
             std::string::npos);
 }
