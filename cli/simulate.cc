@@ -168,11 +168,7 @@ bool ReusableOcsp(const std::string& path, OCSP_CERTID* id, absl::Time now) {
 // (a load run simulates thousands of nodes with the same certificates).
 [[maybe_unused]] absl::Status WriteGoodOcsp(const std::string& collateral_dir, const X509* cert,
                            const X509* issuer, const EVP_PKEY* issuer_key, absl::Time now) {
-  crypto::OcspRequestSpec spec;
-  spec.with_nonce = false;
-  ASSIGN_OR_RETURN(crypto::OcspRequest req, crypto::BuildOcspRequest(cert, issuer, spec));
-  const std::string key = absl::StrCat(
-      "nvidia/ocsp/", crypto::OcspCacheKey(req.issuer_key_hash, req.serial_hex), ".der");
+  ASSIGN_OR_RETURN(const std::string key, crypto::NvidiaOcspCollateralKey(cert, issuer));
   crypto::OpensslPtr<OCSP_CERTID> id(OCSP_cert_to_id(EVP_sha1(), cert, issuer));
   if (!id) return absl::InternalError("ocsp: alloc");
   if (ReusableOcsp(collateral_dir + "/" + key, id.get(), now)) return absl::OkStatus();
