@@ -16,9 +16,15 @@
 // appraisal time it shows what a server whose only work is the appraisal
 // would reach through this transport (the bound on the end-to-end ratio).
 //
+// --model callback serves the same answers through gRPC's callback API
+// (CallbackService, handlers run on gRPC's own threads) instead of the sync
+// API the real server uses (a thread per call in flight): what a change of
+// request model alone would buy (docs/performance.md, "Sixth session").
+//
 // NOT a verifier: it issues tokens for anything. It binds loopback only.
 //
-//   grpc_floor --response FILE [--work-us N (0)] [--listen 127.0.0.1:0] [--port-file FILE]
+//   grpc_floor --response FILE [--work-us N (0)] [--model sync|callback (sync)]
+//              [--listen 127.0.0.1:0] [--port-file FILE]
 // Runs until SIGTERM or SIGINT. Exit codes: 0 stopped by a signal, 2 usage
 // or setup error.
 
@@ -81,17 +87,44 @@ class FloorService final : public attestation::v1::AttestationService::Service {
   const int64_t work_ns_;
 };
 
+// The same answers through the callback API: each handler finishes its call
+// at once on the thread gRPC runs it on.
+class CallbackFloorService final
+    : public attestation::v1::AttestationService::CallbackService {
+ public:
+  explicit CallbackFloorService(FloorService* floor) : floor_(floor) {}
+
+  grpc::ServerUnaryReactor* GetChallenge(grpc::CallbackServerContext* context,
+                                         const attestation::v1::GetChallengeRequest* request,
+                                         attestation::v1::Challenge* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(floor_->GetChallenge(nullptr, request, response));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Attest(grpc::CallbackServerContext* context,
+                                   const attestation::v1::AttestRequest* request,
+                                   attestation::v1::AttestResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(floor_->Attest(nullptr, request, response));
+    return reactor;
+  }
+
+ private:
+  FloorService* const floor_;
+};
+
 int Usage(const std::string& why) {
   std::cerr << "grpc_floor: " << why
-            << "\nusage: grpc_floor --response FILE [--work-us N (0)] [--listen 127.0.0.1:0]\n"
-               "                  [--port-file FILE]\n";
+            << "\nusage: grpc_floor --response FILE [--work-us N (0)] [--model sync|callback (sync)]\n"
+               "                  [--listen 127.0.0.1:0] [--port-file FILE]\n";
   return kUsageOrSetup;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string response_file, port_file, listen = "127.0.0.1:0";
+  std::string response_file, port_file, listen = "127.0.0.1:0", model = "sync";
   int64_t work_us = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -101,6 +134,11 @@ int main(int argc, char** argv) {
     } else if (arg == "--work-us") {
       if (!absl::SimpleAtoi(argv[++i], &work_us) || work_us < 0 || work_us > 10000000) {
         return Usage("--work-us must be an integer in 0..10000000");
+      }
+    } else if (arg == "--model") {
+      model = argv[++i];
+      if (model != "sync" && model != "callback") {
+        return Usage("--model must be sync or callback");
       }
     } else if (arg == "--listen") {
       listen = argv[++i];
@@ -131,10 +169,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   FloorService service(std::move(answer), work_us);
+  CallbackFloorService callback_service(&service);
   rp::server::GrpcServerOptions options;  // the real server's defaults
   options.listen = listen;
-  absl::StatusOr<rp::server::RunningGrpcServer> server =
-      rp::server::StartGrpcServer(options, &service);
+  absl::StatusOr<rp::server::RunningGrpcServer> server = rp::server::StartGrpcServer(
+      options, model == "callback" ? static_cast<grpc::Service*>(&callback_service) : &service);
   if (!server.ok()) return Usage(std::string(server.status().message()));
   if (!port_file.empty()) {
     // The shape of attestation-server's port file (tests/integration/lib/e2e.sh reads it).
@@ -145,8 +184,8 @@ int main(int argc, char** argv) {
       return Usage(absl::StrCat("cannot write ", port_file));
     }
   }
-  std::cerr << "grpc_floor: listening on port " << server->port
-            << " (no attestation: a fixed answer to every Attest)\n";
+  std::cerr << "grpc_floor: listening on port " << server->port << ", " << model
+            << " API (no attestation: a fixed answer to every Attest)\n";
   int sig = 0;
   sigwait(&stop, &sig);
   server->server->Shutdown();

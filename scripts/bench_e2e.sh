@@ -26,7 +26,9 @@
 # most this transport and client allow on this machine; 0: skip),
 # E2E_FLOOR_WORK_US ("0": one floor row per value, each Attest of grpc_floor
 # burning that many microseconds of CPU first; the in-process appraisal time
-# shows what a server doing nothing but the appraisal would reach), E2E_LIMITS
+# shows what a server doing nothing but the appraisal would reach),
+# E2E_FLOOR_MODELS ("sync": the floor's gRPC API per row set, sync and/or
+# callback; grpc_floor --model), E2E_LIMITS
 # (more lines under the server config's limits:, e.g. "max_in_flight: 2", for
 # sizing experiments; default none).
 # Prints one Markdown table (also in $BUILD_DIR/bench_e2e.md) and keeps each
@@ -139,14 +141,15 @@ run() {
   e2e_stop_server || die "server exit status $? after $label c=$c"
 }
 
-# floor LABEL C N ANSWER WORK_US LOAD_FLAGS...: one run against a fresh
-# grpc_floor that answers ANSWER (a saved AttestResponse) to every Attest
-# after WORK_US microseconds of CPU.
+# floor LABEL C N ANSWER WORK_US MODEL LOAD_FLAGS...: one run against a fresh
+# grpc_floor (gRPC API MODEL) that answers ANSWER (a saved AttestResponse) to
+# every Attest after WORK_US microseconds of CPU.
 floor() {
-  local label=$1 c=$2 n=$3 answer=$4 work=$5 out pid
-  shift 5
+  local label=$1 c=$2 n=$3 answer=$4 work=$5 model=$6 out pid
+  shift 6
   rm -f "$WORK/floor_ports.json"
-  "$FLOOR_SRV" --response "$answer" --work-us "$work" --port-file "$WORK/floor_ports.json" 2>"$WORK/floor.log" &
+  "$FLOOR_SRV" --response "$answer" --work-us "$work" --model "$model" \
+    --port-file "$WORK/floor_ports.json" 2>"$WORK/floor.log" &
   pid=$!
   E2E_PIDS+=("$pid")
   for _ in $(seq 1 100); do [[ -s "$WORK/floor_ports.json" ]] && break; sleep 0.1; done
@@ -183,10 +186,13 @@ for s in $SCENARIOS; do
     run "$s (no admission control)" 64 "$n" "${flags[@]}"
   fi
   if [[ "$FLOOR" == 1 ]]; then
-    for w in ${E2E_FLOOR_WORK_US:-0}; do
-      label="$s (gRPC floor)"
-      [[ "$w" != 0 ]] && label="$s (gRPC floor, $w µs work)"
-      for c in $CONCURRENCY; do floor "$label" "$c" "$n" "$answer" "$w" "${flags[@]}"; done
+    for m in ${E2E_FLOOR_MODELS:-sync}; do
+      for w in ${E2E_FLOOR_WORK_US:-0}; do
+        label="gRPC floor"
+        [[ "$m" != sync ]] && label+=", $m API"
+        [[ "$w" != 0 ]] && label+=", $w µs work"
+        for c in $CONCURRENCY; do floor "$s ($label)" "$c" "$n" "$answer" "$w" "$m" "${flags[@]}"; done
+      done
     done
   fi
 done

@@ -58,10 +58,11 @@ rc=0
 [[ $rc -eq 2 ]] || die "--save-response with --warmup 0: exit $rc, want 2"
 
 # The transport floor with the last saved answer (TDX + 8 GPUs).
-for work in 0 100; do
+for run in "0 sync" "100 sync" "100 callback"; do
+  read -r work model <<<"$run"
   rm -f "$WORK/floor_ports.json"
-  "$FLOOR" --response "$WORK/answer.bin" --work-us "$work" --port-file "$WORK/floor_ports.json" \
-    2>"$WORK/floor.log" &
+  "$FLOOR" --response "$WORK/answer.bin" --work-us "$work" --model "$model" \
+    --port-file "$WORK/floor_ports.json" 2>"$WORK/floor.log" &
   fpid=$!
   E2E_PIDS+=("$fpid")
   for _ in $(seq 1 100); do [[ -s "$WORK/floor_ports.json" ]] && break; sleep 0.1; done
@@ -69,7 +70,7 @@ for work in 0 100; do
   [[ -n "$fport" ]] || { cat "$WORK/floor.log"; die "grpc_floor did not start"; }
   json=$("$LOAD" --mode e2e --targets "127.0.0.1:$fport" --sim-dir "$SIM" --requests 5 --warmup 1 \
     --concurrency 2 --server-pid "$fpid" | sed -n 1p) || die "attest_load against grpc_floor exited $?"
-  echo "floor, --work-us $work: $json"
+  echo "floor, --work-us $work --model $model: $json"
   [[ "$json" == *'"outcomes":{"TOKEN":5}'* ]] || die "floor: outcomes: $json"
   kill -TERM "$fpid"
   wait "$fpid" || die "grpc_floor exit status $?"
@@ -80,6 +81,9 @@ rc=0
 rc=0
 "$FLOOR" --response "$WORK/answer.bin" --listen 0.0.0.0:0 >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || die "grpc_floor on a non-loopback address: exit $rc, want 2"
+rc=0
+"$FLOOR" --response "$WORK/answer.bin" --model bogus >/dev/null 2>&1 || rc=$?
+[[ $rc -eq 2 ]] || die "grpc_floor --model bogus: exit $rc, want 2"
 # A usage error is exit 2, not a run.
 rc=0
 "$LOAD" --mode e2e --targets "$GRPC,$GRPC" --sim-dir "$SIM" >/dev/null 2>&1 || rc=$?
