@@ -97,20 +97,23 @@ class CallbackFloorService final
   grpc::ServerUnaryReactor* GetChallenge(grpc::CallbackServerContext* context,
                                          const attestation::v1::GetChallengeRequest* request,
                                          attestation::v1::Challenge* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(floor_->GetChallenge(nullptr, request, response));
-    return reactor;
+    return Finished(context, floor_->GetChallenge(nullptr, request, response));
   }
 
   grpc::ServerUnaryReactor* Attest(grpc::CallbackServerContext* context,
                                    const attestation::v1::AttestRequest* request,
                                    attestation::v1::AttestResponse* response) override {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(floor_->Attest(nullptr, request, response));
-    return reactor;
+    return Finished(context, floor_->Attest(nullptr, request, response));
   }
 
  private:
+  static grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
+                                            const grpc::Status& status) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(status);
+    return reactor;
+  }
+
   FloorService* const floor_;
 };
 

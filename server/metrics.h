@@ -144,12 +144,12 @@ class Metrics {
   CounterPairs policy_verdict_counters_{policy_verdicts_, "policy", "verdict"};
 };
 
-// Serves a registry on http://<listen>/metrics (text exposition format) on a
-// BoundedHttpServer (server/http_server.h): the same connection caps and
-// deadlines as the HTTP side port. Stops serving when destroyed.
 // The exposition text of `registry` (what /metrics returns).
 std::string MetricsText(prometheus::Registry& registry);
 
+// Serves a registry on http://<listen>/metrics (text exposition format) on a
+// BoundedHttpServer (server/http_server.h): the same connection caps and
+// deadlines as the HTTP side port. Stops serving when destroyed.
 class MetricsExposer {
  public:
   // `listen` is host:port; port 0 binds an ephemeral port (see port()).
