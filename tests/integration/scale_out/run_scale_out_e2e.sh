@@ -146,6 +146,11 @@ audit_log: $WORK/$name.audit.jsonl
 limits:
   get_challenge: {rate_per_second: -1}
   attest: {rate_per_second: -1}
+  # Room for c.'s 64 racers on one replica: admission control (default 4 running
+  # + 16 queued) would answer SERVER_BUSY to some of them on a loaded machine,
+  # and c. counts every other answer as NONCE_REPLAYED.
+  max_queued: 64
+  max_queue_wait_ms: 30000
 trusted_proxies: [127.0.0.1]   # nginx: clients come from X-Forwarded-For
 fleet: {sync_interval_ms: 200}
 $redis_block
