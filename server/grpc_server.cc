@@ -85,8 +85,10 @@ absl::StatusOr<RunningGrpcServer> StartGrpcServer(
     return absl::InvalidArgumentError(absl::StrCat(
         "max_request_bytes ", options.max_request_bytes, " out of range"));
   }
-  if (options.max_threads < 0 || options.memory_bytes < 0 || options.max_concurrent_streams < 1) {
-    return absl::InvalidArgumentError("grpc: negative quota or max_concurrent_streams < 1");
+  if (options.max_threads < 0 || options.memory_bytes < 0 || options.max_concurrent_streams < 1 ||
+      options.max_pollers < 0) {
+    return absl::InvalidArgumentError(
+        "grpc: negative quota or max_pollers, or max_concurrent_streams < 1");
   }
   ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(options.tls));
 
@@ -102,6 +104,11 @@ absl::StatusOr<RunningGrpcServer> StartGrpcServer(
     builder.SetResourceQuota(quota);
   }
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  constexpr int kMaxPollersWithoutQuota = 64;
+  const int max_pollers = options.max_pollers > 0   ? options.max_pollers
+                          : options.max_threads > 0 ? options.max_threads
+                                                    : kMaxPollersWithoutQuota;
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, max_pollers);
   int port = 0;
   builder.AddListeningPort(options.listen, creds, &port);
   // Twice the application limit: larger messages are cut off by gRPC

@@ -23,6 +23,14 @@ struct GrpcServerOptions {
   // many threads (beyond it new RPCs get RESOURCE_EXHAUSTED). 0 = no quota.
   int64_t memory_bytes = 512 * 1024 * 1024;
   int max_threads = 64;
+  // Idle threads the sync server keeps polling for work (its MAX_POLLERS).
+  // 0: as many as max_threads (64 without a quota). gRPC's own default is 2:
+  // a thread that finishes a call while 2 others poll exits, and the next
+  // call that finds no idle poller creates one, so under a steady load of
+  // more calls in flight than that every call paid for a thread's creation
+  // and exit (docs/performance.md, "Seventh session"). Threads beyond one
+  // that stay idle for gRPC's poll timeout (10 s) still exit.
+  int max_pollers = 0;
   // GRPC_ARG_MAX_CONCURRENT_STREAMS: RPCs at once per HTTP/2 connection.
   int max_concurrent_streams = 100;
   // gRPC server reflection (grpc.reflection.v1alpha.ServerReflection).
