@@ -330,6 +330,103 @@ bool DerSha256(const X509* cert, std::array<uint8_t, 32>& out) {
   return ok;
 }
 
+// What KeyBuilder::Key feeds to the digest: exactly the bytes of Int(type)
+// then, for EC, Text(curve) and Bytes(encoded point); for RSA, Bytes(n) and
+// Bytes(e), and for RSA-PSS also Bytes(its SubjectPublicKeyInfo DER).
+void AppendPart(std::vector<uint8_t>& out, std::span<const uint8_t> part) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(uint64_t{part.size()} >> (8 * (7 - i))));
+  out.insert(out.end(), part.begin(), part.end());
+}
+
+void AppendInt(std::vector<uint8_t>& out, int64_t value) {
+  std::array<uint8_t, 8> b{};
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * (7 - i)));
+  AppendPart(out, b);
+}
+
+bool KeyIdentity(const EVP_PKEY* key, std::vector<uint8_t>& out) {
+  if (key == nullptr) return false;
+  const int id = EVP_PKEY_get_base_id(key);
+  AppendInt(out, id);
+  if (id == EVP_PKEY_EC) {
+    char group[64] = {};
+    size_t group_len = 0;
+    std::array<uint8_t, 160> point{};
+    size_t point_len = 0;
+    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &group_len) != 1 ||
+        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(),
+                                        &point_len) != 1) {
+      ERR_clear_error();
+      return false;
+    }
+    AppendPart(out, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(group), group_len));
+    AppendPart(out, std::span<const uint8_t>(point.data(), point_len));
+    return true;
+  }
+  if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) {
+    BIGNUM* n = nullptr;
+    BIGNUM* e = nullptr;
+    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+        EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+      BN_free(n);
+      BN_free(e);
+      ERR_clear_error();
+      return false;
+    }
+    for (const BIGNUM* bn : {n, e}) {
+      std::vector<uint8_t> bytes(static_cast<size_t>(BN_num_bytes(bn)));
+      BN_bn2bin(bn, bytes.data());
+      AppendPart(out, bytes);
+    }
+    BN_free(n);
+    BN_free(e);
+    // RSA-PSS keys may carry restrictions: their full SPKI is the identity.
+    if (id == EVP_PKEY_RSA_PSS) {
+      unsigned char* der = nullptr;
+      const int len = i2d_PUBKEY(const_cast<EVP_PKEY*>(key), &der);  // NOLINT: only read
+      if (len <= 0) {
+        ERR_clear_error();
+        return false;
+      }
+      AppendPart(out, std::span<const uint8_t>(der, static_cast<size_t>(len)));
+      OPENSSL_free(der);
+    }
+    return true;
+  }
+  return false;  // other key types are not memoised
+}
+
+void FreeKeyIdentity(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
+                     long /*argl*/, void* /*argp*/) {
+  delete static_cast<std::vector<uint8_t>*>(ptr);
+}
+
+int KeyIdentityIndex() {
+  static const int index = EVP_PKEY_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeKeyIdentity);
+  return index;
+}
+
+// Attaches KeyIdentity to the certificate's public key (the EVP_PKEY the
+// certificate owns, which X509_get0_pubkey returns to every verifier), so
+// that KeyBuilder::Key does not re-encode it on every use. Same rule as
+// below: only before the certificate is published.
+void PinKeyIdentity(const X509* cert) {
+  const int index = KeyIdentityIndex();
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  if (key == nullptr || index < 0 || EVP_PKEY_get_ex_data(key, index) != nullptr) {
+    ERR_clear_error();
+    return;
+  }
+  auto identity = std::make_unique<std::vector<uint8_t>>();
+  if (!KeyIdentity(key, *identity)) return;
+  if (EVP_PKEY_set_ex_data(key, index, identity.get()) == 1) {
+    (void)identity.release();  // owned by the key now (FreeKeyIdentity)
+  } else {
+    ERR_clear_error();
+  }
+}
+
 // Attaches the DER digest to a certificate about to be shared through the
 // memo. Called before the object is published (no other thread sees it yet).
 void PinCertificateDigest(const X509* cert) {
@@ -339,6 +436,7 @@ void PinCertificateDigest(const X509* cert) {
   if (!DerSha256(cert, *digest)) return;
   if (X509_set_ex_data(const_cast<X509*>(cert), index, digest.get()) == 1) {  // NOLINT
     (void)digest.release();  // owned by the certificate now (FreeCertificateDigest)
+    PinKeyIdentity(cert);
   } else {
     ERR_clear_error();
   }
@@ -399,59 +497,21 @@ KeyBuilder& KeyBuilder::Int(int64_t value) {
 
 KeyBuilder& KeyBuilder::Key(const EVP_PKEY* key) {
   if (!ok_) return *this;
-  if (key == nullptr) {
+  // A pinned certificate's key carries its identity (PinCertificateDigest);
+  // any other key is encoded here, into the same bytes.
+  const int index = KeyIdentityIndex();
+  if (key != nullptr && index >= 0) {
+    if (const auto* pinned = static_cast<const std::vector<uint8_t>*>(
+            EVP_PKEY_get_ex_data(key, index))) {
+      if (EVP_DigestUpdate(ctx_, pinned->data(), pinned->size()) != 1) ok_ = false;
+      return *this;
+    }
+  }
+  std::vector<uint8_t> identity;
+  if (!KeyIdentity(key, identity) ||
+      EVP_DigestUpdate(ctx_, identity.data(), identity.size()) != 1) {
     ok_ = false;
-    return *this;
   }
-  const int id = EVP_PKEY_get_base_id(key);
-  Int(id);
-  if (id == EVP_PKEY_EC) {
-    char group[64] = {};
-    size_t group_len = 0;
-    std::array<uint8_t, 160> point{};
-    size_t point_len = 0;
-    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                       &group_len) != 1 ||
-        EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(),
-                                        &point_len) != 1) {
-      ok_ = false;
-      return *this;
-    }
-    Text(std::string_view(group, group_len));
-    Bytes(std::span<const uint8_t>(point.data(), point_len));
-    return *this;
-  }
-  if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) {
-    BIGNUM* n = nullptr;
-    BIGNUM* e = nullptr;
-    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
-        EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
-      BN_free(n);
-      BN_free(e);
-      ok_ = false;
-      return *this;
-    }
-    for (const BIGNUM* bn : {n, e}) {
-      std::vector<uint8_t> bytes(static_cast<size_t>(BN_num_bytes(bn)));
-      BN_bn2bin(bn, bytes.data());
-      Bytes(bytes);
-    }
-    BN_free(n);
-    BN_free(e);
-    // RSA-PSS keys may carry restrictions: their full SPKI is the identity.
-    if (id == EVP_PKEY_RSA_PSS) {
-      unsigned char* der = nullptr;
-      const int len = i2d_PUBKEY(const_cast<EVP_PKEY*>(key), &der);  // NOLINT: only read
-      if (len <= 0) {
-        ok_ = false;
-        return *this;
-      }
-      Bytes(std::span<const uint8_t>(der, static_cast<size_t>(len)));
-      OPENSSL_free(der);
-    }
-    return *this;
-  }
-  ok_ = false;  // other key types are not memoised
   return *this;
 }
 

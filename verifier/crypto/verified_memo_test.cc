@@ -105,6 +105,36 @@ TEST_F(MemoTest, CertificateDigestIsTheDigestOfItsDer) {
   EXPECT_FALSE(memo_internal::CertificateDigest(nullptr, d));
 }
 
+// A certificate shared through the memo carries its key's identity, which
+// KeyBuilder::Key then uses instead of encoding the key again: the memo key
+// must be the same either way (else a pinned and an unpinned copy of one key
+// would miss each other), and different keys must still differ.
+TEST_F(MemoTest, PinnedKeyIdentityGivesTheSameKeyAsEncodingIt) {
+  auto key_of = [](const EVP_PKEY* k) {
+    return memo_internal::KeyBuilder(MemoKind::kSignature).Text("t").Key(k).Finish();
+  };
+  std::vector<std::string> seen;
+  for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384, KeyType::kRsa2048}) {
+    Issued root =
+        testing::MakeRoot(Spec("Root", 1600000000, 2500000000, true), type).value();
+    const Bytes der = CertificateDer(root.cert.get());
+    const std::string unpinned = key_of(PublicKey(root.cert.get()));
+    ASSERT_EQ(unpinned.size(), 32u);
+    // Parsed three times: admitted (and pinned) on the second sighting, then
+    // the memo's shared object, whose key has its identity attached.
+    for (int i = 0; i < 3; ++i) {
+      auto parsed = ParseDerCertificate(der).value();
+      EXPECT_EQ(key_of(PublicKey(parsed.get())), unpinned) << static_cast<int>(type) << " " << i;
+    }
+    seen.push_back(unpinned);
+  }
+  EXPECT_NE(seen[0], seen[1]);
+  EXPECT_NE(seen[1], seen[2]);
+  EXPECT_NE(seen[0], seen[2]);
+  EXPECT_GE(VerifiedMemoStats(MemoKind::kCertificate).hits, 1u);
+  EXPECT_EQ(key_of(nullptr), "");
+}
+
 TEST_F(MemoTest, PemBundleHitKeepsTheCountLimit) {
   Issued root = testing::MakeRoot(Spec("Root", 1600000000, 2500000000, true), KeyType::kEcP256)
                     .value();
