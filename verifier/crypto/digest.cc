@@ -27,17 +27,31 @@ Bytes DigestOrDie(const EVP_MD* md, std::span<const uint8_t> data) {
 
 }  // namespace
 
-Bytes Sha256(std::span<const uint8_t> data) { return DigestOrDie(EVP_sha256(), data); }
-Bytes Sha384(std::span<const uint8_t> data) { return DigestOrDie(EVP_sha384(), data); }
-Bytes Sha512(std::span<const uint8_t> data) { return DigestOrDie(EVP_sha512(), data); }
+const EVP_MD* Sha256Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md != nullptr ? md : EVP_sha256();
+}
+const EVP_MD* Sha384Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  return md != nullptr ? md : EVP_sha384();
+}
+const EVP_MD* Sha512Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  return md != nullptr ? md : EVP_sha512();
+}
+
+Bytes Sha256(std::span<const uint8_t> data) { return DigestOrDie(Sha256Md(), data); }
+Bytes Sha384(std::span<const uint8_t> data) { return DigestOrDie(Sha384Md(), data); }
+Bytes Sha512(std::span<const uint8_t> data) { return DigestOrDie(Sha512Md(), data); }
 
 Bytes HmacSha256(std::span<const uint8_t> key, std::span<const uint8_t> data) {
   ERR_clear_error();
-  OpensslPtr<EVP_MAC> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  // Fetched once (see Sha256Md); an EVP_MAC may be shared between threads.
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   if (mac == nullptr) {
     std::abort();
   }
-  OpensslPtr<EVP_MAC_CTX> ctx(EVP_MAC_CTX_new(mac.get()));
+  OpensslPtr<EVP_MAC_CTX> ctx(EVP_MAC_CTX_new(mac));
   if (ctx == nullptr) {
     std::abort();
   }

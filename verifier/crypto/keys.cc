@@ -337,7 +337,7 @@ absl::StatusOr<Bytes> SignEcdsaP1363(const EVP_PKEY* key, std::span<const uint8_
   const size_t field = (static_cast<size_t>(bits) + 7) / 8;
   OpensslPtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
   if (ctx == nullptr || EVP_DigestSignInit(ctx.get(), nullptr,
-                                           sha384 ? EVP_sha384() : EVP_sha256(), nullptr,
+                                           sha384 ? Sha384Md() : Sha256Md(), nullptr,
                                            MutableKey(key)) != 1) {
     return absl::InternalError(WithOpensslErrors("ecdsa sign: EVP_DigestSignInit"));
   }

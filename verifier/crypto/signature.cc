@@ -33,11 +33,11 @@ constexpr size_t kMaxRawScalarBytes = 128;
 const EVP_MD* HashMd(HashAlg hash) {
   switch (hash) {
     case HashAlg::kSha256:
-      return EVP_sha256();
+      return Sha256Md();
     case HashAlg::kSha384:
-      return EVP_sha384();
+      return Sha384Md();
     case HashAlg::kSha512:
-      return EVP_sha512();
+      return Sha512Md();
   }
   return nullptr;
 }

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "verifier/common/lru.h"
+#include "verifier/crypto/digest.h"
 #include "verifier/crypto/verified_memo_internal.h"
 
 namespace rp::crypto {
@@ -298,13 +299,6 @@ ScopedMemoBypass::~ScopedMemoBypass() { t_bypass = previous_; }
 namespace memo_internal {
 
 namespace {
-
-// SHA-256 fetched once: EVP_DigestInit_ex with EVP_sha256() looks the
-// implementation up in the provider on every call.
-const EVP_MD* Sha256Md() {
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md != nullptr ? md : EVP_sha256();
-}
 
 void FreeCertificateDigest(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
                            long /*argl*/, void* /*argp*/) {
