@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -118,6 +119,20 @@ bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   uint32_t cp = 0;
   while (i < s.size()) {
+    // ASCII (almost every claim) eight bytes at a time; anything else one
+    // code point at a time, checked in full.
+    constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+    uint64_t word = 0;
+    while (s.size() - i >= sizeof(word)) {
+      std::memcpy(&word, s.data() + i, sizeof(word));
+      if ((word & kHighBits) != 0) break;
+      i += sizeof(word);
+    }
+    if (i == s.size()) break;
+    if (static_cast<uint8_t>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
     if (!NextCodePoint(s, &i, &cp)) return false;
   }
   return true;

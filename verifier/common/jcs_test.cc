@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "verifier/common/encoding.h"
@@ -99,6 +100,32 @@ TEST(Jcs, RejectsInvalidUtf8) {
     EXPECT_FALSE(IsValidUtf8(bad));
   }
   EXPECT_TRUE(IsValidUtf8("\U0010FFFF\u00e9"));
+}
+
+// IsValidUtf8 skips ASCII eight bytes at a time: a bad or good sequence must
+// be judged the same at every offset from those words' boundaries, and a
+// lone non-ASCII byte anywhere in a long ASCII run must be found.
+TEST(Jcs, Utf8VerdictDoesNotDependOnWhereTheSequenceSits) {
+  const std::vector<std::string> bad = {"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                        "\xe2\x82", "\x80", "\xf0\x9f\x98"};
+  const std::vector<std::string> good = {"\u00e9", "\u2028", "\U0001F600", "\U0010FFFF", "\x7f"};
+  for (size_t before = 0; before <= 17; ++before) {
+    for (size_t after : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}}) {
+      const std::string pre(before, 'a');
+      const std::string post(after, 'z');
+      for (const std::string& b : bad) {
+        EXPECT_FALSE(IsValidUtf8(pre + b + post)) << before << " " << after << " " << Hex(b);
+      }
+      for (const std::string& g : good) {
+        EXPECT_TRUE(IsValidUtf8(pre + g + post)) << before << " " << after << " " << Hex(g);
+      }
+    }
+  }
+  EXPECT_TRUE(IsValidUtf8(std::string(4096, 'x')));
+  EXPECT_TRUE(IsValidUtf8(""));
+  std::string with_nul(64, 'x');
+  with_nul[40] = '\0';
+  EXPECT_TRUE(IsValidUtf8(with_nul));
 }
 
 TEST(Jcs, SizeBound) {
