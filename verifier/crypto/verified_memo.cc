@@ -327,15 +327,20 @@ bool DerSha256(const X509* cert, std::array<uint8_t, 32>& out) {
 // What KeyBuilder::Key feeds to the digest: exactly the bytes of Int(type)
 // then, for EC, Text(curve) and Bytes(encoded point); for RSA, Bytes(n) and
 // Bytes(e), and for RSA-PSS also Bytes(its SubjectPublicKeyInfo DER).
+std::array<uint8_t, 8> BigEndian64(uint64_t v) {
+  std::array<uint8_t, 8> b{};
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * (7 - i)));
+  return b;
+}
+
 void AppendPart(std::vector<uint8_t>& out, std::span<const uint8_t> part) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(uint64_t{part.size()} >> (8 * (7 - i))));
+  const std::array<uint8_t, 8> len = BigEndian64(part.size());
+  out.insert(out.end(), len.begin(), len.end());
   out.insert(out.end(), part.begin(), part.end());
 }
 
 void AppendInt(std::vector<uint8_t>& out, int64_t value) {
-  std::array<uint8_t, 8> b{};
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * (7 - i)));
-  AppendPart(out, b);
+  AppendPart(out, BigEndian64(static_cast<uint64_t>(value)));
 }
 
 bool KeyIdentity(const EVP_PKEY* key, std::vector<uint8_t>& out) {
@@ -470,8 +475,7 @@ KeyBuilder::~KeyBuilder() { EVP_MD_CTX_free(ctx_); }
 KeyBuilder& KeyBuilder::Bytes(std::span<const uint8_t> part) {
   if (!ok_) return *this;
   // Length-prefixed, so concatenations of parts cannot collide.
-  std::array<uint8_t, 8> len{};
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(part.size() >> (8 * (7 - i)));
+  const std::array<uint8_t, 8> len = BigEndian64(part.size());
   if (EVP_DigestUpdate(ctx_, len.data(), len.size()) != 1 ||
       (!part.empty() && EVP_DigestUpdate(ctx_, part.data(), part.size()) != 1)) {
     ok_ = false;
@@ -484,9 +488,7 @@ KeyBuilder& KeyBuilder::Text(std::string_view part) {
 }
 
 KeyBuilder& KeyBuilder::Int(int64_t value) {
-  std::array<uint8_t, 8> b{};
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * (7 - i)));
-  return Bytes(b);
+  return Bytes(BigEndian64(static_cast<uint64_t>(value)));
 }
 
 KeyBuilder& KeyBuilder::Key(const EVP_PKEY* key) {
