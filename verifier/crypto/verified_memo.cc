@@ -324,9 +324,8 @@ bool DerSha256(const X509* cert, std::array<uint8_t, 32>& out) {
   return ok;
 }
 
-// What KeyBuilder::Key feeds to the digest: exactly the bytes of Int(type)
-// then, for EC, Text(curve) and Bytes(encoded point); for RSA, Bytes(n) and
-// Bytes(e), and for RSA-PSS also Bytes(its SubjectPublicKeyInfo DER).
+// The encoding of memo-key integers and part lengths (KeyBuilder::Int,
+// KeyBuilder::Bytes) and of the pinned key identity below.
 std::array<uint8_t, 8> BigEndian64(uint64_t v) {
   std::array<uint8_t, 8> b{};
   for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * (7 - i)));
@@ -343,6 +342,9 @@ void AppendInt(std::vector<uint8_t>& out, int64_t value) {
   AppendPart(out, BigEndian64(static_cast<uint64_t>(value)));
 }
 
+// What KeyBuilder::Key feeds to the digest: exactly the bytes of Int(type)
+// then, for EC, Text(curve) and Bytes(encoded point); for RSA, Bytes(n) and
+// Bytes(e), and for RSA-PSS also Bytes(its SubjectPublicKeyInfo DER).
 bool KeyIdentity(const EVP_PKEY* key, std::vector<uint8_t>& out) {
   if (key == nullptr) return false;
   const int id = EVP_PKEY_get_base_id(key);
