@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/gpu_evidence_builder.h"
 #include "tests/testing/ocsp_responder.h"
 #include "verifier/collateral/ocsp_fetcher.h"
@@ -369,7 +370,28 @@ TEST_F(GpuOcspTest, OneRequestAsksOncePerSharedCertificate) {
     EXPECT_EQ(fetcher_.calls, 3 + 3 + 1);  // its own BROM only
     Expect(revoked, CheckStatus::kFail, "CERT_REVOKED");
     EXPECT_EQ(Statuses(revoked), Statuses(revoked_alone));
-    EXPECT_EQ(revoked.claims["ocsp"], revoked_alone.claims["ocsp"]);
+    // The answers' times are the responders' clock when each was signed (a
+    // real `openssl ocsp`, -ndays 1): the two runs' fresh answers may fall
+    // in different seconds. Everything else is compared exactly, and the
+    // times are each run's own, one day apart, no later than the test's now.
+    const absl::Time signed_by = absl::Now();
+    auto times_apart = [&](nlohmann::json ocsp) {
+      for (nlohmann::json& o : ocsp) {
+        absl::Time this_update, next_update;
+        std::string err;
+        EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, o["this_update"].get<std::string>(),
+                                    &this_update, &err)) << err;
+        EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, o["next_update"].get<std::string>(),
+                                    &next_update, &err)) << err;
+        EXPECT_EQ(next_update - this_update, absl::Hours(24)) << o.dump();
+        EXPECT_LE(this_update, signed_by) << o.dump();
+        EXPECT_GE(this_update, *at_ - absl::Seconds(1)) << o.dump();
+        o.erase("this_update");
+        o.erase("next_update");
+      }
+      return ocsp;
+    };
+    EXPECT_EQ(times_apart(revoked.claims["ocsp"]), times_apart(revoked_alone.claims["ocsp"]));
     // The revoked BROM's outcome is not reused: asked again.
     (void)Verify(fixture_->revoked, {}, &fetcher_);
     EXPECT_EQ(fetcher_.calls, 3 + 3 + 1 + 1);
